@@ -1,0 +1,103 @@
+/*
+ * hex -- hexadecimal encoding and strict decoding of byte strings.
+ * SPDX-License-Identifier: MIT
+ */
+#include "eth/hex.h"
+
+#include <string.h>
+
+static const char hex_chars[] = "0123456789abcdef";
+
+int hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+void hex_encode(const void *data, size_t len, bool prefix, char *out)
+{
+    const uint8_t *p = data;
+    if (prefix) {
+        *out++ = '0';
+        *out++ = 'x';
+    }
+    for (size_t i = 0; i < len; i++) {
+        *out++ = hex_chars[p[i] >> 4];
+        *out++ = hex_chars[p[i] & 15];
+    }
+    *out = '\0';
+}
+
+enum err hex_append(struct buf *b, const void *data, size_t len, bool prefix)
+{
+    size_t need = 2 * len + (prefix ? 2 : 0);
+    if (len > (SIZE_MAX - 2) / 2)
+        return ERR_TOOBIG;
+    enum err e = buf_reserve(b, need);
+    if (e != ERR_OK)
+        return e;
+    hex_encode(data, len, prefix, b->data + b->len); /* reserve left room for the NUL */
+    b->len += need;
+    return ERR_OK;
+}
+
+static size_t skip_prefix(const char *s, size_t slen)
+{
+    return (slen >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 2 : 0;
+}
+
+enum err hex_decode(const char *s, size_t slen, uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    size_t skip = skip_prefix(s, slen);
+    s += skip;
+    slen -= skip;
+    if (slen % 2)
+        return ERR_INVAL;
+    if (slen / 2 > out_cap)
+        return ERR_TOOBIG;
+    for (size_t i = 0; i < slen / 2; i++) {
+        int hi = hex_digit((unsigned char)s[2 * i]);
+        int lo = hex_digit((unsigned char)s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return ERR_INVAL;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *out_len = slen / 2;
+    return ERR_OK;
+}
+
+enum err hex_decode_exact(const char *s, uint8_t *out, size_t n)
+{
+    size_t slen = strlen(s);
+    size_t skip = skip_prefix(s, slen);
+    if (slen - skip != 2 * n)
+        return ERR_INVAL;
+    size_t got = 0;
+    return hex_decode(s, slen, out, n, &got);
+}
+
+enum err hex_decode_buf(const char *s, struct buf *b)
+{
+    size_t slen = strlen(s);
+    size_t skip = skip_prefix(s, slen);
+    size_t n = (slen - skip) / 2;
+    if ((slen - skip) % 2)
+        return ERR_INVAL;
+    enum err e = buf_reserve(b, n);
+    if (e != ERR_OK)
+        return e;
+    size_t got = 0;
+    e = hex_decode(s, slen, (uint8_t *)b->data + b->len, n, &got);
+    if (e != ERR_OK) {
+        b->data[b->len] = '\0';
+        return e;
+    }
+    b->len += got;
+    b->data[b->len] = '\0';
+    return ERR_OK;
+}

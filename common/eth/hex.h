@@ -1,0 +1,60 @@
+/*
+ * hex -- hexadecimal text for byte strings, the way Ethereum JSON-RPC and
+ * tools write it ("0x" prefix, lower case).
+ *
+ * Not here: quantities (minimal hex for numbers: see u256_to_hex), EIP-55
+ * checksums (key.h). Threading: pure functions.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef LOOM_ETH_HEX_H
+#define LOOM_ETH_HEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+/*
+ * Write <len> bytes of <data> as lower-case hex into <out>, which must hold
+ * 2*len + 1 bytes (+2 more when <prefix> is true, for "0x"). Always
+ * NUL-terminates. Cannot fail.
+ */
+void hex_encode(const void *data, size_t len, bool prefix, char *out);
+
+/*
+ * Append "0x" (when <prefix>) and the lower-case hex of <data> to <b>.
+ * Returns ERR_OK, or the errors of buf_append (ERR_TOOBIG, ERR_NOMEM).
+ */
+LOOM_MUST_CHECK enum err hex_append(struct buf *b, const void *data, size_t len, bool prefix);
+
+/*
+ * Decode hex text <s> of <slen> characters (an optional "0x"/"0X" prefix,
+ * then an even number of hex digits of either case) into <out>, which holds
+ * <out_cap> bytes; the decoded length goes to *out_len.
+ * Returns ERR_OK, ERR_INVAL (odd length or a non-hex character), ERR_TOOBIG
+ * (more than out_cap bytes; <out> is then unspecified).
+ */
+LOOM_MUST_CHECK enum err hex_decode(const char *s, size_t slen, uint8_t *out, size_t out_cap,
+                                    size_t *out_len);
+
+/*
+ * Decode hex text <s> (NUL-terminated, optional 0x) that must give exactly
+ * <n> bytes into <out>. Returns ERR_OK or ERR_INVAL (bad digit, or another
+ * length than n).
+ */
+LOOM_MUST_CHECK enum err hex_decode_exact(const char *s, uint8_t *out, size_t n);
+
+/*
+ * Decode hex text <s> (NUL-terminated, optional 0x) of any even length into
+ * <b>, appending. Returns ERR_OK, ERR_INVAL, ERR_TOOBIG, ERR_NOMEM; on error
+ * <b> keeps its previous length.
+ */
+LOOM_MUST_CHECK enum err hex_decode_buf(const char *s, struct buf *b);
+
+/* Return the value of hex digit <c> (0-15), or -1 if it is not one. */
+int hex_digit(int c);
+
+#endif
