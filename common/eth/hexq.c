@@ -24,8 +24,7 @@ static int hexq_nibble(char c)
 }
 
 /* Check the QUANTITY grammar; on success it names the digits and their count. */
-static enum err hexq_check_quantity(const char *s, size_t len, const char **digits,
-                                    size_t *ndigits)
+static enum err hexq_check_quantity(const char *s, size_t len, const char **digits, size_t *ndigits)
 {
     if (s == NULL || len < 3 || s[0] != '0' || s[1] != 'x')
         return ERR_INVAL;

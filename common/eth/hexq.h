@@ -58,8 +58,7 @@ LOOM_MUST_CHECK enum err hexq_parse_fixed(const char *s, size_t len, uint8_t *ou
  * Returns ERR_OK, ERR_INVAL (as hexq_parse_fixed), ERR_NOMEM. Outputs are
  * unchanged on error.
  */
-LOOM_MUST_CHECK enum err hexq_parse_data(const char *s, size_t len, uint8_t **out,
-                                         size_t *out_len);
+LOOM_MUST_CHECK enum err hexq_parse_data(const char *s, size_t len, uint8_t **out, size_t *out_len);
 
 /* Append <v> as a QUANTITY ("0x0", "0x1f"). Errors as buf_append(). */
 LOOM_MUST_CHECK enum err hexq_append_u64(struct buf *b, uint64_t v);

@@ -31,7 +31,7 @@
  * (like JavaScript) holds as doubles, exact up to 2^53. */
 #define RPC_ID_MAX ((uint64_t)1 << 53)
 /* eth_feeHistory limits: geth caps blockCount at 1024 and percentiles at 100. */
-#define RPC_FEE_HISTORY_MAX_BLOCKS 1024
+#define RPC_FEE_HISTORY_MAX_BLOCKS      1024
 #define RPC_FEE_HISTORY_MAX_PERCENTILES 100
 /* Bytes of an untrusted value quoted in a message. */
 #define RPC_EXCERPT 48
@@ -47,12 +47,12 @@ struct rpc {
     long backoff_max_ms;
     size_t max_response_bytes;
     uint64_t next_id;
-    uint64_t rng;           /* xorshift64* state for backoff jitter */
-    struct buf req;         /* request body, reused */
-    struct buf resp;        /* response body, capped at max_response_bytes */
-    enum err resp_err;      /* why the write callback refused data */
-    long http_status;       /* of the last completed exchange */
-    struct buf errmsg;      /* rpc_errmsg() */
+    uint64_t rng;      /* xorshift64* state for backoff jitter */
+    struct buf req;    /* request body, reused */
+    struct buf resp;   /* response body, capped at max_response_bytes */
+    enum err resp_err; /* why the write callback refused data */
+    long http_status;  /* of the last completed exchange */
+    struct buf errmsg; /* rpc_errmsg() */
     int has_last_error;
     struct rpc_error last_error;
     struct rpc_stats stats;

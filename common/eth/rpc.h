@@ -72,7 +72,7 @@ struct rpc;
 struct rpc_batch;
 
 /* Defaults for struct rpc_opts fields left 0 (see "Retry policy"). */
-#define RPC_DEFAULT_CONNECT_TIMEOUT_MS 3000 /* loopback or LAN node: fails fast */
+#define RPC_DEFAULT_CONNECT_TIMEOUT_MS 3000  /* loopback or LAN node: fails fast */
 #define RPC_DEFAULT_TIMEOUT_MS         15000 /* eth_getLogs over 10,000 logs fits */
 #define RPC_DEFAULT_MAX_ATTEMPTS       4
 #define RPC_DEFAULT_BACKOFF_BASE_MS    100
@@ -85,13 +85,13 @@ struct rpc_batch;
 #define RPC_MAX_BATCH 1000
 
 struct rpc_opts {
-    const char *url;            /* http:// or https://; borrowed, copied by rpc_new */
-    long connect_timeout_ms;    /* TCP (and TLS) connect limit per attempt; 0 = default */
-    long timeout_ms;            /* whole request limit per attempt; 0 = default */
-    unsigned max_attempts;      /* 1 = never retry; 0 = default */
-    long backoff_base_ms;       /* first retry's backoff cap; 0 = default */
-    long backoff_max_ms;        /* cap on any one backoff; 0 = default */
-    size_t max_response_bytes;  /* larger bodies fail with ERR_TOOBIG; 0 = default */
+    const char *url;           /* http:// or https://; borrowed, copied by rpc_new */
+    long connect_timeout_ms;   /* TCP (and TLS) connect limit per attempt; 0 = default */
+    long timeout_ms;           /* whole request limit per attempt; 0 = default */
+    unsigned max_attempts;     /* 1 = never retry; 0 = default */
+    long backoff_base_ms;      /* first retry's backoff cap; 0 = default */
+    long backoff_max_ms;       /* cap on any one backoff; 0 = default */
+    size_t max_response_bytes; /* larger bodies fail with ERR_TOOBIG; 0 = default */
 };
 
 /*
@@ -118,16 +118,16 @@ void rpc_error_release(struct rpc_error *e);
  * and hosted providers, so callers need not match text themselves. */
 enum rpc_errkind {
     RPC_ERRKIND_OTHER = 0,
-    RPC_ERRKIND_NONCE_TOO_LOW,           /* "nonce too low" */
-    RPC_ERRKIND_ALREADY_KNOWN,           /* "already known", "already imported" */
-    RPC_ERRKIND_UNDERPRICED,             /* "replacement transaction underpriced",
-                                            "transaction underpriced" */
-    RPC_ERRKIND_INSUFFICIENT_FUNDS,      /* "insufficient funds" */
-    RPC_ERRKIND_REVERTED,                /* "execution reverted", "revert" */
-    RPC_ERRKIND_LOG_RANGE,               /* "exceeds block range", "block range",
-                                            "more than 10000 results",
-                                            "response size exceeded": split the
-                                            eth_getLogs range and ask again */
+    RPC_ERRKIND_NONCE_TOO_LOW,      /* "nonce too low" */
+    RPC_ERRKIND_ALREADY_KNOWN,      /* "already known", "already imported" */
+    RPC_ERRKIND_UNDERPRICED,        /* "replacement transaction underpriced",
+                                       "transaction underpriced" */
+    RPC_ERRKIND_INSUFFICIENT_FUNDS, /* "insufficient funds" */
+    RPC_ERRKIND_REVERTED,           /* "execution reverted", "revert" */
+    RPC_ERRKIND_LOG_RANGE,          /* "exceeds block range", "block range",
+                                       "more than 10000 results",
+                                       "response size exceeded": split the
+                                       eth_getLogs range and ask again */
 };
 
 /*
@@ -467,8 +467,7 @@ LOOM_MUST_CHECK enum err rpc_batch_add_get_block(struct rpc_batch *b, struct rpc
 /* Add eth_getLogs(<filter>); parse with rpc_parse_logs(). Errors as
  * rpc_batch_add(). */
 LOOM_MUST_CHECK enum err rpc_batch_add_get_logs(struct rpc_batch *b,
-                                                const struct rpc_log_filter *filter,
-                                                size_t *index);
+                                                const struct rpc_log_filter *filter, size_t *index);
 
 /* Add eth_getTransactionReceipt(<tx_hash>); parse with rpc_parse_receipt().
  * Errors as rpc_batch_add(). */
