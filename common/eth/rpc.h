@@ -162,7 +162,9 @@ void rpc_free(struct rpc *c);
  * Text describing the last failure of a call on <c> (transport, HTTP status,
  * or what was malformed), for the caller's log line: "connect: Connection
  * refused", "response: field \"hash\": bad hex". For ERR_RPC it is
- * "<code>: <message>". Never contains the URL (it may hold an API key).
+ * "<code>: <message>". Never contains the URL's path, query or user
+ * information, where providers put API keys (libcurl's text may name the
+ * host and port).
  * Borrowed from <c>, valid until the next call; "" after success.
  */
 const char *rpc_errmsg(const struct rpc *c);
