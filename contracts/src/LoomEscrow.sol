@@ -40,9 +40,11 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         Action action;
     }
 
-    /// @notice A job, five storage slots.
+    /// @notice A job, four storage slots.
     /// @dev slot 0: client | amount. slot 1: worker | status | deadline | expiry.
-    /// slot 2: maxRuntime | window | priceCents. slot 3: specHash. slot 4: resultHash.
+    /// slot 2: maxRuntime | window | priceCents. slot 3: specHash. The result's
+    /// sha256 is committed in the JobSubmitted event only (nothing on chain reads
+    /// it; storing it would cost 20,000 gas per job, docs/contracts.md "Gas").
     /// `expiry` is the claim's lapse time while Claimed and the end of the
     /// challenge window once Submitted. While Open after a reopen, `worker` keeps
     /// the lapsed claimer, who may not claim this job again.
@@ -57,7 +59,6 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         uint32 window;
         uint64 priceCents;
         bytes32 specHash;
-        bytes32 resultHash;
     }
 
     /// @notice Default deadline when create is given 0: 7 days.
@@ -288,7 +289,6 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         uint32 windowEnd = uint32(block.timestamp) + j.window;
         j.status = Status.Submitted;
         j.expiry = windowEnd;
-        j.resultHash = resultHash;
         emit JobSubmitted(jobId, j.client, msg.sender, resultHash, windowEnd);
     }
 
