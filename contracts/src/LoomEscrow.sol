@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
+import {AutomationCompatibleInterface} from
+    "@chainlink/contracts/src/v0.8/automation/interfaces/AutomationCompatibleInterface.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+/// @title LoomEscrow
+/// @notice Escrow for The Loom's compute jobs. A client locks a job's USD price,
+/// converted to wei with a Chainlink ETH/USD feed; a worker claims the job,
+/// commits the sha256 of its result and is paid when the client accepts or the
+/// challenge window passes. Every payout is a pull payment (withdraw).
+/// @dev Lifecycle and rules are documented in docs/contracts.md. Timestamps are
+/// uint32 seconds (valid until 2106). Storage is packed for gas (see Job).
+contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
+    /// @notice Where a job stands. None = no such job.
+    enum Status {
+        None,
+        Open,
+        Claimed,
+        Submitted,
+        Disputed,
+        Released,
+        Refunded,
+        Resolved
+    }
+
+    /// @notice Keeper actions in performUpkeep's list.
+    enum Action {
+        None,
+        Release,
+        Refund,
+        Reopen
+    }
+
+    /// @notice One (jobId, action) pair of performData; see docs/contracts.md.
+    struct Item {
+        bytes32 jobId;
+        Action action;
+    }
+
+    /// @notice A job, four storage slots.
+    /// @dev slot 0: client | amount. slot 1: worker | status | deadline | expiry.
+    /// slot 2: maxRuntime | window | priceCents. slot 3: specHash. The result's
+    /// sha256 is committed in the JobSubmitted event only (nothing on chain reads
+    /// it; storing it would cost 20,000 gas per job, docs/contracts.md "Gas").
+    /// `expiry` is the claim's lapse time while Claimed and the end of the
+    /// challenge window once Submitted. While Open after a reopen, `worker` keeps
+    /// the lapsed claimer, who may not claim this job again.
+    struct Job {
+        address client;
+        uint96 amount;
+        address worker;
+        Status status;
+        uint32 deadline;
+        uint32 expiry;
+        uint32 maxRuntime;
+        uint32 window;
+        uint64 priceCents;
+        bytes32 specHash;
+    }
+
+    /// @notice Default deadline when create is given 0: 7 days.
+    uint32 public constant DEFAULT_DEADLINE = 7 days;
+    /// @notice Longest deadline, claim runtime or challenge window: 365 days.
+    uint32 public constant MAX_DURATION = 365 days;
+    /// @notice Most items performUpkeep accepts, and checkUpkeep returns, per call.
+    uint256 public constant MAX_BATCH = 100;
+
+    /// @notice Chainlink ETH/USD feed.
+    AggregatorV3Interface public immutable PRICE_FEED;
+    /// @notice Chainlink L2 sequencer uptime feed, or address(0) where there is none.
+    AggregatorV3Interface public immutable SEQUENCER_FEED;
+    /// @notice Oldest accepted feed answer, seconds (the feed's heartbeat).
+    uint32 public immutable HEARTBEAT;
+    /// @notice Seconds after the sequencer comes back up before prices are trusted.
+    uint32 public immutable GRACE_PERIOD;
+    /// @notice The price feed's decimals, read once at deployment.
+    uint8 public immutable FEED_DECIMALS;
+    /// @notice Rules on disputed jobs.
+    address public immutable ARBITER;
+    /// @notice May pause create and claim (nothing else).
+    address public immutable GUARDIAN;
+
+    /// @notice true: create and claim are refused. Nothing else is ever paused.
+    bool public paused;
+
+    mapping(bytes32 jobId => Job) private _jobs;
+    /// @dev 0 = never credited; otherwise balance + 1, so that crediting an
+    /// account that has withdrawn rewrites a non-zero slot (EIP-2200: 2,900 gas
+    /// instead of 20,000). See balanceOf.
+    mapping(address account => uint256 balancePlusOne) private _credit;
+
+    event JobCreated(
+        bytes32 indexed jobId,
+        address indexed client,
+        bytes32 ref,
+        uint64 priceCents,
+        uint256 amount,
+        bytes32 specHash,
+        uint32 deadline,
+        uint32 maxRuntime,
+        uint32 window
+    );
+    event JobClaimed(bytes32 indexed jobId, address indexed client, address indexed worker, uint32 expiresAt);
+    event JobSubmitted(
+        bytes32 indexed jobId, address indexed client, address indexed worker, bytes32 resultHash, uint32 windowEndsAt
+    );
+    event JobReopened(bytes32 indexed jobId, address indexed client, address indexed worker);
+    event JobDisputed(bytes32 indexed jobId, address indexed client, address indexed worker);
+    event PaymentReleased(
+        bytes32 indexed jobId, address indexed client, address indexed worker, uint256 amount, bool byClient
+    );
+    event JobRefunded(bytes32 indexed jobId, address indexed client, address indexed worker, uint256 amount);
+    event DisputeResolved(
+        bytes32 indexed jobId, address indexed client, address indexed worker, uint256 toWorker, uint256 toClient
+    );
+    event SurplusCredited(address indexed client, uint256 amount);
+    event Withdrawn(address indexed account, address indexed to, uint256 amount);
+    event PausedSet(bool paused);
+    event UpkeepPerformed(address indexed caller, uint256 settled, uint256 skipped);
+
+    error ZeroAddress();
+    error BadFeedDecimals(uint8 decimals);
+    error Paused();
+    error NotGuardian();
+    error NotArbiter();
+    error NotClient(bytes32 jobId);
+    error NotWorker(bytes32 jobId);
+    error JobExists(bytes32 jobId);
+    error WrongStatus(bytes32 jobId, Status status);
+    error ZeroPrice();
+    error ZeroHash();
+    error BadDeadline(uint256 deadline);
+    error BadDuration(uint256 duration);
+    error AmountTooLarge(uint256 amount);
+    error InsufficientPayment(uint256 required, uint256 sent);
+    error InvalidPrice(int256 answer);
+    error IncompleteRound(uint80 roundId);
+    error StalePrice(uint256 updatedAt);
+    error FuturePrice(uint256 updatedAt);
+    error SequencerDown();
+    error GracePeriodNotOver(uint256 upSince);
+    error ClientCannotClaim(bytes32 jobId);
+    error LapsedWorker(bytes32 jobId);
+    error DeadlinePassed(bytes32 jobId, uint32 deadline);
+    error DeadlineNotPassed(bytes32 jobId, uint32 deadline);
+    error ClaimLapsed(bytes32 jobId, uint32 expiry);
+    error ClaimNotLapsed(bytes32 jobId, uint32 expiry);
+    error WindowOpen(bytes32 jobId, uint32 windowEndsAt);
+    error WindowClosed(bytes32 jobId, uint32 windowEndsAt);
+    error SplitTooLarge(uint256 toWorker, uint256 amount);
+    error NothingToWithdraw();
+    error TransferFailed();
+    error BatchTooLarge(uint256 length);
+
+    /// @param priceFeed Chainlink ETH/USD AggregatorV3Interface (proxy address).
+    /// @param heartbeat the feed's heartbeat, seconds; older answers are refused.
+    /// @param sequencerFeed Chainlink L2 sequencer uptime feed, or address(0).
+    /// @param gracePeriod seconds after the sequencer is back up before prices count.
+    /// @param arbiter rules on disputes. @param guardian may pause create and claim.
+    constructor(
+        AggregatorV3Interface priceFeed,
+        uint32 heartbeat,
+        AggregatorV3Interface sequencerFeed,
+        uint32 gracePeriod,
+        address arbiter,
+        address guardian
+    ) {
+        if (address(priceFeed) == address(0) || arbiter == address(0) || guardian == address(0)) {
+            revert ZeroAddress();
+        }
+        if (heartbeat == 0) revert BadDuration(heartbeat);
+        uint8 d = priceFeed.decimals();
+        if (d > 36) revert BadFeedDecimals(d);
+        PRICE_FEED = priceFeed;
+        HEARTBEAT = heartbeat;
+        SEQUENCER_FEED = sequencerFeed;
+        GRACE_PERIOD = gracePeriod;
+        FEED_DECIMALS = d;
+        ARBITER = arbiter;
+        GUARDIAN = guardian;
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The job id of `ref` for `client`: references are namespaced per client.
+    function jobIdOf(address client, bytes32 ref) public pure returns (bytes32) {
+        return keccak256(abi.encode(client, ref));
+    }
+
+    /// @notice A job's full state (status None: no such job).
+    function getJob(bytes32 jobId) external view returns (Job memory) {
+        return _jobs[jobId];
+    }
+
+    /// @notice Wei a client may withdraw.
+    function balanceOf(address account) public view returns (uint256) {
+        uint256 c = _credit[account];
+        return c == 0 ? 0 : c - 1;
+    }
+
+    /// @notice Wei that create currently requires for `priceCents` (reverts as create would on a bad feed).
+    function quote(uint64 priceCents) external view returns (uint256) {
+        if (priceCents == 0) revert ZeroPrice();
+        return _toWei(priceCents, _price());
+    }
+
+    // ------------------------------------------------------------- transitions
+
+    /// @notice Locks a job's price in escrow; the surplus over the quote is sent
+    /// back in the same call (or credited to the sender if that send fails).
+    /// @param ref the client's own reference; jobId = jobIdOf(msg.sender, ref).
+    /// @param priceCents price in US cents.
+    /// @param specHash sha256 of the job spec.
+    /// @param deadline unix seconds; 0 = now + DEFAULT_DEADLINE.
+    /// @param maxRuntime seconds one claim may run before it lapses.
+    /// @param window challenge window after submission, seconds (0 = none).
+    function create(
+        bytes32 ref,
+        uint64 priceCents,
+        bytes32 specHash,
+        uint32 deadline,
+        uint32 maxRuntime,
+        uint32 window
+    ) external payable nonReentrant returns (bytes32 jobId) {
+        if (paused) revert Paused();
+        if (priceCents == 0) revert ZeroPrice();
+        if (specHash == bytes32(0)) revert ZeroHash();
+        if (deadline == 0) deadline = uint32(block.timestamp) + DEFAULT_DEADLINE;
+        if (deadline <= block.timestamp || deadline > block.timestamp + MAX_DURATION) revert BadDeadline(deadline);
+        if (maxRuntime == 0 || maxRuntime > MAX_DURATION) revert BadDuration(maxRuntime);
+        if (window > MAX_DURATION) revert BadDuration(window);
+        jobId = jobIdOf(msg.sender, ref);
+        Job storage j = _jobs[jobId];
+        if (j.status != Status.None) revert JobExists(jobId);
+
+        uint256 amount = _toWei(priceCents, _price());
+        if (amount > type(uint96).max) revert AmountTooLarge(amount);
+        if (msg.value < amount) revert InsufficientPayment(amount, msg.value);
+
+        j.client = msg.sender;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        j.amount = uint96(amount); // checked against type(uint96).max above
+        j.status = Status.Open;
+        j.deadline = deadline;
+        j.maxRuntime = maxRuntime;
+        j.window = window;
+        j.priceCents = priceCents;
+        j.specHash = specHash;
+        emit JobCreated(jobId, msg.sender, ref, priceCents, amount, specHash, deadline, maxRuntime, window);
+
+        uint256 surplus = msg.value - amount;
+        if (surplus != 0 && !_send(msg.sender, surplus)) {
+            _addCredit(msg.sender, surplus);
+            emit SurplusCredited(msg.sender, surplus);
+        }
+    }
+
+    /// @notice Claims an open job for msg.sender (first valid claimer wins).
+    function claim(bytes32 jobId) external nonReentrant {
+        if (paused) revert Paused();
+        Job storage j = _jobs[jobId];
+        Status s = j.status;
+        if (s != Status.Open) revert WrongStatus(jobId, s);
+        if (msg.sender == j.client) revert ClientCannotClaim(jobId);
+        if (msg.sender == j.worker) revert LapsedWorker(jobId);
+        uint32 deadline = j.deadline;
+        if (block.timestamp >= deadline) revert DeadlinePassed(jobId, deadline);
+        uint32 expiry = uint32(block.timestamp) + j.maxRuntime;
+        j.worker = msg.sender;
+        j.status = Status.Claimed;
+        j.expiry = expiry;
+        emit JobClaimed(jobId, j.client, msg.sender, expiry);
+    }
+
+    /// @notice The claiming worker commits the sha256 of its result; the challenge window starts.
+    function submit(bytes32 jobId, bytes32 resultHash) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        Status s = j.status;
+        if (s != Status.Claimed) revert WrongStatus(jobId, s);
+        if (msg.sender != j.worker) revert NotWorker(jobId);
+        if (resultHash == bytes32(0)) revert ZeroHash();
+        uint32 expiry = j.expiry;
+        if (block.timestamp > expiry) revert ClaimLapsed(jobId, expiry);
+        uint32 deadline = j.deadline;
+        if (block.timestamp > deadline) revert DeadlinePassed(jobId, deadline);
+        uint32 windowEnd = uint32(block.timestamp) + j.window;
+        j.status = Status.Submitted;
+        j.expiry = windowEnd;
+        emit JobSubmitted(jobId, j.client, msg.sender, resultHash, windowEnd);
+    }
+
+    /// @notice The client accepts a submitted result: the worker is paid at once.
+    function accept(bytes32 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        Status s = j.status;
+        if (s != Status.Submitted) revert WrongStatus(jobId, s);
+        if (msg.sender != j.client) revert NotClient(jobId);
+        _release(jobId, j, true);
+    }
+
+    /// @notice The client disputes a submitted result inside the challenge window.
+    function dispute(bytes32 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        Status s = j.status;
+        if (s != Status.Submitted) revert WrongStatus(jobId, s);
+        if (msg.sender != j.client) revert NotClient(jobId);
+        uint32 windowEnd = j.expiry;
+        if (block.timestamp > windowEnd) revert WindowClosed(jobId, windowEnd);
+        j.status = Status.Disputed;
+        emit JobDisputed(jobId, msg.sender, j.worker);
+    }
+
+    /// @notice The arbiter rules on a disputed job: `toWorker` wei to the worker, the rest to the client.
+    function resolve(bytes32 jobId, uint256 toWorker) external nonReentrant {
+        if (msg.sender != ARBITER) revert NotArbiter();
+        Job storage j = _jobs[jobId];
+        Status s = j.status;
+        if (s != Status.Disputed) revert WrongStatus(jobId, s);
+        uint256 amount = j.amount;
+        if (toWorker > amount) revert SplitTooLarge(toWorker, amount);
+        address client = j.client;
+        address worker = j.worker;
+        j.status = Status.Resolved;
+        if (toWorker != 0) _addCredit(worker, toWorker);
+        if (amount != toWorker) _addCredit(client, amount - toWorker);
+        emit DisputeResolved(jobId, client, worker, toWorker, amount - toWorker);
+    }
+
+    /// @notice Anyone: pays the worker once the challenge window has passed.
+    function release(bytes32 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        Status s = j.status;
+        if (s != Status.Submitted) revert WrongStatus(jobId, s);
+        uint32 windowEnd = j.expiry;
+        if (block.timestamp <= windowEnd) revert WindowOpen(jobId, windowEnd);
+        _release(jobId, j, false);
+    }
+
+    /// @notice Anyone: reopens a job whose claim ran past its max runtime without a submission.
+    function reopen(bytes32 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        Status s = j.status;
+        if (s != Status.Claimed) revert WrongStatus(jobId, s);
+        uint32 expiry = j.expiry;
+        if (block.timestamp <= expiry) revert ClaimNotLapsed(jobId, expiry);
+        uint32 deadline = j.deadline;
+        if (block.timestamp >= deadline) revert DeadlinePassed(jobId, deadline);
+        _reopen(jobId, j);
+    }
+
+    /// @notice Anyone: refunds the client once the deadline has passed without a submission.
+    function refund(bytes32 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        Status s = j.status;
+        if (s != Status.Open && s != Status.Claimed) revert WrongStatus(jobId, s);
+        uint32 deadline = j.deadline;
+        if (block.timestamp <= deadline) revert DeadlineNotPassed(jobId, deadline);
+        _refund(jobId, j);
+    }
+
+    /// @notice Sends msg.sender's whole balance to msg.sender.
+    function withdraw() external nonReentrant {
+        _withdraw(payable(msg.sender));
+    }
+
+    /// @notice Sends msg.sender's whole balance to `to` (for accounts that cannot receive ETH).
+    function withdrawTo(address payable to) external nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        _withdraw(to);
+    }
+
+    /// @notice The guardian pauses or resumes create and claim.
+    function setPaused(bool p) external {
+        if (msg.sender != GUARDIAN) revert NotGuardian();
+        paused = p;
+        emit PausedSet(p);
+    }
+
+    // -------------------------------------------------------------- automation
+
+    /// @notice Which of the candidate jobs are due, and for what.
+    /// @param checkData abi.encode(bytes32[] candidates), at most MAX_BATCH * 10 of them.
+    /// @return upkeepNeeded true when at least one candidate is due.
+    /// @return performData abi.encode(Item[]) of the due ones (at most MAX_BATCH).
+    function checkUpkeep(bytes calldata checkData)
+        external
+        view
+        override
+        returns (bool upkeepNeeded, bytes memory performData)
+    {
+        bytes32[] memory ids = abi.decode(checkData, (bytes32[]));
+        if (ids.length > MAX_BATCH * 10) revert BatchTooLarge(ids.length);
+        Item[] memory due = new Item[](ids.length < MAX_BATCH ? ids.length : MAX_BATCH);
+        uint256 n;
+        for (uint256 i; i < ids.length && n < MAX_BATCH; ++i) {
+            Action a = dueAction(ids[i]);
+            if (a != Action.None) due[n++] = Item(ids[i], a);
+        }
+        assembly ("memory-safe") {
+            mstore(due, n)
+        }
+        return (n != 0, abi.encode(due));
+    }
+
+    /// @notice What a keeper should do with a job now (None: nothing).
+    function dueAction(bytes32 jobId) public view returns (Action) {
+        Job storage j = _jobs[jobId];
+        Status s = j.status;
+        if (s == Status.Submitted) return block.timestamp > j.expiry ? Action.Release : Action.None;
+        if (s != Status.Open && s != Status.Claimed) return Action.None;
+        if (block.timestamp > j.deadline) return Action.Refund;
+        if (s == Status.Claimed && block.timestamp > j.expiry && block.timestamp < j.deadline) return Action.Reopen;
+        return Action.None;
+    }
+
+    /// @notice Anyone: carries out a list of (jobId, action). Each item is
+    /// re-validated here; an item that is not due (any more) is skipped, never reverted.
+    /// @param performData abi.encode(Item[]), at most MAX_BATCH items.
+    function performUpkeep(bytes calldata performData) external override nonReentrant {
+        Item[] memory items = abi.decode(performData, (Item[]));
+        uint256 len = items.length;
+        if (len > MAX_BATCH) revert BatchTooLarge(len);
+        uint256 settled;
+        for (uint256 i; i < len; ++i) {
+            bytes32 id = items[i].jobId;
+            Action a = items[i].action;
+            if (a == Action.None || a != dueAction(id)) continue;
+            Job storage j = _jobs[id];
+            if (a == Action.Release) _release(id, j, false);
+            else if (a == Action.Refund) _refund(id, j);
+            else _reopen(id, j);
+            ++settled;
+        }
+        emit UpkeepPerformed(msg.sender, settled, len - settled);
+    }
+
+    // ----------------------------------------------------------------- internal
+
+    function _release(bytes32 jobId, Job storage j, bool byClient) private {
+        address worker = j.worker;
+        uint256 amount = j.amount;
+        j.status = Status.Released;
+        _addCredit(worker, amount);
+        emit PaymentReleased(jobId, j.client, worker, amount, byClient);
+    }
+
+    function _refund(bytes32 jobId, Job storage j) private {
+        address client = j.client;
+        uint256 amount = j.amount;
+        j.status = Status.Refunded;
+        _addCredit(client, amount);
+        emit JobRefunded(jobId, client, j.worker, amount);
+    }
+
+    function _reopen(bytes32 jobId, Job storage j) private {
+        j.status = Status.Open;
+        j.expiry = 0;
+        emit JobReopened(jobId, j.client, j.worker);
+    }
+
+    function _addCredit(address account, uint256 amount) private {
+        uint256 c = _credit[account];
+        _credit[account] = (c == 0 ? 1 : c) + amount;
+    }
+
+    function _withdraw(address payable to) private {
+        uint256 amount = balanceOf(msg.sender);
+        if (amount == 0) revert NothingToWithdraw();
+        _credit[msg.sender] = 1;
+        emit Withdrawn(msg.sender, to, amount);
+        if (!_send(to, amount)) revert TransferFailed();
+    }
+
+    /// @dev Sends `amount` wei with all gas, copying no return data (no return bomb).
+    function _send(address to, uint256 amount) private returns (bool ok) {
+        assembly ("memory-safe") {
+            ok := call(gas(), to, amount, 0, 0, 0, 0)
+        }
+    }
+
+    /// @dev Latest ETH/USD answer after every check (docs/contracts.md, "Price feed").
+    function _price() private view returns (uint256) {
+        if (address(SEQUENCER_FEED) != address(0)) {
+            (, int256 up, uint256 startedAt,,) = SEQUENCER_FEED.latestRoundData();
+            // Chainlink L2 sequencer uptime feed: answer 0 = up, 1 = down; startedAt = when it last changed.
+            if (up != 0 || startedAt == 0) revert SequencerDown();
+            if (block.timestamp - startedAt <= GRACE_PERIOD) revert GracePeriodNotOver(startedAt);
+        }
+        (uint80 roundId, int256 answer,, uint256 updatedAt, uint80 answeredInRound) = PRICE_FEED.latestRoundData();
+        if (answer <= 0) revert InvalidPrice(answer);
+        if (updatedAt == 0 || answeredInRound < roundId) revert IncompleteRound(roundId);
+        if (updatedAt > block.timestamp) revert FuturePrice(updatedAt);
+        if (block.timestamp - updatedAt > HEARTBEAT) revert StalePrice(updatedAt);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint256(answer); // answer > 0 checked above
+    }
+
+    /// @dev wei = ceil(cents * 10^(18 + d - 2) / answer), d = feed decimals: rounded up, in the escrow's favour.
+    function _toWei(uint64 priceCents, uint256 answer) private view returns (uint256) {
+        uint256 num = uint256(priceCents) * 10 ** (16 + uint256(FEED_DECIMALS));
+        return (num + answer - 1) / answer;
+    }
+}
