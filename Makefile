@@ -19,6 +19,7 @@
 #   tests/fuzz/fuzz_<x>.c                -> build/fuzz/fuzz_<x> (clang -fsanitize=fuzzer)
 
 .SUFFIXES:
+.DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 SHELL := /bin/bash
 

@@ -1,0 +1,837 @@
+/*
+ * train -- CSV in, SGD in OpenCL kernels, weights and metrics out.
+ *
+ * All matrices on the device are row-major and padded with zeros: features
+ * and hidden units to a multiple of 16 (the SGEMM kernel's column block),
+ * classes to 16, row counts to a multiple of 4 (its row block). Zero padding
+ * is stable under SGD here: padded inputs are zero, so their weight
+ * gradients are zero; padded classes get a zero gradient from the softmax
+ * kernel; padded hidden units start with zero weights and stay at
+ * ReLU(0) = 0. Results are read back unpadded.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "msg.h"
+#include "cl.h"
+#include "job.h"
+#include "jobfiles.h"
+#include "jobspec.h"
+
+/* SGEMM: each work-item computes a 4-row x 16-column block of C with four
+ * float16 accumulators, so the inner loop is 4 broadcasts and 4 vector FMAs
+ * per float16 load of B. POCL maps float16 onto AVX-512 (or 2-4 AVX2
+ * registers); the textbook one-element-per-work-item kernel runs some 30x
+ * slower on POCL (DESIGN.md's measurements). */
+#define SGEMM_ROWS 4
+#define SGEMM_COLS 16
+
+static const char train_cl[] =
+    "#define SGEMM(NAME, AE, BV)                                                  \\\n"
+    "__kernel void NAME(int M, int N, int K, __global const float *A, int lda,   \\\n"
+    "                   __global const float *B, int ldb, __global float *C, int ldc) \\\n"
+    "{                                                                           \\\n"
+    "    int j = get_global_id(0) * 16, i = get_global_id(1) * 4;                \\\n"
+    "    float16 c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;                     \\\n"
+    "    for (int k = 0; k < K; k++) {                                           \\\n"
+    "        float16 b = BV;                                                     \\\n"
+    "        c0 = mad((float16)(AE(i, k)), b, c0);                               \\\n"
+    "        c1 = mad((float16)(AE(i + 1, k)), b, c1);                           \\\n"
+    "        c2 = mad((float16)(AE(i + 2, k)), b, c2);                           \\\n"
+    "        c3 = mad((float16)(AE(i + 3, k)), b, c3);                           \\\n"
+    "    }                                                                       \\\n"
+    "    vstore16(c0, 0, C + (size_t)i * ldc + j);                               \\\n"
+    "    vstore16(c1, 0, C + (size_t)(i + 1) * ldc + j);                         \\\n"
+    "    vstore16(c2, 0, C + (size_t)(i + 2) * ldc + j);                         \\\n"
+    "    vstore16(c3, 0, C + (size_t)(i + 3) * ldc + j);                         \\\n"
+    "}\n"
+    "#define A_N(i, k) A[(size_t)(i) * lda + (k)]\n"
+    "#define A_T(i, k) A[(size_t)(k) * lda + (i)]\n"
+    "#define B_N vload16(0, B + (size_t)k * ldb + j)\n"
+    "#define BT(c) B[(size_t)(j + c) * ldb + k]\n"
+    "#define B_T (float16)(BT(0), BT(1), BT(2), BT(3), BT(4), BT(5), BT(6), BT(7), BT(8), \\\n"
+    "                      BT(9), BT(10), BT(11), BT(12), BT(13), BT(14), BT(15))\n"
+    "SGEMM(sgemm_nn, A_N, B_N)\n"
+    "SGEMM(sgemm_tn, A_T, B_N)\n"
+    "SGEMM(sgemm_nt, A_N, B_T)\n"
+    "__kernel void bias_act(__global float *Z, __global const float *bias, int ld, int relu)\n"
+    "{\n"
+    "    int j = get_global_id(0), i = get_global_id(1);\n"
+    "    float v = Z[(size_t)i * ld + j] + bias[j];\n"
+    "    Z[(size_t)i * ld + j] = relu ? fmax(v, 0.0f) : v;\n"
+    "}\n"
+    "__kernel void softmax_grad(__global const float *Z, __global const int *y,\n"
+    "                           __global float *G, int ld, int k, int nvalid, float inv_n)\n"
+    "{\n"
+    "    int i = get_global_id(0);\n"
+    "    __global const float *z = Z + (size_t)i * ld;\n"
+    "    __global float *g = G + (size_t)i * ld;\n"
+    "    if (i >= nvalid) {\n"
+    "        for (int j = 0; j < ld; j++)\n"
+    "            g[j] = 0.0f;\n"
+    "        return;\n"
+    "    }\n"
+    "    float m = z[0];\n"
+    "    for (int j = 1; j < k; j++)\n"
+    "        m = fmax(m, z[j]);\n"
+    "    float s = 0.0f;\n"
+    "    for (int j = 0; j < k; j++)\n"
+    "        s += exp(z[j] - m);\n"
+    "    for (int j = 0; j < ld; j++)\n"
+    "        g[j] = j < k ? (exp(z[j] - m) / s - (j == y[i] ? 1.0f : 0.0f)) * inv_n : 0.0f;\n"
+    "}\n"
+    "__kernel void relu_back(__global float *dH, __global const float *H)\n"
+    "{\n"
+    "    size_t i = get_global_id(0);\n"
+    "    if (H[i] <= 0.0f)\n"
+    "        dH[i] = 0.0f;\n"
+    "}\n"
+    "__kernel void colsum(__global const float *G, __global float *db, int rows, int ld)\n"
+    "{\n"
+    "    int j = get_global_id(0);\n"
+    "    float s = 0.0f;\n"
+    "    for (int i = 0; i < rows; i++)\n"
+    "        s += G[(size_t)i * ld + j];\n"
+    "    db[j] = s;\n"
+    "}\n"
+    "__kernel void sgd(__global float *W, __global const float *dW, float lr)\n"
+    "{\n"
+    "    size_t i = get_global_id(0);\n"
+    "    W[i] -= lr * dW[i];\n"
+    "}\n";
+
+static size_t round_up(size_t v, size_t m)
+{
+    return (v + m - 1) / m * m;
+}
+
+/* splitmix64 (Steele, Lea, Flood 2014; Vigna's public-domain reference). */
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) by rejection, so no index is favoured. */
+static size_t rand_below(uint64_t *s, size_t n)
+{
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t r;
+    do
+        r = splitmix64(s);
+    while (r >= limit);
+    return (size_t)(r % n);
+}
+
+static double rand_unit(uint64_t *s)
+{
+    return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static void shuffle(size_t *idx, size_t n, uint64_t *s)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t k = rand_below(s, i);
+        size_t t = idx[i - 1];
+        idx[i - 1] = idx[k];
+        idx[k] = t;
+    }
+}
+
+/* A parsed CSV: <rows> x <cols> doubles. */
+struct table {
+    size_t rows, cols;
+    double *cells;
+};
+
+static enum err parse_csv(const char *text, size_t len, int header, struct table *t,
+                          struct buf *msg)
+{
+    size_t cap = 0;
+    const char *p = text, *end = text + len;
+    size_t line = 0;
+    t->rows = t->cols = 0;
+    t->cells = NULL;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (eol == NULL)
+            eol = end;
+        line++;
+        const char *le = eol;
+        if (le > p && le[-1] == '\r')
+            le--;
+        int skip = (header && line == 1) || le == p;
+        if (!skip) {
+            size_t col = 0;
+            const char *f = p;
+            for (;;) {
+                if (t->rows >= TRAIN_MAX_ROWS || col >= TRAIN_MAX_COLUMNS ||
+                    t->rows * (t->cols ? t->cols : col + 1) + col >= TRAIN_MAX_CELLS) {
+                    msg_addf(msg, "data is over the limits (%d rows, %d columns, %zu "
+                                           "cells)",
+                                      TRAIN_MAX_ROWS, TRAIN_MAX_COLUMNS, TRAIN_MAX_CELLS);
+                    return ERR_TOOBIG;
+                }
+                const char *fe = memchr(f, ',', (size_t)(le - f));
+                if (fe == NULL)
+                    fe = le;
+                char num[64];
+                size_t fl = (size_t)(fe - f);
+                while (fl > 0 && (*f == ' ' || *f == '\t')) {
+                    f++;
+                    fl--;
+                }
+                while (fl > 0 && (f[fl - 1] == ' ' || f[fl - 1] == '\t'))
+                    fl--;
+                char *nend = NULL;
+                double v = 0;
+                if (fl > 0 && fl < sizeof(num)) {
+                    memcpy(num, f, fl);
+                    num[fl] = '\0';
+                    errno = 0;
+                    v = strtod(num, &nend);
+                }
+                if (fl == 0 || fl >= sizeof(num) || nend != num + fl || errno != 0 ||
+                    !isfinite(v)) {
+                    msg_addf(msg, "data line %zu column %zu: not a number", line,
+                                      col + 1);
+                    return ERR_INVAL;
+                }
+                if (t->rows * (t->cols ? t->cols : TRAIN_MAX_COLUMNS) + col >= cap) {
+                    size_t ncap = cap ? cap * 2 : 65536;
+                    double *nc = realloc(t->cells, ncap * sizeof(double));
+                    if (nc == NULL)
+                        return ERR_NOMEM;
+                    t->cells = nc;
+                    cap = ncap;
+                }
+                if (t->rows == 0)
+                    t->cells[col] = v;
+                else
+                    t->cells[t->rows * t->cols + col] = v;
+                col++;
+                if (fe == le)
+                    break;
+                f = fe + 1;
+                if (t->rows > 0 && col >= t->cols) {
+                    msg_addf(msg, "data line %zu has more than %zu columns", line,
+                                      t->cols);
+                    return ERR_INVAL;
+                }
+            }
+            if (t->rows == 0) {
+                t->cols = col;
+            } else if (col != t->cols) {
+                msg_addf(msg, "data line %zu has %zu columns, the first row %zu", line,
+                                  col, t->cols);
+                return ERR_INVAL;
+            }
+            t->rows++;
+        }
+        p = eol + 1;
+    }
+    if (t->rows == 0 || t->cols < 2) {
+        msg_addf(msg, "%s", "data needs at least one row of two columns");
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
+/* The trainer's device state. Unused members stay NULL for logistic. */
+struct model {
+    struct cl_ctx *cl;
+    struct cl_prog *prog;
+    struct cl_kern *nn, *tn, *nt, *bias_act, *softmax_grad, *relu_back, *colsum, *sgd;
+    int mlp;
+    size_t d, dp, k, kp, h, hp;    /* features, classes, hidden units; p = padded */
+    size_t bp;                      /* padded batch rows */
+    struct cl_mem *w1, *b1, *w2, *b2;     /* logistic uses w1/b1 only (dp x kp) */
+    struct cl_mem *dw1, *db1, *dw2, *db2;
+    struct cl_mem *xb, *yb, *hb, *zb, *gb, *dhb; /* batch work buffers */
+    struct cl_mem *xe, *he, *ze;                  /* evaluation work buffers */
+    size_t ep;                                   /* padded evaluation rows */
+};
+
+static void model_release(struct model *m)
+{
+    struct cl_mem *mems[] = {m->w1, m->b1, m->w2, m->b2, m->dw1, m->db1, m->dw2, m->db2,
+                             m->xb, m->yb, m->hb, m->zb, m->gb, m->dhb, m->xe, m->he, m->ze};
+    for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
+        cl_buffer_free(mems[i]);
+    struct cl_kern *ks[] = {m->nn,        m->tn,       m->nt,     m->bias_act, m->softmax_grad,
+                            m->relu_back, m->colsum,   m->sgd};
+    for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
+        cl_kernel_free(ks[i]);
+    cl_prog_free(m->prog);
+}
+
+static enum err build_kernels(struct model *m, struct buf *msg)
+{
+    enum err e = cl_build(m->cl, train_cl, sizeof(train_cl) - 1, "-cl-mad-enable", &m->prog, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_new(m->prog, "sgemm_nn", &m->nn, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_new(m->prog, "sgemm_tn", &m->tn, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_new(m->prog, "sgemm_nt", &m->nt, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_new(m->prog, "bias_act", &m->bias_act, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_new(m->prog, "softmax_grad", &m->softmax_grad, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_new(m->prog, "relu_back", &m->relu_back, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_new(m->prog, "colsum", &m->colsum, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_new(m->prog, "sgd", &m->sgd, msg);
+    return e;
+}
+
+static enum err set_i(struct cl_kern *k, unsigned i, int v, struct buf *msg)
+{
+    return cl_kernel_set_scalar(k, i, sizeof(v), &v, msg);
+}
+
+/* C (m x n, ldc) = op(A) op(B), with lda/ldb the stored row lengths. */
+static enum err gemm(struct model *md, struct cl_kern *kern, size_t m, size_t n, size_t k,
+                     struct cl_mem *a, size_t lda, struct cl_mem *b, size_t ldb, struct cl_mem *c,
+                     size_t ldc, struct buf *msg)
+{
+    LOOM_ASSERT(m % SGEMM_ROWS == 0 && n % SGEMM_COLS == 0);
+    enum err e = set_i(kern, 0, (int)m, msg);
+    if (e == ERR_OK)
+        e = set_i(kern, 1, (int)n, msg);
+    if (e == ERR_OK)
+        e = set_i(kern, 2, (int)k, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(kern, 3, a, msg);
+    if (e == ERR_OK)
+        e = set_i(kern, 4, (int)lda, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(kern, 5, b, msg);
+    if (e == ERR_OK)
+        e = set_i(kern, 6, (int)ldb, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(kern, 7, c, msg);
+    if (e == ERR_OK)
+        e = set_i(kern, 8, (int)ldc, msg);
+    size_t g[2] = {n / SGEMM_COLS, m / SGEMM_ROWS};
+    if (e == ERR_OK)
+        e = cl_run(md->cl, kern, 2, g, NULL, msg);
+    return e;
+}
+
+static enum err bias_act(struct model *m, struct cl_mem *z, struct cl_mem *bias, size_t rows,
+                         size_t ld, int relu, struct buf *msg)
+{
+    enum err e = cl_kernel_set_buffer(m->bias_act, 0, z, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(m->bias_act, 1, bias, msg);
+    if (e == ERR_OK)
+        e = set_i(m->bias_act, 2, (int)ld, msg);
+    if (e == ERR_OK)
+        e = set_i(m->bias_act, 3, relu, msg);
+    size_t g[2] = {ld, rows};
+    if (e == ERR_OK)
+        e = cl_run(m->cl, m->bias_act, 2, g, NULL, msg);
+    return e;
+}
+
+static enum err colsum(struct model *m, struct cl_mem *g, struct cl_mem *db, size_t rows,
+                       size_t ld, struct buf *msg)
+{
+    enum err e = cl_kernel_set_buffer(m->colsum, 0, g, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(m->colsum, 1, db, msg);
+    if (e == ERR_OK)
+        e = set_i(m->colsum, 2, (int)rows, msg);
+    if (e == ERR_OK)
+        e = set_i(m->colsum, 3, (int)ld, msg);
+    if (e == ERR_OK)
+        e = cl_run(m->cl, m->colsum, 1, &ld, NULL, msg);
+    return e;
+}
+
+static enum err sgd(struct model *m, struct cl_mem *w, struct cl_mem *dw, float lr,
+                    struct buf *msg)
+{
+    size_t n = cl_buffer_size(w) / sizeof(float);
+    enum err e = cl_kernel_set_buffer(m->sgd, 0, w, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(m->sgd, 1, dw, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_scalar(m->sgd, 2, sizeof(lr), &lr, msg);
+    if (e == ERR_OK)
+        e = cl_run(m->cl, m->sgd, 1, &n, NULL, msg);
+    return e;
+}
+
+/* Logits (rows x kp) of x (rows x dp) into z, through h for the MLP. */
+static enum err forward(struct model *m, struct cl_mem *x, struct cl_mem *h, struct cl_mem *z,
+                        size_t rows, struct buf *msg)
+{
+    enum err e;
+    if (!m->mlp) {
+        e = gemm(m, m->nn, rows, m->kp, m->dp, x, m->dp, m->w1, m->kp, z, m->kp, msg);
+        if (e == ERR_OK)
+            e = bias_act(m, z, m->b1, rows, m->kp, 0, msg);
+        return e;
+    }
+    e = gemm(m, m->nn, rows, m->hp, m->dp, x, m->dp, m->w1, m->hp, h, m->hp, msg);
+    if (e == ERR_OK)
+        e = bias_act(m, h, m->b1, rows, m->hp, 1, msg);
+    if (e == ERR_OK)
+        e = gemm(m, m->nn, rows, m->kp, m->hp, h, m->hp, m->w2, m->kp, z, m->kp, msg);
+    if (e == ERR_OK)
+        e = bias_act(m, z, m->b2, rows, m->kp, 0, msg);
+    return e;
+}
+
+/* One SGD step on the batch already in xb/yb with <nvalid> real rows. */
+static enum err step(struct model *m, size_t nvalid, float lr, struct buf *msg)
+{
+    enum err e = forward(m, m->xb, m->hb, m->zb, m->bp, msg);
+    float inv_n = 1.0f / (float)nvalid;
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(m->softmax_grad, 0, m->zb, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(m->softmax_grad, 1, m->yb, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(m->softmax_grad, 2, m->gb, msg);
+    if (e == ERR_OK)
+        e = set_i(m->softmax_grad, 3, (int)m->kp, msg);
+    if (e == ERR_OK)
+        e = set_i(m->softmax_grad, 4, (int)m->k, msg);
+    if (e == ERR_OK)
+        e = set_i(m->softmax_grad, 5, (int)nvalid, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_scalar(m->softmax_grad, 6, sizeof(inv_n), &inv_n, msg);
+    if (e == ERR_OK)
+        e = cl_run(m->cl, m->softmax_grad, 1, &m->bp, NULL, msg);
+    if (e != ERR_OK)
+        return e;
+    if (!m->mlp) {
+        e = gemm(m, m->tn, m->dp, m->kp, m->bp, m->xb, m->dp, m->gb, m->kp, m->dw1, m->kp, msg);
+        if (e == ERR_OK)
+            e = colsum(m, m->gb, m->db1, m->bp, m->kp, msg);
+        if (e == ERR_OK)
+            e = sgd(m, m->w1, m->dw1, lr, msg);
+        if (e == ERR_OK)
+            e = sgd(m, m->b1, m->db1, lr, msg);
+        return e;
+    }
+    /* dW2 = H^T G, db2 = sum G, dH = G W2^T masked by ReLU', dW1 = X^T dH. */
+    e = gemm(m, m->tn, m->hp, m->kp, m->bp, m->hb, m->hp, m->gb, m->kp, m->dw2, m->kp, msg);
+    if (e == ERR_OK)
+        e = colsum(m, m->gb, m->db2, m->bp, m->kp, msg);
+    if (e == ERR_OK)
+        e = gemm(m, m->nt, m->bp, m->hp, m->kp, m->gb, m->kp, m->w2, m->kp, m->dhb, m->hp, msg);
+    size_t nh = m->bp * m->hp;
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(m->relu_back, 0, m->dhb, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_set_buffer(m->relu_back, 1, m->hb, msg);
+    if (e == ERR_OK)
+        e = cl_run(m->cl, m->relu_back, 1, &nh, NULL, msg);
+    if (e == ERR_OK)
+        e = gemm(m, m->tn, m->dp, m->hp, m->bp, m->xb, m->dp, m->dhb, m->hp, m->dw1, m->hp, msg);
+    if (e == ERR_OK)
+        e = colsum(m, m->dhb, m->db1, m->bp, m->hp, msg);
+    if (e == ERR_OK)
+        e = sgd(m, m->w1, m->dw1, lr, msg);
+    if (e == ERR_OK)
+        e = sgd(m, m->b1, m->db1, lr, msg);
+    if (e == ERR_OK)
+        e = sgd(m, m->w2, m->dw2, lr, msg);
+    if (e == ERR_OK)
+        e = sgd(m, m->b2, m->db2, lr, msg);
+    return e;
+}
+
+/* Mean cross-entropy and accuracy of the model on <rows> rows of <x>
+ * (rows x dp, host, padded) with labels <y>. */
+static enum err evaluate(struct model *m, const float *x, const int *y, size_t rows,
+                         float *zhost, double *loss, double *acc, struct buf *msg)
+{
+    size_t rp = round_up(rows, SGEMM_ROWS);
+    enum err e = cl_buffer_write(m->cl, m->xe, 0, x, rp * m->dp * sizeof(float), msg);
+    if (e == ERR_OK)
+        e = forward(m, m->xe, m->he, m->ze, rp, msg);
+    if (e == ERR_OK)
+        e = cl_buffer_read(m->cl, m->ze, 0, zhost, rp * m->kp * sizeof(float), msg);
+    if (e != ERR_OK)
+        return e;
+    double l = 0;
+    size_t right = 0;
+    for (size_t i = 0; i < rows; i++) {
+        const float *z = zhost + i * m->kp;
+        size_t best = 0;
+        for (size_t c = 1; c < m->k; c++)
+            if (z[c] > z[best])
+                best = c;
+        double s = 0;
+        for (size_t c = 0; c < m->k; c++)
+            s += exp((double)z[c] - z[best]);
+        l += log(s) - ((double)z[y[i]] - z[best]);
+        right += best == (size_t)y[i];
+    }
+    *loss = l / (double)rows;
+    *acc = (double)right / (double)rows;
+    return ERR_OK;
+}
+
+static enum err buffer(struct model *m, size_t floats, const void *init, struct cl_mem **out,
+                       struct buf *msg)
+{
+    return cl_buffer_new(m->cl, floats * sizeof(float), init, out, msg);
+}
+
+/* Uniform Glorot init of the real (unpadded) fan_in x fan_out block. */
+static void glorot(float *w, size_t fan_in, size_t fan_out, size_t ld, uint64_t *seed)
+{
+    double a = sqrt(6.0 / (double)(fan_in + fan_out));
+    for (size_t i = 0; i < fan_in; i++)
+        for (size_t c = 0; c < fan_out; c++)
+            w[i * ld + c] = (float)((2.0 * rand_unit(seed) - 1.0) * a);
+}
+
+static enum err write_outputs(struct job_ctx *j, struct model *m, const double *mean,
+                              const double *sd, struct buf *metrics, size_t label_col)
+{
+    struct buf model, bin;
+    buf_init(&model, (size_t)1 << 20);
+    buf_init(&bin, (size_t)1 << 31);
+    float *host = NULL;
+    enum err e = ERR_OK;
+    size_t layers = m->mlp ? 2 : 1;
+    struct {
+        struct cl_mem *w, *b;
+        size_t in, out, ld;
+    } L[2] = {{m->w1, m->b1, m->d, m->mlp ? m->h : m->k, m->mlp ? m->hp : m->kp},
+              {m->w2, m->b2, m->h, m->k, m->kp}};
+    e = buf_appendf(&model,
+                    "{\"v\":1,\"model\":\"%s\",\"features\":%zu,\"classes\":%zu,\"hidden\":%zu,"
+                    "\"label_column\":%zu,\"weights_file\":\"weights.bin\",\"dtype\":"
+                    "\"float32le\",\"layers\":[",
+                    m->mlp ? "mlp" : "logistic", m->d, m->k, m->mlp ? m->h : 0, label_col);
+    for (size_t l = 0; l < layers && e == ERR_OK; l++) {
+        e = buf_appendf(&model,
+                        "%s{\"weights\":[%zu,%zu],\"bias\":[%zu],\"activation\":\"%s\"}",
+                        l ? "," : "", L[l].in, L[l].out, L[l].out,
+                        m->mlp && l == 0 ? "relu" : "softmax");
+        size_t rows_p = round_up(L[l].in, SGEMM_COLS);
+        free(host);
+        host = malloc(rows_p * L[l].ld * sizeof(float));
+        if (host == NULL) {
+            e = ERR_NOMEM;
+            break;
+        }
+        if (e == ERR_OK)
+            e = cl_buffer_read(m->cl, L[l].w, 0, host, cl_buffer_size(L[l].w), j->msg);
+        for (size_t i = 0; i < L[l].in && e == ERR_OK; i++)
+            e = buf_append(&bin, host + i * L[l].ld, L[l].out * sizeof(float));
+        if (e == ERR_OK)
+            e = cl_buffer_read(m->cl, L[l].b, 0, host, cl_buffer_size(L[l].b), j->msg);
+        if (e == ERR_OK)
+            e = buf_append(&bin, host, L[l].out * sizeof(float));
+    }
+    if (e == ERR_OK)
+        e = buf_append_str(&model, "],\"mean\":[");
+    for (size_t i = 0; i < m->d && e == ERR_OK; i++)
+        e = buf_appendf(&model, "%s%.9g", i ? "," : "", mean[i]);
+    if (e == ERR_OK)
+        e = buf_append_str(&model, "],\"std\":[");
+    for (size_t i = 0; i < m->d && e == ERR_OK; i++)
+        e = buf_appendf(&model, "%s%.9g", i ? "," : "", sd[i]);
+    if (e == ERR_OK)
+        e = buf_append_str(&model, "]}\n");
+    if (e == ERR_OK)
+        e = jobfiles_write(j->out_dir, "weights.bin", bin.data, bin.len, j->msg);
+    if (e == ERR_OK)
+        e = jobfiles_write(j->out_dir, "model.json", model.data, model.len, j->msg);
+    if (e == ERR_OK)
+        e = jobfiles_write(j->out_dir, "metrics.json", metrics->data, metrics->len, j->msg);
+    free(host);
+    buf_release(&bin);
+    buf_release(&model);
+    return e;
+}
+
+enum err train_run(struct job_ctx *j)
+{
+    const struct jobspec_train *ts = &j->spec->u.train;
+    struct model m;
+    memset(&m, 0, sizeof(m));
+    m.cl = j->cl;
+    m.mlp = ts->model == JOBSPEC_MODEL_MLP;
+    struct table t = {0, 0, NULL};
+    unsigned char *csv = NULL;
+    size_t csv_len = 0;
+    size_t *idx = NULL;
+    int *labels = NULL, *ytr = NULL, *yte = NULL, *yb = NULL;
+    float *xtr = NULL, *xte = NULL, *xb = NULL, *zhost = NULL, *w1 = NULL, *w2 = NULL;
+    double *mean = NULL, *sd = NULL;
+    struct buf metrics;
+    buf_init(&metrics, (size_t)4 << 20);
+    uint64_t seed = ts->seed;
+
+    enum err e = jobfiles_read_input(j->files_dir, jobspec_find_input(j->spec, ts->data),
+                                     TRAIN_MAX_CSV_BYTES, &csv, &csv_len, j->msg);
+    if (e == ERR_OK)
+        e = parse_csv((const char *)csv, csv_len, ts->header, &t, j->msg);
+    if (e != ERR_OK)
+        goto done;
+    free(csv);
+    csv = NULL;
+    long lc = ts->label_column < 0 ? (long)t.cols + ts->label_column : ts->label_column;
+    if (lc < 0 || (size_t)lc >= t.cols) {
+        e = ERR_INVAL;
+        msg_addf(j->msg, "label_column %d is outside the data's %zu columns",
+                          ts->label_column, t.cols);
+        goto done;
+    }
+    size_t n = t.rows, d = t.cols - 1, k = 0;
+    labels = malloc(n * sizeof(int));
+    idx = malloc(n * sizeof(size_t));
+    if (labels == NULL || idx == NULL) {
+        e = ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double v = t.cells[i * t.cols + (size_t)lc];
+        if (v < 0 || v >= TRAIN_MAX_CLASSES || floor(v) != v) {
+            e = ERR_INVAL;
+            msg_addf(j->msg, "data row %zu: label %g is not a class index 0..%d", i + 1,
+                              v, TRAIN_MAX_CLASSES - 1);
+            goto done;
+        }
+        labels[i] = (int)v;
+        if ((size_t)labels[i] + 1 > k)
+            k = (size_t)labels[i] + 1;
+        idx[i] = i;
+    }
+    size_t n_test = (size_t)llround((double)n * ts->test_fraction);
+    if (k < 2 || n_test < 1 || n_test >= n) {
+        e = ERR_INVAL;
+        msg_addf(j->msg, "data has %zu rows and %zu classes: too few to train on", n,
+                          k);
+        goto done;
+    }
+    size_t n_train = n - n_test;
+    shuffle(idx, n, &seed);
+
+    m.d = d;
+    m.dp = round_up(d, SGEMM_COLS);
+    m.k = k;
+    m.kp = round_up(k, SGEMM_COLS);
+    m.h = m.mlp ? ts->hidden : 0;
+    m.hp = round_up(m.h, SGEMM_COLS);
+    m.bp = round_up(ts->batch_size, SGEMM_ROWS);
+    size_t trp = round_up(n_train, SGEMM_ROWS), tep = round_up(n_test, SGEMM_ROWS);
+    m.ep = trp > tep ? trp : tep;
+
+    /* Host copies of the splits and the device copies of the model and the
+     * evaluation buffers, in floats; a rough bound that catches a spec
+     * whose hidden layer or data cannot fit before anything is allocated. */
+    unsigned long long floats =
+        2ULL * (trp + tep) * m.dp + 4ULL * m.dp * (m.mlp ? m.hp : m.kp) + 4ULL * m.hp * m.kp +
+        2ULL * m.ep * (m.dp + m.hp + m.kp) + 6ULL * m.bp * (m.dp + m.hp + m.kp);
+    if ((e = job_check_memory(j, floats * sizeof(float), "the model and data")) != ERR_OK)
+        goto done;
+    /* Standardise with the training rows' statistics. */
+    mean = calloc(d, sizeof(double));
+    sd = calloc(d, sizeof(double));
+    xtr = calloc(trp * m.dp, sizeof(float));
+    xte = calloc(tep * m.dp, sizeof(float));
+    ytr = calloc(n_train, sizeof(int));
+    yte = calloc(n_test, sizeof(int));
+    xb = calloc(m.bp * m.dp, sizeof(float));
+    yb = calloc(m.bp, sizeof(int));
+    zhost = calloc(m.ep * m.kp, sizeof(float));
+    if (!mean || !sd || !xtr || !xte || !ytr || !yte || !xb || !yb || !zhost) {
+        e = ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n_train; i++)
+        for (size_t c = 0, f = 0; c < t.cols; c++)
+            if (c != (size_t)lc)
+                mean[f++] += t.cells[idx[i] * t.cols + c];
+    for (size_t f = 0; f < d; f++)
+        mean[f] /= (double)n_train;
+    for (size_t i = 0; i < n_train; i++)
+        for (size_t c = 0, f = 0; c < t.cols; c++)
+            if (c != (size_t)lc) {
+                double dv = t.cells[idx[i] * t.cols + c] - mean[f];
+                sd[f++] += dv * dv;
+            }
+    for (size_t f = 0; f < d; f++) {
+        sd[f] = sqrt(sd[f] / (double)n_train);
+        if (sd[f] < 1e-12)
+            sd[f] = 1.0; /* a constant feature: centre it, do not blow it up */
+    }
+    for (size_t i = 0; i < n; i++) {
+        int is_test = i >= n_train;
+        size_t r = is_test ? i - n_train : i;
+        float *row = (is_test ? xte : xtr) + r * m.dp;
+        for (size_t c = 0, f = 0; c < t.cols; c++)
+            if (c != (size_t)lc) {
+                row[f] = (float)((t.cells[idx[i] * t.cols + c] - mean[f]) / sd[f]);
+                f++;
+            }
+        (is_test ? yte : ytr)[r] = labels[idx[i]];
+    }
+    free(t.cells);
+    t.cells = NULL;
+
+    /* Initial weights. */
+    size_t l1_out = m.mlp ? m.hp : m.kp;
+    w1 = calloc(m.dp * l1_out, sizeof(float));
+    w2 = m.mlp ? calloc(m.hp * m.kp, sizeof(float)) : NULL;
+    if (w1 == NULL || (m.mlp && w2 == NULL)) {
+        e = ERR_NOMEM;
+        goto done;
+    }
+    if (m.mlp) {
+        glorot(w1, m.d, m.h, m.hp, &seed);
+        glorot(w2, m.h, m.k, m.kp, &seed);
+    }
+    if ((e = build_kernels(&m, j->msg)) != ERR_OK)
+        goto done;
+    if ((e = buffer(&m, m.dp * l1_out, w1, &m.w1, j->msg)) ||
+        (e = buffer(&m, l1_out, NULL, &m.b1, j->msg)) ||
+        (e = buffer(&m, m.dp * l1_out, NULL, &m.dw1, j->msg)) ||
+        (e = buffer(&m, l1_out, NULL, &m.db1, j->msg)) ||
+        (e = buffer(&m, m.bp * m.dp, NULL, &m.xb, j->msg)) ||
+        (e = cl_buffer_new(m.cl, m.bp * sizeof(int), NULL, &m.yb, j->msg)) ||
+        (e = buffer(&m, m.bp * m.kp, NULL, &m.zb, j->msg)) ||
+        (e = buffer(&m, m.bp * m.kp, NULL, &m.gb, j->msg)) ||
+        (e = buffer(&m, m.ep * m.dp, NULL, &m.xe, j->msg)) ||
+        (e = buffer(&m, m.ep * m.kp, NULL, &m.ze, j->msg)))
+        goto done;
+    if (m.mlp &&
+        ((e = buffer(&m, m.hp * m.kp, w2, &m.w2, j->msg)) ||
+         (e = buffer(&m, m.kp, NULL, &m.b2, j->msg)) ||
+         (e = buffer(&m, m.hp * m.kp, NULL, &m.dw2, j->msg)) ||
+         (e = buffer(&m, m.kp, NULL, &m.db2, j->msg)) ||
+         (e = buffer(&m, m.bp * m.hp, NULL, &m.hb, j->msg)) ||
+         (e = buffer(&m, m.bp * m.hp, NULL, &m.dhb, j->msg)) ||
+         (e = buffer(&m, m.ep * m.hp, NULL, &m.he, j->msg))))
+        goto done;
+
+    e = buf_appendf(&metrics,
+                    "{\"v\":1,\"model\":\"%s\",\"hidden\":%zu,\"features\":%zu,\"classes\":%zu,"
+                    "\"train_rows\":%zu,\"test_rows\":%zu,\"batch_size\":%u,"
+                    "\"learning_rate\":%.9g,\"seed\":%llu,\"epochs\":[",
+                    m.mlp ? "mlp" : "logistic", m.h, d, k, n_train, n_test, ts->batch_size,
+                    ts->learning_rate, (unsigned long long)ts->seed);
+    if (e != ERR_OK)
+        goto done;
+    size_t *order = idx; /* reused: a permutation of the training rows */
+    for (size_t i = 0; i < n_train; i++)
+        order[i] = i;
+    float lr = (float)ts->learning_rate;
+    double tr_loss = 0, tr_acc = 0, te_loss = 0, te_acc = 0;
+    for (unsigned ep = 0; ep < ts->epochs; ep++) {
+        shuffle(order, n_train, &seed);
+        double batch_loss_sum = 0;
+        (void)batch_loss_sum;
+        for (size_t s = 0; s < n_train; s += ts->batch_size) {
+            size_t nb = n_train - s < ts->batch_size ? n_train - s : ts->batch_size;
+            memset(xb, 0, m.bp * m.dp * sizeof(float));
+            memset(yb, 0, m.bp * sizeof(int));
+            for (size_t r = 0; r < nb; r++) {
+                memcpy(xb + r * m.dp, xtr + order[s + r] * m.dp, m.dp * sizeof(float));
+                yb[r] = ytr[order[s + r]];
+            }
+            if ((e = cl_buffer_write(m.cl, m.xb, 0, xb, m.bp * m.dp * sizeof(float), j->msg)) ||
+                (e = cl_buffer_write(m.cl, m.yb, 0, yb, m.bp * sizeof(int), j->msg)) ||
+                (e = step(&m, nb, lr, j->msg)))
+                goto done;
+        }
+        if ((e = evaluate(&m, xtr, ytr, n_train, zhost, &tr_loss, &tr_acc, j->msg)) ||
+            (e = evaluate(&m, xte, yte, n_test, zhost, &te_loss, &te_acc, j->msg)))
+            goto done;
+        if (!isfinite(tr_loss)) {
+            e = ERR_INVAL;
+            msg_addf(j->msg, "training diverged at epoch %u (loss is not finite): "
+                                      "lower the learning rate",
+                              ep + 1);
+            goto done;
+        }
+        e = buf_appendf(&metrics,
+                        "%s{\"epoch\":%u,\"loss\":%.6f,\"train_loss\":%.6f,"
+                        "\"train_accuracy\":%.6f,\"test_loss\":%.6f,\"test_accuracy\":%.6f}",
+                        ep ? "," : "", ep + 1, tr_loss, tr_loss, tr_acc, te_loss, te_acc);
+        if (e != ERR_OK)
+            goto done;
+        job_progress(j, 5 + (unsigned)((ep + 1) * 90ULL / ts->epochs));
+    }
+    e = buf_appendf(&metrics, "],\"final\":{\"train_accuracy\":%.6f,\"test_accuracy\":%.6f}}\n",
+                    tr_acc, te_acc);
+    if (e == ERR_OK)
+        e = write_outputs(j, &m, mean, sd, &metrics, (size_t)lc);
+done:
+    if (e == ERR_TOOBIG && metrics.len >= metrics.max_bytes - 256)
+        msg_addf(j->msg, "%s", "metrics are over 4 MiB: fewer epochs");
+    model_release(&m);
+    buf_release(&metrics);
+    free(t.cells);
+    free(csv);
+    free(idx);
+    free(labels);
+    free(ytr);
+    free(yte);
+    free(yb);
+    free(xtr);
+    free(xte);
+    free(xb);
+    free(zhost);
+    free(w1);
+    free(w2);
+    free(mean);
+    free(sd);
+    return e;
+}
+
+struct train_sgemm {
+    struct model m;
+};
+
+enum err train_sgemm_new(struct cl_ctx *cl, struct train_sgemm **out, struct buf *msg)
+{
+    struct train_sgemm *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return ERR_NOMEM;
+    s->m.cl = cl;
+    enum err e = build_kernels(&s->m, msg);
+    if (e != ERR_OK) {
+        train_sgemm_free(s);
+        return e;
+    }
+    *out = s;
+    return ERR_OK;
+}
+
+void train_sgemm_free(struct train_sgemm *s)
+{
+    if (s == NULL)
+        return;
+    model_release(&s->m);
+    free(s);
+}
+
+enum err train_sgemm_run(struct train_sgemm *s, unsigned m, unsigned n, unsigned k,
+                         struct cl_mem *a, struct cl_mem *b, struct cl_mem *c, struct buf *msg)
+{
+    return gemm(&s->m, s->m.nn, m, n, k, a, k, b, n, c, n, msg);
+}
