@@ -16,16 +16,16 @@
 #include "job.h"
 #include "proto.h"
 
-#define CLIENT "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
-#define WORKER "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc"
+#define CLIENT   "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+#define WORKER   "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc"
 #define CHAIN_ID "0x9414886b1ebf025db067a4cbd13a0903fbd9733a5372bba1b58bd72c1699b798"
-#define SPEC "0xd4f02eaafd1a9e9de7d10972ca8e47fa7a985825c3c9c1e249c72683cb3e4f19"
-#define RESULT "0xf6a214f7a5fcda0c2cee9660b7fc29f5649e3c68aad48e20e950137c98913a68"
-#define TX1 "0x709b55bd3da0f5a838125bd0ee20c5bfdd7caba173912d4281cae816b79a201b"
-#define TX2 "0x27ca64c092a959c7edc525ed45e845b1de6a7590d173fd2fad9133c8a779a1e3"
-#define B100 "0xb336b767cbfb5f43acf8249b9d430efa43c5116d48afad5753bc7db1897ce114"
-#define B101 "0x69054e7427857b541202ed7f4fd690654ab7889a8c626b6b38a4e08b3d8b3493"
-#define B120 "0x64548217d47fc0a75de4127f98b3947ac68d941a4513ef1eff1c87bfb5a79a71"
+#define SPEC     "0xd4f02eaafd1a9e9de7d10972ca8e47fa7a985825c3c9c1e249c72683cb3e4f19"
+#define RESULT   "0xf6a214f7a5fcda0c2cee9660b7fc29f5649e3c68aad48e20e950137c98913a68"
+#define TX1      "0x709b55bd3da0f5a838125bd0ee20c5bfdd7caba173912d4281cae816b79a201b"
+#define TX2      "0x27ca64c092a959c7edc525ed45e845b1de6a7590d173fd2fad9133c8a779a1e3"
+#define B100     "0xb336b767cbfb5f43acf8249b9d430efa43c5116d48afad5753bc7db1897ce114"
+#define B101     "0x69054e7427857b541202ed7f4fd690654ab7889a8c626b6b38a4e08b3d8b3493"
+#define B120     "0x64548217d47fc0a75de4127f98b3947ac68d941a4513ef1eff1c87bfb5a79a71"
 
 static void hex(const char *s, uint8_t *out, size_t n)
 {
@@ -123,11 +123,11 @@ static void test_job_roundtrip_and_exact(void **state)
     struct proto_job p = pending_job();
     buf_reset(&b);
     assert_int_equal(proto_job_encode(&p, &b, &e), ERR_OK);
-    assert_string_equal(buf_cstr(&b),
-                        "{\"v\":1,\"id\":7,\"title\":\"t\",\"description\":\"\",\"type\":\"GRAFICA\","
-                        "\"price_usd_cents\":300,\"wallet_address\":\"" CLIENT "\","
-                        "\"status\":\"PENDING\",\"progress\":0,\"created_at\":1764460800,"
-                        "\"deadline_at\":1764547200,\"max_runtime_s\":600}");
+    assert_string_equal(
+        buf_cstr(&b), "{\"v\":1,\"id\":7,\"title\":\"t\",\"description\":\"\",\"type\":\"GRAFICA\","
+                      "\"price_usd_cents\":300,\"wallet_address\":\"" CLIENT "\","
+                      "\"status\":\"PENDING\",\"progress\":0,\"created_at\":1764460800,"
+                      "\"deadline_at\":1764547200,\"max_runtime_s\":600}");
     assert_int_equal(proto_job_decode(b.data, b.len, &back, &e), ERR_OK);
     assert_true(proto_job_equal(&p, &back));
     assert_null(back.cloud_link);
@@ -153,8 +153,9 @@ static void test_feed_roundtrip_and_exact(void **state)
     m.u.progress.progress = 35;
     m.u.progress.at = 1764461400;
     assert_int_equal(proto_feed_encode(&m, &b, &e), ERR_OK);
-    assert_string_equal(buf_cstr(&b), "job.progress {\"v\":1,\"job_id\":42,\"chain_job_id\":\"" CHAIN_ID
-                                      "\",\"worker\":\"" WORKER "\",\"progress\":35,\"at\":1764461400}");
+    assert_string_equal(buf_cstr(&b),
+                        "job.progress {\"v\":1,\"job_id\":42,\"chain_job_id\":\"" CHAIN_ID
+                        "\",\"worker\":\"" WORKER "\",\"progress\":35,\"at\":1764461400}");
     assert_int_equal(proto_feed_decode(b.data, b.len, &back, &e), ERR_OK);
     assert_true(proto_feed_equal(&m, &back));
     proto_feed_release(&back);
@@ -186,8 +187,9 @@ static void test_feed_roundtrip_and_exact(void **state)
     m.u.closed.at = 1764547300;
     buf_reset(&b);
     assert_int_equal(proto_feed_encode(&m, &b, &e), ERR_OK);
-    assert_string_equal(buf_cstr(&b), "job.closed {\"v\":1,\"job_id\":42,\"chain_job_id\":\"" CHAIN_ID
-                                      "\",\"status\":\"REFUNDED\",\"at\":1764547300}");
+    assert_string_equal(buf_cstr(&b),
+                        "job.closed {\"v\":1,\"job_id\":42,\"chain_job_id\":\"" CHAIN_ID
+                        "\",\"status\":\"REFUNDED\",\"at\":1764547300}");
     assert_int_equal(proto_feed_decode(b.data, b.len, &back, &e), ERR_OK);
     assert_true(proto_feed_equal(&m, &back));
     assert_false(back.u.closed.has_tx_hash);
@@ -221,7 +223,8 @@ static void test_request_roundtrips(void **state)
     r.cmd = PROTO_CMD_JOB_GET;
     r.req_id = "gw-1-17";
     r.args.job_get.job_id = 42;
-    req_roundtrip(&r, "{\"v\":1,\"cmd\":\"job.get\",\"req_id\":\"gw-1-17\",\"args\":{\"job_id\":42}}");
+    req_roundtrip(&r,
+                  "{\"v\":1,\"cmd\":\"job.get\",\"req_id\":\"gw-1-17\",\"args\":{\"job_id\":42}}");
 
     memset(&r, 0, sizeof r);
     r.cmd = PROTO_CMD_JOB_CREATE;
@@ -247,8 +250,9 @@ static void test_request_roundtrips(void **state)
     hex(WORKER, r.args.job_list.worker, 20);
     r.args.job_list.has_limit = true;
     r.args.job_list.limit = 200;
-    req_roundtrip(&r, "{\"v\":1,\"cmd\":\"job.list\",\"args\":{\"status\":\"OPEN\",\"worker\":\"" WORKER
-                      "\",\"limit\":200}}");
+    req_roundtrip(&r,
+                  "{\"v\":1,\"cmd\":\"job.list\",\"args\":{\"status\":\"OPEN\",\"worker\":\"" WORKER
+                  "\",\"limit\":200}}");
 
     memset(&r, 0, sizeof r);
     r.cmd = PROTO_CMD_JOB_PROGRESS;
@@ -295,7 +299,8 @@ static void test_request_roundtrips(void **state)
     r.cmd = PROTO_CMD_JOBS_DUE;
     r.args.jobs_due.now_at = 1764547300;
     r.args.jobs_due.limit = 1000;
-    req_roundtrip(&r, "{\"v\":1,\"cmd\":\"jobs.due\",\"args\":{\"now_at\":1764547300,\"limit\":1000}}");
+    req_roundtrip(&r,
+                  "{\"v\":1,\"cmd\":\"jobs.due\",\"args\":{\"now_at\":1764547300,\"limit\":1000}}");
 
     /* events.apply: two events, three blocks. */
     struct proto_block_ref blocks[3];
@@ -506,15 +511,17 @@ struct bad {
 static const char *const GET = "{\"v\":1,\"cmd\":\"job.get\",\"args\":{\"job_id\":42}}";
 static const char *const PROGRESS = "{\"v\":1,\"cmd\":\"job.progress\",\"args\":{\"job_id\":42,"
                                     "\"worker\":\"" WORKER "\",\"progress\":35}}";
-static const char *const CREATE =
-    "{\"v\":1,\"cmd\":\"job.create\",\"args\":{\"title\":\"x\",\"description\":\"\",\"type\":\"IA\","
-    "\"price_usd_cents\":1,\"wallet_address\":\"" CLIENT "\",\"deadline_at\":1,\"max_runtime_s\":1}}";
+static const char *const CREATE = "{\"v\":1,\"cmd\":\"job.create\",\"args\":{\"title\":\"x\","
+                                  "\"description\":\"\",\"type\":\"IA\","
+                                  "\"price_usd_cents\":1,\"wallet_address\":\"" CLIENT
+                                  "\",\"deadline_at\":1,\"max_runtime_s\":1}}";
 static const char *const LIST = "{\"v\":1,\"cmd\":\"job.list\",\"args\":{}}";
 static const char *const APPLY =
     "{\"v\":1,\"cmd\":\"events.apply\",\"args\":{\"from_block\":100,\"to_block\":120,\"blocks\":["
     "{\"number\":100,\"hash\":\"" B100 "\"},{\"number\":101,\"hash\":\"" B101 "\"},"
-    "{\"number\":120,\"hash\":\"" B120 "\"}],\"events\":[{\"block_number\":100,\"block_hash\":\"" B100
-    "\",\"tx_hash\":\"" TX1 "\",\"log_index\":0,\"name\":\"JobCreated\",\"fields\":{\"chain_job_id\":"
+    "{\"number\":120,\"hash\":\"" B120
+    "\"}],\"events\":[{\"block_number\":100,\"block_hash\":\"" B100 "\",\"tx_hash\":\"" TX1
+    "\",\"log_index\":0,\"name\":\"JobCreated\",\"fields\":{\"chain_job_id\":"
     "\"" CHAIN_ID "\",\"client\":\"" CLIENT "\",\"price_usd_cents\":1250,\"amount_wei\":\"41666\","
     "\"spec_sha256\":\"" SPEC "\",\"deadline_at\":1764547200,\"max_runtime_s\":3600}},"
     "{\"block_number\":101,\"block_hash\":\"" B101 "\",\"tx_hash\":\"" TX2 "\",\"log_index\":3,"
@@ -552,8 +559,8 @@ static const struct bad bads[] = {
      "trailing bytes after the JSON value at byte 45"},
     {REQ, "{\"v\":1,\"cmd\":\"job.get\",\"args\":{\"job_id\":42}", NULL, NULL, ERR_INVAL, "",
      "malformed JSON at byte 42"},
-    {REQ, "{\"v\":1,\"v\":1,\"cmd\":\"job.get\",\"args\":{\"job_id\":42}}", NULL, NULL, ERR_INVAL, "v",
-     "duplicate key"},
+    {REQ, "{\"v\":1,\"v\":1,\"cmd\":\"job.get\",\"args\":{\"job_id\":42}}", NULL, NULL, ERR_INVAL,
+     "v", "duplicate key"},
     {REQ, "{\"v\":1,\"a\":[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]}", NULL, NULL, ERR_TOOBIG, "",
      "nesting deeper than 16 levels at byte 26"},
     /* members: missing, wrong type, out of range, bad hex, too long, unknown */
@@ -561,12 +568,14 @@ static const struct bad bads[] = {
     {REQ, GET, "args.job_id", "null", ERR_INVAL, "args.job_id", "required"},
     {REQ, GET, "args.job_id", "\"42\"", ERR_INVAL, "args.job_id", "must be an integer"},
     {REQ, GET, "args.job_id", "42.5", ERR_INVAL, "args.job_id", "must be an integer"},
-    {REQ, GET, "args.job_id", "0", ERR_RANGE, "args.job_id", "must be between 1 and 9007199254740991"},
+    {REQ, GET, "args.job_id", "0", ERR_RANGE, "args.job_id",
+     "must be between 1 and 9007199254740991"},
     /* Literal text: cJSON's own printer (used by mutate) rounds big numbers. */
     {REQ, "{\"v\":1,\"cmd\":\"job.get\",\"args\":{\"job_id\":9007199254740992}}", NULL, NULL,
      ERR_INVAL, "args.job_id", "must be an integer of magnitude at most 2^53-1"},
     {REQ, GET, "args.jobid", "1", ERR_INVAL, "args.jobid", "unknown field"},
-    {REQ, PROGRESS, "args.progress", "101", ERR_RANGE, "args.progress", "must be between 0 and 100"},
+    {REQ, PROGRESS, "args.progress", "101", ERR_RANGE, "args.progress",
+     "must be between 0 and 100"},
     {REQ, PROGRESS, "args.progress", "-1", ERR_RANGE, "args.progress", "must be between 0 and 100"},
     {REQ, PROGRESS, "args.worker", "\"0x3c44\"", ERR_INVAL, "args.worker",
      "must be 0x followed by 40 hex digits"},
@@ -579,7 +588,8 @@ static const struct bad bads[] = {
      "8901234567890123456789012345678901234567890123456789012345678901234567890123456789012345"
      "6789012345678901234567890\"",
      ERR_TOOBIG, "args.title", "longer than 200 bytes"},
-    {REQ, CREATE, "args.type", "\"ia\"", ERR_INVAL, "args.type", "\"ia\" is not one of IA, GRAFICA"},
+    {REQ, CREATE, "args.type", "\"ia\"", ERR_INVAL, "args.type",
+     "\"ia\" is not one of IA, GRAFICA"},
     {REQ, CREATE, "args.price_usd_cents", "0", ERR_RANGE, "args.price_usd_cents",
      "must be between 1 and 100000000000"},
     {REQ, CREATE, "args.spec_sha256", "\"0x00\"", ERR_INVAL, "args.spec_sha256",
@@ -604,10 +614,11 @@ static const struct bad bads[] = {
      "\"JobStolen\" is not one of JobCreated, JobClaimed, JobSubmitted, PaymentReleased, "
      "JobDisputed, JobReopened, JobRefunded"},
     {REQ, APPLY, "args.events[0].fields.amount_wei", "\"1.5\"", ERR_INVAL,
-     "args.events[0].fields.amount_wei", "must be a decimal string of digits without leading zeros"},
+     "args.events[0].fields.amount_wei",
+     "must be a decimal string of digits without leading zeros"},
     {REQ, APPLY, "args.events[0].fields.amount_wei",
-     "\"115792089237316195423570985008687907853269984665640564039457584007913129639936\"", ERR_RANGE,
-     "args.events[0].fields.amount_wei", "must be below 2^256"},
+     "\"115792089237316195423570985008687907853269984665640564039457584007913129639936\"",
+     ERR_RANGE, "args.events[0].fields.amount_wei", "must be below 2^256"},
     {REQ, APPLY, "args.events[1].fields.claim_expires_at", NULL, ERR_INVAL,
      "args.events[1].fields.claim_expires_at", "required for JobClaimed"},
     {REQ, APPLY, "args.events[0].fields.result_sha256", "\"" RESULT "\"", ERR_INVAL,
@@ -637,8 +648,10 @@ static const struct bad bads[] = {
     {REQ, APPLY, "args.blocks[0].number", "99", ERR_INVAL, "args.blocks[0].number",
      "outside from_block..to_block"},
     /* the job record and its status rules */
-    {JOB, JOB_OPEN, "v", "3", ERR_VERSION, "v", "unsupported protocol version 3 (this build speaks 1)"},
-    {JOB, JOB_OPEN, "chain_job_id", NULL, ERR_INVAL, "chain_job_id", "required when status is OPEN"},
+    {JOB, JOB_OPEN, "v", "3", ERR_VERSION, "v",
+     "unsupported protocol version 3 (this build speaks 1)"},
+    {JOB, JOB_OPEN, "chain_job_id", NULL, ERR_INVAL, "chain_job_id",
+     "required when status is OPEN"},
     {JOB, JOB_OPEN, "escrow_wei", NULL, ERR_INVAL, "escrow_wei", "required when status is OPEN"},
     {JOB, JOB_OPEN, "status", "\"WORKING\"", ERR_INVAL, "worker_address",
      "required when status is WORKING"},
@@ -669,15 +682,17 @@ static const struct bad bads[] = {
      "unsupported protocol version 2 (this build speaks 1)"},
     /* the feed */
     {FEED, OPEN_FEED, NULL, NULL, ERR_OK, "", ""},
-    {FEED, "job.open.GRAFICA {\"v\":1,\"job_id\":42,\"chain_job_id\":\"" CHAIN_ID "\",\"type\":\"IA\","
-           "\"price_usd_cents\":1,\"escrow_wei\":\"4\",\"spec_sha256\":\"" SPEC "\",\"deadline_at\":1,"
-           "\"max_runtime_s\":1}",
+    {FEED,
+     "job.open.GRAFICA {\"v\":1,\"job_id\":42,\"chain_job_id\":\"" CHAIN_ID "\",\"type\":\"IA\","
+     "\"price_usd_cents\":1,\"escrow_wei\":\"4\",\"spec_sha256\":\"" SPEC "\",\"deadline_at\":1,"
+     "\"max_runtime_s\":1}",
      NULL, NULL, ERR_INVAL, "type", "does not match the topic job.open.GRAFICA"},
     {FEED, "job.opened {\"v\":1}", NULL, NULL, ERR_INVAL, "", "unknown feed topic \"job.opened\""},
     {FEED, "job.progress", NULL, NULL, ERR_INVAL, "", "feed frame has no space after its topic"},
     {FEED, "job.progress {\"v\":1}", NULL, NULL, ERR_INVAL, "job_id", "required"},
-    {FEED, "job.closed {\"v\":1,\"job_id\":1,\"chain_job_id\":\"" CHAIN_ID "\",\"status\":\"OPEN\","
-           "\"at\":1}",
+    {FEED,
+     "job.closed {\"v\":1,\"job_id\":1,\"chain_job_id\":\"" CHAIN_ID "\",\"status\":\"OPEN\","
+     "\"at\":1}",
      NULL, NULL, ERR_INVAL, "status", "a closed job cannot be OPEN"},
     {FEED, "job.closed {\"v\":9}", NULL, NULL, ERR_VERSION, "v",
      "unsupported protocol version 9 (this build speaks 1)"},
@@ -725,8 +740,7 @@ static void test_decode_errors(void **state)
         char *text = b->path ? mutate(b->base, b->path, b->value) : NULL;
         json_err_init(&e);
         enum err rc = decode_as(b->which, text ? text : b->base, &e);
-        if (rc != b->code || strcmp(e.path, b->err_path) != 0 ||
-            strcmp(e.message, b->message) != 0)
+        if (rc != b->code || strcmp(e.path, b->err_path) != 0 || strcmp(e.message, b->message) != 0)
             fail_msg("case %zu (%s = %s): got %s at \"%s\": %s", i, b->path ? b->path : "-",
                      b->value ? b->value : "(removed)", err_code(rc), e.path, e.message);
         assert_int_equal(e.code, rc);
@@ -867,8 +881,8 @@ static void test_registry(void **state)
     struct json_err e;
     bool stable = true;
     json_err_init(&e);
-    assert_int_equal(proto_kind_roundtrip((size_t)proto_kind_find("cmd:job.list"), GET,
-                                          strlen(GET), NULL, &stable, &e),
+    assert_int_equal(proto_kind_roundtrip((size_t)proto_kind_find("cmd:job.list"), GET, strlen(GET),
+                                          NULL, &stable, &e),
                      ERR_INVAL);
     assert_false(stable);
     assert_string_equal(e.message, "a request for another command");

@@ -19,15 +19,15 @@
 #include "proto.h"
 
 #define MAX_SECTIONS 128
-#define MAX_KEYS 64
+#define MAX_KEYS     64
 
 struct section {
     bool is_type;
     char *name;
-    char *example;            /* first fenced block of a kind section */
-    char *keys[MAX_KEYS];     /* member table rows of a type section */
+    char *example;        /* first fenced block of a kind section */
+    char *keys[MAX_KEYS]; /* member table rows of a type section */
     size_t n_keys;
-    bool seen;                /* matched by the code */
+    bool seen; /* matched by the code */
 };
 
 struct doc {
