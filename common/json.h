@@ -97,7 +97,8 @@ enum err json_fail(struct json_err *e, const char *key, enum err code, const cha
  * Returns ERR_OK; ERR_TOOBIG (size or depth); ERR_INVAL (empty input, a
  * syntax error, with its byte offset in the message, bytes after the value
  * other than whitespace, or a duplicate key, reported at its path). cJSON
- * does not tell allocation failure from a syntax error: both give ERR_INVAL.
+ * does not tell allocation failure from a syntax error: both give ERR_INVAL;
+ * ERR_NOMEM only from the duplicate-key check. Does not block or log.
  */
 LOOM_MUST_CHECK enum err json_parse(const char *data, size_t len, size_t max_bytes,
                                     unsigned max_depth, struct cJSON **out, struct json_err *e);

@@ -431,10 +431,6 @@ static enum err encode_member(cJSON *root, const char *key, const struct proto__
     return rc;
 }
 
-static const struct proto__field req_id_field = {
-    "req_id", PK_STR, false, 0, PROTO__NO_HAS, 1, PROTO_REQ_ID_MAX, NULL, 0, NULL, 0,
-};
-
 enum err proto_request_encode(const struct proto_request *req, struct buf *out, struct json_err *e)
 {
     cJSON *root = NULL;
@@ -482,8 +478,7 @@ enum err proto_request_decode(const char *data, size_t len, struct proto_request
         goto fail;
     }
     out->cmd = (enum proto_cmd)cmd;
-    rc = json_get_str(root, "req_id", JSON_OPTIONAL, (size_t)req_id_field.min,
-                      (size_t)req_id_field.max, &out->req_id, e);
+    rc = json_get_str(root, "req_id", JSON_OPTIONAL, 1, PROTO_REQ_ID_MAX, &out->req_id, e);
     if (rc != ERR_OK)
         goto fail;
     rc = decode_member(root, "args", cmds[cmd].args, &out->args, e);
