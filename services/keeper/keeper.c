@@ -779,7 +779,7 @@ static enum err settle_due(struct keeper *k, const struct rpc_block *blk, int64_
     }
     if (e != ERR_OK)
         goto done;
-    if (n_cand > 0)
+    if (n_ok > 0)
         LOG_INFO("jobs.due", "block=%llu due=%zu in_flight=%zu confirmed=%zu",
                  (unsigned long long)blk->number, n, n - n_cand, n_ok);
     for (size_t i = 0; i < n_ok && e == ERR_OK; i += k->o.batch_max) {
@@ -813,6 +813,14 @@ static enum err refresh_quote(struct keeper *k)
         return e;
     }
     k->have_quote = 1;
+    if (log_is_enabled(LOG_LEVEL_DEBUG)) {
+        char b[U256_DEC_MAX], m[U256_DEC_MAX], t[U256_DEC_MAX];
+        u256_to_dec(k->quote.base_fee_next, b);
+        u256_to_dec(k->quote.max_fee, m);
+        u256_to_dec(k->quote.tip, t);
+        LOG_DEBUG("fee.quote", "base_fee_wei=%s max_fee_wei=%s tip_wei=%s capped=%d", b, m, t,
+                  (int)k->quote.capped);
+    }
     if (k->quote.below_base) {
         char b[U256_DEC_MAX];
         u256_to_dec(k->quote.base_fee_next, b);
