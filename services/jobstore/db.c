@@ -348,6 +348,28 @@ static int is_prepared(const struct db_conn *c, const struct db_stmt *st)
     return 0;
 }
 
+static enum err ensure_prepared(struct db_conn *c, const struct db_stmt *st)
+{
+    PGresult *r;
+    enum err e;
+
+    if (is_prepared(c, st))
+        return ERR_OK;
+    if (c->n_prepared == c->cap_prepared) {
+        size_t cap = c->cap_prepared ? c->cap_prepared * 2 : 32;
+        const struct db_stmt **np = realloc(c->prepared, cap * sizeof *np);
+        if (!np)
+            return ERR_NOMEM;
+        c->prepared = np;
+        c->cap_prepared = cap;
+    }
+    r = PQprepare(c->pg, st->name, st->sql, st->n_params, NULL);
+    e = check_result(c, r, NULL);
+    if (e == ERR_OK)
+        c->prepared[c->n_prepared++] = st;
+    return e;
+}
+
 enum err db_exec_stmt(struct db_conn *c, const struct db_stmt *st, const char *const *params,
                       struct db_res **out)
 {
@@ -360,23 +382,108 @@ enum err db_exec_stmt(struct db_conn *c, const struct db_stmt *st, const char *c
         set_error("", "connection lost");
         return ERR_UNAVAILABLE;
     }
-    if (!is_prepared(c, st)) {
-        if (c->n_prepared == c->cap_prepared) {
-            size_t cap = c->cap_prepared ? c->cap_prepared * 2 : 32;
-            const struct db_stmt **np = realloc(c->prepared, cap * sizeof *np);
-            if (!np)
-                return ERR_NOMEM;
-            c->prepared = np;
-            c->cap_prepared = cap;
-        }
-        r = PQprepare(c->pg, st->name, st->sql, st->n_params, NULL);
-        e = check_result(c, r, NULL);
-        if (e != ERR_OK)
-            return e;
-        c->prepared[c->n_prepared++] = st;
-    }
+    e = ensure_prepared(c, st);
+    if (e != ERR_OK)
+        return e;
     r = PQexecPrepared(c->pg, st->name, st->n_params, params, NULL, NULL, 0);
     return check_result(c, r, out);
+}
+
+/* Read one pipelined query's results (one result, then NULL). */
+static enum err pipeline_result(struct db_conn *c, struct db_res **out, enum err prev)
+{
+    PGresult *r = PQgetResult(c->pg);
+    enum err e = ERR_OK;
+
+    if (out)
+        *out = NULL;
+    if (!r) {
+        c->broken = PQstatus(c->pg) == CONNECTION_BAD;
+        set_error("", PQerrorMessage(c->pg));
+        return c->broken ? ERR_UNAVAILABLE : ERR_DB;
+    }
+    if (PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+        PQclear(r);
+        e = prev != ERR_OK ? prev : ERR_DB; /* skipped after an earlier failure */
+    } else {
+        e = check_result(c, r, prev == ERR_OK ? out : NULL);
+    }
+    /* The NULL that ends this query's results. */
+    r = PQgetResult(c->pg);
+    if (r) {
+        PQclear(r);
+        if (e == ERR_OK) {
+            set_error("", "unexpected extra result in pipeline");
+            e = ERR_DB;
+        }
+    }
+    return e;
+}
+
+enum err db_exec_batch(struct db_conn *c, const struct db_stmt *st, size_t n,
+                       const char *const *params, struct db_res **outs)
+{
+    size_t start, i, end;
+    enum err e = ERR_OK, ei;
+    PGresult *r;
+
+    for (i = 0; outs && i < n; i++)
+        outs[i] = NULL;
+    if (n == 0)
+        return ERR_OK;
+    if (c->broken) {
+        set_error("", "connection lost");
+        return ERR_UNAVAILABLE;
+    }
+    e = ensure_prepared(c, st);
+    if (e != ERR_OK)
+        return e;
+    if (PQenterPipelineMode(c->pg) != 1)
+        return map_failure(c, NULL);
+    for (start = 0; start < n && e == ERR_OK; start = end) {
+        end = start + DB_PIPELINE_CHUNK < n ? start + DB_PIPELINE_CHUNK : n;
+        for (i = start; i < end; i++) {
+            if (PQsendQueryPrepared(c->pg, st->name, st->n_params,
+                                    params + i * (size_t)st->n_params, NULL, NULL, 0) != 1) {
+                /* Nothing of this chunk was synced: give up on the link. */
+                set_error("", PQerrorMessage(c->pg));
+                c->broken = 1;
+                return ERR_UNAVAILABLE;
+            }
+        }
+        if (PQpipelineSync(c->pg) != 1) {
+            set_error("", PQerrorMessage(c->pg));
+            c->broken = 1;
+            return ERR_UNAVAILABLE;
+        }
+        for (i = start; i < end && !c->broken; i++) {
+            ei = pipeline_result(c, outs ? &outs[i] : NULL, e);
+            if (e == ERR_OK)
+                e = ei;
+        }
+        if (c->broken)
+            return ERR_UNAVAILABLE;
+        r = PQgetResult(c->pg);
+        if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+            set_error("", "pipeline lost its sync point");
+            c->broken = 1;
+            PQclear(r);
+            return ERR_UNAVAILABLE;
+        }
+        PQclear(r);
+    }
+    if (PQexitPipelineMode(c->pg) != 1) {
+        set_error("", PQerrorMessage(c->pg));
+        c->broken = 1;
+        return ERR_UNAVAILABLE;
+    }
+    if (e != ERR_OK && outs) {
+        for (i = 0; i < n; i++) {
+            db_res_free(outs[i]);
+            outs[i] = NULL;
+        }
+    }
+    return e;
 }
 
 enum err db_exec(struct db_conn *c, const char *sql, int n_params, const char *const *params,

@@ -130,6 +130,27 @@ struct db_stmt {
 LOOM_MUST_CHECK enum err db_exec_stmt(struct db_conn *c, const struct db_stmt *st,
                                       const char *const *params, struct db_res **out);
 
+/*
+ * Run prepared statement <st> <n> times, pipelined (libpq pipeline mode):
+ * the runs go out back to back and their results come back together, so n
+ * runs cost about n / DB_PIPELINE_CHUNK round trips instead of n.
+ *   params: n * st->n_params values, run i's at params[i * st->n_params];
+ *           borrowed.
+ *   outs:   if not NULL, n entries; on success outs[i] receives run i's
+ *           result (free each with db_res_free()); on failure all are NULL.
+ * Call inside db_begin(): a failure stops the runs after it (the server
+ * skips them) and the caller rolls back.
+ * Returns ERR_OK when every run succeeded, else the first failure, mapped as
+ * in db_exec_stmt(). n = 0 returns ERR_OK at once. Blocks.
+ */
+LOOM_MUST_CHECK enum err db_exec_batch(struct db_conn *c, const struct db_stmt *st, size_t n,
+                                       const char *const *params, struct db_res **outs);
+
+/* Runs per pipeline sync in db_exec_batch(). Their results (a few hundred
+ * bytes each at most for our statements) must fit the socket buffers, since
+ * the results of a chunk are read only after the whole chunk is sent. */
+#define DB_PIPELINE_CHUNK 256
+
 /* Run one constant statement with PQexecParams (no preparation). <sql> must
  * be a literal in the caller; params, out and errors as db_exec_stmt(). */
 LOOM_MUST_CHECK enum err db_exec(struct db_conn *c, const char *sql, int n_params,

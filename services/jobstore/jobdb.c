@@ -925,39 +925,42 @@ static const struct db_stmt st_job_store = {
     " WHERE id = $1::bigint",
     26};
 
-static enum err store_derived(struct db_conn *c, const struct jobdb_job *j)
-{
+/* Text parameters of st_job_store for one job. */
+struct store_params {
     char id[24], progress[24], times[3 + JOBDB_TR__COUNT][24];
-    const char *params[26];
+};
+
+static void store_params(const struct jobdb_job *j, struct store_params *sp, const char **params)
+{
     int t;
 
-    fmt_i64(id, j->id);
-    fmt_i64(progress, j->progress);
-    params[0] = id;
+    fmt_i64(sp->id, j->id);
+    fmt_i64(sp->progress, j->progress);
+    params[0] = sp->id;
     params[1] = status_names[j->status];
-    params[2] = progress;
+    params[2] = sp->progress;
     params[3] = j->worker_address;
     params[4] = j->escrow_wei;
     params[5] = j->result_sha256;
-    fmt_i64(times[0], j->deadline_unix);
-    fmt_i64(times[1], j->claim_expires_unix);
-    fmt_i64(times[2], j->challenge_ends_unix);
-    params[6] = j->deadline_unix ? times[0] : NULL;
-    params[7] = j->claim_expires_unix ? times[1] : NULL;
-    params[8] = j->challenge_ends_unix ? times[2] : NULL;
+    fmt_i64(sp->times[0], j->deadline_unix);
+    fmt_i64(sp->times[1], j->claim_expires_unix);
+    fmt_i64(sp->times[2], j->challenge_ends_unix);
+    params[6] = j->deadline_unix ? sp->times[0] : NULL;
+    params[7] = j->claim_expires_unix ? sp->times[1] : NULL;
+    params[8] = j->challenge_ends_unix ? sp->times[2] : NULL;
     for (t = 0; t < JOBDB_TR__COUNT; t++) {
-        fmt_i64(times[3 + t], j->tx[t].at_unix);
+        fmt_i64(sp->times[3 + t], j->tx[t].at_unix);
         params[9 + 2 * t] = j->tx[t].tx_hash;
-        params[10 + 2 * t] = j->tx[t].tx_hash ? times[3 + t] : NULL;
+        params[10 + 2 * t] = j->tx[t].tx_hash ? sp->times[3 + t] : NULL;
     }
     params[25] = j->funding_flag;
-    return db_exec_stmt(c, &st_job_store, params, NULL);
 }
 
-/* Jobs touched by one batch or rollback, loaded once and locked. */
+/* Jobs touched by one batch or rollback: collected by chain id, then
+ * loaded and locked together, folded in memory, written back together. */
 struct touched {
     char chain_id[HEX32_LEN];
-    int found;
+    int found; /* a job row has this chain id */
     struct jobdb_job job;
     enum jobdb_status before;
     int before_progress;
@@ -981,24 +984,8 @@ static void touched_release(struct touched_set *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Find or load (FOR UPDATE) the job with chain id <chain_id>; *out is NULL
- * when no job has that id. */
-static enum err touch(struct db_conn *c, struct touched_set *s, const char *chain_id,
-                      struct touched **out)
+static enum err touch_add(struct touched_set *s, const char *chain_id)
 {
-    const char *params[1] = {chain_id};
-    struct db_res *r = NULL;
-    struct touched *t;
-    enum err e;
-    size_t i;
-
-    *out = NULL;
-    for (i = 0; i < s->n; i++) {
-        if (strcmp(s->items[i].chain_id, chain_id) == 0) {
-            *out = s->items[i].found ? &s->items[i] : NULL;
-            return ERR_OK;
-        }
-    }
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 16;
         struct touched *ni = realloc(s->items, cap * sizeof *ni);
@@ -1007,53 +994,71 @@ static enum err touch(struct db_conn *c, struct touched_set *s, const char *chai
         s->items = ni;
         s->cap = cap;
     }
-    t = &s->items[s->n];
-    memset(t, 0, sizeof *t);
-    snprintf(t->chain_id, sizeof t->chain_id, "%s", chain_id);
-    e = db_exec_stmt(c, &st_job_lock, params, &r);
-    if (e == ERR_OK && db_res_rows(r) == 1) {
-        e = row_to_job(r, 0, &t->job);
-        if (e == ERR_OK) {
-            t->found = 1;
-            t->before = t->job.status;
-            t->before_progress = t->job.progress;
-            e = set_str(&t->before_worker, t->job.worker_address);
-        }
-    }
-    db_res_free(r);
-    if (e != ERR_OK) {
-        jobdb_job_release(&t->job);
-        free(t->before_worker);
-        return e;
-    }
+    memset(&s->items[s->n], 0, sizeof s->items[s->n]);
+    snprintf(s->items[s->n].chain_id, HEX32_LEN, "%s", chain_id);
     s->n++;
-    *out = t->found ? t : NULL;
     return ERR_OK;
 }
 
-/* Write back every touched job and list those whose status changed. */
-static enum err finish_touched(struct db_conn *c, struct touched_set *s, struct jobdb_changes *out)
+static int touched_cmp(const void *a, const void *b)
 {
-    enum err e = ERR_OK;
-    size_t i, n = 0;
+    return strcmp(((const struct touched *)a)->chain_id, ((const struct touched *)b)->chain_id);
+}
 
-    out->items = calloc(s->n ? s->n : 1, sizeof *out->items);
-    if (!out->items)
-        return ERR_NOMEM;
-    for (i = 0; i < s->n && e == ERR_OK; i++) {
-        struct touched *t = &s->items[i];
-        if (!t->found)
-            continue;
-        e = store_derived(c, &t->job);
-        if (e == ERR_OK && t->job.status != t->before) {
-            out->items[n].job_id = t->job.id;
-            out->items[n].type = t->job.type;
-            out->items[n].from = t->before;
-            out->items[n].to = t->job.status;
-            n++;
-        }
+/* The entry for <chain_id> (after touch_load()), NULL if never added. */
+static struct touched *touch_find(struct touched_set *s, const char *chain_id)
+{
+    struct touched key;
+
+    snprintf(key.chain_id, sizeof key.chain_id, "%s", chain_id);
+    return bsearch(&key, s->items, s->n, sizeof *s->items, touched_cmp);
+}
+
+/*
+ * Sort and merge the set, then load every job of it with FOR UPDATE in one
+ * pipelined round trip. Rows are locked in chain-id order; REST writers lock
+ * one row each and appliers take st_chain_lock first, so nothing deadlocks.
+ */
+static enum err touch_load(struct db_conn *c, struct touched_set *s)
+{
+    struct db_res **res = NULL;
+    const char **params = NULL;
+    size_t i, k = 0;
+    enum err e = ERR_OK;
+
+    if (s->n == 0)
+        return ERR_OK;
+    qsort(s->items, s->n, sizeof *s->items, touched_cmp);
+    for (i = 1; i < s->n; i++)
+        if (strcmp(s->items[i].chain_id, s->items[k].chain_id) != 0)
+            s->items[++k] = s->items[i]; /* nothing loaded yet: plain copies */
+    s->n = k + 1;
+    res = calloc(s->n, sizeof *res);
+    params = calloc(s->n, sizeof *params);
+    if (!res || !params) {
+        e = ERR_NOMEM;
+        goto out;
     }
-    out->n = n;
+    for (i = 0; i < s->n; i++)
+        params[i] = s->items[i].chain_id;
+    e = db_exec_batch(c, &st_job_lock, s->n, params, res);
+    for (i = 0; e == ERR_OK && i < s->n; i++) {
+        struct touched *t = &s->items[i];
+        if (db_res_rows(res[i]) != 1)
+            continue;
+        e = row_to_job(res[i], 0, &t->job);
+        if (e != ERR_OK)
+            break;
+        t->found = 1;
+        t->before = t->job.status;
+        t->before_progress = t->job.progress;
+        e = set_str(&t->before_worker, t->job.worker_address);
+    }
+out:
+    for (i = 0; res && i < s->n; i++)
+        db_res_free(res[i]);
+    free(res);
+    free((void *)params);
     return e;
 }
 
@@ -1062,6 +1067,42 @@ static int change_cmp(const void *a, const void *b)
     const struct jobdb_change *x = a, *y = b;
 
     return (x->job_id > y->job_id) - (x->job_id < y->job_id);
+}
+
+/* Write back every loaded job (pipelined) and list those whose status
+ * changed, by job id. */
+static enum err finish_touched(struct db_conn *c, struct touched_set *s, struct jobdb_changes *out)
+{
+    struct store_params *sp = calloc(s->n ? s->n : 1, sizeof *sp);
+    const char **params = calloc(s->n ? s->n * 26 : 1, sizeof *params);
+    size_t i, n = 0;
+    enum err e = ERR_OK;
+
+    out->items = calloc(s->n ? s->n : 1, sizeof *out->items);
+    if (!sp || !params || !out->items) {
+        e = ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < s->n; i++)
+        if (s->items[i].found)
+            store_params(&s->items[i].job, &sp[n], params + 26 * n), n++;
+    e = db_exec_batch(c, &st_job_store, n, params, NULL);
+    for (i = 0, n = 0; e == ERR_OK && i < s->n; i++) {
+        struct touched *t = &s->items[i];
+        if (!t->found || t->job.status == t->before)
+            continue;
+        out->items[n].job_id = t->job.id;
+        out->items[n].type = t->job.type;
+        out->items[n].from = t->before;
+        out->items[n].to = t->job.status;
+        n++;
+    }
+    out->n = n;
+    qsort(out->items, out->n, sizeof *out->items, change_cmp);
+out:
+    free(sp);
+    free((void *)params);
+    return e;
 }
 
 void jobdb_changes_release(struct jobdb_changes *c)
@@ -1272,51 +1313,108 @@ static void event_params(const struct jobdb_event *ev, const struct evt *t, stru
 #undef HAS
 }
 
-/* Record one event if new and fold it into its job. */
-static enum err apply_event(struct db_conn *c, const struct jobdb_event *ev,
-                            struct touched_set *set, struct jobdb_changes *out)
-{
-    struct event_params ep;
-    struct evt t;
-    struct db_res *r = NULL;
-    struct touched *job = NULL;
-    const char *flag = NULL;
-    const char *fp[2];
-    enum err e;
-
-    event_text(ev, &t);
-    event_params(ev, &t, &ep);
-    e = db_exec_stmt(c, &st_event_put, ep.p, &r);
-    if (e != ERR_OK)
-        goto out;
-    if (db_res_rows(r) == 0) {
-        out->n_duplicate++;
-        goto out;
-    }
-    out->n_applied++;
-    if (!kind_has(ev->kind, JOBDB_F_JOB_ID))
-        goto out;
-    e = touch(c, set, t.job_id, &job);
-    if (e != ERR_OK)
-        goto out;
-    if (!job)
-        flag = "unknown_job";
-    else
-        e = fold(&job->job, &t, &flag);
-    if (e == ERR_OK && flag) {
-        out->n_flagged++;
-        fp[0] = db_res_text(r, 0, 0);
-        fp[1] = flag;
-        e = db_exec_stmt(c, &st_event_flag, fp, NULL);
-    }
-out:
-    db_res_free(r);
-    return e;
-}
-
 static void hex32_of(const uint8_t b[32], char out[HEX32_LEN])
 {
     hex_of(b, 32, out);
+}
+
+/* Per-block parameters of st_block_put. */
+struct block_params {
+    char num[24], hash[HEX32_LEN], parent[HEX32_LEN];
+};
+
+/* Everything one batch allocates, freed together. */
+struct apply_ctx {
+    struct evt *texts;
+    struct event_params *eps;
+    const char **params; /* n_events * 22 */
+    struct db_res **res; /* n_events */
+    const char **flags;  /* n_events * 2 */
+    struct block_params *bps;
+    const char **bparams; /* n_blocks * 3 */
+    size_t n_events;
+};
+
+static void apply_ctx_release(struct apply_ctx *a)
+{
+    size_t i;
+
+    for (i = 0; a->res && i < a->n_events; i++)
+        db_res_free(a->res[i]);
+    free(a->texts), free(a->eps), free((void *)a->params), free(a->res);
+    free((void *)a->flags), free(a->bps), free((void *)a->bparams);
+}
+
+/* Record the batch's events (pipelined), fold the new ones into their jobs
+ * in chain order, flag what is not offered, store the block hashes. */
+static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
+                             struct touched_set *set, struct jobdb_changes *out)
+{
+    struct apply_ctx a = {0};
+    size_t n = b->n_events, nb = b->n_blocks, i, nf = 0;
+    enum err e = ERR_OK;
+
+    a.n_events = n;
+    a.texts = calloc(n ? n : 1, sizeof *a.texts);
+    a.eps = calloc(n ? n : 1, sizeof *a.eps);
+    a.params = calloc(n ? n * 22 : 1, sizeof *a.params);
+    a.res = calloc(n ? n : 1, sizeof *a.res);
+    a.flags = calloc(n ? n * 2 : 1, sizeof *a.flags);
+    a.bps = calloc(nb ? nb : 1, sizeof *a.bps);
+    a.bparams = calloc(nb ? nb * 3 : 1, sizeof *a.bparams);
+    if (!a.texts || !a.eps || !a.params || !a.res || !a.flags || !a.bps || !a.bparams) {
+        e = ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        event_text(&b->events[i], &a.texts[i]);
+        event_params(&b->events[i], &a.texts[i], &a.eps[i]);
+        memcpy(a.params + 22 * i, a.eps[i].p, sizeof a.eps[i].p);
+    }
+    e = db_exec_batch(c, &st_event_put, n, a.params, a.res);
+    for (i = 0; e == ERR_OK && i < n; i++) {
+        if (db_res_rows(a.res[i]) == 0) {
+            out->n_duplicate++;
+            continue;
+        }
+        out->n_applied++;
+        if (kind_has(b->events[i].kind, JOBDB_F_JOB_ID))
+            e = touch_add(set, a.texts[i].job_id);
+    }
+    if (e == ERR_OK)
+        e = touch_load(c, set);
+    for (i = 0; e == ERR_OK && i < n; i++) {
+        struct touched *t;
+        const char *flag = NULL;
+        if (db_res_rows(a.res[i]) == 0 || !kind_has(b->events[i].kind, JOBDB_F_JOB_ID))
+            continue;
+        t = touch_find(set, a.texts[i].job_id);
+        if (!t->found)
+            flag = "unknown_job";
+        else
+            e = fold(&t->job, &a.texts[i], &flag);
+        if (e == ERR_OK && flag) {
+            out->n_flagged++;
+            a.flags[2 * nf] = db_res_text(a.res[i], 0, 0);
+            a.flags[2 * nf + 1] = flag;
+            nf++;
+        }
+    }
+    if (e == ERR_OK)
+        e = db_exec_batch(c, &st_event_flag, nf, a.flags, NULL);
+    for (i = 0; e == ERR_OK && i < nb; i++) {
+        snprintf(a.bps[i].num, sizeof a.bps[i].num, "%" PRIu64, b->blocks[i].number);
+        hex32_of(b->blocks[i].hash, a.bps[i].hash);
+        hex32_of(b->blocks[i].parent_hash, a.bps[i].parent);
+        a.bparams[3 * i] = a.bps[i].num;
+        a.bparams[3 * i + 1] = a.bps[i].hash;
+        a.bparams[3 * i + 2] = is_zero(b->blocks[i].parent_hash, 32) ? NULL : a.bps[i].parent;
+    }
+    if (e == ERR_OK)
+        e = db_exec_batch(c, &st_block_put, nb, a.bparams, NULL);
+out:
+    apply_ctx_release(&a);
+    return e;
 }
 
 enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_batch *b, struct jobdb_changes *out)
@@ -1326,7 +1424,6 @@ enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_batch *b, struct
     struct db_conn *c = NULL;
     char hash[HEX32_LEN], parent[HEX32_LEN], num[24], stored[HEX32_LEN];
     struct cp cp;
-    size_t i;
     int found;
     enum err e;
 
@@ -1384,18 +1481,7 @@ enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_batch *b, struct
         if (e != ERR_OK)
             goto fail;
     }
-    for (i = 0; i < b->n_events && e == ERR_OK; i++)
-        e = apply_event(c, &b->events[i], &set, out);
-    for (i = 0; i < b->n_blocks && e == ERR_OK; i++) {
-        const char *params[3] = {num, hash, NULL};
-        snprintf(num, sizeof num, "%" PRIu64, b->blocks[i].number);
-        hex32_of(b->blocks[i].hash, hash);
-        if (!is_zero(b->blocks[i].parent_hash, 32)) {
-            hex32_of(b->blocks[i].parent_hash, parent);
-            params[2] = parent;
-        }
-        e = db_exec_stmt(c, &st_block_put, params, NULL);
-    }
+    e = apply_events(c, b, &set, out);
     if (e == ERR_OK && b->to_block >= JOBDB_KEEP_BLOCKS) {
         const char *params[1] = {num};
         snprintf(num, sizeof num, "%" PRIu64, b->to_block - JOBDB_KEEP_BLOCKS + 1);
@@ -1411,7 +1497,6 @@ enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_batch *b, struct
         e = db_commit(c);
     if (e != ERR_OK)
         goto fail;
-    qsort(out->items, out->n, sizeof *out->items, change_cmp);
     touched_release(&set);
     db_checkin(db->pool, c);
     return ERR_OK;
@@ -1426,7 +1511,7 @@ fail:
 static const struct db_stmt st_rb_jobs = {
     "jobdb_rb_jobs",
     "SELECT DISTINCT chain_job_id FROM chain_events"
-    " WHERE block_number > $1::bigint AND chain_job_id IS NOT NULL ORDER BY 1",
+    " WHERE block_number > $1::bigint AND chain_job_id IS NOT NULL",
     1};
 static const struct db_stmt st_rb_events = {
     "jobdb_rb_events", "DELETE FROM chain_events WHERE block_number > $1::bigint", 1};
@@ -1445,24 +1530,20 @@ static void copy_text(char *dst, size_t size, const char *src)
     snprintf(dst, size, "%s", src ? src : "");
 }
 
-/* Recompute job <t> from scratch out of its remaining events. */
-static enum err recompute(struct db_conn *c, struct touched *t)
+/* Recompute job <t> from scratch out of its remaining events <r>
+ * (st_job_events rows). */
+static enum err recompute(struct touched *t, const struct db_res *r)
 {
-    const char *params[1] = {t->chain_id};
-    struct db_res *r = NULL;
     const char *flag;
     size_t i;
-    enum err e;
+    enum err e = ERR_OK;
 
     reset_derived(&t->job);
-    e = db_exec_stmt(c, &st_job_events, params, &r);
     for (i = 0; e == ERR_OK && i < db_res_rows(r); i++) {
         struct evt ev;
         memset(&ev, 0, sizeof ev);
-        if (jobdb_event_kind_by_name(db_res_text(r, i, 0), &ev.kind) != ERR_OK) {
-            e = ERR_DB; /* only this module writes chain_events */
-            break;
-        }
+        if (jobdb_event_kind_by_name(db_res_text(r, i, 0), &ev.kind) != ERR_OK)
+            return ERR_DB; /* only this module writes chain_events */
         copy_text(ev.tx, sizeof ev.tx, db_res_text(r, i, 1));
         ev.time = parse_i64(db_res_text(r, i, 2));
         copy_text(ev.job_id, sizeof ev.job_id, t->chain_id);
@@ -1477,12 +1558,39 @@ static enum err recompute(struct db_conn *c, struct touched *t)
         ev.expires = parse_i64(db_res_text(r, i, 11));
         e = fold(&t->job, &ev, &flag);
     }
-    db_res_free(r);
     /* Progress is reported off chain; keep it while the same worker still
      * holds the job after the rollback. */
     if (e == ERR_OK && t->before_worker && t->job.worker_address &&
         strcmp(t->before_worker, t->job.worker_address) == 0)
         t->job.progress = t->before_progress;
+    return e;
+}
+
+/* Reload the remaining events of every touched job (pipelined) and fold
+ * each job again from scratch. */
+static enum err recompute_all(struct db_conn *c, struct touched_set *s)
+{
+    struct db_res **res = calloc(s->n ? s->n : 1, sizeof *res);
+    const char **params = calloc(s->n ? s->n : 1, sizeof *params);
+    size_t i, n = 0;
+    enum err e = ERR_OK;
+
+    if (!res || !params) {
+        e = ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < s->n; i++)
+        if (s->items[i].found)
+            params[n++] = s->items[i].chain_id;
+    e = db_exec_batch(c, &st_job_events, n, params, res);
+    for (i = 0, n = 0; e == ERR_OK && i < s->n; i++)
+        if (s->items[i].found)
+            e = recompute(&s->items[i], res[n++]);
+out:
+    for (i = 0; res && i < s->n; i++)
+        db_res_free(res[i]);
+    free(res);
+    free((void *)params);
     return e;
 }
 
@@ -1493,7 +1601,6 @@ enum err jobdb_rollback(struct jobdb *db, const struct jobdb_block *fork, struct
     struct db_res *r = NULL;
     char num[24], hash[HEX32_LEN], stored[HEX32_LEN];
     const char *params[2] = {num, hash};
-    struct touched *t;
     struct cp cp;
     size_t i;
     int found;
@@ -1531,7 +1638,9 @@ enum err jobdb_rollback(struct jobdb *db, const struct jobdb_block *fork, struct
     }
     e = db_exec_stmt(c, &st_rb_jobs, params, &r);
     for (i = 0; e == ERR_OK && i < db_res_rows(r); i++)
-        e = touch(c, &set, db_res_text(r, i, 0), &t);
+        e = touch_add(&set, db_res_text(r, i, 0));
+    if (e == ERR_OK)
+        e = touch_load(c, &set);
     if (e == ERR_OK)
         e = db_exec_stmt(c, &st_rb_events, params, NULL);
     if (e == ERR_OK)
@@ -1540,16 +1649,14 @@ enum err jobdb_rollback(struct jobdb *db, const struct jobdb_block *fork, struct
         e = db_exec_stmt(c, &st_block_keep, params, NULL);
     if (e == ERR_OK)
         e = set_cp(c, fork->number, hash);
-    for (i = 0; e == ERR_OK && i < set.n; i++)
-        if (set.items[i].found)
-            e = recompute(c, &set.items[i]);
+    if (e == ERR_OK)
+        e = recompute_all(c, &set);
     if (e == ERR_OK)
         e = finish_touched(c, &set, out);
     if (e == ERR_OK)
         e = db_commit(c);
     if (e != ERR_OK)
         goto fail;
-    qsort(out->items, out->n, sizeof *out->items, change_cmp);
     db_res_free(r);
     touched_release(&set);
     db_checkin(db->pool, c);

@@ -1246,6 +1246,93 @@ static void test_pool_exhausted(void **state)
     db_pool_free(p);
 }
 
+static void test_exec_batch(void **state)
+{
+    static const struct db_stmt ins = {
+        "test_batch_ins", "INSERT INTO scratch_b (k, v) VALUES ($1::int, $2) RETURNING k * 2", 2};
+    struct fx *f = *state;
+    struct db_conn *c = NULL;
+    struct db_res *outs[600];
+    const char *params[1200];
+    char keys[600][12];
+    char pid[24];
+    const char *p[1] = {pid};
+    int i;
+
+    for (i = 0; i < 600; i++) {
+        snprintf(keys[i], sizeof keys[i], "%d", i);
+        params[2 * i] = keys[i];
+        params[2 * i + 1] = i % 2 ? "odd" : NULL;
+    }
+    assert_int_equal(db_checkout(jobdb_pool(f->db), &c), ERR_OK);
+    assert_int_equal(
+        db_exec(c, "CREATE TABLE scratch_b (k int PRIMARY KEY, v text)", 0, NULL, NULL), ERR_OK);
+    /* 600 runs: three pipeline chunks, every result in order. */
+    assert_int_equal(db_begin(c), ERR_OK);
+    assert_int_equal(db_exec_batch(c, &ins, 600, params, outs), ERR_OK);
+    for (i = 0; i < 600; i++) {
+        char want[12];
+        snprintf(want, sizeof want, "%d", 2 * i);
+        assert_string_equal(db_res_text(outs[i], 0, 0), want);
+        db_res_free(outs[i]);
+    }
+    assert_int_equal(db_commit(c), ERR_OK);
+    db_checkin(jobdb_pool(f->db), c);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM scratch_b WHERE v = 'odd'"), 300);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM scratch_b WHERE v IS NULL"), 300);
+
+    /* A duplicate in the middle: the first failure is reported, nothing
+     * stays, and the connection is fine afterwards. Run 400 repeats run
+     * 300's key (1300), in the second chunk. */
+    for (i = 0; i < 600; i++)
+        snprintf(keys[i], sizeof keys[i], "%d", i == 400 ? 1300 : 1000 + i);
+    assert_int_equal(db_checkout(jobdb_pool(f->db), &c), ERR_OK);
+    assert_int_equal(db_begin(c), ERR_OK);
+    assert_int_equal(db_exec_batch(c, &ins, 600, params, outs), ERR_EXISTS);
+    for (i = 0; i < 600; i++)
+        assert_null(outs[i]);
+    db_rollback(c);
+    assert_int_equal(db_exec_batch(c, &ins, 0, params, NULL), ERR_OK);
+    db_checkin(jobdb_pool(f->db), c);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM scratch_b"), 600);
+
+    /* A connection killed before a batch: ERR_UNAVAILABLE, then reset. */
+    assert_int_equal(db_checkout(jobdb_pool(f->db), &c), ERR_OK);
+    snprintf(pid, sizeof pid, "%d", db_conn_backend_pid(c));
+    {
+        struct db_config cfg;
+        struct db_pool *other = NULL;
+        struct db_conn *oc = NULL;
+        struct db_res *r = NULL;
+        int tries;
+        fx_config(&cfg, f->schema, 1);
+        assert_int_equal(db_pool_new(&cfg, &other), ERR_OK);
+        assert_int_equal(db_checkout(other, &oc), ERR_OK);
+        assert_int_equal(db_exec(oc, "SELECT pg_terminate_backend($1::int)", 1, p, NULL), ERR_OK);
+        for (tries = 0; tries < 500; tries++) {
+            assert_int_equal(
+                db_exec(oc, "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int", 1, p, &r),
+                ERR_OK);
+            i = (int)db_res_rows(r);
+            db_res_free(r);
+            if (i == 0)
+                break;
+            usleep(10000);
+        }
+        db_checkin(other, oc);
+        db_pool_free(other);
+    }
+    for (i = 0; i < 600; i++)
+        snprintf(keys[i], sizeof keys[i], "%d", 5000 + i);
+    assert_int_equal(db_exec_batch(c, &ins, 600, params, outs), ERR_UNAVAILABLE);
+    db_checkin(jobdb_pool(f->db), c);
+    assert_int_equal(db_checkout(jobdb_pool(f->db), &c), ERR_OK);
+    assert_int_not_equal(db_conn_backend_pid(c), (int)strtol(pid, NULL, 10));
+    assert_int_equal(db_exec_batch(c, &ins, 600, params, NULL), ERR_OK);
+    db_checkin(jobdb_pool(f->db), c);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM scratch_b"), 1200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1263,6 +1350,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_exhausted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_batch, setup, teardown),
     };
 
     pg_url = getenv("LOOM_TEST_PG_URL");
