@@ -256,6 +256,16 @@ void db_pool_free(struct db_pool *p)
     free(p);
 }
 
+/* Return <c> to the idle stack and wake one waiter. */
+static void pool_push(struct db_pool *p, struct db_conn *c)
+{
+    pthread_mutex_lock(&p->mu);
+    LOOM_ASSERT(p->n_idle < p->n_conns);
+    p->idle[p->n_idle++] = c;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 enum err db_checkout(struct db_pool *p, struct db_conn **out)
 {
     struct db_conn *c = NULL;
@@ -292,7 +302,7 @@ enum err db_checkout(struct db_pool *p, struct db_conn **out)
     if (c->broken)
         conn_reset(c);
     if (c->broken) {
-        db_checkin(p, c);
+        pool_push(p, c); /* still broken: the next checkout tries again */
         return ERR_UNAVAILABLE;
     }
     *out = c;
@@ -309,11 +319,7 @@ void db_checkin(struct db_pool *p, struct db_conn *c)
         c->broken = 1;
     if (c->broken)
         conn_reset(c); /* may fail: db_checkout() tries again */
-    pthread_mutex_lock(&p->mu);
-    LOOM_ASSERT(p->n_idle < p->n_conns);
-    p->idle[p->n_idle++] = c;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    pool_push(p, c);
 }
 
 enum err db_begin(struct db_conn *c)
@@ -438,8 +444,11 @@ enum err db_exec_batch(struct db_conn *c, const struct db_stmt *st, size_t n,
     e = ensure_prepared(c, st);
     if (e != ERR_OK)
         return e;
-    if (PQenterPipelineMode(c->pg) != 1)
-        return map_failure(c, NULL);
+    if (PQenterPipelineMode(c->pg) != 1) {
+        set_error("cannot enter pipeline mode", PQerrorMessage(c->pg));
+        c->broken = PQstatus(c->pg) == CONNECTION_BAD;
+        return c->broken ? ERR_UNAVAILABLE : ERR_DB;
+    }
     for (start = 0; start < n && e == ERR_OK; start = end) {
         end = start + DB_PIPELINE_CHUNK < n ? start + DB_PIPELINE_CHUNK : n;
         for (i = start; i < end; i++) {

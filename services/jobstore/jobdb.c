@@ -696,7 +696,7 @@ enum err jobdb_list_files(struct jobdb *db, int64_t id, struct jobdb_file **file
     struct db_conn *c = NULL;
     struct db_res *r = NULL;
     struct jobdb_file *fs = NULL;
-    size_t rows = 0, i, got = 0;
+    size_t rows = 0, i;
     enum err e;
 
     *files = NULL;
@@ -718,7 +718,7 @@ enum err jobdb_list_files(struct jobdb *db, int64_t id, struct jobdb_file **file
         if (!fs)
             e = ERR_NOMEM;
     }
-    for (i = 0; e == ERR_OK && i < rows; i++, got++) {
+    for (i = 0; e == ERR_OK && i < rows; i++) {
         int role;
         fs[i].job_id = id;
         e = set_str(&fs[i].name, db_res_text(r, i, 0));
@@ -735,7 +735,7 @@ enum err jobdb_list_files(struct jobdb *db, int64_t id, struct jobdb_file **file
         *files = fs;
         *n = rows;
     } else {
-        jobdb_files_free(fs, got + (fs != NULL && got < rows));
+        jobdb_files_free(fs, rows); /* calloc'd: unset entries are NULL */
     }
     db_res_free(r);
     db_checkin(db->pool, c);
