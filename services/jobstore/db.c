@@ -534,6 +534,14 @@ void db_res_free(struct db_res *r)
     PQclear((PGresult *)r);
 }
 
+void db_pool_stats(struct db_pool *p, size_t *n_conns, size_t *n_idle)
+{
+    pthread_mutex_lock(&p->mu);
+    *n_conns = p->n_conns;
+    *n_idle = p->n_idle;
+    pthread_mutex_unlock(&p->mu);
+}
+
 int db_conn_backend_pid(const struct db_conn *c)
 {
     return PQbackendPID(c->pg);

@@ -24,6 +24,10 @@
  * by all threads (a mutex and a condition variable guard the idle list); a
  * checked-out connection belongs to one thread until checked in.
  *
+ * Within one operation, statements that do not depend on each other's
+ * results go out together with db_exec_batch() (libpq pipeline mode), so an
+ * indexer batch of a thousand events costs a handful of round trips.
+ *
  * Broken connections: a query that fails because the server went away
  * (SQLSTATE class 08, 57P01-57P03, or libpq's CONNECTION_BAD) returns
  * ERR_UNAVAILABLE and marks the connection; db_checkin() then resets it
@@ -168,6 +172,10 @@ const char *db_res_text(const struct db_res *r, size_t row, int col);
 
 /* Free <r>. Accepts NULL. */
 void db_res_free(struct db_res *r);
+
+/* How many connections <p> holds and how many are idle now (for /metrics;
+ * a snapshot, already stale when it returns). */
+void db_pool_stats(struct db_pool *p, size_t *n_conns, size_t *n_idle);
 
 /* The server process id serving <c> (for tests and logs). */
 int db_conn_backend_pid(const struct db_conn *c);

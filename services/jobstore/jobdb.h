@@ -15,6 +15,11 @@
  * jobs, report progress and attach files. A rollback deletes the events
  * above the fork and recomputes the jobs they touched from what remains.
  *
+ * An event for a chain job id that no job row has is recorded with the flag
+ * "unknown_job" and stays so: DESIGN.md's flow creates the row (REST) before
+ * the client funds it on chain, and a later create does not re-read old
+ * events.
+ *
  * Value formats in and out: 32-byte values in job rows are "0x" + 64
  * lower-case hex digits, addresses "0x" + 40 lower-case hex digits (input may
  * use either case and omit "0x"), wei amounts decimal strings, times Unix
@@ -330,7 +335,8 @@ LOOM_MUST_CHECK enum err jobdb_consume_nonce(struct jobdb *db, const char *addre
  * missing from blocks); ERR_STATE (a gap after the checkpoint, or the first
  * new block's parent hash differs from the checkpoint's hash: a reorg, roll
  * back first; or a replayed range whose hash differs); database errors
- * (nothing applied).
+ * (nothing applied). Costs about six round trips plus one per
+ * DB_PIPELINE_CHUNK events and per DB_PIPELINE_CHUNK jobs touched.
  */
 LOOM_MUST_CHECK enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_batch *b,
                                            struct jobdb_changes *out);

@@ -1228,11 +1228,18 @@ static void test_pool_exhausted(void **state)
     struct db_config cfg;
     struct db_pool *p = NULL;
     struct db_conn *c = NULL, *c2 = NULL;
+    struct db_res *r = NULL;
+    size_t n_conns = 0, n_idle = 0;
 
     fx_config(&cfg, f->schema, 1);
     cfg.checkout_timeout_ms = 50;
     assert_int_equal(db_pool_new(&cfg, &p), ERR_OK);
+    db_pool_stats(p, &n_conns, &n_idle);
+    assert_int_equal(n_conns, 1);
+    assert_int_equal(n_idle, 1);
     assert_int_equal(db_checkout(p, &c), ERR_OK);
+    db_pool_stats(p, &n_conns, &n_idle);
+    assert_int_equal(n_idle, 0);
     assert_int_equal(db_checkout(p, &c2), ERR_TIMEDOUT);
     db_checkin(p, c);
     assert_int_equal(db_checkout(p, &c2), ERR_OK);
@@ -1243,6 +1250,19 @@ static void test_pool_exhausted(void **state)
     db_checkin(p, c2);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM pg_tables WHERE tablename = 'scratch'"),
                      0);
+    db_pool_free(p);
+
+    /* A statement over statement_timeout: ERR_UNAVAILABLE (57014), and the
+     * connection stays usable. */
+    cfg.statement_timeout_ms = 100;
+    assert_int_equal(db_pool_new(&cfg, &p), ERR_OK);
+    assert_int_equal(db_checkout(p, &c), ERR_OK);
+    assert_int_equal(db_exec(c, "SELECT pg_sleep(5)", 0, NULL, NULL), ERR_UNAVAILABLE);
+    assert_non_null(strstr(db_last_error(), "statement timeout"));
+    assert_int_equal(db_exec(c, "SELECT 1", 0, NULL, &r), ERR_OK);
+    assert_string_equal(db_res_text(r, 0, 0), "1");
+    db_res_free(r);
+    db_checkin(p, c);
     db_pool_free(p);
 }
 
@@ -1359,6 +1379,16 @@ int main(void)
                " (make test runs them against a throwaway PostgreSQL)\n",
                sizeof tests / sizeof tests[0]);
         return 0;
+    }
+    {
+        /* Say plainly why everything is about to fail. */
+        struct db_config cfg;
+        struct db_pool *p = NULL;
+        fx_config(&cfg, NULL, 1);
+        if (db_pool_new(&cfg, &p) != ERR_OK)
+            printf("test_jobdb: LOOM_TEST_PG_URL is set but %s does not answer: %s\n", pg_url,
+                   db_last_error());
+        db_pool_free(p);
     }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
