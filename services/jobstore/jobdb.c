@@ -1147,10 +1147,11 @@ static const struct db_stmt st_event_put = {
     " VALUES ($1::bigint, $2, $3::int, $4, to_timestamp($5::bigint), $6, $7, $8, $9, $10, $11,"
     " $12, $13::numeric, $14::numeric, $15::bigint, $16, $17, to_timestamp($18::bigint),"
     " to_timestamp($19::bigint), $20::bigint, $21::bigint, $22::boolean)"
-    " ON CONFLICT (block_hash, log_index) DO NOTHING RETURNING id",
+    " ON CONFLICT (block_hash, log_index) DO NOTHING RETURNING true",
     22};
 static const struct db_stmt st_event_flag = {
-    "jobdb_event_flag", "UPDATE chain_events SET flag = $2 WHERE id = $1::bigint", 2};
+    "jobdb_event_flag",
+    "UPDATE chain_events SET flag = $3 WHERE block_hash = $1 AND log_index = $2::int", 3};
 
 struct cp {
     int present;
@@ -1329,7 +1330,7 @@ struct apply_ctx {
     struct event_params *eps;
     const char **params; /* n_events * 22 */
     struct db_res **res; /* n_events */
-    const char **flags;  /* n_events * 2 */
+    const char **flags;  /* n_events * 3 */
     struct block_params *bps;
     const char **bparams; /* n_blocks * 3 */
     size_t n_events;
@@ -1359,7 +1360,7 @@ static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
     a.eps = calloc(n ? n : 1, sizeof *a.eps);
     a.params = calloc(n ? n * 22 : 1, sizeof *a.params);
     a.res = calloc(n ? n : 1, sizeof *a.res);
-    a.flags = calloc(n ? n * 2 : 1, sizeof *a.flags);
+    a.flags = calloc(n ? n * 3 : 1, sizeof *a.flags);
     a.bps = calloc(nb ? nb : 1, sizeof *a.bps);
     a.bparams = calloc(nb ? nb * 3 : 1, sizeof *a.bparams);
     if (!a.texts || !a.eps || !a.params || !a.res || !a.flags || !a.bps || !a.bparams) {
@@ -1395,8 +1396,9 @@ static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
             e = fold(&t->job, &a.texts[i], &flag);
         if (e == ERR_OK && flag) {
             out->n_flagged++;
-            a.flags[2 * nf] = db_res_text(a.res[i], 0, 0);
-            a.flags[2 * nf + 1] = flag;
+            a.flags[3 * nf] = a.eps[i].bhash;
+            a.flags[3 * nf + 1] = a.eps[i].logi;
+            a.flags[3 * nf + 2] = flag;
             nf++;
         }
     }

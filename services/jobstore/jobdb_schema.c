@@ -87,7 +87,6 @@ static const char *const v1_init[] = {
      * (block_hash, log_index). Job state is a fold over it, so a rollback
      * deletes the events above the fork and recomputes the jobs they touched. */
     "CREATE TABLE chain_events ("
-    " id bigserial PRIMARY KEY,"
     " block_number bigint NOT NULL CHECK (block_number >= 0),"
     " block_hash text NOT NULL CHECK (block_hash ~ " HEX32 "),"
     " log_index integer NOT NULL CHECK (log_index >= 0),"
@@ -111,7 +110,7 @@ static const char *const v1_init[] = {
     " window_s bigint,"
     " by_client boolean,"
     " flag text,"
-    " UNIQUE (block_hash, log_index))",
+    " PRIMARY KEY (block_hash, log_index))",
     "CREATE INDEX chain_events_job ON chain_events (chain_job_id, block_number, log_index)",
     "CREATE INDEX chain_events_block ON chain_events (block_number)",
 
