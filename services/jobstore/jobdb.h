@@ -347,9 +347,9 @@ LOOM_MUST_CHECK enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_
  * set the checkpoint to <fork> (the last block both chains share). Progress
  * reported by a worker survives if the same worker still holds the job.
  *   out: receives the jobs whose status changed; release as above.
- * Returns ERR_OK (also when nothing is above <fork>); ERR_NOTFOUND (no
- * checkpoint yet); ERR_STATE (the stored hash of <fork->number> differs from
- * <fork->hash>: that block is not shared); database errors.
+ * Returns ERR_OK (also when nothing is above <fork>); ERR_INVAL (a block
+ * number over INT64_MAX); ERR_NOTFOUND (no checkpoint yet); ERR_STATE (the stored hash of
+ * <fork->number> differs from <fork->hash>: that block is not shared); database errors.
  */
 LOOM_MUST_CHECK enum err jobdb_rollback(struct jobdb *db, const struct jobdb_block *fork,
                                         struct jobdb_changes *out);
