@@ -22,7 +22,6 @@
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 SHELL := /bin/bash
-.DEFAULT_GOAL := all
 
 BUILD   ?= build
 CC      ?= cc
