@@ -77,7 +77,8 @@ enum bus_kind {
  *   arg:    the caller's pointer given to bus_request().
  *   status: ERR_OK (a reply arrived), ERR_TIMEDOUT (none within timeout_ms),
  *           ERR_CANCELED (the endpoint is being freed), ERR_IO (a queued
- *           request could not be handed to nanomsg).
+ *           request could not be handed to nanomsg), ERR_NOMEM (the
+ *           endpoint's timer could not be re-armed).
  *   data, len: the reply payload, borrowed until the callback returns; not
  *           NUL-terminated (use cJSON_ParseWithLength). NULL and 0 unless
  *           status is ERR_OK.

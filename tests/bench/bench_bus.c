@@ -3,6 +3,8 @@
  *
  *   build/bench/bench_bus [rounds] [scale]     (defaults 5 and 1.0)
  *   BENCH_VERBOSE=1 also prints each REQ/REP round.
+ *   BENCH_ONE=inproc,1,64,20000 runs one REQ/REP case (transport, bus 1 or
+ *   raw 0, in flight, requests), for a profiler.
  *
  * 1. PUB/SUB one-way latency (p50, p99) over ipc:// and tcp://127.0.0.1: one
  *    thread, one libevent loop holds both ends; the subscriber's callback
@@ -640,6 +642,19 @@ int main(int argc, char **argv)
     snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/bench_bus.XXXXXX");
     if (mkdtemp(tmp_dir) == NULL)
         die("mkdtemp failed");
+    const char *one = getenv("BENCH_ONE"); /* "transport,bus(0/1),inflight,n": profiling */
+    if (one) {
+        char tr[16];
+        int use_bus, k;
+        size_t n;
+        if (sscanf(one, "%15[^,],%d,%d,%zu", tr, &use_bus, &k, &n) != 4 || k < 1 ||
+            k > MAX_INFLIGHT)
+            die("BENCH_ONE: transport,bus,inflight,count");
+        struct rr_result r = reqrep(tr, use_bus, k, n);
+        printf("%s %s k=%d: %.0f req/s, cpu %.2f us/req\n", tr, use_bus ? "bus" : "raw", k, r.rps,
+               r.cpu);
+        return 0;
+    }
     conditions();
     printf("  ratios are bus/raw, the median of per-round ratios (bus and raw run back to\n"
            "  back, first one then the other alternately, so load from other programs\n"

@@ -343,6 +343,45 @@ static void test_timeout_once(void **state)
     event_base_free(base);
 }
 
+/* Deadlines out of request order: the shorter timeouts fire first, the
+ * long one is still pending until the endpoint is freed. */
+static void test_mixed_timeouts(void **state)
+{
+    (void)state;
+    char addr[300];
+    struct event_base *base = event_base_new();
+    struct server s;
+    struct bus *cl;
+    struct call a = {0}, b = {0}, c = {0};
+    int completed = 0, done = 0;
+
+    test_addr("inproc", addr, sizeof(addr));
+    server_start(&s, base, addr, 64); /* holds everything */
+    assert_int_equal(bus_new(base, BUS_REQ, &cl), ERR_OK);
+    assert_int_equal(bus_connect(cl, addr), ERR_OK);
+    a.completed = b.completed = c.completed = &completed;
+    c.done = &done;
+    send_req(cl, &a, "a", 10000);
+    send_req(cl, &b, "b", 40);
+    send_req(cl, &c, "c", 80);
+    run_until(base, &done, 5000);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.status, ERR_TIMEDOUT);
+    assert_int_equal(b.order, 0);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.status, ERR_TIMEDOUT);
+    assert_int_equal(c.order, 1);
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(bus_pending(cl), 1);
+    bus_free(cl);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.status, ERR_CANCELED);
+    for (int i = 0; i < s.got; i++)
+        bus_reply_drop(s.held[i]);
+    bus_free(s.bus);
+    event_base_free(base);
+}
+
 static void cancel_cb(void *arg, enum err status, const void *data, size_t len)
 {
     struct call *c = arg;
@@ -857,13 +896,21 @@ static void test_blocking_send(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reqrep_inproc),     cmocka_unit_test(test_reqrep_ipc),
-        cmocka_unit_test(test_reqrep_tcp),        cmocka_unit_test(test_64_in_flight_out_of_order),
-        cmocka_unit_test(test_timeout_once),      cmocka_unit_test(test_shutdown_cancels),
-        cmocka_unit_test(test_pubsub_prefix_ipc), cmocka_unit_test(test_pubsub_prefix_tcp),
-        cmocka_unit_test(test_push_pull),         cmocka_unit_test(test_too_big),
-        cmocka_unit_test(test_bad_address),       cmocka_unit_test(test_wrong_kind_and_args),
-        cmocka_unit_test(test_request_wait),      cmocka_unit_test(test_blocking_send),
+        cmocka_unit_test(test_reqrep_inproc),
+        cmocka_unit_test(test_reqrep_ipc),
+        cmocka_unit_test(test_reqrep_tcp),
+        cmocka_unit_test(test_64_in_flight_out_of_order),
+        cmocka_unit_test(test_timeout_once),
+        cmocka_unit_test(test_mixed_timeouts),
+        cmocka_unit_test(test_shutdown_cancels),
+        cmocka_unit_test(test_pubsub_prefix_ipc),
+        cmocka_unit_test(test_pubsub_prefix_tcp),
+        cmocka_unit_test(test_push_pull),
+        cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_bad_address),
+        cmocka_unit_test(test_wrong_kind_and_args),
+        cmocka_unit_test(test_request_wait),
+        cmocka_unit_test(test_blocking_send),
     };
     return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
 }
