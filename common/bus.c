@@ -2,15 +2,15 @@
  * bus -- opaque byte messages over nanomsg, driven by libevent.
  *
  * The contract is in bus.h. Inside: REQ and REP are raw (AF_SP_RAW)
- * sockets; bus numbers its own requests, keeps them in a small hash by id,
- * and gives each one a libevent timer. A REP keeps the backtrace header
+ * sockets; bus numbers its own requests and keeps them in a small hash by
+ * id. A REP keeps the backtrace header
  * nanomsg hands out with each request (nn_recvmsg's SP_HDR control data) in
  * the bus_reply and gives it back to nn_sendmsg, which routes the reply.
  * Timeouts: the pending requests also sit in one list ordered by deadline,
  * watched by a single libevent timer armed for the earliest; a reply only
- * unlinks its request. One timer add and delete per request (a heap
- * operation each) cost about a third of bus's own instructions per
- * request in bench_bus; the list costs a few pointer writes.
+ * unlinks its request. A libevent timer per request (a heap add and
+ * delete each) was about a third of bus's own instructions per request in
+ * bench_bus; the list costs a few pointer writes.
  * Messages that cannot go out at once (REQ and PUSH only: raw REP and PUB
  * never refuse a message) wait in a FIFO that is flushed when NN_SNDFD
  * turns readable.
