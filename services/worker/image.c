@@ -418,3 +418,58 @@ done:
     free(file);
     return e;
 }
+
+struct image_blur {
+    struct cl_ctx *cl;
+    struct kernels k;
+    struct cl_mem *a, *tmp;
+    unsigned w, h;
+};
+
+enum err image_blur_new(struct cl_ctx *cl, const unsigned char *rgb, unsigned w, unsigned h,
+                        struct image_blur **out, struct buf *msg)
+{
+    struct image_blur *b = calloc(1, sizeof(*b));
+    struct cl_mem *bytes = NULL;
+    if (b == NULL)
+        return ERR_NOMEM;
+    b->cl = cl;
+    b->w = w;
+    b->h = h;
+    size_t n = (size_t)w * h;
+    enum err e = kernels_init(cl, &b->k, msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(cl, n * 3, rgb, &bytes, msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(cl, n * 16, NULL, &b->a, msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(cl, n * 16, NULL, &b->tmp, msg);
+    if (e == ERR_OK)
+        e = set_args(b->k.to_float, bytes, b->a, msg);
+    if (e == ERR_OK)
+        e = cl_run(cl, b->k.to_float, 1, &n, NULL, msg);
+    if (e == ERR_OK)
+        e = cl_finish(cl, msg);
+    cl_buffer_free(bytes);
+    if (e != ERR_OK) {
+        image_blur_free(b);
+        return e;
+    }
+    *out = b;
+    return ERR_OK;
+}
+
+enum err image_blur_run(struct image_blur *b, double sigma, struct buf *msg)
+{
+    return run_blur(b->cl, &b->k, b->a, b->tmp, b->w, b->h, sigma, msg);
+}
+
+void image_blur_free(struct image_blur *b)
+{
+    if (b == NULL)
+        return;
+    cl_buffer_free(b->a);
+    cl_buffer_free(b->tmp);
+    kernels_release(&b->k);
+    free(b);
+}

@@ -18,9 +18,9 @@
  *                 of weights.bin
  *   weights.bin   float32 little-endian: per layer W (fan_in x fan_out,
  *                 row-major) then b (fan_out)
- * The matrix products go through one SGEMM kernel that keeps a 4 x 16 block
- * of C per work-item in float16 registers (see train.c); train_sgemm_*
- * expose it for benchmarks.
+ * The matrix products go through one SGEMM kernel that keeps an 8 x 16 or
+ * 8 x 32 block of C per work-item in float16 registers (see train.c);
+ * train_sgemm_* expose it for benchmarks.
  * Threading: one job per call.
  *
  * SPDX-License-Identifier: MIT
@@ -52,7 +52,7 @@ struct job_ctx;
 LOOM_MUST_CHECK enum err train_run(struct job_ctx *j);
 
 /* The SGEMM kernel on its own, for benchmarks: C = A B, all row-major,
- * M a multiple of 4, N a multiple of 16. */
+ * M a multiple of 8, N a multiple of 16. */
 struct train_sgemm;
 LOOM_MUST_CHECK enum err train_sgemm_new(struct cl_ctx *cl, struct train_sgemm **out,
                                          struct buf *msg);
