@@ -419,6 +419,31 @@ static void test_result_encode(void **state)
     buf_release(&b);
 }
 
+/* Every spec in examples/ decodes (run from the repository root). */
+static void test_examples_decode(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"opencl-inline.json", "opencl-mandelbrot.json",
+                                        "train-logistic.json", "train-mlp.json",
+                                        "image-china.json"};
+    static const enum jobspec_kind kinds[] = {JOBSPEC_OPENCL, JOBSPEC_OPENCL, JOBSPEC_TRAIN,
+                                              JOBSPEC_TRAIN, JOBSPEC_IMAGE};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "examples/%s", files[i]);
+        FILE *f = fopen(path, "rb");
+        if (f == NULL)
+            fail_msg("cannot open %s", path);
+        static char text[65536];
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        struct jobspec *s = decode_ok(text);
+        assert_int_equal(s->kind, kinds[i]);
+        jobspec_free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_opencl_errors),    cmocka_unit_test(test_arg_errors),
         cmocka_unit_test(test_train_errors),     cmocka_unit_test(test_image_errors),
         cmocka_unit_test(test_safe_names),       cmocka_unit_test(test_result_encode),
+        cmocka_unit_test(test_examples_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
