@@ -126,8 +126,7 @@ static enum err num_int(struct dec *d, const cJSON *it, const char *path, const 
 {
     const char *dot = path[0] && key[0] ? "." : "";
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) ||
-        floor(it->valuedouble) != it->valuedouble || it->valuedouble < min ||
-        it->valuedouble > max)
+        floor(it->valuedouble) != it->valuedouble || it->valuedouble < min || it->valuedouble > max)
         return fail(d, ERR_INVAL, "\"%s%s%s\": must be an integer from %.0f to %.0f", path, dot,
                     key, min, max);
     *out = it->valuedouble;
@@ -164,8 +163,8 @@ static enum err get_double(struct dec *d, const cJSON *obj, const char *path, co
     }
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < min ||
         it->valuedouble > max)
-        return fail(d, ERR_INVAL, "\"%s%s%s\": must be a number from %g to %g", path, dot, key,
-                    min, max);
+        return fail(d, ERR_INVAL, "\"%s%s%s\": must be a number from %g to %g", path, dot, key, min,
+                    max);
     *out = it->valuedouble;
     return ERR_OK;
 }
@@ -217,12 +216,12 @@ static enum err decode_inputs(struct dec *d, const cJSON *root, struct jobspec *
         char path[32];
         snprintf(path, sizeof(path), "inputs[%d]", i);
         struct jobspec_input *in = &s->inputs[i];
+        s->n_inputs = (size_t)i + 1; /* counted first: jobspec_free() frees a half-read entry */
         enum err e = check_keys(d, it, path, keys);
         if (e == ERR_OK)
             e = get_name(d, it, path, "name", 1, &in->name);
         if (e != ERR_OK)
             return e;
-        s->n_inputs = (size_t)i + 1;
         char *hex = NULL;
         e = get_str(d, it, path, "sha256", 1, 64, &hex);
         if (e != ERR_OK)
@@ -265,8 +264,7 @@ static enum err get_dims(struct dec *d, const cJSON *obj, const char *key, int r
     if (!cJSON_IsArray(arr) || n < 1 || n > 3)
         return fail(d, ERR_INVAL, "\"opencl.%s\": must be an array of 1 to 3 integers", key);
     if (*dims != 0 && (unsigned)n != *dims)
-        return fail(d, ERR_INVAL, "\"opencl.%s\": must have as many entries as opencl.global",
-                    key);
+        return fail(d, ERR_INVAL, "\"opencl.%s\": must have as many entries as opencl.global", key);
     *dims = (unsigned)n;
     int i = 0;
     for (const cJSON *it = arr->child; it != NULL; it = it->next, i++) {
@@ -344,13 +342,13 @@ static const struct {
     const char *name;
     enum jobspec_arg_type type;
 } arg_types[] = {
-    {"int", JOBSPEC_ARG_INT},     {"uint", JOBSPEC_ARG_UINT},     {"long", JOBSPEC_ARG_LONG},
-    {"ulong", JOBSPEC_ARG_ULONG}, {"float", JOBSPEC_ARG_FLOAT},   {"double", JOBSPEC_ARG_DOUBLE},
-    {"in", JOBSPEC_ARG_IN},       {"out", JOBSPEC_ARG_OUT},       {"local", JOBSPEC_ARG_LOCAL},
+    {"int", JOBSPEC_ARG_INT},     {"uint", JOBSPEC_ARG_UINT},   {"long", JOBSPEC_ARG_LONG},
+    {"ulong", JOBSPEC_ARG_ULONG}, {"float", JOBSPEC_ARG_FLOAT}, {"double", JOBSPEC_ARG_DOUBLE},
+    {"in", JOBSPEC_ARG_IN},       {"out", JOBSPEC_ARG_OUT},     {"local", JOBSPEC_ARG_LOCAL},
 };
 
-static enum err decode_arg(struct dec *d, const cJSON *it, const char *path, const struct jobspec *s,
-                           struct jobspec_arg *a, uint64_t *out_total)
+static enum err decode_arg(struct dec *d, const cJSON *it, const char *path,
+                           const struct jobspec *s, struct jobspec_arg *a, uint64_t *out_total)
 {
     static const char *const k_scalar[] = {"type", "value", NULL};
     static const char *const k_in[] = {"type", "file", "output", NULL};
@@ -484,9 +482,9 @@ static enum err decode_opencl(struct dec *d, const cJSON *o, struct jobspec *s)
 
 static enum err decode_train(struct dec *d, const cJSON *o, struct jobspec *s)
 {
-    static const char *const keys[] = {"model",     "hidden",        "epochs", "batch_size",
-                                       "learning_rate", "seed",      "test_fraction",
-                                       "data",      "header",        "label_column", NULL};
+    static const char *const keys[] = {
+        "model", "hidden", "epochs",       "batch_size", "learning_rate", "seed", "test_fraction",
+        "data",  "header", "label_column", NULL};
     struct jobspec_train *t = &s->u.train;
     enum err e = check_keys(d, o, "train", keys);
     if (e != ERR_OK)

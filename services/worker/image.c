@@ -110,8 +110,8 @@ enum err image_decode(const unsigned char *data, size_t len, unsigned char **rgb
             tjDecompressHeader3(tj, data, (unsigned long)len, &iw, &ih, &sub, &cs) != 0) {
             e = ERR_INVAL;
             msg_addf(msg, "cannot read JPEG header: %s", tjGetErrorStr2(tj));
-        } else if (iw < 1 || ih < 1 || iw > JOBSPEC_MAX_IMAGE_SIDE ||
-                   ih > JOBSPEC_MAX_IMAGE_SIDE || (size_t)iw * (size_t)ih > IMAGE_MAX_PIXELS) {
+        } else if (iw < 1 || ih < 1 || iw > JOBSPEC_MAX_IMAGE_SIDE || ih > JOBSPEC_MAX_IMAGE_SIDE ||
+                   (size_t)iw * (size_t)ih > IMAGE_MAX_PIXELS) {
             e = ERR_TOOBIG;
             msg_addf(msg, "JPEG of %dx%d is over the limits", iw, ih);
         } else if ((out = malloc((size_t)iw * ih * 3)) == NULL) {
@@ -235,8 +235,7 @@ static enum err kernels_init(struct cl_ctx *cl, struct kernels *k, struct buf *m
     return e;
 }
 
-static enum err set_args(struct cl_kern *k, struct cl_mem *src, struct cl_mem *dst,
-                         struct buf *msg)
+static enum err set_args(struct cl_kern *k, struct cl_mem *src, struct cl_mem *dst, struct buf *msg)
 {
     enum err e = cl_kernel_set_buffer(k, 0, src, msg);
     if (e == ERR_OK)
@@ -255,8 +254,8 @@ static enum err set_float(struct cl_kern *k, unsigned i, float v, struct buf *ms
 }
 
 /* Blur <*a> into <*a> through <tmp>, weights from the header's formula. */
-static enum err run_blur(struct cl_ctx *cl, struct kernels *k, struct cl_mem *a,
-                         struct cl_mem *tmp, unsigned w, unsigned h, double sigma, struct buf *msg)
+static enum err run_blur(struct cl_ctx *cl, struct kernels *k, struct cl_mem *a, struct cl_mem *tmp,
+                         unsigned w, unsigned h, double sigma, struct buf *msg)
 {
     int r = (int)ceil(3.0 * sigma);
     float *wt = malloc(sizeof(float) * (size_t)(2 * r + 1));
@@ -356,8 +355,7 @@ enum err image_run(struct job_ctx *j)
             size_t on = (size_t)st->width * st->height;
             if (on > IMAGE_MAX_PIXELS) {
                 e = ERR_TOOBIG;
-                msg_addf(j->msg, "resize to %ux%u is over the pixel limit", st->width,
-                                  st->height);
+                msg_addf(j->msg, "resize to %ux%u is over the pixel limit", st->width, st->height);
                 break;
             }
             if ((e = job_check_memory(j, (unsigned long long)on * 32, "the resized image")))

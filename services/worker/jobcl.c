@@ -49,8 +49,8 @@ enum err jobcl_run(struct job_ctx *j)
         goto done;
     if (nargs != c->n_args) {
         e = ERR_INVAL;
-        msg_addf(j->msg, "kernel \"%s\" takes %u arguments; the spec gives %zu",
-                          c->kernel, nargs, c->n_args);
+        msg_addf(j->msg, "kernel \"%s\" takes %u arguments; the spec gives %zu", c->kernel, nargs,
+                 c->n_args);
         goto done;
     }
     /* Device buffers live in host memory on POCL; outputs are copied once
@@ -134,8 +134,7 @@ enum err jobcl_run(struct job_ctx *j)
         host = malloc(n);
         if (host == NULL) {
             e = ERR_NOMEM;
-            msg_addf(j->msg, "cannot allocate %zu bytes to read back \"%s\"", n,
-                              c->args[i].output);
+            msg_addf(j->msg, "cannot allocate %zu bytes to read back \"%s\"", n, c->args[i].output);
             goto done;
         }
         if ((e = cl_buffer_read(j->cl, mems[i], 0, host, n, j->msg)) != ERR_OK)

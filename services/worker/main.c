@@ -50,8 +50,7 @@ static const struct cfg_opt opts[] = {
      &use_seccomp},
     {"progress_fd", CFG_INT, "-1", -1, 1023, NULL, "run-job: descriptor for progress frames",
      &progress_fd},
-    {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level",
-     &log_level},
+    {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level", &log_level},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -83,8 +82,8 @@ static int run_local(void)
         .cl_platform = cl_platform,
         .cl_device = cl_device,
         .wall_ms = max_runtime_ms,
-        .cpu_seconds = cpu_seconds ? cpu_seconds
-                                   : (max_runtime_ms / 1000 + 1) * (cores > 0 ? cores : 1),
+        .cpu_seconds =
+            cpu_seconds ? cpu_seconds : (max_runtime_ms / 1000 + 1) * (cores > 0 ? cores : 1),
         .mem_bytes = mem_bytes,
         .seccomp = use_seccomp,
     };
@@ -121,8 +120,7 @@ int main(int argc, char **argv)
     int rc = EX_OK;
     if (pos == NULL)
         return EX_OSERR;
-    enum err e = cfg_load(opts, N_OPTS, argc, argv, &help, pos, &n_pos,
-                          errbuf);
+    enum err e = cfg_load(opts, N_OPTS, argc, argv, &help, pos, &n_pos, errbuf);
     enum log_level lvl = LOG_LEVEL_INFO;
     if (e == ERR_OK && !help && log_level_parse(log_level, &lvl) != ERR_OK)
         lvl = LOG_LEVEL_INFO;
@@ -130,8 +128,8 @@ int main(int argc, char **argv)
     log_init(mode && strcmp(mode, "run-job") == 0 ? "worker-job" : "worker", lvl);
     if (help) {
         cfg_print_help(stdout, "loom-worker",
-                       "OpenCL worker. Modes: run-local --spec F --files D --out D | devices",
-                       opts, N_OPTS);
+                       "OpenCL worker. Modes: run-local --spec F --files D --out D | devices", opts,
+                       N_OPTS);
         goto done;
     }
     if (e != ERR_OK) {
@@ -155,8 +153,8 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "run-local") == 0) {
         rc = run_local();
     } else if (strcmp(mode, "run-job") == 0) {
-        rc = job_child_main(spec_path, files_dir, out_dir, cl_platform, cl_device,
-                            (int)progress_fd);
+        rc =
+            job_child_main(spec_path, files_dir, out_dir, cl_platform, cl_device, (int)progress_fd);
     } else {
         fprintf(stderr, "loom-worker: unknown mode \"%s\"\n", mode);
         rc = EX_USAGE;

@@ -189,9 +189,10 @@ static enum err parse_csv(const char *text, size_t len, int header, struct table
             for (;;) {
                 if (t->rows >= TRAIN_MAX_ROWS || col >= TRAIN_MAX_COLUMNS ||
                     t->rows * (t->cols ? t->cols : col + 1) + col >= TRAIN_MAX_CELLS) {
-                    msg_addf(msg, "data is over the limits (%d rows, %d columns, %zu "
-                                           "cells)",
-                                      TRAIN_MAX_ROWS, TRAIN_MAX_COLUMNS, TRAIN_MAX_CELLS);
+                    msg_addf(msg,
+                             "data is over the limits (%d rows, %d columns, %zu "
+                             "cells)",
+                             TRAIN_MAX_ROWS, TRAIN_MAX_COLUMNS, TRAIN_MAX_CELLS);
                     return ERR_TOOBIG;
                 }
                 const char *fe = memchr(f, ',', (size_t)(le - f));
@@ -215,8 +216,7 @@ static enum err parse_csv(const char *text, size_t len, int header, struct table
                 }
                 if (fl == 0 || fl >= sizeof(num) || nend != num + fl || errno != 0 ||
                     !isfinite(v)) {
-                    msg_addf(msg, "data line %zu column %zu: not a number", line,
-                                      col + 1);
+                    msg_addf(msg, "data line %zu column %zu: not a number", line, col + 1);
                     return ERR_INVAL;
                 }
                 if (t->rows * (t->cols ? t->cols : TRAIN_MAX_COLUMNS) + col >= cap) {
@@ -236,16 +236,15 @@ static enum err parse_csv(const char *text, size_t len, int header, struct table
                     break;
                 f = fe + 1;
                 if (t->rows > 0 && col >= t->cols) {
-                    msg_addf(msg, "data line %zu has more than %zu columns", line,
-                                      t->cols);
+                    msg_addf(msg, "data line %zu has more than %zu columns", line, t->cols);
                     return ERR_INVAL;
                 }
             }
             if (t->rows == 0) {
                 t->cols = col;
             } else if (col != t->cols) {
-                msg_addf(msg, "data line %zu has %zu columns, the first row %zu", line,
-                                  col, t->cols);
+                msg_addf(msg, "data line %zu has %zu columns, the first row %zu", line, col,
+                         t->cols);
                 return ERR_INVAL;
             }
             t->rows++;
@@ -265,24 +264,24 @@ struct model {
     struct cl_prog *prog;
     struct cl_kern *nn[2], *tn[2], *nt[2], *bias_act, *softmax_grad, *relu_back, *colsum, *sgd;
     int mlp;
-    size_t d, dp, k, kp, h, hp;    /* features, classes, hidden units; p = padded */
-    size_t bp;                      /* padded batch rows */
-    struct cl_mem *w1, *b1, *w2, *b2;     /* logistic uses w1/b1 only (dp x kp) */
+    size_t d, dp, k, kp, h, hp;       /* features, classes, hidden units; p = padded */
+    size_t bp;                        /* padded batch rows */
+    struct cl_mem *w1, *b1, *w2, *b2; /* logistic uses w1/b1 only (dp x kp) */
     struct cl_mem *dw1, *db1, *dw2, *db2;
     struct cl_mem *xb, *yb, *hb, *zb, *gb, *dhb; /* batch work buffers */
-    struct cl_mem *xe, *he, *ze;                  /* evaluation work buffers */
+    struct cl_mem *xe, *he, *ze;                 /* evaluation work buffers */
     size_t ep;                                   /* padded evaluation rows */
 };
 
 static void model_release(struct model *m)
 {
-    struct cl_mem *mems[] = {m->w1, m->b1, m->w2, m->b2, m->dw1, m->db1, m->dw2, m->db2,
-                             m->xb, m->yb, m->hb, m->zb, m->gb, m->dhb, m->xe, m->he, m->ze};
+    struct cl_mem *mems[] = {m->w1, m->b1, m->w2, m->b2, m->dw1, m->db1, m->dw2, m->db2, m->xb,
+                             m->yb, m->hb, m->zb, m->gb, m->dhb, m->xe,  m->he,  m->ze};
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
         cl_buffer_free(mems[i]);
-    struct cl_kern *ks[] = {m->nn[0],    m->nn[1],     m->tn[0],    m->tn[1],
-                            m->nt[0],    m->nt[1],     m->bias_act, m->softmax_grad,
-                            m->relu_back, m->colsum,   m->sgd};
+    struct cl_kern *ks[] = {m->nn[0],     m->nn[1],  m->tn[0],    m->tn[1],
+                            m->nt[0],     m->nt[1],  m->bias_act, m->softmax_grad,
+                            m->relu_back, m->colsum, m->sgd};
     for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
         cl_kernel_free(ks[i]);
     cl_prog_free(m->prog);
@@ -367,8 +366,8 @@ static enum err bias_act(struct model *m, struct cl_mem *z, struct cl_mem *bias,
     return e;
 }
 
-static enum err colsum(struct model *m, struct cl_mem *g, struct cl_mem *db, size_t rows,
-                       size_t ld, struct buf *msg)
+static enum err colsum(struct model *m, struct cl_mem *g, struct cl_mem *db, size_t rows, size_t ld,
+                       struct buf *msg)
 {
     enum err e = cl_kernel_set_buffer(m->colsum, 0, g, msg);
     if (e == ERR_OK)
@@ -382,8 +381,7 @@ static enum err colsum(struct model *m, struct cl_mem *g, struct cl_mem *db, siz
     return e;
 }
 
-static enum err sgd(struct model *m, struct cl_mem *w, struct cl_mem *dw, float lr,
-                    struct buf *msg)
+static enum err sgd(struct model *m, struct cl_mem *w, struct cl_mem *dw, float lr, struct buf *msg)
 {
     size_t n = cl_buffer_size(w) / sizeof(float);
     enum err e = cl_kernel_set_buffer(m->sgd, 0, w, msg);
@@ -480,8 +478,8 @@ static enum err step(struct model *m, size_t nvalid, float lr, struct buf *msg)
 
 /* Mean cross-entropy and accuracy of the model on <rows> rows of <x>
  * (rows x dp, host, padded) with labels <y>. */
-static enum err evaluate(struct model *m, const float *x, const int *y, size_t rows,
-                         float *zhost, double *loss, double *acc, struct buf *msg)
+static enum err evaluate(struct model *m, const float *x, const int *y, size_t rows, float *zhost,
+                         double *loss, double *acc, struct buf *msg)
 {
     size_t rp = round_up(rows, SGEMM_ROWS);
     enum err e = cl_buffer_write(m->cl, m->xe, 0, x, rp * m->dp * sizeof(float), msg);
@@ -545,8 +543,7 @@ static enum err write_outputs(struct job_ctx *j, struct model *m, const double *
                     "\"float32le\",\"layers\":[",
                     m->mlp ? "mlp" : "logistic", m->d, m->k, m->mlp ? m->h : 0, label_col);
     for (size_t l = 0; l < layers && e == ERR_OK; l++) {
-        e = buf_appendf(&model,
-                        "%s{\"weights\":[%zu,%zu],\"bias\":[%zu],\"activation\":\"%s\"}",
+        e = buf_appendf(&model, "%s{\"weights\":[%zu,%zu],\"bias\":[%zu],\"activation\":\"%s\"}",
                         l ? "," : "", L[l].in, L[l].out, L[l].out,
                         m->mlp && l == 0 ? "relu" : "softmax");
         size_t rows_p = round_up(L[l].in, SGEMM_COLS);
@@ -616,8 +613,8 @@ enum err train_run(struct job_ctx *j)
     long lc = ts->label_column < 0 ? (long)t.cols + ts->label_column : ts->label_column;
     if (lc < 0 || (size_t)lc >= t.cols) {
         e = ERR_INVAL;
-        msg_addf(j->msg, "label_column %d is outside the data's %zu columns",
-                          ts->label_column, t.cols);
+        msg_addf(j->msg, "label_column %d is outside the data's %zu columns", ts->label_column,
+                 t.cols);
         goto done;
     }
     size_t n = t.rows, d = t.cols - 1, k = 0;
@@ -631,8 +628,8 @@ enum err train_run(struct job_ctx *j)
         double v = t.cells[i * t.cols + (size_t)lc];
         if (v < 0 || v >= TRAIN_MAX_CLASSES || floor(v) != v) {
             e = ERR_INVAL;
-            msg_addf(j->msg, "data row %zu: label %g is not a class index 0..%d", i + 1,
-                              v, TRAIN_MAX_CLASSES - 1);
+            msg_addf(j->msg, "data row %zu: label %g is not a class index 0..%d", i + 1, v,
+                     TRAIN_MAX_CLASSES - 1);
             goto done;
         }
         labels[i] = (int)v;
@@ -643,8 +640,7 @@ enum err train_run(struct job_ctx *j)
     size_t n_test = (size_t)llround((double)n * ts->test_fraction);
     if (k < 2 || n_test < 1 || n_test >= n) {
         e = ERR_INVAL;
-        msg_addf(j->msg, "data has %zu rows and %zu classes: too few to train on", n,
-                          k);
+        msg_addf(j->msg, "data has %zu rows and %zu classes: too few to train on", n, k);
         goto done;
     }
     size_t n_train = n - n_test;
@@ -663,9 +659,9 @@ enum err train_run(struct job_ctx *j)
     /* Host copies of the splits and the device copies of the model and the
      * evaluation buffers, in floats; a rough bound that catches a spec
      * whose hidden layer or data cannot fit before anything is allocated. */
-    unsigned long long floats =
-        2ULL * (trp + tep) * m.dp + 4ULL * m.dp * (m.mlp ? m.hp : m.kp) + 4ULL * m.hp * m.kp +
-        2ULL * m.ep * (m.dp + m.hp + m.kp) + 6ULL * m.bp * (m.dp + m.hp + m.kp);
+    unsigned long long floats = 2ULL * (trp + tep) * m.dp + 4ULL * m.dp * (m.mlp ? m.hp : m.kp) +
+                                4ULL * m.hp * m.kp + 2ULL * m.ep * (m.dp + m.hp + m.kp) +
+                                6ULL * m.bp * (m.dp + m.hp + m.kp);
     if ((e = job_check_memory(j, floats * sizeof(float), "the model and data")) != ERR_OK)
         goto done;
     /* Standardise with the training rows' statistics. */
@@ -738,14 +734,13 @@ enum err train_run(struct job_ctx *j)
         (e = buffer(&m, m.ep * m.dp, NULL, &m.xe, j->msg)) ||
         (e = buffer(&m, m.ep * m.kp, NULL, &m.ze, j->msg)))
         goto done;
-    if (m.mlp &&
-        ((e = buffer(&m, m.hp * m.kp, w2, &m.w2, j->msg)) ||
-         (e = buffer(&m, m.kp, NULL, &m.b2, j->msg)) ||
-         (e = buffer(&m, m.hp * m.kp, NULL, &m.dw2, j->msg)) ||
-         (e = buffer(&m, m.kp, NULL, &m.db2, j->msg)) ||
-         (e = buffer(&m, m.bp * m.hp, NULL, &m.hb, j->msg)) ||
-         (e = buffer(&m, m.bp * m.hp, NULL, &m.dhb, j->msg)) ||
-         (e = buffer(&m, m.ep * m.hp, NULL, &m.he, j->msg))))
+    if (m.mlp && ((e = buffer(&m, m.hp * m.kp, w2, &m.w2, j->msg)) ||
+                  (e = buffer(&m, m.kp, NULL, &m.b2, j->msg)) ||
+                  (e = buffer(&m, m.hp * m.kp, NULL, &m.dw2, j->msg)) ||
+                  (e = buffer(&m, m.kp, NULL, &m.db2, j->msg)) ||
+                  (e = buffer(&m, m.bp * m.hp, NULL, &m.hb, j->msg)) ||
+                  (e = buffer(&m, m.bp * m.hp, NULL, &m.dhb, j->msg)) ||
+                  (e = buffer(&m, m.ep * m.hp, NULL, &m.he, j->msg))))
         goto done;
 
     e = buf_appendf(&metrics,
@@ -783,9 +778,10 @@ enum err train_run(struct job_ctx *j)
             goto done;
         if (!isfinite(tr_loss)) {
             e = ERR_INVAL;
-            msg_addf(j->msg, "training diverged at epoch %u (loss is not finite): "
-                                      "lower the learning rate",
-                              ep + 1);
+            msg_addf(j->msg,
+                     "training diverged at epoch %u (loss is not finite): "
+                     "lower the learning rate",
+                     ep + 1);
             goto done;
         }
         e = buf_appendf(&metrics,

@@ -37,10 +37,10 @@ struct cl_ctx;
 struct cl_mem;
 struct job_ctx;
 
-#define TRAIN_MAX_ROWS     1000000
-#define TRAIN_MAX_COLUMNS  4096
-#define TRAIN_MAX_CELLS    ((size_t)1 << 26)
-#define TRAIN_MAX_CLASSES  256
+#define TRAIN_MAX_ROWS      1000000
+#define TRAIN_MAX_COLUMNS   4096
+#define TRAIN_MAX_CELLS     ((size_t)1 << 26)
+#define TRAIN_MAX_CLASSES   256
 #define TRAIN_MAX_CSV_BYTES ((size_t)512 << 20)
 
 /*
@@ -58,8 +58,8 @@ LOOM_MUST_CHECK enum err train_sgemm_new(struct cl_ctx *cl, struct train_sgemm *
                                          struct buf *msg);
 void train_sgemm_free(struct train_sgemm *s);
 /* Enqueue C (M x N) = A (M x K) B (K x N); does not wait. */
-LOOM_MUST_CHECK enum err train_sgemm_run(struct train_sgemm *s, unsigned m, unsigned n,
-                                         unsigned k, struct cl_mem *a, struct cl_mem *b,
-                                         struct cl_mem *c, struct buf *msg);
+LOOM_MUST_CHECK enum err train_sgemm_run(struct train_sgemm *s, unsigned m, unsigned n, unsigned k,
+                                         struct cl_mem *a, struct cl_mem *b, struct cl_mem *c,
+                                         struct buf *msg);
 
 #endif

@@ -83,8 +83,8 @@ static void bench_sgemm(struct cl_ctx *cl)
         {1024, 1024, 1024, "square 1024"},
         {2048, 2048, 2048, "square 2048"},
     };
-    printf("\n%-52s %6s %6s %6s %11s %11s %7s\n", "matrix product C = A B (float32)", "M", "N",
-           "K", "OpenCL GF/s", "OpenBLAS", "ratio");
+    printf("\n%-52s %6s %6s %6s %11s %11s %7s\n", "matrix product C = A B (float32)", "M", "N", "K",
+           "OpenCL GF/s", "OpenBLAS", "ratio");
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         unsigned m = sizes[s].m, n = sizes[s].n, k = sizes[s].k;
         size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
@@ -118,8 +118,8 @@ static void bench_sgemm(struct cl_ctx *cl)
         for (int r = 0; r < ROUNDS; r++) {
             double t = now_s();
             for (unsigned i = 0; i < reps; i++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k,
-                            1.0f, a, (int)k, b, (int)n, 0.0f, c2, (int)n);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
+                            a, (int)k, b, (int)n, 0.0f, c2, (int)n);
             tbl[r] = (now_s() - t) / reps;
         }
         if (cl_buffer_read(cl, dc, 0, c, nc * 4, &msg) != ERR_OK)
@@ -130,8 +130,8 @@ static void bench_sgemm(struct cl_ctx *cl)
         qsort(tcl, ROUNDS, sizeof(double), cmp_double);
         qsort(tbl, ROUNDS, sizeof(double), cmp_double);
         double gcl = flops / tcl[ROUNDS / 2] / 1e9, gbl = flops / tbl[ROUNDS / 2] / 1e9;
-        printf("%-52s %6u %6u %6u %11.1f %11.1f %7.2f  (x%u, max |diff| %.1e)\n", sizes[s].what,
-               m, n, k, gcl, gbl, gcl / gbl, reps, maxdiff);
+        printf("%-52s %6u %6u %6u %11.1f %11.1f %7.2f  (x%u, max |diff| %.1e)\n", sizes[s].what, m,
+               n, k, gcl, gbl, gcl / gbl, reps, maxdiff);
         cl_buffer_free(da);
         cl_buffer_free(db);
         cl_buffer_free(dc);
@@ -168,7 +168,6 @@ static double median_cmd(char *const argv[], int runs)
     qsort(t, (size_t)runs, sizeof(double), cmp_double);
     return t[runs / 2];
 }
-
 
 /* libvips entry points, declared here from the libvips 8.14 C API
  * (the headers under libvips/include/vips) because libvips-dev is not a dependency. */
@@ -211,16 +210,15 @@ static int vips_load(struct vips_api *v)
  * arithmetic and a mask out to 3 sigma like ours (min_ampl = exp(-4.5)),
  * else libvips's defaults (integer arithmetic for 8-bit input,
  * min_ampl 0.2: a shorter mask), which is what `vips gaussblur` runs. */
-static double vips_blur_time(struct vips_api *v, VipsImage *in, double sigma, int matched,
-                             int reps)
+static double vips_blur_time(struct vips_api *v, VipsImage *in, double sigma, int matched, int reps)
 {
     double t[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
         double t0 = now_s();
         for (int i = 0; i < reps; i++) {
             VipsImage *out = NULL;
-            int rc = matched ? v->gaussblur(in, &out, sigma, "precision", 1 /* FLOAT */,
-                                            "min_ampl", exp(-4.5), NULL)
+            int rc = matched ? v->gaussblur(in, &out, sigma, "precision", 1 /* FLOAT */, "min_ampl",
+                                            exp(-4.5), NULL)
                              : v->gaussblur(in, &out, sigma, NULL);
             size_t size = 0;
             void *mem = rc == 0 ? v->write_to_memory(out, &size) : NULL;

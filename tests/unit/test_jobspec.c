@@ -134,9 +134,10 @@ static void test_train_and_image(void **state)
     jobspec_free(s);
 }
 
-#define CL_HEAD "{\"v\":1,\"kind\":\"opencl\",\"inputs\":[{\"name\":\"a.bin\",\"sha256\":\"" SHA_A "\"}],"
+#define CL_HEAD                                                                                    \
+    "{\"v\":1,\"kind\":\"opencl\",\"inputs\":[{\"name\":\"a.bin\",\"sha256\":\"" SHA_A "\"}],"
 #define CL_BODY(x) CL_HEAD "\"opencl\":{\"source\":\"k\",\"kernel\":\"k\",\"global\":[4]" x "}}"
-#define ARG(x) CL_BODY(",\"args\":[" x "]")
+#define ARG(x)     CL_BODY(",\"args\":[" x "]")
 
 static void test_top_level_errors(void **state)
 {
@@ -190,9 +191,9 @@ static void test_input_errors(void **state)
     buf_init(&b, 0);
     assert_int_equal(buf_append_str(&b, "{\"v\":1,\"kind\":\"opencl\",\"inputs\":["), ERR_OK);
     for (int i = 0; i <= JOBSPEC_MAX_INPUTS; i++)
-        assert_int_equal(buf_appendf(&b, "%s{\"name\":\"f%d\",\"sha256\":\"%s\"}", i ? "," : "",
-                                     i, SHA_A),
-                         ERR_OK);
+        assert_int_equal(
+            buf_appendf(&b, "%s{\"name\":\"f%d\",\"sha256\":\"%s\"}", i ? "," : "", i, SHA_A),
+            ERR_OK);
     assert_int_equal(buf_append_str(&b, "],\"opencl\":{}}"), ERR_OK);
     decode_bad(buf_cstr(&b), ERR_INVAL, "at most 16 entries");
     buf_release(&b);
@@ -212,8 +213,8 @@ static void test_opencl_errors(void **state)
                "\"opencl.source\": must be 1 to");
     decode_bad(CL_HEAD "\"opencl\":{\"source\":\"x\",\"global\":[4]}}", ERR_INVAL,
                "\"opencl.kernel\": missing");
-    decode_bad(CL_HEAD "\"opencl\":{\"source\":\"x\",\"kernel\":\"1k\",\"global\":[4]}}",
-               ERR_INVAL, "not a C identifier");
+    decode_bad(CL_HEAD "\"opencl\":{\"source\":\"x\",\"kernel\":\"1k\",\"global\":[4]}}", ERR_INVAL,
+               "not a C identifier");
     decode_bad(CL_HEAD "\"opencl\":{\"source\":\"x\",\"kernel\":\"k\"}}", ERR_INVAL,
                "\"opencl.global\": missing");
     decode_bad(CL_BODY(",\"bogus\":1"), ERR_INVAL, "\"opencl.bogus\": unknown key");
@@ -271,8 +272,7 @@ static void test_arg_errors(void **state)
     decode_bad(ARG("{\"type\":\"out\",\"size_bytes\":1073741824},"
                    "{\"type\":\"out\",\"size_bytes\":1}"),
                ERR_INVAL, "output buffers exceed 1073741824 bytes in all");
-    decode_bad(ARG("{\"type\":\"local\",\"size_bytes\":1048577}"), ERR_INVAL,
-               "from 1 to 1048576");
+    decode_bad(ARG("{\"type\":\"local\",\"size_bytes\":1048577}"), ERR_INVAL, "from 1 to 1048576");
     decode_bad(ARG("{\"type\":\"local\",\"size_bytes\":4,\"output\":\"l.bin\"}"), ERR_INVAL,
                "\"opencl.args[0].output\": unknown key");
     decode_bad(ARG("{\"type\":\"out\",\"size_bytes\":4,\"output\":\"o\"},"
@@ -291,7 +291,8 @@ static void test_arg_errors(void **state)
     buf_release(&b);
 }
 
-#define TR_HEAD "{\"v\":1,\"kind\":\"train\",\"inputs\":[{\"name\":\"d.csv\",\"sha256\":\"" SHA_A "\"}],"
+#define TR_HEAD                                                                                    \
+    "{\"v\":1,\"kind\":\"train\",\"inputs\":[{\"name\":\"d.csv\",\"sha256\":\"" SHA_A "\"}],"
 #define TR(x) TR_HEAD "\"train\":{\"epochs\":3,\"learning_rate\":0.1,\"data\":\"d.csv\"," x "}}"
 
 static void test_train_errors(void **state)
@@ -308,8 +309,8 @@ static void test_train_errors(void **state)
                ERR_INVAL, "\"train.epochs\": missing");
     decode_bad(TR("\"model\":\"mlp\",\"batch_size\":0"), ERR_INVAL, "\"train.batch_size\"");
     decode_bad(TR("\"model\":\"mlp\",\"batch_size\":4097"), ERR_INVAL, "from 1 to 4096");
-    decode_bad(TR_HEAD "\"train\":{\"model\":\"mlp\",\"epochs\":3,\"data\":\"d.csv\"}}",
-               ERR_INVAL, "\"train.learning_rate\": missing");
+    decode_bad(TR_HEAD "\"train\":{\"model\":\"mlp\",\"epochs\":3,\"data\":\"d.csv\"}}", ERR_INVAL,
+               "\"train.learning_rate\": missing");
     decode_bad(TR_HEAD "\"train\":{\"model\":\"mlp\",\"epochs\":3,\"learning_rate\":0,"
                        "\"data\":\"d.csv\"}}",
                ERR_INVAL, "\"train.learning_rate\": must be a number from 1e-09 to 10");
@@ -329,7 +330,8 @@ static void test_train_errors(void **state)
                "\"train.optimizer\": unknown key");
 }
 
-#define IM_HEAD "{\"v\":1,\"kind\":\"image\",\"inputs\":[{\"name\":\"p.png\",\"sha256\":\"" SHA_A "\"}],"
+#define IM_HEAD                                                                                    \
+    "{\"v\":1,\"kind\":\"image\",\"inputs\":[{\"name\":\"p.png\",\"sha256\":\"" SHA_A "\"}],"
 #define IM(x) IM_HEAD "\"image\":{\"input\":\"p.png\",\"steps\":[" x "]}}"
 
 static void test_image_errors(void **state)
@@ -348,8 +350,7 @@ static void test_image_errors(void **state)
     decode_bad(IM("1"), ERR_INVAL, "\"image.steps[0]\": must be an object");
     decode_bad(IM("{}"), ERR_INVAL, "\"image.steps[0].op\": missing");
     decode_bad(IM("{\"op\":\"emboss\"}"), ERR_INVAL, "\"emboss\" is not one of gaussian_blur");
-    decode_bad(IM("{\"op\":\"gaussian_blur\"}"), ERR_INVAL,
-               "\"image.steps[0].sigma\": missing");
+    decode_bad(IM("{\"op\":\"gaussian_blur\"}"), ERR_INVAL, "\"image.steps[0].sigma\": missing");
     decode_bad(IM("{\"op\":\"gaussian_blur\",\"sigma\":65}"), ERR_INVAL,
                "must be a number from 0.1 to 64");
     decode_bad(IM("{\"op\":\"sharpen\",\"amount\":-1}"), ERR_INVAL,
@@ -403,11 +404,11 @@ static void test_result_encode(void **state)
     struct buf b;
     buf_init(&b, 0);
     assert_int_equal(jobspec_result_encode(&b, 1, NULL, f, 2), ERR_OK);
-    assert_string_equal(buf_cstr(&b),
-                        "{\"v\":1,\"status\":\"ok\",\"files\":[{\"name\":\"a.bin\",\"size_bytes\":3,"
-                        "\"sha256\":\"ab000000000000000000000000000000000000000000000000000000000000"
-                        "00\"},{\"name\":\"b.png\",\"size_bytes\":10,\"sha256\":\"0000000000000000"
-                        "000000000000000000000000000000000000000000000001\"}]}");
+    assert_string_equal(
+        buf_cstr(&b), "{\"v\":1,\"status\":\"ok\",\"files\":[{\"name\":\"a.bin\",\"size_bytes\":3,"
+                      "\"sha256\":\"ab000000000000000000000000000000000000000000000000000000000000"
+                      "00\"},{\"name\":\"b.png\",\"size_bytes\":10,\"sha256\":\"0000000000000000"
+                      "000000000000000000000000000000000000000000000001\"}]}");
     buf_reset(&b);
     assert_int_equal(jobspec_result_encode(&b, 0, "timed \"out\"", NULL, 0), ERR_OK);
     assert_string_equal(buf_cstr(&b),
