@@ -298,6 +298,48 @@ static enum err run_blur(struct cl_ctx *cl, struct kernels *k, struct cl_mem *a,
     return e;
 }
 
+/* Resize <*a> (w x h) into a new image of the step's size, which becomes
+ * <*b>; <*a> is replaced by a scratch buffer of the new size. */
+static enum err step_resize(struct job_ctx *j, struct kernels *k, struct cl_mem **a,
+                            struct cl_mem **b, unsigned *w, unsigned *h,
+                            const struct jobspec_step *st)
+{
+    size_t on = (size_t)st->width * st->height;
+    if (on > IMAGE_MAX_PIXELS) {
+        msg_addf(j->msg, "resize to %ux%u is over the pixel limit", st->width, st->height);
+        return ERR_TOOBIG;
+    }
+    enum err e = job_check_memory(j, (unsigned long long)on * 32, "the resized image");
+    if (e != ERR_OK)
+        return e;
+    cl_buffer_free(*b);
+    *b = NULL;
+    size_t og[2] = {st->width, st->height};
+    e = cl_buffer_new(j->cl, on * 16, NULL, b, j->msg);
+    if (e == ERR_OK)
+        e = set_args(k->resize, *a, *b, j->msg);
+    if (e == ERR_OK)
+        e = set_int(k->resize, 2, (int)*w, j->msg);
+    if (e == ERR_OK)
+        e = set_int(k->resize, 3, (int)*h, j->msg);
+    if (e == ERR_OK)
+        e = set_int(k->resize, 4, (int)st->width, j->msg);
+    if (e == ERR_OK)
+        e = set_int(k->resize, 5, (int)st->height, j->msg);
+    if (e == ERR_OK)
+        e = cl_run(j->cl, k->resize, 2, og, NULL, j->msg);
+    if (e == ERR_OK)
+        e = cl_finish(j->cl, j->msg);
+    if (e != ERR_OK)
+        return e;
+    /* The old image buffer becomes the scratch buffer, resized. */
+    cl_buffer_free(*a);
+    *a = NULL;
+    *w = st->width;
+    *h = st->height;
+    return cl_buffer_new(j->cl, on * 16, NULL, a, j->msg);
+}
+
 enum err image_run(struct job_ctx *j)
 {
     const struct jobspec_image *spec = &j->spec->u.image;
@@ -317,13 +359,19 @@ enum err image_run(struct job_ctx *j)
         goto done;
     job_progress(j, 5);
     size_t n = (size_t)w * h;
-    if ((e = job_check_memory(j, (unsigned long long)n * 40, "the decoded image")) != ERR_OK)
+    e = job_check_memory(j, (unsigned long long)n * 40, "the decoded image");
+    if (e != ERR_OK)
         goto done;
-    if ((e = cl_buffer_new(j->cl, n * 3, rgb, &bytes, j->msg)) ||
-        (e = cl_buffer_new(j->cl, n * 16, NULL, &a, j->msg)) ||
-        (e = cl_buffer_new(j->cl, n * 16, NULL, &b, j->msg)) ||
-        (e = set_args(k.to_float, bytes, a, j->msg)) ||
-        (e = cl_run(j->cl, k.to_float, 1, &n, NULL, j->msg)))
+    e = cl_buffer_new(j->cl, n * 3, rgb, &bytes, j->msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(j->cl, n * 16, NULL, &a, j->msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(j->cl, n * 16, NULL, &b, j->msg);
+    if (e == ERR_OK)
+        e = set_args(k.to_float, bytes, a, j->msg);
+    if (e == ERR_OK)
+        e = cl_run(j->cl, k.to_float, 1, &n, NULL, j->msg);
+    if (e != ERR_OK)
         goto done;
     cl_buffer_free(bytes);
     bytes = NULL;
@@ -335,52 +383,34 @@ enum err image_run(struct job_ctx *j)
             e = run_blur(j->cl, &k, a, b, w, h, st->p1, j->msg);
             break;
         case JOBSPEC_STEP_SHARPEN:
-            if ((e = set_args(k.sharpen, a, b, j->msg)) == ERR_OK &&
-                (e = set_int(k.sharpen, 2, (int)w, j->msg)) == ERR_OK &&
-                (e = set_int(k.sharpen, 3, (int)h, j->msg)) == ERR_OK &&
-                (e = set_float(k.sharpen, 4, (float)st->p1, j->msg)) == ERR_OK)
+            e = set_args(k.sharpen, a, b, j->msg);
+            if (e == ERR_OK)
+                e = set_int(k.sharpen, 2, (int)w, j->msg);
+            if (e == ERR_OK)
+                e = set_int(k.sharpen, 3, (int)h, j->msg);
+            if (e == ERR_OK)
+                e = set_float(k.sharpen, 4, (float)st->p1, j->msg);
+            if (e == ERR_OK)
                 e = cl_run(j->cl, k.sharpen, 2, g, NULL, j->msg);
             break;
         case JOBSPEC_STEP_GRAYSCALE:
-            if ((e = set_args(k.gray, a, b, j->msg)) == ERR_OK)
+            e = set_args(k.gray, a, b, j->msg);
+            if (e == ERR_OK)
                 e = cl_run(j->cl, k.gray, 1, &n, NULL, j->msg);
             break;
         case JOBSPEC_STEP_BRIGHTNESS_CONTRAST:
-            if ((e = set_args(k.bc, a, b, j->msg)) == ERR_OK &&
-                (e = set_float(k.bc, 2, (float)st->p1, j->msg)) == ERR_OK &&
-                (e = set_float(k.bc, 3, (float)st->p2, j->msg)) == ERR_OK)
+            e = set_args(k.bc, a, b, j->msg);
+            if (e == ERR_OK)
+                e = set_float(k.bc, 2, (float)st->p1, j->msg);
+            if (e == ERR_OK)
+                e = set_float(k.bc, 3, (float)st->p2, j->msg);
+            if (e == ERR_OK)
                 e = cl_run(j->cl, k.bc, 1, &n, NULL, j->msg);
             break;
-        case JOBSPEC_STEP_RESIZE: {
-            size_t on = (size_t)st->width * st->height;
-            if (on > IMAGE_MAX_PIXELS) {
-                e = ERR_TOOBIG;
-                msg_addf(j->msg, "resize to %ux%u is over the pixel limit", st->width, st->height);
-                break;
-            }
-            if ((e = job_check_memory(j, (unsigned long long)on * 32, "the resized image")))
-                break;
-            cl_buffer_free(b);
-            b = NULL;
-            size_t og[2] = {st->width, st->height};
-            if ((e = cl_buffer_new(j->cl, on * 16, NULL, &b, j->msg)) == ERR_OK &&
-                (e = set_args(k.resize, a, b, j->msg)) == ERR_OK &&
-                (e = set_int(k.resize, 2, (int)w, j->msg)) == ERR_OK &&
-                (e = set_int(k.resize, 3, (int)h, j->msg)) == ERR_OK &&
-                (e = set_int(k.resize, 4, (int)st->width, j->msg)) == ERR_OK &&
-                (e = set_int(k.resize, 5, (int)st->height, j->msg)) == ERR_OK &&
-                (e = cl_run(j->cl, k.resize, 2, og, NULL, j->msg)) == ERR_OK &&
-                (e = cl_finish(j->cl, j->msg)) == ERR_OK) {
-                /* The old image buffer becomes the scratch buffer, resized. */
-                cl_buffer_free(a);
-                a = NULL;
-                w = st->width;
-                h = st->height;
-                n = on;
-                e = cl_buffer_new(j->cl, n * 16, NULL, &a, j->msg);
-            }
+        case JOBSPEC_STEP_RESIZE:
+            e = step_resize(j, &k, &a, &b, &w, &h, st);
+            n = (size_t)w * h;
             break;
-        }
         }
         if (e != ERR_OK)
             goto done;
@@ -389,7 +419,8 @@ enum err image_run(struct job_ctx *j)
             a = b;
             b = t;
         }
-        if ((e = cl_finish(j->cl, j->msg)) != ERR_OK)
+        e = cl_finish(j->cl, j->msg);
+        if (e != ERR_OK)
             goto done;
         job_progress(j, 5 + (unsigned)((i + 1) * 85 / spec->n_steps));
     }
@@ -399,11 +430,16 @@ enum err image_run(struct job_ctx *j)
         e = ERR_NOMEM;
         goto done;
     }
-    if ((e = cl_buffer_new(j->cl, n * 3, NULL, &bytes, j->msg)) ||
-        (e = set_args(k.to_rgb, a, bytes, j->msg)) ||
-        (e = cl_run(j->cl, k.to_rgb, 1, &n, NULL, j->msg)) ||
-        (e = cl_buffer_read(j->cl, bytes, 0, rgb, n * 3, j->msg)) ||
-        (e = image_encode_png(rgb, w, h, &png, &png_len, j->msg)))
+    e = cl_buffer_new(j->cl, n * 3, NULL, &bytes, j->msg);
+    if (e == ERR_OK)
+        e = set_args(k.to_rgb, a, bytes, j->msg);
+    if (e == ERR_OK)
+        e = cl_run(j->cl, k.to_rgb, 1, &n, NULL, j->msg);
+    if (e == ERR_OK)
+        e = cl_buffer_read(j->cl, bytes, 0, rgb, n * 3, j->msg);
+    if (e == ERR_OK)
+        e = image_encode_png(rgb, w, h, &png, &png_len, j->msg);
+    if (e != ERR_OK)
         goto done;
     e = jobfiles_write(j->out_dir, spec->output, png, png_len, j->msg);
 done:

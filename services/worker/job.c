@@ -105,7 +105,8 @@ int job_child_main(const char *spec_path, const char *files_dir, const char *out
         msg_addf(&msg, "bad job spec: %s", errbuf);
         goto done;
     }
-    if ((e = cl_open(cl_platform, cl_device, &cl, &msg)) != ERR_OK)
+    e = cl_open(cl_platform, cl_device, &cl, &msg);
+    if (e != ERR_OK)
         goto done;
     LOG_INFO("job.start", "kind=%s device=%s", jobspec_kind_name(spec->kind), cl_device_name(cl));
     struct job_ctx j = {.cl = cl,

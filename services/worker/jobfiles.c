@@ -186,7 +186,8 @@ enum err jobfiles_list(const char *dir, struct jobfiles_set *out, struct buf *ms
         }
         unsigned char *data = NULL;
         size_t len = 0;
-        if ((e = jobfiles_read(dir, de->d_name, MAX_RESULT_FILE, &data, &len, msg)) != ERR_OK)
+        e = jobfiles_read(dir, de->d_name, MAX_RESULT_FILE, &data, &len, msg);
+        if (e != ERR_OK)
             goto done;
         struct jobspec_result_file *f = &s.files[s.n];
         f->name = strdup(de->d_name);

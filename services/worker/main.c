@@ -10,6 +10,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -45,7 +46,7 @@ static const struct cfg_opt opts[] = {
     {"cpu_seconds", CFG_INT, "0", 0, 7LL * 24 * 3600 * 64, NULL,
      "CPU-time limit of one job, s, all threads (0: max_runtime x cores)", &cpu_seconds},
     {"mem_bytes", CFG_INT, "8589934592", RUNNER_MEM_FLOOR_BYTES, 1LL << 46, NULL,
-     "address-space limit of one job, bytes (POCL alone needs about 1 GiB)", &mem_bytes},
+     "address-space limit of one job, bytes (POCL alone maps about 512 MiB)", &mem_bytes},
     {"seccomp", CFG_BOOL, "true", 0, 0, NULL, "confine jobs with the seccomp denylist",
      &use_seccomp},
     {"progress_fd", CFG_INT, "-1", -1, 1023, NULL, "run-job: descriptor for progress frames",
@@ -71,6 +72,17 @@ static int run_local(void)
     exe[n] = '\0';
     if (mkdir(out_dir, 0755) == -1 && errno != EEXIST) {
         fprintf(stderr, "loom-worker: cannot create \"%s\": %s\n", out_dir, strerror(errno));
+        return EX_CANTCREAT;
+    }
+    /* The result is every file in the folder: it must start empty. */
+    DIR *d = opendir(out_dir);
+    int entries = 0;
+    for (struct dirent *de = d ? readdir(d) : NULL; de != NULL; de = readdir(d))
+        entries += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    if (d != NULL)
+        closedir(d);
+    if (d == NULL || entries > 0) {
+        fprintf(stderr, "loom-worker: work folder \"%s\" is not an empty folder\n", out_dir);
         return EX_CANTCREAT;
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -662,7 +662,8 @@ enum err train_run(struct job_ctx *j)
     unsigned long long floats = 2ULL * (trp + tep) * m.dp + 4ULL * m.dp * (m.mlp ? m.hp : m.kp) +
                                 4ULL * m.hp * m.kp + 2ULL * m.ep * (m.dp + m.hp + m.kp) +
                                 6ULL * m.bp * (m.dp + m.hp + m.kp);
-    if ((e = job_check_memory(j, floats * sizeof(float), "the model and data")) != ERR_OK)
+    e = job_check_memory(j, floats * sizeof(float), "the model and data");
+    if (e != ERR_OK)
         goto done;
     /* Standardise with the training rows' statistics. */
     mean = calloc(d, sizeof(double));
@@ -721,27 +722,47 @@ enum err train_run(struct job_ctx *j)
         glorot(w1, m.d, m.h, m.hp, &seed);
         glorot(w2, m.h, m.k, m.kp, &seed);
     }
-    if ((e = build_kernels(&m, j->msg)) != ERR_OK)
+    e = build_kernels(&m, j->msg);
+    if (e != ERR_OK)
         goto done;
-    if ((e = buffer(&m, m.dp * l1_out, w1, &m.w1, j->msg)) ||
-        (e = buffer(&m, l1_out, NULL, &m.b1, j->msg)) ||
-        (e = buffer(&m, m.dp * l1_out, NULL, &m.dw1, j->msg)) ||
-        (e = buffer(&m, l1_out, NULL, &m.db1, j->msg)) ||
-        (e = buffer(&m, m.bp * m.dp, NULL, &m.xb, j->msg)) ||
-        (e = cl_buffer_new(m.cl, m.bp * sizeof(int), NULL, &m.yb, j->msg)) ||
-        (e = buffer(&m, m.bp * m.kp, NULL, &m.zb, j->msg)) ||
-        (e = buffer(&m, m.bp * m.kp, NULL, &m.gb, j->msg)) ||
-        (e = buffer(&m, m.ep * m.dp, NULL, &m.xe, j->msg)) ||
-        (e = buffer(&m, m.ep * m.kp, NULL, &m.ze, j->msg)))
+    e = buffer(&m, m.dp * l1_out, w1, &m.w1, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, l1_out, NULL, &m.b1, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.dp * l1_out, NULL, &m.dw1, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, l1_out, NULL, &m.db1, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.bp * m.dp, NULL, &m.xb, j->msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(m.cl, m.bp * sizeof(int), NULL, &m.yb, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.bp * m.kp, NULL, &m.zb, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.bp * m.kp, NULL, &m.gb, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.ep * m.dp, NULL, &m.xe, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.ep * m.kp, NULL, &m.ze, j->msg);
+    if (e != ERR_OK)
         goto done;
-    if (m.mlp && ((e = buffer(&m, m.hp * m.kp, w2, &m.w2, j->msg)) ||
-                  (e = buffer(&m, m.kp, NULL, &m.b2, j->msg)) ||
-                  (e = buffer(&m, m.hp * m.kp, NULL, &m.dw2, j->msg)) ||
-                  (e = buffer(&m, m.kp, NULL, &m.db2, j->msg)) ||
-                  (e = buffer(&m, m.bp * m.hp, NULL, &m.hb, j->msg)) ||
-                  (e = buffer(&m, m.bp * m.hp, NULL, &m.dhb, j->msg)) ||
-                  (e = buffer(&m, m.ep * m.hp, NULL, &m.he, j->msg))))
-        goto done;
+    if (m.mlp) {
+        e = buffer(&m, m.hp * m.kp, w2, &m.w2, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.kp, NULL, &m.b2, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.hp * m.kp, NULL, &m.dw2, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.kp, NULL, &m.db2, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.bp * m.hp, NULL, &m.hb, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.bp * m.hp, NULL, &m.dhb, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.ep * m.hp, NULL, &m.he, j->msg);
+        if (e != ERR_OK)
+            goto done;
+    }
 
     e = buf_appendf(&metrics,
                     "{\"v\":1,\"model\":\"%s\",\"hidden\":%zu,\"features\":%zu,\"classes\":%zu,"
@@ -768,13 +789,18 @@ enum err train_run(struct job_ctx *j)
                 memcpy(xb + r * m.dp, xtr + order[s + r] * m.dp, m.dp * sizeof(float));
                 yb[r] = ytr[order[s + r]];
             }
-            if ((e = cl_buffer_write(m.cl, m.xb, 0, xb, m.bp * m.dp * sizeof(float), j->msg)) ||
-                (e = cl_buffer_write(m.cl, m.yb, 0, yb, m.bp * sizeof(int), j->msg)) ||
-                (e = step(&m, nb, lr, j->msg)))
+            e = cl_buffer_write(m.cl, m.xb, 0, xb, m.bp * m.dp * sizeof(float), j->msg);
+            if (e == ERR_OK)
+                e = cl_buffer_write(m.cl, m.yb, 0, yb, m.bp * sizeof(int), j->msg);
+            if (e == ERR_OK)
+                e = step(&m, nb, lr, j->msg);
+            if (e != ERR_OK)
                 goto done;
         }
-        if ((e = evaluate(&m, xtr, ytr, n_train, zhost, &tr_loss, &tr_acc, j->msg)) ||
-            (e = evaluate(&m, xte, yte, n_test, zhost, &te_loss, &te_acc, j->msg)))
+        e = evaluate(&m, xtr, ytr, n_train, zhost, &tr_loss, &tr_acc, j->msg);
+        if (e == ERR_OK)
+            e = evaluate(&m, xte, yte, n_test, zhost, &te_loss, &te_acc, j->msg);
+        if (e != ERR_OK)
             goto done;
         if (!isfinite(tr_loss)) {
             e = ERR_INVAL;
