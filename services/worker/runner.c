@@ -96,6 +96,15 @@ static void child_exec(int pipe_w, char **argv, char **envp, const struct sandbo
                        const struct sandbox_filter *filter)
 {
     setpgid(0, 0);
+    /* A daemon may block signals (for signalfd) or ignore SIGPIPE; both
+     * survive exec. The job gets default handling, so RLIMIT_CPU's SIGXCPU
+     * and RLIMIT_FSIZE's SIGXFSZ stop it. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGXCPU, SIG_DFL);
+    signal(SIGXFSZ, SIG_DFL);
     if (pipe_w != CHILD_PIPE_FD) {
         if (dup2(pipe_w, CHILD_PIPE_FD) == -1)
             _exit(126);
