@@ -56,8 +56,8 @@ LIB_SRCS   := $(sort $(wildcard common/*.c common/eth/*.c proto/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB        := $(BUILD)/libloom.a
 
-SERVICES   := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/main.c))))
-SVC_BINS   := $(SERVICES:%=$(BUILD)/bin/loom-%)
+SERVICES   := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c)))))
+SVC_BINS   := $(patsubst services/%/main.c,$(BUILD)/bin/loom-%,$(wildcard services/*/main.c))
 CLI_SRCS   := $(wildcard clients/cli/*.c)
 CLI_BIN    := $(if $(CLI_SRCS),$(BUILD)/bin/loom)
 

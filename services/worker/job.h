@@ -23,10 +23,10 @@ struct jobpipe_writer;
 struct job_ctx {
     struct cl_ctx *cl;
     const struct jobspec *spec;
-    const char *files_dir;         /* inputs, checked against their sha256 on read */
-    const char *out_dir;           /* outputs go here */
-    struct jobpipe_writer *pipe;   /* progress; NULL when nobody listens */
-    struct buf *msg;               /* on failure, why (appended) */
+    const char *files_dir;       /* inputs, checked against their sha256 on read */
+    const char *out_dir;         /* outputs go here */
+    struct jobpipe_writer *pipe; /* progress; NULL when nobody listens */
+    struct buf *msg;             /* on failure, why (appended) */
 };
 
 /* Report <percent> (0..100) of the job done. */

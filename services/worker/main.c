@@ -10,6 +10,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -45,13 +46,12 @@ static const struct cfg_opt opts[] = {
     {"cpu_seconds", CFG_INT, "0", 0, 7LL * 24 * 3600 * 64, NULL,
      "CPU-time limit of one job, s, all threads (0: max_runtime x cores)", &cpu_seconds},
     {"mem_bytes", CFG_INT, "8589934592", RUNNER_MEM_FLOOR_BYTES, 1LL << 46, NULL,
-     "address-space limit of one job, bytes (POCL alone needs about 1 GiB)", &mem_bytes},
+     "address-space limit of one job, bytes (POCL alone maps about 512 MiB)", &mem_bytes},
     {"seccomp", CFG_BOOL, "true", 0, 0, NULL, "confine jobs with the seccomp denylist",
      &use_seccomp},
     {"progress_fd", CFG_INT, "-1", -1, 1023, NULL, "run-job: descriptor for progress frames",
      &progress_fd},
-    {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level",
-     &log_level},
+    {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level", &log_level},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -74,6 +74,17 @@ static int run_local(void)
         fprintf(stderr, "loom-worker: cannot create \"%s\": %s\n", out_dir, strerror(errno));
         return EX_CANTCREAT;
     }
+    /* The result is every file in the folder: it must start empty. */
+    DIR *d = opendir(out_dir);
+    int entries = 0;
+    for (struct dirent *de = d ? readdir(d) : NULL; de != NULL; de = readdir(d))
+        entries += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    if (d != NULL)
+        closedir(d);
+    if (d == NULL || entries > 0) {
+        fprintf(stderr, "loom-worker: work folder \"%s\" is not an empty folder\n", out_dir);
+        return EX_CANTCREAT;
+    }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     struct runner_opts ro = {
         .exe = exe,
@@ -83,8 +94,8 @@ static int run_local(void)
         .cl_platform = cl_platform,
         .cl_device = cl_device,
         .wall_ms = max_runtime_ms,
-        .cpu_seconds = cpu_seconds ? cpu_seconds
-                                   : (max_runtime_ms / 1000 + 1) * (cores > 0 ? cores : 1),
+        .cpu_seconds =
+            cpu_seconds ? cpu_seconds : (max_runtime_ms / 1000 + 1) * (cores > 0 ? cores : 1),
         .mem_bytes = mem_bytes,
         .seccomp = use_seccomp,
     };
@@ -121,8 +132,7 @@ int main(int argc, char **argv)
     int rc = EX_OK;
     if (pos == NULL)
         return EX_OSERR;
-    enum err e = cfg_load(opts, N_OPTS, argc, argv, &help, pos, &n_pos,
-                          errbuf);
+    enum err e = cfg_load(opts, N_OPTS, argc, argv, &help, pos, &n_pos, errbuf);
     enum log_level lvl = LOG_LEVEL_INFO;
     if (e == ERR_OK && !help && log_level_parse(log_level, &lvl) != ERR_OK)
         lvl = LOG_LEVEL_INFO;
@@ -130,8 +140,8 @@ int main(int argc, char **argv)
     log_init(mode && strcmp(mode, "run-job") == 0 ? "worker-job" : "worker", lvl);
     if (help) {
         cfg_print_help(stdout, "loom-worker",
-                       "OpenCL worker. Modes: run-local --spec F --files D --out D | devices",
-                       opts, N_OPTS);
+                       "OpenCL worker. Modes: run-local --spec F --files D --out D | devices", opts,
+                       N_OPTS);
         goto done;
     }
     if (e != ERR_OK) {
@@ -155,8 +165,8 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "run-local") == 0) {
         rc = run_local();
     } else if (strcmp(mode, "run-job") == 0) {
-        rc = job_child_main(spec_path, files_dir, out_dir, cl_platform, cl_device,
-                            (int)progress_fd);
+        rc =
+            job_child_main(spec_path, files_dir, out_dir, cl_platform, cl_device, (int)progress_fd);
     } else {
         fprintf(stderr, "loom-worker: unknown mode \"%s\"\n", mode);
         rc = EX_USAGE;
