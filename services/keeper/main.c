@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "due.h"
+#include "duebus.h"
 #include "eth/key.h"
 #include "eth/rpc.h"
 #include "keeper.h"
@@ -29,10 +30,11 @@
 #include "log.h"
 #include "txjournal.h"
 
-static char *rpc_url, *key_file, *escrow, *due_file, *journal_path, *max_fee_gwei, *min_tip_gwei,
+static char *rpc_url, *key_file, *escrow, *jobstore_url, *due_file, *journal_path, *max_fee_gwei, *min_tip_gwei,
     *metrics_listen, *log_level;
 static long long chain_id, poll_ms, batch_max, batch_gas_pct, due_limit, max_in_flight,
-    replace_after_ms, fee_history_blocks, tip_percentile, bump_pct, rpc_timeout_ms;
+    replace_after_ms, fee_history_blocks, tip_percentile, bump_pct, rpc_timeout_ms,
+    jobstore_timeout_ms;
 
 static const struct cfg_opt opts[] = {
     {"rpc_url", CFG_STR, "http://127.0.0.1:8545", 0, 0, NULL, "JSON-RPC endpoint of the chain",
@@ -44,9 +46,14 @@ static const struct cfg_opt opts[] = {
     {"key_file", CFG_STR, NULL, 0, 0, NULL,
      "file with the keeper's private key in hex, mode 0600 (required)", &key_file},
     {"escrow", CFG_STR, NULL, 0, 0, NULL, "LoomEscrow contract address (required)", &escrow},
+    {"jobstore_url", CFG_STR, "", 0, 0, NULL,
+     "job store REP address for jobs.due (tcp://host:port or ipc:///path): the due source",
+     &jobstore_url},
+    {"jobstore_timeout_ms", CFG_INT, "2000", 10, 60000, NULL, "limit of one jobs.due request, ms",
+     &jobstore_timeout_ms},
     {"due_file", CFG_STR, "", 0, 0, NULL,
-     "JSON-lines file of due jobs (chain_job_id, action, due_at), re-read every block; "
-     "the due source until the job store's jobs.due is wired",
+     "instead of the job store: a JSON-lines file of due jobs (chain_job_id, action, due_at), "
+     "re-read every block",
      &due_file},
     {"journal", CFG_STR, "loom-keeper.journal", 0, 0, NULL,
      "file recording signed transactions until mined, for restarts (\"\": none)", &journal_path},
@@ -187,13 +194,22 @@ static int run(void)
         rc = EX_CONFIG;
         goto done;
     }
-    if (due_file == NULL || due_file[0] == '\0') {
-        fprintf(stderr, "loom-keeper: no due source: set --due-file\n");
+    int has_store = jobstore_url != NULL && jobstore_url[0] != '\0';
+    int has_file = due_file != NULL && due_file[0] != '\0';
+    if (has_store == has_file) {
+        fprintf(stderr, "loom-keeper: set one due source: --jobstore-url or --due-file\n");
         rc = EX_USAGE;
         goto done;
     }
-    e = due_file_new(due_file, &due);
-    if (e == ERR_OK && journal_path != NULL && journal_path[0] != '\0')
+    e = has_store ? due_bus_new(jobstore_url, (int)jobstore_timeout_ms, &due)
+                  : due_file_new(due_file, &due);
+    if (e != ERR_OK) {
+        fprintf(stderr, "loom-keeper: due source \"%s\": %s\n", has_store ? jobstore_url : due_file,
+                err_str(e));
+        rc = EX_USAGE;
+        goto done;
+    }
+    if (journal_path != NULL && journal_path[0] != '\0')
         e = txjournal_open(journal_path, &journal);
     if (e != ERR_OK) {
         fprintf(stderr, "loom-keeper: journal \"%s\": %s\n", journal_path,
@@ -222,8 +238,9 @@ static int run(void)
     }
     char addr[KEY_ADDR_HEX_MAX];
     key_addr_to_checksum(key.addr, addr);
-    LOG_INFO("keeper.starting", "address=%s escrow=%s chain_id=%llu due_file=%s journal=%s",
-             addr, escrow, (unsigned long long)node_chain, due_file, journal_path);
+    LOG_INFO("keeper.starting", "address=%s escrow=%s chain_id=%llu due_source=%s journal=%s",
+             addr, escrow, (unsigned long long)node_chain, has_store ? jobstore_url : due_file,
+             journal_path);
     e = keeper_start(a.keeper, mono_ms());
     if (e != ERR_OK) {
         rc = EX_UNAVAILABLE;

@@ -36,9 +36,12 @@ check() { # name command...
   if "$@"; then ok "$name"; else bad "$name"; fi
 }
 eq() { [ "$1" = "$2" ] || { echo "    got $1, want $2" >&2; return 1; }; }
+pending_is() { [ "$(nonce_of "$1" pending)" = "$2" ]; }
 show_log() { echo "--- $1.log (last 15 lines)"; tail -n 15 "$work/$1.log"; }
 
+t0=$SECONDS
 compile_contracts || { echo "0 passed, 1 failed"; exit 1; }
+echo "# compile: $((SECONDS - t0)) s"
 start_anvil || { echo "0 passed, 1 failed"; exit 1; }
 
 # ---- 1. 500 jobs due at once ------------------------------------------------
@@ -70,7 +73,7 @@ rpc evm_setAutomine '[false]' >/dev/null
 K2=$("$CAST" keccak loom-keeper-test-2); A2=$(addr_of "$K2"); fund "$A2"
 start_keeper k2 "$K2" "$work/due2" --replace-after-ms 1500
 mine # a new block for the keeper to act on
-if wait_for 20 eq "$(nonce_of "$A2" pending)" 1 2>/dev/null; then ok "refund batch in the pool"; else bad "refund batch in the pool"; show_log k2; fi
+if wait_for 20 pending_is "$A2" 1; then ok "refund batch in the pool"; else bad "refund batch in the pool"; show_log k2; fi
 # Base fee 100 gwei, far over the transaction's max fee (about 2 gwei).
 rpc anvil_setNextBlockBaseFeePerGas '["0x174876e800"]' >/dev/null && mine
 check "stuck: not mined under the raised base fee" eq "$(nonce_of "$A2")" 0
@@ -91,7 +94,7 @@ rpc evm_setAutomine '[false]' >/dev/null
 K3=$("$CAST" keccak loom-keeper-test-3); A3=$(addr_of "$K3"); fund "$A3"
 start_keeper k3 "$K3" "$work/due3" --max-in-flight 2 --batch-max 50
 mine
-if wait_for 20 eq "$(nonce_of "$A3" pending)" 2 2>/dev/null; then ok "two batches in the pool"; else bad "two batches in the pool"; show_log k3; fi
+if wait_for 20 pending_is "$A3" 2; then ok "two batches in the pool"; else bad "two batches in the pool"; show_log k3; fi
 kill -9 "$(cat "$work/k3.pid")"; wait "$(cat "$work/k3.pid")" 2>/dev/null
 start_keeper k3 "$K3" "$work/due3" --max-in-flight 2 --batch-max 50
 if wait_for 20 grep -q '"event":"keeper.resumed".*"adopted":2' "$work/k3.log"; then ok "restart adopts both from the journal"; else bad "restart adopts both"; show_log k3; fi
@@ -150,6 +153,10 @@ rpc evm_setIntervalMining '[0]' >/dev/null
 rpc evm_setAutomine '[true]' >/dev/null
 }
 
-for c in ${KEEPER_CASES:-1 2 3 4}; do "case$c"; done
+for c in ${KEEPER_CASES:-1 2 3 4}; do
+  t0=$SECONDS
+  "case$c"
+  echo "# case $c: $((SECONDS - t0)) s"
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
