@@ -532,6 +532,42 @@ static void replace(struct keeper *k, struct pending *p, int64_t now_ms)
                  (unsigned long long)p->nonce, mfs, err_str(e), rpc_why(k));
 }
 
+/*
+ * Rewrite the journal with the current version of each transaction still in
+ * flight, so that it never grows past max_in_flight lines for long. Signing
+ * is deterministic (RFC 6979), so re-signing gives the bytes that were sent.
+ */
+static enum err compact_journal(struct keeper *k)
+{
+    struct txjournal_entry *en = calloc(k->n_pend ? k->n_pend : 1, sizeof(*en));
+    size_t n = 0;
+    enum err e = en == NULL ? ERR_NOMEM : ERR_OK;
+    for (size_t i = 0; i < k->n_pend && e == ERR_OK; i++) {
+        const struct pending *p = &k->pend[i];
+        if (p->n_hashes == 0)
+            continue; /* a placeholder: nothing of ours to record yet */
+        struct tx t;
+        struct buf raw;
+        buf_init(&raw, TXJOURNAL_MAX_TX);
+        e = build_tx(k, p, p->max_fee, p->tip, &t);
+        if (e == ERR_OK)
+            e = tx_sign(&t, k->o.key);
+        if (e == ERR_OK)
+            e = tx_encode_raw(&t, &raw);
+        tx_release(&t);
+        if (e == ERR_OK) {
+            en[n].raw = (uint8_t *)buf_detach(&raw, &en[n].len);
+            e = en[n].raw == NULL ? ERR_NOMEM : ERR_OK;
+            n += e == ERR_OK;
+        }
+        buf_release(&raw);
+    }
+    if (e == ERR_OK)
+        e = txjournal_rewrite(k->o.journal, en, n);
+    txjournal_entries_free(en, n);
+    return e;
+}
+
 static enum err reconcile(struct keeper *k, int64_t now_ms)
 {
     uint64_t mined = 0;
@@ -566,8 +602,8 @@ static enum err reconcile(struct keeper *k, int64_t now_ms)
     }
     if (mined > k->next_nonce)
         k->next_nonce = mined; /* another process with our key moved on */
-    if (removed && k->n_pend == 0 && k->o.journal != NULL) {
-        e = txjournal_rewrite(k->o.journal, NULL, 0);
+    if (removed && k->o.journal != NULL) {
+        e = compact_journal(k);
         if (e != ERR_OK)
             LOG_ERROR("journal.write_failed", "error=%s", err_str(e));
     }

@@ -6,8 +6,9 @@
  * Format: one line per signed transaction, the raw EIP-2718 bytes as "0x"
  * hex, appended and fsync'd before the transaction is sent. A crash during
  * the write leaves a torn last line, which txjournal_load skips: that
- * transaction was never sent. The keeper empties the journal whenever
- * nothing is in flight, so it stays a few lines long.
+ * transaction was never sent. Whenever a transaction is mined the keeper
+ * rewrites the journal with what is still in flight, so it stays a few
+ * lines long.
  * Why a file and not the node's pool: txpool_content is not offered by most
  * hosted providers, and a node restart drops its pool; the journal lets the
  * keeper send its in-flight transactions again in either case.

@@ -107,6 +107,7 @@ check "worker credited once per job, to the wei" eq "$(credit "$WORKER")" "$want
 check "four transactions in all" eq "$(nonce_of "$A3")" 4
 check "nothing left pending" eq "$(nonce_of "$A3" pending)" 4
 check "keeper 3 stops cleanly" stop_keeper k3
+check "journal compacted to nothing once all are mined" eq "$(wc -l <"$work/k3.journal")" 0
 rpc evm_setAutomine '[true]' >/dev/null
 
 }
