@@ -101,8 +101,7 @@ static enum err select_due(const struct item_list *l, int64_t now_at, struct upk
 
 /* ---- in-memory source -------------------------------------------------- */
 
-static enum err mem_fetch(void *ctx, int64_t now_at, struct upkeep_item *out, size_t cap,
-                          size_t *n)
+static enum err mem_fetch(void *ctx, int64_t now_at, struct upkeep_item *out, size_t cap, size_t *n)
 {
     return select_due(ctx, now_at, out, cap, n);
 }

@@ -34,8 +34,7 @@ static enum upkeep_action map_action(enum proto_due_action a)
     return UPKEEP_NONE;
 }
 
-static enum err bus_fetch(void *ctx, int64_t now_at, struct upkeep_item *out, size_t cap,
-                          size_t *n)
+static enum err bus_fetch(void *ctx, int64_t now_at, struct upkeep_item *out, size_t cap, size_t *n)
 {
     struct duebus *d = ctx;
     struct proto_request req = {.cmd = PROTO_CMD_JOBS_DUE};

@@ -73,8 +73,7 @@ static enum err bumped(struct u256 v, unsigned pct, struct u256 *out)
 }
 
 enum err feepolicy_bump(const struct feepolicy *p, struct u256 old_max_fee, struct u256 old_tip,
-                        const struct fee_quote *now, struct u256 *new_max_fee,
-                        struct u256 *new_tip)
+                        const struct fee_quote *now, struct u256 *new_max_fee, struct u256 *new_tip)
 {
     unsigned pct = p->bump_pct < FEEPOLICY_MIN_BUMP_PCT ? FEEPOLICY_MIN_BUMP_PCT : p->bump_pct;
     struct u256 mf, tip;

@@ -43,11 +43,11 @@ struct feepolicy {
 };
 
 struct fee_quote {
-    struct u256 max_fee; /* max_fee_per_gas, wei */
-    struct u256 tip;     /* max_priority_fee_per_gas, wei */
+    struct u256 max_fee;       /* max_fee_per_gas, wei */
+    struct u256 tip;           /* max_priority_fee_per_gas, wei */
     struct u256 base_fee_next; /* the next block's base fee, wei */
-    bool capped;         /* the ceiling lowered max_fee */
-    bool below_base;     /* the ceiling is under the next base fee: nothing will be mined */
+    bool capped;               /* the ceiling lowered max_fee */
+    bool below_base;           /* the ceiling is under the next base fee: nothing will be mined */
 };
 
 /*
@@ -56,8 +56,8 @@ struct fee_quote {
  * Returns ERR_OK, ERR_INVAL (no base fee entries, or more than one
  * percentile), ERR_RANGE (an overflow, which real fee histories cannot give).
  */
-LOOM_MUST_CHECK enum err feepolicy_quote(const struct feepolicy *p,
-                                         const struct rpc_fee_history *h, struct fee_quote *out);
+LOOM_MUST_CHECK enum err feepolicy_quote(const struct feepolicy *p, const struct rpc_fee_history *h,
+                                         struct fee_quote *out);
 
 /*
  * Fees for replacing a transaction sent with <old_max_fee> and <old_tip>:

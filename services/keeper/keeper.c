@@ -207,9 +207,9 @@ enum err keeper_new(const struct keeper_opts *opts, struct keeper **out)
     const struct keeper_opts *o = opts;
     if (o->rpc == NULL || o->due == NULL || o->key == NULL || o->batch_max < 1 ||
         o->batch_max > UPKEEP_BATCH_MAX || o->batch_gas_pct < 1 || o->batch_gas_pct > 90 ||
-        o->due_limit < 1 || o->due_limit > 1000 || o->max_in_flight < 1 ||
-        o->max_in_flight > 256 || o->replace_after_ms <= 0 || o->fee_history_blocks < 1 ||
-        o->fee_history_blocks > 1024 || !(o->tip_percentile >= 0 && o->tip_percentile <= 100) ||
+        o->due_limit < 1 || o->due_limit > 1000 || o->max_in_flight < 1 || o->max_in_flight > 256 ||
+        o->replace_after_ms <= 0 || o->fee_history_blocks < 1 || o->fee_history_blocks > 1024 ||
+        !(o->tip_percentile >= 0 && o->tip_percentile <= 100) ||
         o->fees.bump_pct < FEEPOLICY_MIN_BUMP_PCT || o->fees.bump_pct > 1000)
         return ERR_INVAL;
     struct keeper *k = calloc(1, sizeof(*k));
@@ -447,12 +447,12 @@ static enum err on_mined(struct keeper *k, const struct pending *p, const struct
         }
         k->st.jobs_settled++;
         LOG_INFO("job.settled", "job_id=%s action=%s block=%llu tx=%s lag_s=%g", id,
-                 upkeep_action_name(oc.actions[i]), (unsigned long long)r->block_number, txh,
-                 lag);
+                 upkeep_action_name(oc.actions[i]), (unsigned long long)r->block_number, txh, lag);
     }
     uint64_t skipped = p->n_items >= oc.n_settled ? p->n_items - oc.n_settled : 0;
     k->st.jobs_skipped += skipped;
-    LOG_INFO("tx.mined", "nonce=%llu tx=%s block=%llu gas_used=%llu items=%zu settled=%zu "
+    LOG_INFO("tx.mined",
+             "nonce=%llu tx=%s block=%llu gas_used=%llu items=%zu settled=%zu "
              "skipped=%llu",
              (unsigned long long)p->nonce, txh, (unsigned long long)r->block_number,
              (unsigned long long)r->gas_used, p->n_items, oc.n_settled,
@@ -593,7 +593,8 @@ static enum err reconcile(struct keeper *k, int64_t now_ms)
         }
         if (!found && p->n_hashes > 0) {
             k->st.txs_failed++;
-            LOG_WARN("tx.superseded", "nonce=%llu items=%zu cause=\"another transaction used "
+            LOG_WARN("tx.superseded",
+                     "nonce=%llu items=%zu cause=\"another transaction used "
                      "this nonce\"",
                      (unsigned long long)p->nonce, p->n_items);
         }
@@ -860,7 +861,8 @@ static enum err refresh_quote(struct keeper *k)
     if (k->quote.below_base) {
         char b[U256_DEC_MAX];
         u256_to_dec(k->quote.base_fee_next, b);
-        LOG_WARN("fee.ceiling_below_base", "base_fee_wei=%s cause=\"transactions wait until the "
+        LOG_WARN("fee.ceiling_below_base",
+                 "base_fee_wei=%s cause=\"transactions wait until the "
                  "base fee falls under max_fee_gwei\"",
                  b);
     }

@@ -51,21 +51,21 @@ struct txjournal;
 struct keeper;
 
 struct keeper_opts {
-    struct rpc *rpc;           /* borrowed; used only from the keeper's thread */
-    struct due_source *due;    /* borrowed */
-    const struct key *key;     /* borrowed; signs every transaction */
-    struct txjournal *journal; /* borrowed; NULL runs without one (restarts then
-                                  rely on the node's pool and cancellation) */
-    uint8_t escrow[20];        /* LoomEscrow address */
-    uint64_t chain_id;         /* EIP-155 chain id the transactions commit to */
-    unsigned batch_max;        /* items per performUpkeep, 1..UPKEEP_BATCH_MAX */
-    unsigned batch_gas_pct;    /* a batch's gas limit at most this percent of the
-                                  block gas limit, 1..90 */
-    unsigned due_limit;        /* jobs asked from the source per block, 1..1000 */
-    unsigned max_in_flight;    /* transactions sent and not mined, 1..256 */
-    int64_t replace_after_ms;  /* replace a transaction not mined after this, > 0 */
+    struct rpc *rpc;             /* borrowed; used only from the keeper's thread */
+    struct due_source *due;      /* borrowed */
+    const struct key *key;       /* borrowed; signs every transaction */
+    struct txjournal *journal;   /* borrowed; NULL runs without one (restarts then
+                                    rely on the node's pool and cancellation) */
+    uint8_t escrow[20];          /* LoomEscrow address */
+    uint64_t chain_id;           /* EIP-155 chain id the transactions commit to */
+    unsigned batch_max;          /* items per performUpkeep, 1..UPKEEP_BATCH_MAX */
+    unsigned batch_gas_pct;      /* a batch's gas limit at most this percent of the
+                                    block gas limit, 1..90 */
+    unsigned due_limit;          /* jobs asked from the source per block, 1..1000 */
+    unsigned max_in_flight;      /* transactions sent and not mined, 1..256 */
+    int64_t replace_after_ms;    /* replace a transaction not mined after this, > 0 */
     unsigned fee_history_blocks; /* blocks of eth_feeHistory, 1..1024 */
-    double tip_percentile;     /* reward percentile for the tip, 0..100 */
+    double tip_percentile;       /* reward percentile for the tip, 0..100 */
     struct feepolicy fees;
 };
 

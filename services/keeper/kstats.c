@@ -5,8 +5,8 @@
  */
 #include "kstats.h"
 
-const double kstats_lag_bounds[KSTATS_LAG_BUCKETS] = {1,   2,   5,    10,   15,   30,
-                                                      60,  120, 300,  600,  1800, 3600};
+const double kstats_lag_bounds[KSTATS_LAG_BUCKETS] = {1,  2,   5,   10,  15,   30,
+                                                      60, 120, 300, 600, 1800, 3600};
 
 void kstats_observe_lag(struct kstats *s, double lag_s)
 {
@@ -23,8 +23,8 @@ void kstats_observe_lag(struct kstats *s, double lag_s)
 static enum err metric(struct buf *out, const char *name, const char *type, const char *help,
                        double v)
 {
-    return buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type,
-                       name, v);
+    return buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name,
+                       v);
 }
 
 enum err kstats_render(const struct kstats *s, struct buf *out)
@@ -51,9 +51,8 @@ enum err kstats_render(const struct kstats *s, struct buf *out)
     M("last_block", "gauge", "The last block the keeper saw.", s->last_block);
 #undef M
     if (e == ERR_OK)
-        e = buf_appendf(out,
-                        "# HELP loom_keeper_settlement_lag_seconds Mined block time minus due "
-                        "time.\n# TYPE loom_keeper_settlement_lag_seconds histogram\n");
+        e = buf_appendf(out, "# HELP loom_keeper_settlement_lag_seconds Mined block time minus due "
+                             "time.\n# TYPE loom_keeper_settlement_lag_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t i = 0; i < KSTATS_LAG_BUCKETS && e == ERR_OK; i++) {
         cum += s->lag_counts[i];

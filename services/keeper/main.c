@@ -30,8 +30,8 @@
 #include "log.h"
 #include "txjournal.h"
 
-static char *rpc_url, *key_file, *escrow, *jobstore_url, *due_file, *journal_path, *max_fee_gwei, *min_tip_gwei,
-    *metrics_listen, *log_level;
+static char *rpc_url, *key_file, *escrow, *jobstore_url, *due_file, *journal_path, *max_fee_gwei,
+    *min_tip_gwei, *metrics_listen, *log_level;
 static long long chain_id, poll_ms, batch_max, batch_gas_pct, due_limit, max_in_flight,
     replace_after_ms, fee_history_blocks, tip_percentile, bump_pct, rpc_timeout_ms,
     jobstore_timeout_ms;
@@ -238,8 +238,8 @@ static int run(void)
     }
     char addr[KEY_ADDR_HEX_MAX];
     key_addr_to_checksum(key.addr, addr);
-    LOG_INFO("keeper.starting", "address=%s escrow=%s chain_id=%llu due_source=%s journal=%s",
-             addr, escrow, (unsigned long long)node_chain, has_store ? jobstore_url : due_file,
+    LOG_INFO("keeper.starting", "address=%s escrow=%s chain_id=%llu due_source=%s journal=%s", addr,
+             escrow, (unsigned long long)node_chain, has_store ? jobstore_url : due_file,
              journal_path);
     e = keeper_start(a.keeper, mono_ms());
     if (e != ERR_OK) {
@@ -257,8 +257,7 @@ static int run(void)
         e = khttp_start(a.base, metrics_listen, &src, 10 * poll_ms + 4 * rpc_timeout_ms, &http,
                         &port);
         if (e != ERR_OK) {
-            fprintf(stderr, "loom-keeper: metrics_listen \"%s\": %s\n", metrics_listen,
-                    err_str(e));
+            fprintf(stderr, "loom-keeper: metrics_listen \"%s\": %s\n", metrics_listen, err_str(e));
             rc = EX_UNAVAILABLE;
             goto done;
         }
@@ -309,8 +308,8 @@ int main(int argc, char **argv)
     log_init("keeper", lvl);
     if (help) {
         cfg_print_help(stdout, "loom-keeper",
-                       "settles due escrow jobs (release, reopen, refund) with performUpkeep",
-                       opts, N_OPTS);
+                       "settles due escrow jobs (release, reopen, refund) with performUpkeep", opts,
+                       N_OPTS);
         goto done;
     }
     if (e != ERR_OK) {

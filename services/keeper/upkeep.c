@@ -271,8 +271,7 @@ enum err upkeep_read_receipt(const struct rpc_receipt *r, const uint8_t escrow[2
         if (ev_actions[k] == UPKEEP_NONE) {
             /* UpkeepPerformed(address indexed caller, uint256 settled, uint256 skipped) */
             struct u256 a, b;
-            if (l->n_topics != 2 || l->data_len != 64 ||
-                u256_from_be(l->data, 32, &a) != ERR_OK ||
+            if (l->n_topics != 2 || l->data_len != 64 || u256_from_be(l->data, 32, &a) != ERR_OK ||
                 u256_from_be(l->data + 32, 32, &b) != ERR_OK ||
                 u256_to_u64(a, &out->performed_settled) != ERR_OK ||
                 u256_to_u64(b, &out->performed_skipped) != ERR_OK)

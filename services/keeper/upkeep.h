@@ -89,10 +89,10 @@ LOOM_MUST_CHECK enum err upkeep_decode_perform(const uint8_t *data, size_t len,
 
 /* What a mined performUpkeep did, read from its receipt's logs. */
 struct upkeep_outcome {
-    uint8_t (*settled)[32]; /* job ids, in log order; owned (upkeep_outcome_release) */
+    uint8_t (*settled)[32];      /* job ids, in log order; owned (upkeep_outcome_release) */
     enum upkeep_action *actions; /* per settled job: the event that settled it */
     size_t n_settled;
-    int has_performed; /* an UpkeepPerformed event from <escrow> was found */
+    int has_performed;          /* an UpkeepPerformed event from <escrow> was found */
     uint64_t performed_settled; /* its counts */
     uint64_t performed_skipped;
 };

@@ -251,8 +251,8 @@ static void test_fee_quote(void **state)
                                 .gas_used_ratio = ratio,
                                 .n_percentiles = 1,
                                 .reward = reward};
-    struct feepolicy p = {.max_fee_wei = u256_from_u64(1000000), .min_tip_wei = u256_from_u64(2),
-                          .bump_pct = 10};
+    struct feepolicy p = {
+        .max_fee_wei = u256_from_u64(1000000), .min_tip_wei = u256_from_u64(2), .bump_pct = 10};
     struct fee_quote q;
     assert_int_equal(feepolicy_quote(&p, &h, &q), ERR_OK);
     /* sorted rewards [1, 5]: the median index 1 is 5; max_fee = 2 * 1000 + 5 */
@@ -290,8 +290,8 @@ static void test_fee_quote(void **state)
 static void test_fee_bump(void **state)
 {
     (void)state;
-    struct feepolicy p = {.max_fee_wei = u256_from_u64(5000), .min_tip_wei = u256_from_u64(0),
-                          .bump_pct = 10};
+    struct feepolicy p = {
+        .max_fee_wei = u256_from_u64(5000), .min_tip_wei = u256_from_u64(0), .bump_pct = 10};
     struct fee_quote now = {.max_fee = u256_from_u64(100), .tip = u256_from_u64(1)};
     struct u256 mf, tip;
     /* ceil(2003 * 1.10) = 2204 (2203.3), ceil(3 * 1.10) = 4 (3.3): geth's
@@ -351,7 +351,7 @@ static void test_due_mem(void **state)
     struct upkeep_item out[8];
     size_t n = 0;
     assert_int_equal(due_fetch(s, 25, out, 8, &n), ERR_OK);
-    assert_int_equal(n, 3); /* 30 is not due at 25 */
+    assert_int_equal(n, 3);                /* 30 is not due at 25 */
     assert_int_equal(out[0].job_id[0], 2); /* due 10, added before the other 10 */
     assert_int_equal(out[1].job_id[0], 4);
     assert_int_equal(out[2].job_id[0], 3);

@@ -44,8 +44,8 @@ static void on_request(void *arg, struct bus_reply *reply, const void *data, siz
     (void)arg;
     int i = srv.requests++;
     struct proto_request req;
-    srv.decode_ok[i] = proto_request_decode(data, len, &req, NULL) == ERR_OK &&
-                       req.cmd == PROTO_CMD_JOBS_DUE;
+    srv.decode_ok[i] =
+        proto_request_decode(data, len, &req, NULL) == ERR_OK && req.cmd == PROTO_CMD_JOBS_DUE;
     if (srv.decode_ok[i]) {
         srv.now_at[i] = req.args.jobs_due.now_at;
         srv.limit[i] = req.args.jobs_due.limit;
