@@ -8,7 +8,8 @@
 # the escrow's credits to the wei (PRICE_CENTS per job at 2,000 USD/ETH is
 # AMOUNT_WEI each) and the keeper's nonces:
 #   1. 500 jobs due at once: all settled, in 5 transactions; /metrics agrees.
-#   2. A transaction stuck behind a raised base fee is replaced and mined.
+#   2. A transaction stuck behind a raised base fee is replaced and mined;
+#      a keeper short of funds warns (balance.low, loom_keeper_balance_low).
 #   3. kill -9 with two batches of 50 in the pool; the restart adopts them from its
 #      journal: every job settled once, no extra transaction.
 #   4. Automation settles some jobs first, then two keepers run at once:
@@ -83,6 +84,16 @@ check "replacement mined" eq "$(nonce_of "$A2")" 1
 check "client refunded to the wei" eq "$(credit "$CLIENT")" $((3 * AMOUNT_WEI))
 check "keeper 2 stops cleanly" stop_keeper k2
 rpc evm_setAutomine '[true]' >/dev/null
+# A keeper with 0.0001 ETH cannot pay an hour of batches (one batch of 100 is
+# budgeted at 3,050,000 gas at about 2 gwei): it warns and says so in /metrics.
+K7=$("$CAST" keccak loom-keeper-test-7); A7=$(addr_of "$K7")
+rpc anvil_setBalance "[\"$A7\",\"0x5af3107a4000\"]" >/dev/null
+: >"$work/due7"
+start_keeper k7 "$K7" "$work/due7"
+if wait_for 10 grep -q '"event":"balance.low","balance_wei":"100000000000000"' "$work/k7.log"; then ok "low balance warned"; else bad "low balance warned"; show_log k7; fi
+port=$(grep -o '"event":"metrics.listening","port":[0-9]*' "$work/k7.log" | grep -o '[0-9]*$')
+check "metrics: balance_low 1" grep -q '^loom_keeper_balance_low 1$' <<<"$(curl -s "http://127.0.0.1:$port/metrics")"
+check "keeper 7 stops cleanly" stop_keeper k7
 
 }
 
