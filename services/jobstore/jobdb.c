@@ -499,6 +499,14 @@ static const struct db_stmt st_list = {
     " AND ($5::bigint = 0 OR id < $5::bigint)"
     " ORDER BY id DESC LIMIT $6::bigint",
     6};
+static const struct db_stmt st_list_asc = {
+    "jobdb_list_asc",
+    "SELECT " JOB_COLS " FROM jobs"
+    " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR type = $2)"
+    " AND ($3::text IS NULL OR wallet_address = $3) AND ($4::text IS NULL OR worker_address = $4)"
+    " AND id > $5::bigint"
+    " ORDER BY id LIMIT $6::bigint",
+    6};
 
 void jobdb_list_release(struct jobdb_list *l)
 {
@@ -548,7 +556,7 @@ enum err jobdb_list(struct jobdb *db, const struct jobdb_filter *f, int64_t afte
     e = db_checkout(db->pool, &c);
     if (e != ERR_OK)
         return e;
-    e = db_exec_stmt(c, &st_list, params, &r);
+    e = db_exec_stmt(c, f && f->ascending ? &st_list_asc : &st_list, params, &r);
     if (e != ERR_OK)
         goto out;
     rows = db_res_rows(r);
@@ -649,8 +657,11 @@ static const struct db_stmt st_file_add = {
     "INSERT INTO job_files (job_id, name, role, sha256, size_bytes, content_type)"
     " VALUES ($1::bigint, $2, $3, $4, $5::bigint, $6)",
     6};
+/* The previous result, and any record of the same name (the gateway may
+ * have recorded the upload with file.put before the worker committed it). */
 static const struct db_stmt st_result_clear = {
-    "jobdb_result_clear", "DELETE FROM job_files WHERE job_id = $1::bigint AND role = 'result'", 1};
+    "jobdb_result_clear",
+    "DELETE FROM job_files WHERE job_id = $1::bigint AND (role = 'result' OR name = $2)", 2};
 
 static void file_params(const char *key, const struct jobdb_new_file *f, const char *sha,
                         const char *size, const char *params[6])
@@ -1705,8 +1716,13 @@ enum err jobdb_rollback(struct jobdb *db, const struct jobdb_block *fork, struct
         e = touch_add(&set, db_res_text(r, i, 0));
     if (e == ERR_OK)
         e = touch_load(c, &set);
-    if (e == ERR_OK)
-        e = db_exec_stmt(c, &st_rb_events, params, NULL);
+    if (e == ERR_OK) {
+        struct db_res *del = NULL;
+        e = db_exec_stmt(c, &st_rb_events, params, &del);
+        if (e == ERR_OK)
+            out->n_removed = (size_t)db_res_affected(del);
+        db_res_free(del);
+    }
     if (e == ERR_OK)
         e = db_exec_stmt(c, &st_rb_blocks, params, NULL);
     if (e == ERR_OK)

@@ -164,6 +164,9 @@ struct jobdb_filter {
     enum jobdb_type type;
     const char *client; /* wallet_address, or NULL */
     const char *worker; /* worker_address, or NULL */
+    /* Oldest first (ids above after_id) instead of newest first (ids below
+     * after_id); the wire's job.list pages this way. */
+    int ascending;
 };
 
 /* A page of jobs; release with jobdb_list_release(). */
@@ -188,6 +191,7 @@ struct jobdb_changes {
     size_t n_applied;   /* events newly recorded */
     size_t n_duplicate; /* events already recorded, ignored */
     size_t n_flagged;   /* fundings recorded but not offered (any flag) */
+    size_t n_removed;   /* jobdb_rollback(): events deleted */
 };
 
 void jobdb_changes_release(struct jobdb_changes *c);
@@ -310,7 +314,8 @@ LOOM_MUST_CHECK enum err jobdb_get_by_chain_id(struct jobdb *db, const char *cha
                                                struct jobdb_job *out);
 
 /*
- * List jobs matching <f> (NULL = all), newest first, keyset-paginated.
+ * List jobs matching <f> (NULL = all), newest first (or oldest first with
+ * f->ascending), keyset-paginated.
  *   after_id: 0 for the first page, else the previous page's next_cursor.
  *   limit:    1..JOBDB_LIST_MAX rows.
  *   out:      receives the page; release with jobdb_list_release().
@@ -333,7 +338,8 @@ LOOM_MUST_CHECK enum err jobdb_update_progress(struct jobdb *db, int64_t id, con
 
 /*
  * Record the result file uploaded by <worker> for job <id> (role forced to
- * result; a second upload replaces the first). Allowed while the job is
+ * result; a second upload replaces the first, and a file of the same name
+ * recorded before, e.g. by jobdb_add_file(), becomes the result). Allowed while the job is
  * WORKING or SUBMITTED (the worker may commit on chain first or upload first).
  * Returns ERR_OK; ERR_INVAL (bad file fields or address); ERR_NOTFOUND;
  * ERR_STATE (no worker, or another status); ERR_PERM (not the job's worker);
