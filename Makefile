@@ -20,6 +20,7 @@
 
 .SUFFIXES:
 .DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
 SHELL := /bin/bash
 
 BUILD   ?= build
