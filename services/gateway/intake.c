@@ -21,13 +21,15 @@
 /* A chunk-size line or trailer line longer than this is an attack, not HTTP. */
 #define CHUNK_LINE_MAX 1024
 
-enum conn_state { CS_HEAD, CS_BODY, CS_RAW, CS_DEAD };
+enum conn_state { CS_HEAD, CS_BODY, CS_DISCARD, CS_RAW, CS_DEAD };
 enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER };
 
 struct intake_conn {
     struct intake *in;
     struct intake_conn *prev, *next;
     struct bufferevent *bev;     /* the filter; NULL in intake_feed_for_test */
+    struct bufferevent *underlying; /* the socket bufferevent under it */
+    struct event_base *base;
     struct event *kick;
     struct evbuffer_cb_entry *out_cb;
     enum conn_state state;
@@ -459,13 +461,16 @@ static enum err conn_on_head(struct intake_conn *c, struct evbuffer *src, struct
         goto out;
     }
     if (h.content_length > 0 && (uint64_t)h.content_length > body_cap(in, c->cur)) {
-        /* Do not read a body we will refuse: answer now and close. */
+        /* Answer at once, before the body arrives, and skip the body
+         * without keeping it (closing instead would make the kernel reset
+         * the connection under a client still sending, losing the reply).
+         * The idle timeout bounds how long a client can keep us skipping. */
         body_fail(c->cur, ERR_TOOBIG, "request body of %lld bytes over its limit of %llu bytes",
                   (long long)h.content_length, (unsigned long long)body_cap(in, c->cur));
-        c->cur->close_connection = 1;
         body_end(c->cur);
         e = conn_release_head(c, dst);
-        c->state = CS_DEAD;
+        c->remaining = (uint64_t)h.content_length;
+        c->state = CS_DISCARD;
         goto out;
     }
     if (h.expect_continue && c->bev != NULL) {
@@ -604,6 +609,15 @@ static enum err conn_process(struct intake_conn *c, struct evbuffer *src, struct
         case CS_DEAD:
             evbuffer_drain(src, evbuffer_get_length(src));
             return ERR_OK;
+        case CS_DISCARD: {
+            size_t avail = evbuffer_get_length(src);
+            size_t k = avail < c->remaining ? avail : (size_t)c->remaining;
+            evbuffer_drain(src, k);
+            c->remaining -= k;
+            if (c->remaining == 0)
+                c->state = CS_HEAD;
+            break;
+        }
         case CS_HEAD: {
             /* Tolerate empty lines between requests (RFC 9112 section 2.2). */
             unsigned char *first = evbuffer_pullup(src, 1);
@@ -677,6 +691,8 @@ static void conn_free(struct intake_conn *c)
 
 static void conn_unlink(struct intake_conn *c)
 {
+    if (c->in == NULL) /* intake_free ran first: the list is gone */
+        return;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -688,11 +704,28 @@ static void conn_unlink(struct intake_conn *c)
 
 /* bufferevent_filter_new's free_context: the connection is gone. Unfinished
  * bodies go with it, and their temporary files with them. */
+static void free_underlying_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bufferevent_free(arg);
+}
+
 static void conn_free_cb(void *arg)
 {
     struct intake_conn *c = arg;
     if (c->out_cb && c->bev)
         evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+    /* The socket bufferevent is freed after the filter is gone (see
+     * intake_bevcb); evhttp has closed the descriptor already. */
+    if (c->underlying != NULL) {
+        struct timeval now = {0, 0};
+        /* Drop the descriptor now: evhttp closes it right after this. */
+        bufferevent_setfd(c->underlying, -1);
+        if (event_base_once(c->base, -1, EV_TIMEOUT, free_underlying_cb, c->underlying, &now) ==
+            -1)
+            bufferevent_free(c->underlying);
+    }
     conn_unlink(c);
     conn_free(c);
 }
@@ -712,8 +745,9 @@ static void out_added_cb(struct evbuffer *b, const struct evbuffer_cb_info *info
 {
     (void)b;
     struct intake_conn *c = arg;
-    if (info->n_added > 0)
+    if (info->n_added > 0) {
         event_active(c->kick, 0, 0);
+    }
 }
 
 static struct intake_conn *conn_new(struct intake *in)
@@ -739,12 +773,22 @@ struct bufferevent *intake_bevcb(struct event_base *base, void *arg)
     struct intake_conn *c = conn_new(in);
     if (c == NULL)
         return NULL;
-    struct bufferevent *u = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    /*
+     * Neither bufferevent closes the socket: evhttp closes it itself when
+     * the filter lacks BEV_OPT_CLOSE_ON_FREE. With CLOSE_ON_FREE, libevent
+     * 2.1 closed the descriptor through the filter and then shut down the
+     * same number again in evhttp_connection_free, by which time accept()
+     * could have handed it to the next client (seen as empty replies).
+     */
+    struct bufferevent *u = bufferevent_socket_new(base, -1, BEV_OPT_DEFER_CALLBACKS);
     if (u == NULL)
         goto fail;
-    c->bev = bufferevent_filter_new(u, in_filter_cb, NULL, BEV_OPT_CLOSE_ON_FREE, conn_free_cb, c);
+    c->underlying = u;
+    c->base = base;
+    c->bev = bufferevent_filter_new(u, in_filter_cb, NULL, BEV_OPT_DEFER_CALLBACKS, conn_free_cb, c);
     if (c->bev == NULL) {
         bufferevent_free(u);
+        c->underlying = NULL;
         goto fail;
     }
     c->kick = event_new(base, -1, 0, kick_cb, c);
@@ -780,6 +824,12 @@ enum err intake_new(struct store *store, const struct intake_limits *limits,
 
 void intake_free(struct intake *in)
 {
+    if (in == NULL)
+        return;
+    /* evhttp_free may leave bufferevents whose free is deferred to the next
+     * loop turn; their free callbacks must not touch the list. */
+    for (struct intake_conn *c = in->conns; c != NULL; c = c->next)
+        c->in = NULL;
     free(in);
 }
 

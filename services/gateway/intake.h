@@ -13,8 +13,10 @@
  *   INTAKE_SINK_FILE    the raw body into one store writer.
  * Only when the body is complete does evhttp receive the head, rewritten with
  * "Content-Length: 0"; its handler then collects the body with intake_take().
- * A body over its cap is not read: the head goes on at once with the body
- * marked ERR_TOOBIG and the connection is closed after the reply. A client
+ * A body whose Content-Length is over its cap is not stored: the head goes
+ * on at once with the body marked ERR_TOOBIG (the client gets its 413 while
+ * still sending) and the body bytes are skipped as they arrive. A chunked
+ * body that grows past its cap is skipped to its end, then refused. A client
  * that disconnects mid-body only frees the connection: its store writers are
  * freed unfinished, which unlinks their temporary files, and no handler runs.
  * Not here: routing, auth, replies (server.c). Threading: the event loop's.
