@@ -21,6 +21,7 @@
 .SUFFIXES:
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
 SHELL := /bin/bash
 
 BUILD   ?= build
