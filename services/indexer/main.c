@@ -37,7 +37,7 @@ static const struct cfg_opt opts[] = {
      &rpc_url},
     {"escrow_address", CFG_STR, NULL, 0, 0, NULL, "LoomEscrow's address, 0x + 40 hex digits",
      &escrow_address},
-    {"start_block", CFG_INT, NULL, 1, 1LL << 53, NULL,
+    {"start_block", CFG_INT, NULL, 0, 1LL << 53, NULL,
      "the escrow's deployment block: where indexing starts without a checkpoint",
      &start_block},
     {"confirmations", CFG_INT, "0", 0, 100000, NULL,
