@@ -329,9 +329,11 @@ static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
     return ERR_OK;
 }
 
-/* Hand f->ev[i..j) for blocks b_from..b_to to the sink. */
+/* Hand f->ev[i..j) for blocks b_from..b_to to the sink; <first> (the
+ * range's first header, or NULL) is kept among the recent hashes. */
 static enum err apply_batch(struct follower *f, uint64_t b_from, uint64_t b_to,
-                            const uint8_t to_hash[32], size_t i, size_t j)
+                            const uint8_t to_hash[32], size_t i, size_t j,
+                            const struct chain_header *first)
 {
     size_t need = j - i + 1;
     if (need > f->cap_blocks) {
@@ -373,6 +375,8 @@ static enum err apply_batch(struct follower *f, uint64_t b_from, uint64_t b_to,
         /* The sink is ahead of us (a reply we lost earlier): it keeps its own. */
         LOG_INFO("indexer.sink_ahead", "sink_checkpoint=%lld", (long long)out.checkpoint.number);
     }
+    if (first != NULL)
+        ring_put(f, first->number, first->hash);
     for (size_t k = 0; k < nb; k++)
         ring_put(f, (uint64_t)f->blocks[k].number, f->blocks[k].hash);
     set_cp(f, (int64_t)b_to, to_hash);
@@ -487,7 +491,17 @@ enum err follower_step(struct follower *f, bool *idle)
             j = i + f->o.max_batch_events;
             while (j > i && f->ev[j].block_number == f->ev[j - 1].block_number)
                 j--;
+            if (j == i && (uint64_t)f->ev[i].block_number > b_from) {
+                /* Take what comes before the block first: the next range
+                 * ends just below it. */
+                f->span = (uint64_t)f->ev[i].block_number - b_from;
+                f->m.span_blocks = f->span;
+                return ERR_OK;
+            }
             if (j == i) {
+                /* events.apply cannot carry it (PROTO_EVENTS_MAX) and a
+                 * block cannot be split: LoomEscrow's events cost at least
+                 * 20,000 gas each, so a 30M-gas block holds at most 1,500. */
                 LOG_ERROR("indexer.block_too_big", "block=%lld limit=%zu",
                           (long long)f->ev[i].block_number, f->o.max_batch_events);
                 return ERR_TOOBIG;
@@ -495,7 +509,7 @@ enum err follower_step(struct follower *f, bool *idle)
             b_to = (uint64_t)f->ev[j - 1].block_number;
             b_hash = f->ev[j - 1].block_hash;
         }
-        rc = apply_batch(f, b_from, b_to, b_hash, i, j);
+        rc = apply_batch(f, b_from, b_to, b_hash, i, j, i == 0 ? &hf : NULL);
         if (rc != ERR_OK)
             return rc;
         if (j == n)
