@@ -26,6 +26,12 @@
  * deeper reorgs fall back to max_reorg_depth. */
 #define RING_MAX 4096
 
+/* A refused or timed-out width is not tried again (the span stays below
+ * it) until this many ranges have been read: a provider's limit is steady,
+ * so probing it on every quiet range would cost a failure each time, while
+ * a limit that was only a slow moment is retried after a while. */
+#define CEILING_RESET_RANGES 64
+
 struct kept {
     uint64_t number;
     uint8_t hash[32];
@@ -40,6 +46,8 @@ struct follower {
     bool has_cp;
     struct proto_block_ref cp;
     uint64_t span;
+    uint64_t ceiling;      /* span limit learnt from the last refusal */
+    unsigned ok_ranges;    /* ranges read since the last refusal */
     struct kept *ring; /* ascending by number, at most RING_MAX */
     size_t n_ring;
     struct rpc_logs logs;
@@ -90,6 +98,7 @@ enum err follower_new(const struct follower_opts *opts, struct chain chain, stru
     f->sink = sink;
     f->el = el;
     f->span = o.initial_range_blocks;
+    f->ceiling = o.max_range_blocks;
     f->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)f;
     f->m.span_blocks = f->span;
     *out = f;
@@ -394,6 +403,8 @@ static enum err shrink(struct follower *f, uint64_t from, uint64_t to, enum err 
     if (width == 1)
         return chain_fail(f, "logs", from, why);
     f->span = width / 2;
+    f->ceiling = width - 1;
+    f->ok_ranges = 0;
     f->m.span_blocks = f->span;
     f->m.range_shrinks++;
     LOG_INFO("indexer.range_shrunk", "from=%llu to=%llu cause=%s span=%llu",
@@ -520,8 +531,12 @@ enum err follower_step(struct follower *f, bool *idle)
     update_lag(f, ht.timestamp);
     /* Quiet range (under a quarter of a batch): widen; one that needed
      * several batches: narrow, so one range is about one batch. */
-    if (n < f->o.max_batch_events / 4 && to - from + 1 == f->span && f->span < f->o.max_range_blocks) {
-        f->span = f->span * 2 > f->o.max_range_blocks ? f->o.max_range_blocks : f->span * 2;
+    if (++f->ok_ranges >= CEILING_RESET_RANGES) {
+        f->ceiling = f->o.max_range_blocks;
+        f->ok_ranges = 0;
+    }
+    if (n < f->o.max_batch_events / 4 && to - from + 1 == f->span && f->span < f->ceiling) {
+        f->span = f->span * 2 > f->ceiling ? f->ceiling : f->span * 2;
     } else if (n > f->o.max_batch_events && f->span > 1) {
         f->span /= 2;
     }
@@ -555,7 +570,7 @@ static void log_metrics(const struct follower *f)
 {
     const struct follower_metrics *m = &f->m;
     LOG_INFO("indexer.metrics",
-             "head_block=%llu indexed_block=%llu lag_blocks=%llu lag_seconds=%.3f "
+             "head_block=%llu indexed_block=%llu lag_blocks=%llu lag_seconds=%g "
              "events_applied=%llu events_rejected=%llu batches=%llu reorgs=%llu "
              "last_reorg_depth=%llu max_reorg_depth=%llu rpc_errors=%llu sink_errors=%llu "
              "range_shrinks=%llu span_blocks=%llu",

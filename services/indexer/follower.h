@@ -12,7 +12,8 @@
  * the chain moved: retry); decode; hand the events and the new checkpoint to
  * the sink in batches of at most max_batch_events, cut at block boundaries.
  * The span halves when the node refuses a range, answers too much or times
- * out, and doubles after a quiet range, between 1 and max_range_blocks.
+ * out, and doubles after a quiet range, between 1 and max_range_blocks but
+ * below the last refused width until 64 ranges have passed since.
  * When caught up it checks that the checkpoint block is still on the chain,
  * so a reorg to a chain no longer than ours is seen too.
  * Not here: the transport to the job store (sink.h), RPC (chain.h), ABI

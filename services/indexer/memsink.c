@@ -447,7 +447,6 @@ enum err memsink_open(const char *journal_path, bool sync, struct memsink **out,
         rc = journal_load(m);
         if (rc != ERR_OK)
             goto fail;
-        m->commands = 0;
     }
     *out = m;
     sink->ops = &memsink_ops;

@@ -58,7 +58,8 @@ const struct proto_event *memsink_events(const struct memsink *m, size_t *count)
  * number held exactly when no event was applied twice. */
 uint64_t memsink_applied_total(const struct memsink *m);
 
-/* Number of events.apply and reorg.rollback commands accepted. */
+/* Number of events.apply and reorg.rollback commands accepted since
+ * memsink_open(), those replayed from the journal included. */
 uint64_t memsink_commands(const struct memsink *m);
 
 /*
