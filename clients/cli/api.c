@@ -125,7 +125,9 @@ enum err api_error_from(long status, const char *body, size_t len, struct buf *m
         json_get_object(root, "error", JSON_REQUIRED, &err, NULL) == ERR_OK &&
         json_get_str(err, "code", JSON_REQUIRED, 1, 64, &code, NULL) == ERR_OK &&
         json_get_str(err, "message", JSON_OPTIONAL, 0, API_STR_MAX, &text, NULL) == ERR_OK) {
-        if (strcmp(code, "rate_limited") == 0) {
+        if (strcmp(code, "ok") == 0) {
+            e = ERR_PROTO; /* "ok" as an error code: nonsense */
+        } else if (strcmp(code, "rate_limited") == 0) {
             e = ERR_TIMEDOUT;
         } else if (strcmp(code, "method_not_allowed") == 0) {
             e = ERR_PROTO;
@@ -146,8 +148,6 @@ enum err api_error_from(long status, const char *body, size_t len, struct buf *m
     free(code);
     free(text);
     json_free(root);
-    if (e == ERR_OK)
-        e = ERR_PROTO; /* "ok" as an error code: nonsense */
     return e;
 }
 

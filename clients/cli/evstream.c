@@ -84,11 +84,17 @@ enum err evstream_feed(struct evstream *p, const char *chunk, size_t len, int *s
     enum err e;
 
     *stop = 0;
-    if (!p->started && len > 0) {
-        /* The BOM may only be split if a chunk is under 3 bytes; the gateway
-         * never sends one, so a partial BOM is simply kept as text. */
-        if (len >= 3 && memcmp(chunk, bom, 3) == 0)
-            i = 3;
+    /* Match the optional BOM byte by byte, so a chunk may end inside it. */
+    while (!p->started && i < len) {
+        if ((unsigned char)chunk[i] == (unsigned char)bom[p->bom_len]) {
+            i++;
+            if (++p->bom_len == 3)
+                p->started = true;
+            continue;
+        }
+        /* Not a BOM after all: what matched so far is text. */
+        if ((e = buf_append(&p->line, bom, p->bom_len)) != ERR_OK)
+            return e;
         p->started = true;
     }
     if (p->last_cr && i < len && chunk[i] == '\n')

@@ -38,6 +38,7 @@ struct evstream {
     struct buf type;  /* its type ("" = "message") */
     bool last_cr;     /* the previous chunk ended in CR: skip a leading LF */
     bool started;     /* past the optional BOM */
+    size_t bom_len;   /* BOM bytes matched so far */
     evstream_event_fn cb;
     void *arg;
 };
