@@ -87,7 +87,9 @@ static int report(struct cli *c, const char *verb, const char *job_arg, const st
         char dec[U256_DEC_MAX];
         cli_format_eth(be, eth);
         u256_to_dec(*amount, dec);
-        fprintf(c->out, "  %-10s %s (%s wei)\n", amount_key, eth, dec);
+        /* "paid_wei" reads "paid" in text; the JSON key keeps its unit. */
+        size_t n = strlen(amount_key) > 4 ? strlen(amount_key) - 4 : strlen(amount_key);
+        fprintf(c->out, "  %-10.*s %s (%s wei)\n", (int)n, amount_key, eth, dec);
     }
     if (party)
         fprintf(c->out, "  %-10s %s\n", party_key, who);
