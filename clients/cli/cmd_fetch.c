@@ -74,10 +74,9 @@ int cmd_fetch(struct cli *c, int argc, char **argv)
         goto out;
     }
     if (mkdir(out_dir, 0755) == -1 && errno != EEXIST) {
-        rc = cli_fail(c, ERR_IO, "cannot fetch job %" PRId64 ": cannot create \"%s\": %s", id,
-                      out_dir, strerror(errno));
-        if (rc == CLI_EXIT_IOERR)
-            rc = CLI_EXIT_CANTCREAT;
+        rc = cli_fail_code(c, ERR_IO, CLI_EXIT_CANTCREAT,
+                           "cannot fetch job %" PRId64 ": cannot create \"%s\": %s", id, out_dir,
+                           strerror(errno));
         goto out;
     }
     if (buf_appendf(&path, "%s/%s", out_dir, name) != ERR_OK ||

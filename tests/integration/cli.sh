@@ -162,6 +162,9 @@ w() { echo "${data:2+$1*64:64}"; }
   && [ $((16#$(w 2))) = "$onchain" ] && [ "$(w 3)" = "$spec_sha" ] && [ $((16#$(w 6))) = 600 ] \
   && ok "fund: JobCreated(jobId, client, ref, 1250, amount, specHash, .., window 600)" || bad "fund: JobCreated: $log"
 expect_exit 65 "exists already" "fund twice" -- "$loom" fund "$id"
+(umask 077 && echo "0x$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >"$dir/broke.key") # no ETH at all
+broke_id=$("$loom" create --json --key-file "$dir/broke.key" --title t --type IA --price-usd 5 --spec "$dir/job.json" | jq -r .id)
+expect_exit 65 "cannot fund job $broke_id: rpc: [Ii]nsufficient funds" "fund without ETH" -- "$loom" fund "$broke_id" --key-file "$dir/broke.key"
 expect_exit 77 "belongs to 0x" "fund someone else's job" -- "$loom" fund "$id" --key-file "$dir/other.key"
 
 # --- worker claims and submits (cast, as a worker would) ------------------
@@ -270,6 +273,12 @@ expect_exit 65 "has no result yet" "fetch before a result" -- "$loom" fetch "$id
 expect_exit 69 "connect" "gateway down" -- "$loom" status "$id" --gateway http://127.0.0.1:1
 expect_exit 69 "rpc" "node down" -- "$loom" withdraw --rpc-url http://127.0.0.1:1
 expect_exit 78 "cannot read deployment file" "no deployment file" -- "$loom" withdraw --deployment "$dir/none.json"
+jq '.chainId = 1' "$dir/dep.json" >"$dir/dep1.json"
+expect_exit 78 "is chain 31337 but deployment .* is for chain 1" "deployment for another chain" -- "$loom" withdraw --deployment "$dir/dep1.json"
+mkdir -p "$dir/ro" && chmod 555 "$dir/ro"
+if [ "$(id -u)" != 0 ]; then
+  expect_exit 73 "cannot write" "fetch into a read-only folder" -- "$loom" fetch "$id" --out "$dir/ro"
+fi
 out=$("$loom" status "$id" --gateway http://127.0.0.1:1 --json 2>/dev/null)
 [ "$(jq_ .error.exit <<<"$out")" = 69 ] && ok "--json errors: {\"error\":{...,\"exit\":69}} on stdout" || bad "json error: $out"
 
