@@ -34,6 +34,7 @@ struct watch {
     bool done;
     bool tty;
     bool drawn;    /* a bar is on the terminal line */
+    bool opened;   /* a stream was open once: a later failure is a drop */
     enum err err;  /* a failure inside a callback */
 };
 
@@ -107,6 +108,7 @@ static int opened_cb(void *arg)
 {
     struct watch *w = arg;
     struct api_job j;
+    w->opened = true;
     enum err e = api_job_get(w->a, w->id, &j);
     if (e != ERR_OK) {
         w->err = e;
@@ -191,9 +193,10 @@ int cmd_watch(struct cli *c, int argc, char **argv)
         e = api_events(w.a, opened_cb, event_cb, &w);
         if (w.done || w.err != ERR_OK)
             break;
-        /* Only a dropped stream is retried; the read on reopening
-         * resynchronises, so events missed meanwhile do not matter. */
-        if (e != ERR_UNAVAILABLE || attempt >= WATCH_RECONNECTS)
+        /* Only a dropped stream is retried (a gateway that is down from the
+         * start is reported at once); the read on reopening resynchronises,
+         * so events missed meanwhile do not matter. */
+        if (e != ERR_UNAVAILABLE || !w.opened || attempt >= WATCH_RECONNECTS)
             break;
         struct timespec ts = {(time_t)1 << attempt, 0};
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
