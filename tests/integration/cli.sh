@@ -254,6 +254,17 @@ send job.status "{\"job_id\":$id2,\"status\":\"SUBMITTED\"}"
 wait "$wpid"; rc=$?
 [ "$rc" = 0 ] && tail -1 "$dir/watch3.out" | grep -q '"status":"SUBMITTED"' && ok "watch --until SUBMITTED" || bad "watch --until: rc $rc $(cat "$dir/watch3.out")"
 
+wait_clients 0
+setjob "$id2" '.status = "WORKING" | .progress = 50'
+"$loom" watch "$id2" >"$dir/watch4.out" 2>&1 &
+wpid=$!
+wait_clients 1
+setjob "$id2" '.status = "COMPLETED" | .progress = 100' # happens while the stream is down
+curl -s -X POST "$gw/stub/drop" >/dev/null
+wait "$wpid"; rc=$?
+[ "$rc" = 0 ] && grep -q "is COMPLETED" "$dir/watch4.out" && [ "$(grep -c 'GET /api/events' "$dir/gw/requests.log")" -ge 6 ] \
+  && ok "watch: reconnects after the stream drops and reads the job again" || bad "watch reconnect: rc $rc $(cat "$dir/watch4.out")"
+
 # --- fetch: sha256 checked -------------------------------------------------
 printf 'trained weights\n' >"$dir/gw/$id.result"
 rsha=$(sha256sum "$dir/gw/$id.result" | cut -d' ' -f1)

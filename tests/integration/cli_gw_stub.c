@@ -19,6 +19,8 @@
  *   GET  /api/events          an SSE stream (": connected" first)
  *   POST /stub/broadcast?event=NAME  sends the body as one event to every stream
  *   GET  /stub/clients        the number of open streams
+ *   POST /stub/drop           ends every stream (a gateway restart, as seen
+ *                             by a watcher)
  * Every request line goes to DIR/requests.log ("POST /api/jobs signer=0x..").
  *
  *   cli_gw_stub DIR FIRST_ID    prints the port on stdout, then serves
@@ -474,6 +476,15 @@ static void request_cb(struct evhttp_request *req, void *arg)
         handle_events(req);
     } else if (m == EVHTTP_REQ_POST && strcmp(path, "/stub/broadcast") == 0) {
         handle_broadcast(req, &q);
+    } else if (m == EVHTTP_REQ_POST && strcmp(path, "/stub/drop") == 0) {
+        for (int i = 0; i < MAX_STREAMS; i++) {
+            if (streams[i] == NULL)
+                continue;
+            evhttp_connection_set_closecb(evhttp_request_get_connection(streams[i]), NULL, NULL);
+            evhttp_send_reply_end(streams[i]);
+            streams[i] = NULL;
+        }
+        reply(req, 200, "{}", 2);
     } else if (strcmp(path, "/stub/clients") == 0) {
         int n = 0;
         for (int i = 0; i < MAX_STREAMS; i++)
