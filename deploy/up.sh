@@ -7,7 +7,10 @@
 # demo client funded from anvil's first dev account, then loom-jobstore,
 # loom-gateway, loom-indexer, loom-keeper and one loom-worker. It waits until
 # each answers GET /health, then prints where everything is. Everything lives
-# under one state folder (default .run/): logs/, pids/, keys/, data/.
+# under one state folder (default .run/): logs/, pids/, keys/, data/, the
+# deployment JSON, env (the CLI's settings, to source), summary.txt (what is
+# printed at the end) and services.tsv (name, pid, /health URL of each
+# service started, for scripts).
 # `make down` (deploy/down.sh) stops exactly these processes.
 #
 # A service is started only when its binary exists and its --help lists the
@@ -300,6 +303,7 @@ needs() {
 }
 
 declare -A up_state # service -> "started" or the reason it was skipped
+: >"$state_dir/services.tsv" # "name<TAB>pid<TAB>health URL" of each started service
 mkdir -p "$state_dir/data/store" "$state_dir/data/worker"
 start_service() {
   local svc=$1 bin=$bin_dir/loom-$1 log=$log_dir/$1.log help line name value missing=() envs=()
@@ -353,6 +357,7 @@ start_service() {
     sleep 0.2
   done
   up_state[$svc]=started
+  printf '%s\t%s\t%s\n' "$svc" "$pid" "$url" >>"$state_dir/services.tsv"
   say "loom-$svc is healthy ($url)"
 }
 for svc in jobstore gateway indexer keeper worker; do
