@@ -175,6 +175,10 @@ static void on_feed(void *arg, const char *topic, const void *data, size_t len)
                  je.path, je.message);
         goto out;
     }
+    LOG_DEBUG("feed.message", "topic=%s job_id=%lld", topic,
+              (long long)(m.kind == PROTO_FEED_OPEN     ? m.u.open.job_id
+                          : m.kind == PROTO_FEED_CLOSED ? m.u.closed.job_id
+                                                        : m.u.progress.job_id));
     if (m.kind == PROTO_FEED_OPEN && wanted(d, &m.u.open))
         enqueue(d, &m.u.open, t);
     else if (m.kind == PROTO_FEED_CLOSED)
@@ -204,9 +208,9 @@ static void on_collect(void *arg, struct metrics *m)
     struct {
         struct metrics_series *s;
         _Atomic uint64_t *v;
-    } c[] = {{d->s_seen, &d->st.seen},           {d->s_claimed, &d->st.claimed},
-             {d->s_lost, &d->st.lost},           {d->s_completed, &d->st.completed},
-             {d->s_failed, &d->st.failed},       {d->s_skipped, &d->st.skipped}};
+    } c[] = {{d->s_seen, &d->st.seen},     {d->s_claimed, &d->st.claimed},
+             {d->s_lost, &d->st.lost},     {d->s_completed, &d->st.completed},
+             {d->s_failed, &d->st.failed}, {d->s_skipped, &d->st.skipped}};
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
         metrics_add(c[i].s, (double)atomic_load(c[i].v) - metrics_value(c[i].s));
     pthread_mutex_lock(&d->mu);
@@ -347,7 +351,7 @@ static int fetch_spec(struct jobctx *j)
         }
         if (need > (unsigned long long)j->d->o->device_mem_bytes) {
             msg_addf(&j->msg, "output buffers need %llu bytes, %lld offered", need,
-                              j->d->o->device_mem_bytes);
+                     j->d->o->device_mem_bytes);
             job_skip(j, "needs more device memory than offered");
             return 0;
         }
@@ -382,8 +386,8 @@ static int claim(struct jobctx *j, const struct cand *c)
     pthread_mutex_unlock(&d->mu);
     atomic_fetch_add(&d->st.claimed, 1);
     hex_encode(tx, 32, true, tx_hex);
-    LOG_INFO("job.claim_sent", "job_id=%lld chain_job_id=%s tx=%s dispatch_ms=%.3f",
-             (long long)j->id, j->chain_id_hex, tx_hex, latency_s * 1000.0);
+    LOG_INFO("job.claim_sent", "job_id=%lld chain_job_id=%s tx=%s dispatch_us=%lld",
+             (long long)j->id, j->chain_id_hex, tx_hex, (long long)(latency_s * 1e6));
     e = escrow_wait(d->esc, tx, DAEMON_TX_WAIT_MS, &r, &j->msg);
     if (e != ERR_OK) {
         atomic_fetch_add(&d->st.failed, 1);
@@ -439,6 +443,7 @@ static void run_claimed(struct jobctx *j)
             o->cpu_seconds ? o->cpu_seconds : (wall_ms / 1000 + 1) * (cores > 0 ? cores : 1),
         .mem_bytes = o->mem_bytes,
         .seccomp = o->seccomp,
+        .job_id = j->id,
     };
     LOG_INFO("job.start", "job_id=%lld chain_job_id=%s kind=%s wall_ms=%lld", (long long)j->id,
              j->chain_id_hex, jobspec_kind_name(j->spec->kind), wall_ms);
@@ -450,8 +455,7 @@ static void run_claimed(struct jobctx *j)
         goto out;
     }
     if (res.status != RUNNER_OK) {
-        msg_addf(&j->msg, "%s: %s", runner_status_name(res.status),
-                          buf_cstr(&res.reason));
+        msg_addf(&j->msg, "%s: %s", runner_status_name(res.status), buf_cstr(&res.reason));
         job_fail(j, "job.failed", "run");
         goto out;
     }
@@ -462,8 +466,8 @@ static void run_claimed(struct jobctx *j)
     char sha_hex[67], tx_hex[67];
     uint8_t tx[32];
     struct escrow_receipt r;
-    if ((e = bundle_write(buf_cstr(&j->out_dir), &res.files, buf_cstr(&j->bundle_path), &size,
-                          sha, &j->msg)) != ERR_OK) {
+    if ((e = bundle_write(buf_cstr(&j->out_dir), &res.files, buf_cstr(&j->bundle_path), &size, sha,
+                          &j->msg)) != ERR_OK) {
         job_fail(j, "job.failed", "bundle");
         goto out;
     }
@@ -542,8 +546,7 @@ static enum err job_dirs(struct jobctx *j)
     rm_tree(buf_cstr(&j->dir));
     if (mkdir(buf_cstr(&j->dir), 0700) == -1 || mkdir(buf_cstr(&j->in_dir), 0700) == -1 ||
         mkdir(buf_cstr(&j->out_dir), 0700) == -1) {
-        msg_addf(&j->msg, "cannot make the job folder under \"%s\": %s", w,
-                          strerror(errno));
+        msg_addf(&j->msg, "cannot make the job folder under \"%s\": %s", w, strerror(errno));
         return ERR_IO;
     }
     return ERR_OK;
@@ -588,8 +591,8 @@ static void take_snapshot(struct daemon *d)
         size_t n = 0, skipped = 0;
         struct buf msg;
         buf_init(&msg, 2048);
-        enum err e = gwc_snapshot(d->o->gateway, proto_job_type_names[t], &jobs, &n, &skipped,
-                                  &msg);
+        enum err e =
+            gwc_snapshot(d->o->gateway, proto_job_type_names[t], &jobs, &n, &skipped, &msg);
         if (e != ERR_OK) {
             LOG_WARN("snapshot.failed", "type=%s error=%s reason=%s", proto_job_type_names[t],
                      err_str(e), buf_cstr(&msg));

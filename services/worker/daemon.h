@@ -47,23 +47,24 @@
 #include <stdint.h>
 
 struct daemon_opts {
-    const char *exe;         /* the worker binary runner.c execs (borrowed) */
-    const char *feed;        /* nanomsg address of the feed, "tcp://host:port" */
-    const char *types;       /* job types offered: "IA", "GRAFICA" or "IA,GRAFICA" */
+    const char *exe;   /* the worker binary runner.c execs (borrowed) */
+    const char *feed;  /* nanomsg address of the feed, "tcp://host:port" */
+    const char *types; /* job types offered: "IA", "GRAFICA" or "IA,GRAFICA" */
     long long min_price_usd_cents;
-    long long device_mem_bytes; /* opencl jobs whose buffers need more are not claimed; 0: no check */
+    long long
+        device_mem_bytes;    /* opencl jobs whose buffers need more are not claimed; 0: no check */
     const char *cl_platform; /* OpenCL selectors for the job child (may be "") */
     const char *cl_device;
-    const char *gateway;     /* "http://host:port" */
-    const char *rpc_url;     /* JSON-RPC node */
-    const char *deployment;  /* contracts/deploy.sh's JSON: chainId, escrow */
-    const char *key_file;    /* the worker's key, mode 0600 */
-    const char *work_dir;    /* one folder per job is made under it */
+    const char *gateway;                /* "http://host:port" */
+    const char *rpc_url;                /* JSON-RPC node */
+    const char *deployment;             /* contracts/deploy.sh's JSON: chainId, escrow */
+    const char *key_file;               /* the worker's key, mode 0600 */
+    const char *work_dir;               /* one folder per job is made under it */
     const char *withdraw_threshold_wei; /* decimal; "0": never withdraw automatically */
-    const char *metrics_listen; /* "host:port" (port 0: any) or "" for none */
-    long long max_runtime_ms;   /* cap on one job's wall-clock limit */
-    long long cpu_seconds;      /* RLIMIT_CPU of a job, 0: wall x cores */
-    long long mem_bytes;        /* RLIMIT_AS of a job */
+    const char *metrics_listen;         /* "host:port" (port 0: any) or "" for none */
+    long long max_runtime_ms;           /* cap on one job's wall-clock limit */
+    long long cpu_seconds;              /* RLIMIT_CPU of a job, 0: wall x cores */
+    long long mem_bytes;                /* RLIMIT_AS of a job */
     int seccomp;
 };
 

@@ -114,7 +114,8 @@ static enum err calldata(const char *sig, const uint8_t *w1, const uint8_t *w2, 
 static enum err view_call(struct escrow *e, const struct buf *data, uint8_t **ret, size_t *ret_len,
                           struct buf *msg)
 {
-    struct rpc_tx_call c = {.to = e->addr, .data = (const uint8_t *)data->data, .data_len = data->len};
+    struct rpc_tx_call c = {
+        .to = e->addr, .data = (const uint8_t *)data->data, .data_len = data->len};
     enum err err = rpc_eth_call(e->rpc, &c, RPC_BLOCK_LATEST, ret, ret_len);
     if (err != ERR_OK)
         rpc_fail(e, "eth_call", msg);
@@ -226,8 +227,10 @@ static enum err sign_send(struct escrow *e, const struct buf *data, uint64_t gas
 static enum err send_tx(struct escrow *e, const char *what, const struct buf *data,
                         uint8_t tx_hash[32], struct buf *msg)
 {
-    struct rpc_tx_call c = {
-        .to = e->addr, .from = e->k->addr, .data = (const uint8_t *)data->data, .data_len = data->len};
+    struct rpc_tx_call c = {.to = e->addr,
+                            .from = e->k->addr,
+                            .data = (const uint8_t *)data->data,
+                            .data_len = data->len};
     uint64_t gas = 0;
     struct rpc_block blk;
     struct u256 base, max_fee;

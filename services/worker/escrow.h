@@ -62,7 +62,7 @@ struct escrow_job {
 /* A mined transaction: what it cost. */
 struct escrow_receipt {
     uint8_t tx_hash[32];
-    int status;          /* 1 success, 0 reverted */
+    int status; /* 1 success, 0 reverted */
     uint64_t block_number;
     uint64_t gas_used;
     struct u256 fee_wei; /* gas_used x effective gas price */

@@ -37,8 +37,8 @@ enum err gwc_canonical(const char *method, const char *target, const unsigned ch
 {
     char hex[65];
     hex_encode(body_sha256, 32, false, hex);
-    return buf_appendf(out, "loom-request-v1\n%s\n%s\n%s\n%lld\n%s", method, target, hex,
-                       timestamp, nonce);
+    return buf_appendf(out, "loom-request-v1\n%s\n%s\n%s\n%lld\n%s", method, target, hex, timestamp,
+                       nonce);
 }
 
 /* Headers of a signed request, with their storage. */
@@ -104,8 +104,8 @@ static enum err snapshot_job(const cJSON *j, struct proto_feed_open *o)
     json_err_init(&je);
     memset(o, 0, sizeof(*o));
     if (json_get_int(j, "id", JSON_REQUIRED, 1, JSON_INT_MAX, &o->job_id, &je) != ERR_OK ||
-        json_get_enum(j, "type", JSON_REQUIRED, proto_job_type_names, PROTO_JOB_TYPE__COUNT,
-                      &type, &je) != ERR_OK ||
+        json_get_enum(j, "type", JSON_REQUIRED, proto_job_type_names, PROTO_JOB_TYPE__COUNT, &type,
+                      &je) != ERR_OK ||
         json_get_int(j, "price_usd_cents", JSON_REQUIRED, 1, PROTO_PRICE_CENTS_MAX,
                      &o->price_usd_cents, &je) != ERR_OK)
         return ERR_PROTO;
@@ -115,8 +115,8 @@ static enum err snapshot_job(const cJSON *j, struct proto_feed_open *o)
     if (json_get_hash(j, "chain_job_id", JSON_REQUIRED, o->chain_job_id, &je) != ERR_OK ||
         json_get_hash(j, "spec_sha256", JSON_REQUIRED, o->spec_sha256, &je) != ERR_OK ||
         json_get_u256(j, "escrow_wei", JSON_OPTIONAL, o->escrow_wei, &je) != ERR_OK ||
-        json_get_int(j, "deadline_at", JSON_OPTIONAL, 0, PROTO_MAX_TIME_AT, &o->deadline_at,
-                     &je) != ERR_OK ||
+        json_get_int(j, "deadline_at", JSON_OPTIONAL, 0, PROTO_MAX_TIME_AT, &o->deadline_at, &je) !=
+            ERR_OK ||
         json_get_int(j, "max_runtime_s", JSON_OPTIONAL, 0, PROTO_RUNTIME_MAX_S, &o->max_runtime_s,
                      &je) != ERR_OK)
         return ERR_PROTO;
@@ -137,10 +137,14 @@ enum err gwc_snapshot(const char *base, const char *type, struct proto_feed_open
         cJSON *doc = NULL;
         http_resp_init(&r);
         buf_reset(&target);
-        e = buf_appendf(&target, "/api/jobs?status=OPEN&type=%s&limit=%d%s%s", type,
-                        GWC_PAGE_LIMIT, cursor ? "&cursor=" : "", cursor ? cursor : "");
-        struct http_req rq = {.method = "GET", .base = base, .target = buf_cstr(&target),
-                              .body_fd = -1, .timeout_ms = GWC_TIMEOUT_MS, .out_fd = -1,
+        e = buf_appendf(&target, "/api/jobs?status=OPEN&type=%s&limit=%d%s%s", type, GWC_PAGE_LIMIT,
+                        cursor ? "&cursor=" : "", cursor ? cursor : "");
+        struct http_req rq = {.method = "GET",
+                              .base = base,
+                              .target = buf_cstr(&target),
+                              .body_fd = -1,
+                              .timeout_ms = GWC_TIMEOUT_MS,
+                              .out_fd = -1,
                               .max_body_bytes = GWC_PAGE_MAX_BYTES};
         if (e == ERR_OK)
             e = http_request(&rq, &r, msg);
@@ -150,11 +154,10 @@ enum err gwc_snapshot(const char *base, const char *type, struct proto_feed_open
         json_err_init(&je);
         const cJSON *arr = NULL;
         size_t n_items = 0;
-        if (e == ERR_OK &&
-            (json_parse((const char *)r.body.data, r.body.len, GWC_PAGE_MAX_BYTES, 8, &doc, &je) !=
-                 ERR_OK ||
-             json_get_array(doc, "jobs", JSON_REQUIRED, GWC_PAGE_LIMIT * 10, &arr, &n_items,
-                            &je) != ERR_OK)) {
+        if (e == ERR_OK && (json_parse((const char *)r.body.data, r.body.len, GWC_PAGE_MAX_BYTES, 8,
+                                       &doc, &je) != ERR_OK ||
+                            json_get_array(doc, "jobs", JSON_REQUIRED, GWC_PAGE_LIMIT * 10, &arr,
+                                           &n_items, &je) != ERR_OK)) {
             msg_addf(msg, "snapshot: %s: %s", je.path, je.message);
             e = ERR_PROTO;
         }
@@ -224,8 +227,12 @@ enum err gwc_download(const char *base, int64_t job_id, const char *name, const 
         e = errno == EEXIST ? ERR_EXISTS : ERR_IO;
         goto out;
     }
-    struct http_req rq = {.method = "GET", .base = base, .target = buf_cstr(&target),
-                          .body_fd = -1, .timeout_ms = GWC_TRANSFER_TIMEOUT_MS, .out_fd = fd,
+    struct http_req rq = {.method = "GET",
+                          .base = base,
+                          .target = buf_cstr(&target),
+                          .body_fd = -1,
+                          .timeout_ms = GWC_TRANSFER_TIMEOUT_MS,
+                          .out_fd = fd,
                           .max_body_bytes = max_bytes};
     if ((e = http_request(&rq, &r, msg)) != ERR_OK || (e = reply_err(&r, name, msg)) != ERR_OK)
         goto out;
@@ -263,9 +270,16 @@ enum err gwc_put_progress(const char *base, const struct key *k, int64_t job_id,
         return e;
     }
     http_resp_init(&r);
-    struct http_req rq = {.method = "PUT", .base = base, .target = target, .headers = sh.h,
-                          .n_headers = 5, .body = body, .body_len = (size_t)len, .body_fd = -1,
-                          .timeout_ms = GWC_TIMEOUT_MS, .out_fd = -1,
+    struct http_req rq = {.method = "PUT",
+                          .base = base,
+                          .target = target,
+                          .headers = sh.h,
+                          .n_headers = 5,
+                          .body = body,
+                          .body_len = (size_t)len,
+                          .body_fd = -1,
+                          .timeout_ms = GWC_TIMEOUT_MS,
+                          .out_fd = -1,
                           .max_body_bytes = GWC_PAGE_MAX_BYTES};
     if ((e = http_request(&rq, &r, msg)) == ERR_OK)
         e = reply_err(&r, "progress", msg);
@@ -291,9 +305,15 @@ enum err gwc_post_result(const char *base, const struct key *k, int64_t job_id, 
         return ERR_IO;
     }
     http_resp_init(&r);
-    struct http_req rq = {.method = "POST", .base = base, .target = target, .headers = sh.h,
-                          .n_headers = 5, .body_fd = fd, .body_len = (size_t)size,
-                          .timeout_ms = GWC_TRANSFER_TIMEOUT_MS, .out_fd = -1,
+    struct http_req rq = {.method = "POST",
+                          .base = base,
+                          .target = target,
+                          .headers = sh.h,
+                          .n_headers = 5,
+                          .body_fd = fd,
+                          .body_len = (size_t)size,
+                          .timeout_ms = GWC_TRANSFER_TIMEOUT_MS,
+                          .out_fd = -1,
                           .max_body_bytes = GWC_PAGE_MAX_BYTES};
     if ((e = http_request(&rq, &r, msg)) == ERR_OK)
         e = reply_err(&r, "result", msg);

@@ -30,24 +30,24 @@ struct http_header {
 };
 
 struct http_req {
-    const char *method;  /* "GET", "PUT" or "POST" */
-    const char *base;    /* "http://host:port" (a trailing path is ignored); borrowed */
-    const char *target;  /* path and query exactly as sent, "/api/jobs?status=OPEN" */
+    const char *method; /* "GET", "PUT" or "POST" */
+    const char *base;   /* "http://host:port" (a trailing path is ignored); borrowed */
+    const char *target; /* path and query exactly as sent, "/api/jobs?status=OPEN" */
     const struct http_header *headers; /* n_headers extra headers; borrowed */
     size_t n_headers;
-    const void *body;    /* request body in memory (or NULL), body_len bytes */
+    const void *body; /* request body in memory (or NULL), body_len bytes */
     size_t body_len;
-    int body_fd;         /* or: stream this many body_len bytes from fd (>= 0; borrowed) */
-    long timeout_ms;     /* whole exchange, and each read or write; > 0 */
-    int out_fd;          /* >= 0: write the response body there (borrowed) */
+    int body_fd;             /* or: stream this many body_len bytes from fd (>= 0; borrowed) */
+    long timeout_ms;         /* whole exchange, and each read or write; > 0 */
+    int out_fd;              /* >= 0: write the response body there (borrowed) */
     uint64_t max_body_bytes; /* larger responses fail with ERR_TOOBIG */
 };
 
 struct http_resp {
-    int status;                /* HTTP status code */
-    struct buf body;           /* body when out_fd < 0 (capped by max_body_bytes) */
-    uint64_t body_bytes;       /* bytes of body received */
-    unsigned char sha256[32];  /* SHA-256 (FIPS 180-4) of the body */
+    int status;               /* HTTP status code */
+    struct buf body;          /* body when out_fd < 0 (capped by max_body_bytes) */
+    uint64_t body_bytes;      /* bytes of body received */
+    unsigned char sha256[32]; /* SHA-256 (FIPS 180-4) of the body */
 };
 
 /* Initialise <r> (no allocation). */

@@ -35,7 +35,7 @@
 static char *spec_path, *files_dir, *out_dir, *cl_platform, *cl_device, *log_level;
 static char *feed, *types, *gateway, *rpc_url, *deployment, *key_file, *work_dir, *threshold,
     *metrics_listen;
-static long long progress_fd, max_runtime_ms, cpu_seconds, mem_bytes, min_price, device_mem;
+static long long progress_fd, job_id, max_runtime_ms, cpu_seconds, mem_bytes, min_price, device_mem;
 static int use_seccomp;
 
 static const struct cfg_opt opts[] = {
@@ -57,6 +57,8 @@ static const struct cfg_opt opts[] = {
      &use_seccomp},
     {"progress_fd", CFG_INT, "-1", -1, 1023, NULL, "run-job: descriptor for progress frames",
      &progress_fd},
+    {"job_id", CFG_INT, "0", 0, 9007199254740991LL, NULL, "run-job: the daemon's job id, for logs",
+     &job_id},
     {"feed", CFG_STR, "tcp://127.0.0.1:7201", 0, 0, NULL, "serve: nanomsg address of the job feed",
      &feed},
     {"types", CFG_STR, "IA,GRAFICA", 0, 0, NULL, "serve: job types offered, IA and/or GRAFICA",
@@ -191,10 +193,11 @@ int main(int argc, char **argv)
     exe[n_exe > 0 ? n_exe : 0] = '\0';
     log_init(mode && strcmp(mode, "run-job") == 0 ? "worker-job" : "worker", lvl);
     if (help) {
-        cfg_print_help(stdout, "loom-worker",
-                       "OpenCL worker. Modes: serve (default) | withdraw | run-local --spec F --files D "
-                       "--out D | devices", opts,
-                       N_OPTS);
+        cfg_print_help(
+            stdout, "loom-worker",
+            "OpenCL worker. Modes: serve (default) | withdraw | run-local --spec F --files D "
+            "--out D | devices",
+            opts, N_OPTS);
         goto done;
     }
     if (e != ERR_OK) {
@@ -224,8 +227,8 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "run-local") == 0) {
         rc = run_local(exe);
     } else if (strcmp(mode, "run-job") == 0) {
-        rc =
-            job_child_main(spec_path, files_dir, out_dir, cl_platform, cl_device, (int)progress_fd);
+        rc = job_child_main(spec_path, files_dir, out_dir, cl_platform, cl_device, (int)progress_fd,
+                            job_id);
     } else {
         fprintf(stderr, "loom-worker: unknown mode \"%s\"\n", mode);
         rc = EX_USAGE;
