@@ -23,7 +23,6 @@
 .SUFFIXES:
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
-.DEFAULT_GOAL := all
 SHELL := /bin/bash
 
 BUILD   ?= build
