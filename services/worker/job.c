@@ -73,7 +73,8 @@ enum err job_run(struct job_ctx *j)
 }
 
 int job_child_main(const char *spec_path, const char *files_dir, const char *out_dir,
-                   const char *cl_platform, const char *cl_device, int progress_fd)
+                   const char *cl_platform, const char *cl_device, int progress_fd,
+                   long long job_id)
 {
     struct buf msg;
     buf_init(&msg, JOBPIPE_MAX_TEXT);
@@ -108,7 +109,8 @@ int job_child_main(const char *spec_path, const char *files_dir, const char *out
     e = cl_open(cl_platform, cl_device, &cl, &msg);
     if (e != ERR_OK)
         goto done;
-    LOG_INFO("job.start", "kind=%s device=%s", jobspec_kind_name(spec->kind), cl_device_name(cl));
+    LOG_INFO("job.start", "job_id=%lld kind=%s device=%s", job_id, jobspec_kind_name(spec->kind),
+             cl_device_name(cl));
     struct job_ctx j = {.cl = cl,
                         .spec = spec,
                         .files_dir = files_dir,
@@ -122,7 +124,8 @@ done:
     if (e != ERR_OK && msg.len == 0)
         msg_addf(&msg, "job failed: %s", err_str(e));
     if (e != ERR_OK)
-        LOG_WARN("job.failed", "error=%s reason=%s", err_str(e), buf_cstr(&msg));
+        LOG_WARN("job.failed", "job_id=%lld error=%s reason=%s", job_id, err_str(e),
+                 buf_cstr(&msg));
     if (pipe != NULL)
         jobpipe_writer_finish(pipe, e, buf_cstr(&msg));
     cl_close(cl);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -163,7 +164,9 @@ enum err runner_run(const struct runner_opts *o, runner_progress_fn *progress_cb
     /* execve() takes char *const[]; the strings are never written. */
     static char a_run[] = "run-job", a_spec[] = "--spec", a_files[] = "--files", a_out[] = "--out",
                 a_plat[] = "--cl-platform", a_dev[] = "--cl-device", a_pfd[] = "--progress-fd",
-                a_three[] = "3", a_empty[] = "";
+                a_three[] = "3", a_empty[] = "", a_jid[] = "--job-id";
+    char jid[24];
+    (void)snprintf(jid, sizeof(jid), "%lld", o->job_id);
     char *argv[] = {(char *)(uintptr_t)o->exe,
                     a_run,
                     a_spec,
@@ -178,6 +181,8 @@ enum err runner_run(const struct runner_opts *o, runner_progress_fn *progress_cb
                     o->cl_device ? (char *)(uintptr_t)o->cl_device : a_empty,
                     a_pfd,
                     a_three,
+                    a_jid,
+                    jid,
                     NULL};
 
     if (pipe2(pfd, O_CLOEXEC) == -1) {

@@ -46,6 +46,7 @@ struct runner_opts {
     long long cpu_seconds; /* RLIMIT_CPU; all threads count, so about wall x cores */
     long long mem_bytes;   /* RLIMIT_AS; raised to RUNNER_MEM_FLOOR_BYTES if lower */
     int seccomp;           /* non-zero: install the seccomp filter where supported */
+    long long job_id;      /* the daemon's job id, put on the child's log lines; 0: none */
 };
 
 enum runner_status {
