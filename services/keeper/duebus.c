@@ -13,6 +13,11 @@
 #include "cmd.h"
 #include "json.h"
 
+/* The job store refuses a jobs.due limit over its page cap (services/jobstore
+ * jobdb.h JOBDB_LIST_MAX, 500), although PROTOCOL.md allows 1,000: ask for at
+ * most this many per block; the rest come with the next block. */
+#define DUEBUS_LIMIT_MAX 500
+
 struct duebus {
     struct bus *req;
     int timeout_ms;
@@ -45,7 +50,7 @@ static enum err bus_fetch(void *ctx, int64_t now_at, struct upkeep_item *out, si
     void *answer = NULL;
     size_t answer_len = 0;
     req.args.jobs_due.now_at = now_at;
-    req.args.jobs_due.limit = (int64_t)(cap < PROTO_DUE_LIMIT_MAX ? cap : PROTO_DUE_LIMIT_MAX);
+    req.args.jobs_due.limit = (int64_t)(cap < DUEBUS_LIMIT_MAX ? cap : DUEBUS_LIMIT_MAX);
     enum err e = proto_request_encode(&req, &msg, NULL);
     if (e != ERR_OK)
         goto done;

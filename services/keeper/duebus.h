@@ -3,7 +3,8 @@
  * (docs/PROTOCOL.md "cmd:jobs.due") over a blocking nanomsg REQ endpoint.
  *
  * Each fetch sends {"v":1,"cmd":"jobs.due","args":{"now_at":T,"limit":N}}
- * and waits up to timeout_ms for the reply, soonest first. The keeper's loop
+ * (N at most 500, the job store's page cap) and waits up to timeout_ms for
+ * the reply, soonest first. The keeper's loop
  * is a blocking one (keeper.h), so a blocking endpoint fits: nothing else
  * waits on this thread while the job store answers.
  * Not here: the transport (common/bus), the message codec (proto/cmd).

@@ -15,6 +15,7 @@
 #   4. Automation settles some jobs first, then two keepers run at once:
 #      no double payment, no nonce left pending; then two keepers that share
 #      one key (separate journals): the same.
+#   5. The job store (loom-jobstore) answers the keeper's jobs.due over the bus.
 set -uo pipefail
 : "${LOOM_BUILD:?run through make test}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -165,7 +166,30 @@ rpc evm_setIntervalMining '[0]' >/dev/null
 rpc evm_setAutomine '[true]' >/dev/null
 }
 
-for c in ${KEEPER_CASES:-1 2 3 4}; do
+# ---- 5. the job store as the due source ----------------------------------------------
+# The real loom-jobstore (its own schema in the harness's PostgreSQL) answers
+# the keeper's jobs.due over the bus. No indexer feeds it here, so the list is
+# empty: this checks the wire contract, not settlement (cases 1-4 do that).
+case5() {
+if [ -z "${LOOM_TEST_PG_URL:-}" ]; then echo "# case 5 skipped: no LOOM_TEST_PG_URL"; return; fi
+[ -n "${ESCROW:-}" ] || deploy || bad "setup 5"
+"$LOOM_BUILD/bin/loom-jobstore" --database-url "$LOOM_TEST_PG_URL" --db-schema "keeper_due_$$" \
+  --rep-addr "ipc://$work/js.rep" --pub-addr "ipc://$work/js.pub" --metrics-port 0 \
+  2>"$work/js.log" &
+echo $! >"$work/js.pid"
+K8=$("$CAST" keccak loom-keeper-test-8); A8=$(addr_of "$K8"); fund "$A8"
+start_keeper k8 "$K8" "jobstore:ipc://$work/js.rep"
+asked() { mine; grep -q '"event":"keeper.resumed"' "$work/k8.log" && sleep 1 &&
+  port=$(grep -o '"event":"metrics.listening","port":[0-9]*' "$work/k8.log" | grep -o '[0-9]*$') &&
+  grep -q '^loom_keeper_jobs_due 0$' <<<"$(curl -s "http://127.0.0.1:$port/metrics")"; }
+if wait_for 30 asked; then ok "keeper asks the job store"; else bad "keeper asks the job store"; show_log k8; tail -n 5 "$work/js.log"; fi
+mine; sleep 0.5
+check "jobs.due answered without errors" eq "$(grep -c '"event":"due.fetch_failed"' "$work/k8.log")" 0
+check "keeper 8 stops cleanly" stop_keeper k8
+kill -TERM "$(cat "$work/js.pid")"; wait "$(cat "$work/js.pid")" 2>/dev/null; rm -f "$work/js.pid"
+}
+
+for c in ${KEEPER_CASES:-1 2 3 4 5}; do
   t0=$SECONDS
   "case$c"
   echo "# case $c: $((SECONDS - t0)) s"

@@ -134,13 +134,16 @@ write_due() {
 # credit ACCOUNT: escrow balanceOf in wei (decimal).
 credit() { "$CAST" call --rpc-url "$RPC" "$ESCROW" "balanceOf(address)(uint256)" "$1" | cut -d' ' -f1; }
 
-# start_keeper NAME KEY DUE_FILE [flags...]: runs loom-keeper in the background.
+# start_keeper NAME KEY DUE [flags...]: runs loom-keeper in the background.
+# DUE is a due file, or jobstore:<bus address> for the job store's jobs.due.
 start_keeper() {
   local name=$1 key=$2 due=$3; shift 3
+  local src=(--due-file "$due")
+  [[ "$due" == jobstore:* ]] && src=(--jobstore-url "${due#jobstore:}")
   printf '%s\n' "$key" >"$work/$name.key"
   chmod 600 "$work/$name.key"
   "$LOOM_BUILD/bin/loom-keeper" --rpc-url "$RPC" --key-file "$work/$name.key" --escrow "$ESCROW" \
-    --due-file "$due" --journal "$work/$name.journal" --poll-ms 100 --metrics-listen 127.0.0.1:0 \
+    "${src[@]}" --journal "$work/$name.journal" --poll-ms 100 --metrics-listen 127.0.0.1:0 \
     --max-fee-gwei 500 ${KEEPER_FLAGS:-} "$@" 2>>"$work/$name.log" &
   echo $! >"$work/$name.pid"
 }
