@@ -27,18 +27,18 @@ enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER };
 struct intake_conn {
     struct intake *in;
     struct intake_conn *prev, *next;
-    struct bufferevent *bev;     /* the filter; NULL in intake_feed_for_test */
+    struct bufferevent *bev;        /* the filter; NULL in intake_feed_for_test */
     struct bufferevent *underlying; /* the socket bufferevent under it */
     struct event_base *base;
     struct event *kick;
     struct evbuffer_cb_entry *out_cb;
     enum conn_state state;
-    struct buf head;             /* rewritten head, forwarded when the body is done */
-    struct intake_body *cur;     /* body being received */
-    struct intake_body *ready;   /* FIFO of bodies whose head went to evhttp */
+    struct buf head;           /* rewritten head, forwarded when the body is done */
+    struct intake_body *cur;   /* body being received */
+    struct intake_body *ready; /* FIFO of bodies whose head went to evhttp */
     struct intake_body *ready_tail;
     int chunked;
-    uint64_t remaining;          /* Content-Length bytes or chunk bytes left */
+    uint64_t remaining; /* Content-Length bytes or chunk bytes left */
     enum chunk_state ch;
     struct buf line;
 };
@@ -95,8 +95,7 @@ static int name_is(const char *p, size_t n, const char *name)
     return strlen(name) == n && strncasecmp(p, name, n) == 0;
 }
 
-enum err intake_parse_head(const char *p, size_t n, struct intake_head *out,
-                           struct buf *rewritten)
+enum err intake_parse_head(const char *p, size_t n, struct intake_head *out, struct buf *rewritten)
 {
     enum err e = ERR_INVAL;
     memset(out, 0, sizeof(*out));
@@ -337,8 +336,7 @@ static enum err body_new(struct intake *in, const struct intake_head *h, enum in
     if (sink == INTAKE_SINK_FORM) {
         struct buf boundary;
         buf_init(&boundary, MULTIPART_BOUNDARY_MAX + 1);
-        if (h->content_type == NULL ||
-            multipart_boundary(h->content_type, &boundary) != ERR_OK) {
+        if (h->content_type == NULL || multipart_boundary(h->content_type, &boundary) != ERR_OK) {
             body_fail(b, ERR_INVAL, "expected Content-Type multipart/form-data with a boundary");
         } else {
             struct multipart_cbs cbs = {form_begin_cb, form_data_cb, form_end_cb, b};
@@ -722,8 +720,7 @@ static void conn_free_cb(void *arg)
         struct timeval now = {0, 0};
         /* Drop the descriptor now: evhttp closes it right after this. */
         bufferevent_setfd(c->underlying, -1);
-        if (event_base_once(c->base, -1, EV_TIMEOUT, free_underlying_cb, c->underlying, &now) ==
-            -1)
+        if (event_base_once(c->base, -1, EV_TIMEOUT, free_underlying_cb, c->underlying, &now) == -1)
             bufferevent_free(c->underlying);
     }
     conn_unlink(c);
@@ -785,7 +782,8 @@ struct bufferevent *intake_bevcb(struct event_base *base, void *arg)
         goto fail;
     c->underlying = u;
     c->base = base;
-    c->bev = bufferevent_filter_new(u, in_filter_cb, NULL, BEV_OPT_DEFER_CALLBACKS, conn_free_cb, c);
+    c->bev =
+        bufferevent_filter_new(u, in_filter_cb, NULL, BEV_OPT_DEFER_CALLBACKS, conn_free_cb, c);
     if (c->bev == NULL) {
         bufferevent_free(u);
         c->underlying = NULL;
