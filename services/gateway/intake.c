@@ -702,13 +702,6 @@ static void conn_unlink(struct intake_conn *c)
 
 /* bufferevent_filter_new's free_context: the connection is gone. Unfinished
  * bodies go with it, and their temporary files with them. */
-static void free_underlying_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    bufferevent_free(arg);
-}
-
 static void conn_free_cb(void *arg)
 {
     struct intake_conn *c = arg;
@@ -717,11 +710,9 @@ static void conn_free_cb(void *arg)
     /* The socket bufferevent is freed after the filter is gone (see
      * intake_bevcb); evhttp has closed the descriptor already. */
     if (c->underlying != NULL) {
-        struct timeval now = {0, 0};
-        /* Drop the descriptor now: evhttp closes it right after this. */
+        /* Drop the descriptor first: evhttp closes it itself. */
         bufferevent_setfd(c->underlying, -1);
-        if (event_base_once(c->base, -1, EV_TIMEOUT, free_underlying_cb, c->underlying, &now) == -1)
-            bufferevent_free(c->underlying);
+        bufferevent_free(c->underlying);
     }
     conn_unlink(c);
     conn_free(c);
@@ -771,11 +762,13 @@ struct bufferevent *intake_bevcb(struct event_base *base, void *arg)
     if (c == NULL)
         return NULL;
     /*
-     * Neither bufferevent closes the socket: evhttp closes it itself when
-     * the filter lacks BEV_OPT_CLOSE_ON_FREE. With CLOSE_ON_FREE, libevent
-     * 2.1 closed the descriptor through the filter and then shut down the
-     * same number again in evhttp_connection_free, by which time accept()
-     * could have handed it to the next client (seen as empty replies).
+     * Two libevent 2.1 pitfalls, both seen as empty replies under load:
+     * - neither bufferevent closes the socket: evhttp closes it itself when
+     *   the filter lacks BEV_OPT_CLOSE_ON_FREE (with it, the descriptor was
+     *   closed twice, the second time after accept() had reused it);
+     * - both use BEV_OPT_DEFER_CALLBACKS: run synchronously, the filter's
+     *   callbacks re-entered evhttp while it was still setting the
+     *   connection up when the request bytes were already waiting.
      */
     struct bufferevent *u = bufferevent_socket_new(base, -1, BEV_OPT_DEFER_CALLBACKS);
     if (u == NULL)

@@ -248,6 +248,8 @@ out:
     /* Backend first: its pending callbacks still reply to live requests. */
     memback_free(mem);
     gateway_free(gw);
+    if (base != NULL) /* run the deferred frees of connections evhttp_free closed */
+        event_base_loop(base, EVLOOP_NONBLOCK);
     if (ev_term)
         event_free(ev_term);
     if (ev_int)

@@ -181,6 +181,8 @@ static void fx_stop(struct fx *f)
 {
     in_loop(f, stop_fn, NULL);
     pthread_join(f->thread, NULL);
+    /* Let libevent run the deferred frees of the connections evhttp_free closed. */
+    event_base_loop(f->base, EVLOOP_NONBLOCK);
     store_free(f->store);
     event_base_free(f->base);
     nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
