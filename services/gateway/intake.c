@@ -29,7 +29,6 @@ struct intake_conn {
     struct intake_conn *prev, *next;
     struct bufferevent *bev;        /* the filter; NULL in intake_feed_for_test */
     struct bufferevent *underlying; /* the socket bufferevent under it */
-    struct event_base *base;
     struct event *kick;
     struct evbuffer_cb_entry *out_cb;
     enum conn_state state;
@@ -774,7 +773,6 @@ struct bufferevent *intake_bevcb(struct event_base *base, void *arg)
     if (u == NULL)
         goto fail;
     c->underlying = u;
-    c->base = base;
     c->bev =
         bufferevent_filter_new(u, in_filter_cb, NULL, BEV_OPT_DEFER_CALLBACKS, conn_free_cb, c);
     if (c->bev == NULL) {
