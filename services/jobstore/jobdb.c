@@ -1823,7 +1823,7 @@ enum err jobdb_due(struct jobdb *db, int64_t now_unix, size_t limit, struct jobd
 
     *out = NULL;
     *n = 0;
-    if (limit < 1 || limit > JOBDB_LIST_MAX)
+    if (limit < 1 || limit > JOBDB_DUE_MAX)
         return ERR_INVAL;
     fmt_i64(now, now_unix);
     fmt_i64(lim, (int64_t)limit);

@@ -234,6 +234,9 @@ struct jobdb_due {
 
 /* Most rows one jobdb_list() or jobdb_due() call returns. */
 #define JOBDB_LIST_MAX 500
+/* Most due jobs in one jobdb_due() answer: proto's PROTO_DUE_LIMIT_MAX (a keeper asks
+ * for one block's worth; 1,000 jobs are 10 performUpkeep batches of 100). */
+#define JOBDB_DUE_MAX 1000
 
 /*
  * Open the job store: a pool per <cfg>, then the schema migrations
@@ -426,7 +429,7 @@ LOOM_MUST_CHECK enum err jobdb_block_hash(struct jobdb *db, uint64_t number, uin
  * funded-but-flagged PENDING job, past its deadline), reopen (WORKING, claim
  * expired, deadline not passed). Oldest due first, at most <limit>.
  *   out: receives a heap array (caller frees with free()), count in *n.
- * Returns ERR_OK; ERR_INVAL (limit 0 or over JOBDB_LIST_MAX); database errors.
+ * Returns ERR_OK; ERR_INVAL (limit 0 or over JOBDB_DUE_MAX); database errors.
  */
 LOOM_MUST_CHECK enum err jobdb_due(struct jobdb *db, int64_t now_unix, size_t limit,
                                    struct jobdb_due **out, size_t *n);

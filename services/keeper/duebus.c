@@ -13,10 +13,9 @@
 #include "cmd.h"
 #include "json.h"
 
-/* The job store refuses a jobs.due limit over its page cap (services/jobstore
- * jobdb.h JOBDB_LIST_MAX, 500), although PROTOCOL.md allows 1,000: ask for at
- * most this many per block; the rest come with the next block. */
-#define DUEBUS_LIMIT_MAX 500
+/* The most jobs.due may ask for (proto's PROTO_DUE_LIMIT_MAX, which the job
+ * store honours); the rest come with the next block. */
+#define DUEBUS_LIMIT_MAX PROTO_DUE_LIMIT_MAX
 
 struct duebus {
     struct bus *req;

@@ -112,7 +112,7 @@ static void test_jobs_due_over_bus(void **state)
     struct upkeep_item *big = calloc(1000, sizeof(*big));
     size_t n = 0;
     assert_non_null(big);
-    /* Room for 1,000, but the job store pages at 500: the keeper asks for 500. */
+    /* Room for 1,000: the keeper asks for all of them in one jobs.due. */
     assert_int_equal(due_fetch(s, 1764547300, big, 1000, &n), ERR_OK);
     memcpy(out, big, 2 * sizeof(*out));
     free(big);
@@ -130,7 +130,7 @@ static void test_jobs_due_over_bus(void **state)
     assert_int_equal(srv.requests, 3);
     assert_true(srv.decode_ok[0] && srv.decode_ok[1]);
     assert_int_equal(srv.now_at[0], 1764547300);
-    assert_int_equal(srv.limit[0], 500);
+    assert_int_equal(srv.limit[0], 1000);
     assert_int_equal(srv.limit[1], 8);
     assert_int_equal(srv.now_at[1], 1764547301);
     due_source_free(s);
