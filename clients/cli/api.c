@@ -183,22 +183,22 @@ enum err api_job_decode(const struct cJSON *o, struct api_job *j, struct json_er
         (e = json_get_int(o, "id", JSON_REQUIRED, 1, JSON_INT_MAX, &j->id, je)) != ERR_OK ||
         (e = json_get_str(o, "status", JSON_REQUIRED, 1, 32, &j->status, je)) != ERR_OK ||
         (e = json_get_str(o, "title", JSON_OPTIONAL, 0, API_STR_MAX, &j->title, je)) != ERR_OK ||
-        (e = json_get_str(o, "description", JSON_OPTIONAL, 0, API_STR_MAX, &j->description,
-                          je)) != ERR_OK ||
+        (e = json_get_str(o, "description", JSON_OPTIONAL, 0, API_STR_MAX, &j->description, je)) !=
+            ERR_OK ||
         (e = json_get_str(o, "type", JSON_OPTIONAL, 0, 32, &j->type, je)) != ERR_OK ||
         (e = json_get_str(o, either(o, "client", "wallet_address"), JSON_OPTIONAL, 0, 64,
                           &j->client, je)) != ERR_OK ||
         (e = json_get_str(o, either(o, "worker", "worker_address"), JSON_OPTIONAL, 0, 64,
                           &j->worker, je)) != ERR_OK ||
-        (e = json_get_int(o, "price_usd_cents", JSON_OPTIONAL, 0, JSON_INT_MAX,
-                          &j->price_usd_cents, je)) != ERR_OK ||
+        (e = json_get_int(o, "price_usd_cents", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->price_usd_cents,
+                          je)) != ERR_OK ||
         (e = json_get_int(o, "progress", JSON_OPTIONAL, 0, 100, &j->progress, je)) != ERR_OK ||
         (e = json_get_int(o, "created_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->created_at, je)) !=
             ERR_OK ||
         (e = json_get_int(o, "result_size_bytes", JSON_OPTIONAL, 0, JSON_INT_MAX,
                           &j->result_size_bytes, je)) != ERR_OK ||
-        (e = json_get_int(o, "deadline_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->deadline_at,
-                          je)) != ERR_OK ||
+        (e = json_get_int(o, "deadline_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->deadline_at, je)) !=
+            ERR_OK ||
         (e = json_get_int(o, "max_runtime_s", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->max_runtime_s,
                           je)) != ERR_OK ||
         (e = get_sha(o, "spec_sha256", &j->has_spec, j->spec_sha256, je)) != ERR_OK ||
@@ -236,9 +236,8 @@ static enum err job_answer(struct api *a, const struct http_response *r, struct 
         e = api_job_decode(root, out, &je);
     if (e != ERR_OK) {
         buf_reset(&a->msg);
-        if (buf_appendf(&a->msg, "gateway sent a bad job record: %s%s%s",
-                        je.path[0] ? je.path : "", je.path[0] ? ": " : "",
-                        je.message[0] ? je.message : err_str(e)) != ERR_OK)
+        if (buf_appendf(&a->msg, "gateway sent a bad job record: %s%s%s", je.path[0] ? je.path : "",
+                        je.path[0] ? ": " : "", je.message[0] ? je.message : err_str(e)) != ERR_OK)
             buf_reset(&a->msg);
         json_free(root);
         return e == ERR_NOMEM ? e : ERR_PROTO;
@@ -311,8 +310,8 @@ enum err api_job_list(struct api *a, const struct api_list_filter *f, struct cJS
         goto out;
     if ((e = call(a, "GET", buf_cstr(&t), NULL, NULL, 0, false, &r)) != ERR_OK)
         goto out;
-    e = json_parse(r.body.data ? r.body.data : "", r.body.len, HTTP_MAX_BODY, API_JSON_DEPTH,
-                   &root, &je);
+    e = json_parse(r.body.data ? r.body.data : "", r.body.len, HTTP_MAX_BODY, API_JSON_DEPTH, &root,
+                   &je);
     if (e == ERR_OK)
         e = json_get_array(root, "jobs", JSON_REQUIRED, 1000, &arr, &count, &je);
     if (e == ERR_OK && count > 0 && (list = calloc(count, sizeof(*list))) == NULL)
@@ -378,8 +377,7 @@ static enum err add_field(struct buf *b, const char *boundary, const char *name,
 
 /* Append part <field> holding the file at <path> under <filename>. */
 static enum err add_file(struct buf *b, const char *boundary, const char *field,
-                         const char *filename, const char *ctype, const char *path,
-                         struct buf *why)
+                         const char *filename, const char *ctype, const char *path, struct buf *why)
 {
     enum err e;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -428,8 +426,8 @@ static enum err add_file(struct buf *b, const char *boundary, const char *field,
     return e;
 }
 
-enum err api_build_multipart(const struct api_job_new *in, const char *boundary,
-                             struct buf *body, struct buf *why)
+enum err api_build_multipart(const struct api_job_new *in, const char *boundary, struct buf *body,
+                             struct buf *why)
 {
     char cents[24];
     enum err e;
@@ -457,9 +455,8 @@ enum err api_build_multipart(const struct api_job_new *in, const char *boundary,
         (e = add_field(body, boundary, "type", in->type)) != ERR_OK ||
         (e = add_field(body, boundary, "price_usd_cents", cents)) != ERR_OK)
         return e;
-    if (in->spec_path != NULL &&
-        (e = add_file(body, boundary, "job.json", "job.json", "application/json", in->spec_path,
-                      why)) != ERR_OK)
+    if (in->spec_path != NULL && (e = add_file(body, boundary, "job.json", "job.json",
+                                               "application/json", in->spec_path, why)) != ERR_OK)
         return e;
     for (size_t i = 0; i < in->n_inputs; i++)
         if ((e = add_file(body, boundary, "file", base_name(in->input_paths[i]),
@@ -520,8 +517,8 @@ enum err api_quote(struct api *a, int64_t usd_cents, struct api_quote *out)
     http_response_init(&r);
     if ((e = call(a, "GET", target, NULL, NULL, 0, false, &r)) != ERR_OK)
         goto out;
-    e = json_parse(r.body.data ? r.body.data : "", r.body.len, HTTP_MAX_BODY, API_JSON_DEPTH,
-                   &root, &je);
+    e = json_parse(r.body.data ? r.body.data : "", r.body.len, HTTP_MAX_BODY, API_JSON_DEPTH, &root,
+                   &je);
     if (e == ERR_OK)
         e = json_get_int(root, "usd_cents", JSON_REQUIRED, 1, JSON_INT_MAX, &out->usd_cents, &je);
     if (e == ERR_OK)
@@ -530,8 +527,7 @@ enum err api_quote(struct api *a, int64_t usd_cents, struct api_quote *out)
         e = json_get_str(root, "round_id", JSON_OPTIONAL, 1, sizeof(out->round_id) - 1, &round,
                          &je);
     if (e == ERR_OK)
-        e = json_get_int(root, "updated_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &out->updated_at,
-                         &je);
+        e = json_get_int(root, "updated_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &out->updated_at, &je);
     if (e == ERR_OK)
         e = json_get_int(root, "age_s", JSON_OPTIONAL, -JSON_INT_MAX, JSON_INT_MAX, &out->age_s,
                          &je);
@@ -541,8 +537,7 @@ enum err api_quote(struct api *a, int64_t usd_cents, struct api_quote *out)
         e = json_get_int(root, "decimals", JSON_OPTIONAL, 0, 77, &out->decimals, &je);
     if (e != ERR_OK) {
         buf_reset(&a->msg);
-        if (buf_appendf(&a->msg, "gateway sent a bad quote: %s: %s", je.path, je.message) !=
-            ERR_OK)
+        if (buf_appendf(&a->msg, "gateway sent a bad quote: %s: %s", je.path, je.message) != ERR_OK)
             buf_reset(&a->msg);
         if (e != ERR_NOMEM)
             e = ERR_PROTO;

@@ -73,11 +73,11 @@ LOOM_MUST_CHECK enum err api_job_decode(const struct cJSON *obj, struct api_job 
 /* A quote: GET /api/quote?usd_cents=N. */
 struct api_quote {
     int64_t usd_cents;
-    uint8_t wei[32];      /* big-endian */
-    char round_id[32];    /* decimal: Chainlink round ids pass 2^64 */
-    int64_t updated_at;   /* unix s */
+    uint8_t wei[32];    /* big-endian */
+    char round_id[32];  /* decimal: Chainlink round ids pass 2^64 */
+    int64_t updated_at; /* unix s */
     int64_t age_s;
-    char answer[80];      /* the feed's answer, decimal, scaled by 10^decimals */
+    char answer[80]; /* the feed's answer, decimal, scaled by 10^decimals */
     int64_t decimals;
 };
 
@@ -87,7 +87,7 @@ struct api_job_new {
     const char *description; /* NULL = "" */
     const char *type;        /* "IA" or "GRAFICA" */
     int64_t price_usd_cents;
-    const char *spec_path;   /* job.json to upload, or NULL */
+    const char *spec_path;          /* job.json to upload, or NULL */
     const char *const *input_paths; /* input files */
     size_t n_inputs;
 };
@@ -98,7 +98,7 @@ struct api_list_filter {
     const char *type;
     const char *client; /* 0x address */
     const char *cursor;
-    int64_t limit;      /* 0 = the gateway's default */
+    int64_t limit; /* 0 = the gateway's default */
 };
 
 /* Create a client of the gateway at <base_url>; see http_new(). */

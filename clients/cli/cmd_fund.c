@@ -20,7 +20,7 @@
 /* Defaults for the escrow's terms (docs/contracts.md "Lifecycle"): a claim
  * may run an hour; the client has an hour to accept or dispute a result. */
 #define DEFAULT_MAX_RUNTIME "3600"
-#define DEFAULT_WINDOW "3600"
+#define DEFAULT_WINDOW      "3600"
 /* The contract's MAX_DURATION: 365 days. */
 #define MAX_DURATION_S 31536000LL
 
@@ -67,11 +67,16 @@ int cmd_fund(struct cli *c, int argc, char **argv)
          "seconds you have to accept or dispute a submitted result", &window},
     };
     const struct cli_cmd_spec sp = {
-        "fund", "JOB", 1, 1,
+        "fund",
+        "JOB",
+        1,
+        1,
         "Fund job JOB in the escrow: read its price and spec sha256 from the gateway, quote "
         "the price on chain, send create(ref, priceCents, specHash, deadline, maxRuntime, "
         "window) with exactly the quoted wei from your key, and wait for the receipt.",
-        "loom fund 42 --window-s 600", opts, sizeof(opts) / sizeof(opts[0])};
+        "loom fund 42 --window-s 600",
+        opts,
+        sizeof(opts) / sizeof(opts[0])};
     struct api *a = NULL;
     struct escrow *x = NULL;
     struct api_job j;
@@ -154,8 +159,8 @@ int cmd_fund(struct cli *c, int argc, char **argv)
     static const uint8_t zero20[20];
     if (memcmp(onchain.client, zero20, 20) != 0) {
         rc = cli_fail(c, ERR_EXISTS,
-                      "cannot fund job %" PRId64 ": escrow job %s exists already (%s)", id,
-                      job_hex, escrow_status_name(onchain.status));
+                      "cannot fund job %" PRId64 ": escrow job %s exists already (%s)", id, job_hex,
+                      escrow_status_name(onchain.status));
         goto out;
     }
     uint64_t deadline = 0;

@@ -102,13 +102,18 @@ static int job_tx(struct cli *c, int argc, char **argv, const char *fn)
 {
     const bool is_accept = strcmp(fn, "accept") == 0;
     const struct cli_cmd_spec sp = {
-        fn, "JOB", 1, 1,
+        fn,
+        "JOB",
+        1,
+        1,
         is_accept ? "Accept the submitted result of job JOB: the escrow pays the worker now. "
                     "JOB is the gateway's job id, or the escrow's 0x job id."
                   : "Dispute the submitted result of job JOB within its challenge window: the "
                     "arbiter decides who is paid. JOB is the gateway's job id, or the escrow's "
                     "0x job id.",
-        is_accept ? "loom accept 42" : "loom dispute 42", NULL, 0};
+        is_accept ? "loom accept 42" : "loom dispute 42",
+        NULL,
+        0};
     struct escrow *x = NULL;
     struct key k;
     struct buf why, data;
@@ -130,8 +135,9 @@ static int job_tx(struct cli *c, int argc, char **argv, const char *fn)
         goto out;
     }
     if (parse_job(arg, k.addr, job_id) != ERR_OK) {
-        rc = cli_usage(c, "JOB \"%s\" must be a job id (a positive integer) or an escrow id "
-                          "(0x + 64 hex digits)",
+        rc = cli_usage(c,
+                       "JOB \"%s\" must be a job id (a positive integer) or an escrow id "
+                       "(0x + 64 hex digits)",
                        arg);
         goto out;
     }
@@ -193,10 +199,15 @@ int cmd_dispute(struct cli *c, int argc, char **argv)
 int cmd_withdraw(struct cli *c, int argc, char **argv)
 {
     const struct cli_cmd_spec sp = {
-        "withdraw", "", 0, 0,
+        "withdraw",
+        "",
+        0,
+        0,
         "Withdraw your whole balance in the escrow (refunds, a dispute's share, or a worker's "
         "pay) to your address.",
-        "loom withdraw", NULL, 0};
+        "loom withdraw",
+        NULL,
+        0};
     struct escrow *x = NULL;
     struct key k;
     struct buf why, data;

@@ -20,7 +20,7 @@
 #include "json.h"
 
 /* deploy.sh's JSON carries two ABIs: about 60 KiB; 16 MiB is ample. */
-#define DEPLOYMENT_MAX ((size_t)16 << 20)
+#define DEPLOYMENT_MAX   ((size_t)16 << 20)
 #define DEPLOYMENT_DEPTH 64
 
 const char escrow_job_created_sig[] =
@@ -30,16 +30,40 @@ const char escrow_job_created_sig[] =
 /* The contract's custom errors (contracts/src/LoomEscrow.sol), for naming
  * reverts; Status is an enum, which the ABI encodes as uint8. */
 static const char *const error_sigs[] = {
-    "ZeroAddress()", "BadFeedDecimals(uint8)", "Paused()", "NotGuardian()", "NotArbiter()",
-    "NotClient(bytes32)", "NotWorker(bytes32)", "JobExists(bytes32)", "WrongStatus(bytes32,uint8)",
-    "ZeroPrice()", "ZeroHash()", "BadDeadline(uint256)", "BadDuration(uint256)",
-    "AmountTooLarge(uint256)", "InsufficientPayment(uint256,uint256)", "InvalidPrice(int256)",
-    "IncompleteRound(uint80)", "StalePrice(uint256)", "FuturePrice(uint256)", "SequencerDown()",
-    "GracePeriodNotOver(uint256)", "ClientCannotClaim(bytes32)", "LapsedWorker(bytes32)",
-    "DeadlinePassed(bytes32,uint32)", "DeadlineNotPassed(bytes32,uint32)",
-    "ClaimLapsed(bytes32,uint32)", "ClaimNotLapsed(bytes32,uint32)", "WindowOpen(bytes32,uint32)",
-    "WindowClosed(bytes32,uint32)", "SplitTooLarge(uint256,uint256)", "NothingToWithdraw()",
-    "TransferFailed()", "BatchTooLarge(uint256)", "ReentrancyGuardReentrantCall()",
+    "ZeroAddress()",
+    "BadFeedDecimals(uint8)",
+    "Paused()",
+    "NotGuardian()",
+    "NotArbiter()",
+    "NotClient(bytes32)",
+    "NotWorker(bytes32)",
+    "JobExists(bytes32)",
+    "WrongStatus(bytes32,uint8)",
+    "ZeroPrice()",
+    "ZeroHash()",
+    "BadDeadline(uint256)",
+    "BadDuration(uint256)",
+    "AmountTooLarge(uint256)",
+    "InsufficientPayment(uint256,uint256)",
+    "InvalidPrice(int256)",
+    "IncompleteRound(uint80)",
+    "StalePrice(uint256)",
+    "FuturePrice(uint256)",
+    "SequencerDown()",
+    "GracePeriodNotOver(uint256)",
+    "ClientCannotClaim(bytes32)",
+    "LapsedWorker(bytes32)",
+    "DeadlinePassed(bytes32,uint32)",
+    "DeadlineNotPassed(bytes32,uint32)",
+    "ClaimLapsed(bytes32,uint32)",
+    "ClaimNotLapsed(bytes32,uint32)",
+    "WindowOpen(bytes32,uint32)",
+    "WindowClosed(bytes32,uint32)",
+    "SplitTooLarge(uint256,uint256)",
+    "NothingToWithdraw()",
+    "TransferFailed()",
+    "BatchTooLarge(uint256)",
+    "ReentrancyGuardReentrantCall()",
 };
 
 struct escrow {
@@ -71,8 +95,9 @@ enum err escrow_load_deployment(const char *path, struct escrow_deployment *out,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd == -1) {
         e = errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
-        why_set(why, "cannot read deployment file \"%s\": %s (set LOOM_DEPLOYMENT or --deployment "
-                     "to contracts/deploy.sh's output)",
+        why_set(why,
+                "cannot read deployment file \"%s\": %s (set LOOM_DEPLOYMENT or --deployment "
+                "to contracts/deploy.sh's output)",
                 path, strerror(errno));
         goto out;
     }
@@ -155,7 +180,8 @@ enum err escrow_open(const char *rpc_url, const char *deployment_path, long time
         goto fail;
     }
     if (chain != x->dep.chain_id) {
-        why_set(why, "the node at the RPC URL is chain %llu but deployment \"%s\" is for chain %llu",
+        why_set(why,
+                "the node at the RPC URL is chain %llu but deployment \"%s\" is for chain %llu",
                 (unsigned long long)chain, deployment_path, (unsigned long long)x->dep.chain_id);
         e = ERR_STATE;
         goto fail;
@@ -234,9 +260,8 @@ enum err escrow_revert_reason(const uint8_t *data, size_t len, struct buf *out)
 static enum err view_call(struct escrow *x, const struct buf *data, uint8_t **ret, size_t *ret_len,
                           struct buf *why)
 {
-    struct rpc_tx_call msg = {.to = x->dep.escrow,
-                              .data = (const uint8_t *)data->data,
-                              .data_len = data->len};
+    struct rpc_tx_call msg = {
+        .to = x->dep.escrow, .data = (const uint8_t *)data->data, .data_len = data->len};
     enum err e = rpc_eth_call(x->rpc, &msg, RPC_BLOCK_LATEST, ret, ret_len);
     if (e != ERR_OK)
         rpc_why(x, e, why);
@@ -251,8 +276,9 @@ static enum err view_word(struct escrow *x, const struct buf *data, struct u256 
     size_t n = 0;
     enum err e = view_call(x, data, &ret, &n, why);
     if (e == ERR_OK && n != 32) {
-        why_set(why, "escrow answered %zu bytes, want one 32-byte word (is \"escrow\" in the "
-                     "deployment file a LoomEscrow?)",
+        why_set(why,
+                "escrow answered %zu bytes, want one 32-byte word (is \"escrow\" in the "
+                "deployment file a LoomEscrow?)",
                 n);
         e = ERR_PROTO;
     }
@@ -442,11 +468,8 @@ enum err escrow_send(struct escrow *x, const struct key *k, const uint8_t *calld
     tx_init(&t, TX_EIP1559, x->dep.chain_id);
     buf_init(&raw, 0);
     u256_to_be(value_wei, value_be);
-    struct rpc_tx_call msg = {.to = x->dep.escrow,
-                              .from = k->addr,
-                              .data = calldata,
-                              .data_len = len,
-                              .value = value_be};
+    struct rpc_tx_call msg = {
+        .to = x->dep.escrow, .from = k->addr, .data = calldata, .data_len = len, .value = value_be};
     if ((e = rpc_estimate_gas(x->rpc, &msg, &gas)) != ERR_OK ||
         (e = rpc_get_transaction_count(x->rpc, k->addr, RPC_BLOCK_PENDING, &nonce)) != ERR_OK ||
         (e = rpc_max_priority_fee(x->rpc, tip_be)) != ERR_OK ||

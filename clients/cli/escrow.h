@@ -123,7 +123,7 @@ LOOM_MUST_CHECK enum err escrow_calldata_withdraw(struct buf *out);
 /* A mined transaction. */
 struct escrow_sent {
     uint8_t tx_hash[32];
-    struct u256 fee_wei; /* gas used x effective gas price */
+    struct u256 fee_wei;        /* gas used x effective gas price */
     struct rpc_receipt receipt; /* owned: rpc_receipt_release() */
 };
 

@@ -26,12 +26,12 @@ struct http {
 /* What the write and header callbacks fill for one call. */
 struct xfer {
     struct http_response *out;
-    int fd;               /* download target, or -1 */
-    http_chunk_fn cb;     /* stream consumer, or NULL */
+    int fd;           /* download target, or -1 */
+    http_chunk_fn cb; /* stream consumer, or NULL */
     void *cb_arg;
-    bool stopped;         /* the consumer asked to stop */
-    bool write_failed;    /* writing fd failed */
-    enum err body_err;    /* buffering failed (ERR_TOOBIG, ERR_NOMEM) */
+    bool stopped;      /* the consumer asked to stop */
+    bool write_failed; /* writing fd failed */
+    enum err body_err; /* buffering failed (ERR_TOOBIG, ERR_NOMEM) */
     CURL *curl;
 };
 

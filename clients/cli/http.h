@@ -32,10 +32,10 @@ struct key;
 
 /* A response. Init with http_response_init(), release after use. */
 struct http_response {
-    long status;          /* HTTP status; 0 when no response arrived */
-    struct buf body;      /* the body (error bodies too, for downloads) */
-    char *sha256;         /* X-Loom-SHA256 header, or NULL */
-    long retry_after_s;   /* Retry-After in seconds, or 0 */
+    long status;        /* HTTP status; 0 when no response arrived */
+    struct buf body;    /* the body (error bodies too, for downloads) */
+    char *sha256;       /* X-Loom-SHA256 header, or NULL */
+    long retry_after_s; /* Retry-After in seconds, or 0 */
 };
 
 void http_response_init(struct http_response *r);

@@ -32,9 +32,9 @@ struct key;
 
 /* The four header values, NUL-terminated. */
 struct sign_headers {
-    char address[43];   /* "0x" + 40 lower-case hex digits */
-    char timestamp[24]; /* unix seconds, decimal */
-    char nonce[65];     /* 8-64 of [A-Za-z0-9_-]; ours are 32 hex digits */
+    char address[43];    /* "0x" + 40 lower-case hex digits */
+    char timestamp[24];  /* unix seconds, decimal */
+    char nonce[65];      /* 8-64 of [A-Za-z0-9_-]; ours are 32 hex digits */
     char signature[133]; /* "0x" + 130 hex digits: r, s, v (27/28) */
 };
 

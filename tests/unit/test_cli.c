@@ -147,8 +147,8 @@ static void test_cli_parse(void **state)
 
     unsetenv("LOOM_GATEWAY_URL");
     setenv("LOOM_RPC_URL", "http://env:1", 1);
-    char *a1[] = {"t", "--json", "42", "--name", "x", "--n=7", "--file", "a", "--flag",
-                  "--file=b", "--rpc-url", "http://flag:2", "43"};
+    char *a1[] = {"t",      "--json",   "42",        "--name",        "x", "--n=7", "--file", "a",
+                  "--flag", "--file=b", "--rpc-url", "http://flag:2", "43"};
     assert_int_equal(parse(&p, opts, 13, a1), ERR_OK);
     assert_true(p.c.json); /* a bare flag never swallows the next argument */
     assert_int_equal(p.c.n_args, 2);
@@ -300,9 +300,8 @@ static void test_sign_request(void **state)
     struct key k;
     assert_int_equal(key_from_hex(test_key_hex, &k), ERR_OK);
     struct sign_headers h;
-    assert_int_equal(sign_request(&k, "POST", "/api/jobs", NULL, 0, 1764460800,
-                                  "abcdef0123456789", &h),
-                     ERR_OK);
+    assert_int_equal(
+        sign_request(&k, "POST", "/api/jobs", NULL, 0, 1764460800, "abcdef0123456789", &h), ERR_OK);
     assert_string_equal(h.address, test_addr);
     assert_string_equal(h.timestamp, "1764460800");
     assert_string_equal(h.nonce, "abcdef0123456789");
@@ -312,10 +311,11 @@ static void test_sign_request(void **state)
                         "9305cce7c48e9b69d6323567ae0cf24c7128bde7d889d4a206575da433bc1c");
     struct buf text;
     buf_init(&text, 0);
-    assert_int_equal(sign_canonical("POST", "/api/jobs",
-                                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                                    "1764460800", "abcdef0123456789", &text),
-                     ERR_OK);
+    assert_int_equal(
+        sign_canonical("POST", "/api/jobs",
+                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                       "1764460800", "abcdef0123456789", &text),
+        ERR_OK);
     assert_string_equal(buf_cstr(&text),
                         "loom-request-v1\nPOST\n/api/jobs\n"
                         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
@@ -326,9 +326,8 @@ static void test_sign_request(void **state)
     assert_memory_equal(who, k.addr, 20);
     /* A body changes the signed text: the signature no longer recovers to us. */
     struct sign_headers h2;
-    assert_int_equal(sign_request(&k, "POST", "/api/jobs", "x", 1, 1764460800,
-                                  "abcdef0123456789", &h2),
-                     ERR_OK);
+    assert_int_equal(
+        sign_request(&k, "POST", "/api/jobs", "x", 1, 1764460800, "abcdef0123456789", &h2), ERR_OK);
     assert_string_not_equal(h2.signature, h.signature);
     /* Fresh nonces: 32 hex digits, never the same twice. */
     struct sign_headers r1, r2;
@@ -390,7 +389,9 @@ static void test_evstream(void **state)
     check_stream("data: x\rdata: y\r\rdata: z\n\n", "message=x\ny|message=z|"); /* bare CR */
     check_stream("event: e\n\ndata: d\n\n", "message=d|"); /* no data: not dispatched, type reset */
     check_stream("id: 7\nretry: 10\nfoo: bar\ndata\n\n", "message=|"); /* "data" alone: empty */
-    check_stream("\xEF\xBB\xBF" "data: bom\n\n", "message=bom|");
+    check_stream("\xEF\xBB\xBF"
+                 "data: bom\n\n",
+                 "message=bom|");
     check_stream("data: unfinished", ""); /* no blank line yet: nothing */
 
     /* A callback's non-zero answer stops the feed and drops the rest. */
@@ -449,11 +450,12 @@ static void test_api_job_decode(void **state)
 {
     (void)state;
     /* The gateway's spelling. */
-    const char *gw = "{\"id\":42,\"title\":\"T\",\"type\":\"IA\",\"price_usd_cents\":1250,"
-                     "\"client\":\"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\",\"worker\":null,"
-                     "\"status\":\"WORKING\",\"progress\":35,\"created_at\":1764460800,"
-                     "\"spec_sha256\":\"d4f02eaafd1a9e9de7d10972ca8e47fa7a985825c3c9c1e249c72683cb3e"
-                     "4f19\",\"result_sha256\":null,\"files\":[]}";
+    const char *gw =
+        "{\"id\":42,\"title\":\"T\",\"type\":\"IA\",\"price_usd_cents\":1250,"
+        "\"client\":\"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\",\"worker\":null,"
+        "\"status\":\"WORKING\",\"progress\":35,\"created_at\":1764460800,"
+        "\"spec_sha256\":\"d4f02eaafd1a9e9de7d10972ca8e47fa7a985825c3c9c1e249c72683cb3e"
+        "4f19\",\"result_sha256\":null,\"files\":[]}";
     /* PROTOCOL.md's record:job spelling. */
     const char *proto =
         "{\"v\":1,\"id\":42,\"status\":\"SUBMITTED\",\"wallet_address\":\"0x70997970c51812dc3a0"
@@ -599,10 +601,11 @@ static void test_escrow_encodings(void **state)
     assert_int_equal(ref[0], 0);
     escrow_job_id(client, ref, id);
     /* cast keccak $(cast abi-encode "f(address,bytes32)" <client> 0x..2a) */
-    assert_int_equal(hex_decode_exact("0x367b324050bfe42dbb24c3286e5acbc18a9dbcf9ddc6ddc81e06ab106e4"
-                                      "33fdb",
-                                      want, 32),
-                     ERR_OK);
+    assert_int_equal(
+        hex_decode_exact("0x367b324050bfe42dbb24c3286e5acbc18a9dbcf9ddc6ddc81e06ab106e4"
+                         "33fdb",
+                         want, 32),
+        ERR_OK);
     assert_memory_equal(id, want, 32);
 
     struct buf data;
@@ -653,12 +656,13 @@ static void test_escrow_encodings(void **state)
     buf_reset(&r);
     struct buf err_string;
     buf_init(&err_string, 0);
-    assert_int_equal(hex_decode_buf("0x08c379a0"
-                                    "0000000000000000000000000000000000000000000000000000000000000020"
-                                    "0000000000000000000000000000000000000000000000000000000000000004"
-                                    "6e6f706500000000000000000000000000000000000000000000000000000000",
-                                    &err_string),
-                     ERR_OK);
+    assert_int_equal(
+        hex_decode_buf("0x08c379a0"
+                       "0000000000000000000000000000000000000000000000000000000000000020"
+                       "0000000000000000000000000000000000000000000000000000000000000004"
+                       "6e6f706500000000000000000000000000000000000000000000000000000000",
+                       &err_string),
+        ERR_OK);
     assert_int_equal(escrow_revert_reason((const uint8_t *)err_string.data, err_string.len, &r),
                      ERR_OK);
     assert_string_equal(buf_cstr(&r), "Error: nope");
@@ -721,12 +725,12 @@ static void test_escrow_deployment(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exit_codes),      cmocka_unit_test(test_parse_usd),
-        cmocka_unit_test(test_parse_job_id),    cmocka_unit_test(test_cli_parse),
-        cmocka_unit_test(test_cli_fail_json),   cmocka_unit_test(test_load_key_modes),
-        cmocka_unit_test(test_sha256),          cmocka_unit_test(test_sign_request),
-        cmocka_unit_test(test_evstream),        cmocka_unit_test(test_api_errors),
-        cmocka_unit_test(test_api_job_decode),  cmocka_unit_test(test_api_multipart),
+        cmocka_unit_test(test_exit_codes),       cmocka_unit_test(test_parse_usd),
+        cmocka_unit_test(test_parse_job_id),     cmocka_unit_test(test_cli_parse),
+        cmocka_unit_test(test_cli_fail_json),    cmocka_unit_test(test_load_key_modes),
+        cmocka_unit_test(test_sha256),           cmocka_unit_test(test_sign_request),
+        cmocka_unit_test(test_evstream),         cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_api_job_decode),   cmocka_unit_test(test_api_multipart),
         cmocka_unit_test(test_escrow_encodings), cmocka_unit_test(test_escrow_deployment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
