@@ -25,8 +25,8 @@
 #define API_STR_MAX 65536
 
 struct api {
-    struct http *h;      /* requests */
-    struct http *stream; /* the event stream: a second handle, so that a
+    struct cli_http *h;      /* requests */
+    struct cli_http *stream; /* the event stream: a second handle, so that a
                             request can be made while the stream is open */
     char *base;
     long timeout_ms;
@@ -42,7 +42,7 @@ enum err api_new(const char *base_url, long timeout_ms, struct api **out)
     buf_init(&a->msg, 4096);
     a->timeout_ms = timeout_ms;
     a->base = strdup(base_url ? base_url : "");
-    enum err e = a->base ? http_new(base_url, timeout_ms, &a->h) : ERR_NOMEM;
+    enum err e = a->base ? cli_http_new(base_url, timeout_ms, &a->h) : ERR_NOMEM;
     if (e != ERR_OK) {
         api_free(a);
         return e;
@@ -55,8 +55,8 @@ void api_free(struct api *a)
 {
     if (a == NULL)
         return;
-    http_free(a->h);
-    http_free(a->stream);
+    cli_http_free(a->h);
+    cli_http_free(a->stream);
     free(a->base);
     buf_release(&a->msg);
     free(a);
@@ -65,7 +65,7 @@ void api_free(struct api *a)
 void api_set_signer(struct api *a, const struct key *k)
 {
     a->signer = k;
-    http_set_signer(a->h, k);
+    cli_http_set_signer(a->h, k);
 }
 
 const char *api_errmsg(const struct api *a)
@@ -121,7 +121,7 @@ enum err api_error_from(long status, const char *body, size_t len, struct buf *m
     char *code = NULL, *text = NULL;
     enum err e = status_fallback(status);
 
-    if (json_parse(body, len, HTTP_MAX_BODY, API_JSON_DEPTH, &root, NULL) == ERR_OK &&
+    if (json_parse(body, len, CLI_HTTP_MAX_BODY, API_JSON_DEPTH, &root, NULL) == ERR_OK &&
         json_get_object(root, "error", JSON_REQUIRED, &err, NULL) == ERR_OK &&
         json_get_str(err, "code", JSON_REQUIRED, 1, 64, &code, NULL) == ERR_OK &&
         json_get_str(err, "message", JSON_OPTIONAL, 0, API_STR_MAX, &text, NULL) == ERR_OK) {
@@ -211,12 +211,12 @@ enum err api_job_decode(const struct cJSON *o, struct api_job *j, struct json_er
 /* Send and, on a non-2xx answer, map the gateway's error. On ERR_OK the
  * body is in <r>. */
 static enum err call(struct api *a, const char *method, const char *target, const char *ctype,
-                     const void *body, size_t len, bool sign, struct http_response *r)
+                     const void *body, size_t len, bool sign, struct cli_http_response *r)
 {
     buf_reset(&a->msg);
-    enum err e = http_request(a->h, method, target, ctype, body, len, sign, r);
+    enum err e = cli_http_request(a->h, method, target, ctype, body, len, sign, r);
     if (e != ERR_OK) {
-        set_msg(a, http_errmsg(a->h));
+        set_msg(a, cli_http_errmsg(a->h));
         return e;
     }
     if (r->status < 200 || r->status > 299)
@@ -225,12 +225,12 @@ static enum err call(struct api *a, const char *method, const char *target, cons
 }
 
 /* Parse a job answer from <r> into <out>, keeping the tree in out->raw. */
-static enum err job_answer(struct api *a, const struct http_response *r, struct api_job *out)
+static enum err job_answer(struct api *a, const struct cli_http_response *r, struct api_job *out)
 {
     struct cJSON *root = NULL;
     struct json_err je;
     json_err_init(&je);
-    enum err e = json_parse(r->body.data ? r->body.data : "", r->body.len, HTTP_MAX_BODY,
+    enum err e = json_parse(r->body.data ? r->body.data : "", r->body.len, CLI_HTTP_MAX_BODY,
                             API_JSON_DEPTH, &root, &je);
     if (e == ERR_OK)
         e = api_job_decode(root, out, &je);
@@ -249,13 +249,13 @@ static enum err job_answer(struct api *a, const struct http_response *r, struct 
 enum err api_job_get(struct api *a, int64_t id, struct api_job *out)
 {
     char target[64];
-    struct http_response r;
+    struct cli_http_response r;
     (void)snprintf(target, sizeof(target), "/api/jobs/%" PRId64, id);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     enum err e = call(a, "GET", target, NULL, NULL, 0, false, &r);
     if (e == ERR_OK)
         e = job_answer(a, &r, out);
-    http_response_release(&r);
+    cli_http_response_release(&r);
     return e;
 }
 
@@ -278,7 +278,7 @@ enum err api_job_list(struct api *a, const struct api_list_filter *f, struct cJS
                       struct api_job **jobs, size_t *n)
 {
     struct buf t;
-    struct http_response r;
+    struct cli_http_response r;
     struct cJSON *root = NULL;
     const struct cJSON *arr = NULL;
     struct api_job *list = NULL;
@@ -292,7 +292,7 @@ enum err api_job_list(struct api *a, const struct api_list_filter *f, struct cJS
     *n = 0;
     json_err_init(&je);
     buf_init(&t, 4096);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     e = buf_append_str(&t, "/api/jobs");
     if (e == ERR_OK && f->status)
         e = add_query(&t, "status", f->status);
@@ -310,8 +310,8 @@ enum err api_job_list(struct api *a, const struct api_list_filter *f, struct cJS
         goto out;
     if ((e = call(a, "GET", buf_cstr(&t), NULL, NULL, 0, false, &r)) != ERR_OK)
         goto out;
-    e = json_parse(r.body.data ? r.body.data : "", r.body.len, HTTP_MAX_BODY, API_JSON_DEPTH, &root,
-                   &je);
+    e = json_parse(r.body.data ? r.body.data : "", r.body.len, CLI_HTTP_MAX_BODY, API_JSON_DEPTH,
+                   &root, &je);
     if (e == ERR_OK)
         e = json_get_array(root, "jobs", JSON_REQUIRED, 1000, &arr, &count, &je);
     if (e == ERR_OK && count > 0 && (list = calloc(count, sizeof(*list))) == NULL)
@@ -341,7 +341,7 @@ out:
         free(list);
         json_free(root);
     }
-    http_response_release(&r);
+    cli_http_response_release(&r);
     buf_release(&t);
     return e;
 }
@@ -468,7 +468,7 @@ enum err api_build_multipart(const struct api_job_new *in, const char *boundary,
 enum err api_job_create(struct api *a, const struct api_job_new *in, struct api_job *out)
 {
     struct buf body, why, ctype;
-    struct http_response r;
+    struct cli_http_response r;
     uint8_t raw[16];
     char boundary[48];
     enum err e;
@@ -476,7 +476,7 @@ enum err api_job_create(struct api *a, const struct api_job_new *in, struct api_
     buf_init(&body, API_MAX_UPLOAD);
     buf_init(&why, 1024);
     buf_init(&ctype, 128);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     buf_reset(&a->msg);
     if ((e = sign_random(raw, sizeof(raw))) != ERR_OK)
         goto out;
@@ -493,7 +493,7 @@ enum err api_job_create(struct api *a, const struct api_job_new *in, struct api_
         goto out;
     e = job_answer(a, &r, out);
 out:
-    http_response_release(&r);
+    cli_http_response_release(&r);
     buf_release(&ctype);
     buf_release(&why);
     buf_release(&body);
@@ -505,7 +505,7 @@ out:
 enum err api_quote(struct api *a, int64_t usd_cents, struct api_quote *out)
 {
     char target[64];
-    struct http_response r;
+    struct cli_http_response r;
     struct cJSON *root = NULL;
     struct json_err je;
     char *round = NULL, *answer = NULL;
@@ -514,11 +514,11 @@ enum err api_quote(struct api *a, int64_t usd_cents, struct api_quote *out)
     memset(out, 0, sizeof(*out));
     json_err_init(&je);
     (void)snprintf(target, sizeof(target), "/api/quote?usd_cents=%" PRId64, usd_cents);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     if ((e = call(a, "GET", target, NULL, NULL, 0, false, &r)) != ERR_OK)
         goto out;
-    e = json_parse(r.body.data ? r.body.data : "", r.body.len, HTTP_MAX_BODY, API_JSON_DEPTH, &root,
-                   &je);
+    e = json_parse(r.body.data ? r.body.data : "", r.body.len, CLI_HTTP_MAX_BODY, API_JSON_DEPTH,
+                   &root, &je);
     if (e == ERR_OK)
         e = json_get_int(root, "usd_cents", JSON_REQUIRED, 1, JSON_INT_MAX, &out->usd_cents, &je);
     if (e == ERR_OK)
@@ -551,7 +551,7 @@ out:
     free(round);
     free(answer);
     json_free(root);
-    http_response_release(&r);
+    cli_http_response_release(&r);
     return e;
 }
 
@@ -560,21 +560,21 @@ out:
 enum err api_fetch_result(struct api *a, int64_t id, int fd, char **sha256_hex)
 {
     char target[64];
-    struct http_response r;
+    struct cli_http_response r;
     *sha256_hex = NULL;
     (void)snprintf(target, sizeof(target), "/api/jobs/%" PRId64 "/result", id);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     buf_reset(&a->msg);
-    enum err e = http_download(a->h, target, fd, &r);
+    enum err e = cli_http_download(a->h, target, fd, &r);
     if (e != ERR_OK)
-        set_msg(a, http_errmsg(a->h));
+        set_msg(a, cli_http_errmsg(a->h));
     else if (r.status != 200)
         e = api_error_from(r.status, r.body.data ? r.body.data : "", r.body.len, &a->msg);
     if (e == ERR_OK && r.sha256 != NULL) {
         *sha256_hex = r.sha256;
         r.sha256 = NULL;
     }
-    http_response_release(&r);
+    cli_http_response_release(&r);
     return e;
 }
 
@@ -606,22 +606,22 @@ static int events_chunk_cb(void *arg, const char *data, size_t len)
 enum err api_events(struct api *a, int (*opened)(void *arg), evstream_event_fn cb, void *arg)
 {
     struct events_ctx x = {.opened = opened, .arg = arg, .err = ERR_OK};
-    struct http_response r;
+    struct cli_http_response r;
     enum err e = ERR_OK;
 
     buf_reset(&a->msg);
-    if (a->stream == NULL && (e = http_new(a->base, a->timeout_ms, &a->stream)) != ERR_OK)
+    if (a->stream == NULL && (e = cli_http_new(a->base, a->timeout_ms, &a->stream)) != ERR_OK)
         return e;
     evstream_init(&x.parser, 0, cb, arg);
-    http_response_init(&r);
-    e = http_stream(a->stream, "/api/events", "text/event-stream", events_chunk_cb, &x, &r);
+    cli_http_response_init(&r);
+    e = cli_http_stream(a->stream, "/api/events", "text/event-stream", events_chunk_cb, &x, &r);
     if (e != ERR_OK)
-        set_msg(a, http_errmsg(a->stream));
+        set_msg(a, cli_http_errmsg(a->stream));
     else if (x.err != ERR_OK)
         e = x.err;
     else if (r.status != 200)
         e = api_error_from(r.status, r.body.data ? r.body.data : "", r.body.len, &a->msg);
-    http_response_release(&r);
+    cli_http_response_release(&r);
     evstream_release(&x.parser);
     return e;
 }

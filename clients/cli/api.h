@@ -2,14 +2,14 @@
  * api -- the REST gateway's routes, as the CLI calls them (docs/api.md).
  *
  * Builds each request (query strings, the multipart/form-data body of
- * POST /api/jobs), sends it through http.h (signed where the gateway
+ * POST /api/jobs), sends it through cli_http.h (signed where the gateway
  * requires it), decodes the JSON answers into small structs, and turns the
  * gateway's error bodies {"error":{"code","message"}} back into enum err
  * with the gateway's message (api_errmsg()).
  * Job records are read leniently across the two spellings in use: the
  * gateway's ("client", "worker", bare 64-digit sha256) and PROTOCOL.md's
  * record:job ("wallet_address", "worker_address", "0x"-prefixed hashes).
- * Not here: printing (the commands), the chain (escrow.h).
+ * Not here: printing (the commands), the chain (cli_escrow.h).
  * Threading: one thread; every call blocks.
  *
  * SPDX-License-Identifier: MIT
@@ -24,7 +24,7 @@
 #include "buf.h"
 #include "err.h"
 #include "evstream.h"
-#include "http.h"
+#include "cli_http.h"
 
 struct cJSON;
 struct json_err;
@@ -101,7 +101,7 @@ struct api_list_filter {
     int64_t limit; /* 0 = the gateway's default */
 };
 
-/* Create a client of the gateway at <base_url>; see http_new(). */
+/* Create a client of the gateway at <base_url>; see cli_http_new(). */
 LOOM_MUST_CHECK enum err api_new(const char *base_url, long timeout_ms, struct api **out);
 
 /* Free <a>. Accepts NULL. */

@@ -4,8 +4,8 @@
  * --json), the client's key, the mapping from enum err to exit status, and
  * the output helpers (one line of text, or one JSON object for scripts).
  *
- * Not here: HTTP (http.h), the gateway's routes (api.h), the escrow
- * (escrow.h), the commands themselves (cmds.h). Options are parsed by this
+ * Not here: HTTP (cli_http.h), the gateway's routes (api.h), the escrow
+ * (cli_escrow.h), the commands themselves (cmds.h). Options are parsed by this
  * module's own small table rather than common/cfg.h because a command line
  * tool needs positional arguments mixed with flags ("loom status --json 42")
  * and per-command usage text, and because only the global settings may come

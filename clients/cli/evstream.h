@@ -11,7 +11,7 @@
  * dispatched; the type defaults to "message"; "id" and "retry" are read
  * and ignored (the gateway sends neither, and watch resynchronises with a
  * GET after a reconnect instead); a leading UTF-8 BOM is skipped.
- * Not here: HTTP (http.h), JSON. Threading: a parser belongs to one thread.
+ * Not here: HTTP (cli_http.h), JSON. Threading: a parser belongs to one thread.
  *
  * SPDX-License-Identifier: MIT
  */

@@ -12,7 +12,7 @@
  * with no newline after the nonce. The request-target is the path and
  * query exactly as sent. The nonce is 32 hex digits from getrandom(2), so
  * the gateway's replay check never sees the same one twice.
- * Not here: HTTP (http.h), the key file (cli.h). Never logs, never prints
+ * Not here: HTTP (cli_http.h), the key file (cli.h). Never logs, never prints
  * a key. Threading: pure functions apart from getrandom and file reads.
  *
  * SPDX-License-Identifier: MIT

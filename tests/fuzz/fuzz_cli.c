@@ -18,7 +18,7 @@
 
 #include "clients/cli/api.c"
 #include "clients/cli/evstream.c"
-#include "clients/cli/http.c"
+#include "clients/cli/cli_http.c"
 #include "clients/cli/sign.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

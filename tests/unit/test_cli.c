@@ -23,9 +23,9 @@
 
 #include "clients/cli/api.c"
 #include "clients/cli/cli.c"
-#include "clients/cli/escrow.c"
+#include "clients/cli/cli_escrow.c"
 #include "clients/cli/evstream.c"
-#include "clients/cli/http.c"
+#include "clients/cli/cli_http.c"
 #include "clients/cli/sign.c"
 
 /* anvil's second dev account (public test key) and its address. */
@@ -596,10 +596,10 @@ static void test_escrow_encodings(void **state)
     uint8_t client[20], ref[32], id[32], spec[32], want[32];
     char hex[200];
     assert_int_equal(key_addr_parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", client), ERR_OK);
-    escrow_ref_of(42, ref);
+    cli_escrow_ref_of(42, ref);
     assert_int_equal(ref[31], 42);
     assert_int_equal(ref[0], 0);
-    escrow_job_id(client, ref, id);
+    cli_escrow_job_id(client, ref, id);
     /* cast keccak $(cast abi-encode "f(address,bytes32)" <client> 0x..2a) */
     assert_int_equal(
         hex_decode_exact("0x367b324050bfe42dbb24c3286e5acbc18a9dbcf9ddc6ddc81e06ab106e4"
@@ -611,7 +611,7 @@ static void test_escrow_encodings(void **state)
     struct buf data;
     buf_init(&data, 0);
     memset(spec, 0x11, 32);
-    assert_int_equal(escrow_calldata_create(ref, 1250, spec, 0, 3600, 600, &data), ERR_OK);
+    assert_int_equal(cli_escrow_calldata_create(ref, 1250, spec, 0, 3600, 600, &data), ERR_OK);
     assert_int_equal(data.len, 4 + 6 * 32);
     hex_encode(data.data, 4, true, hex);
     assert_string_equal(hex, "0xda161540"); /* docs/contracts.md's create selector */
@@ -635,14 +635,14 @@ static void test_escrow_encodings(void **state)
     const char *fns[][2] = {{"accept", "0xe4725ba1"}, {"dispute", "0xadd98c70"}};
     for (size_t i = 0; i < 2; i++) {
         buf_reset(&data);
-        assert_int_equal(escrow_calldata_job(fns[i][0], id, &data), ERR_OK);
+        assert_int_equal(cli_escrow_calldata_job(fns[i][0], id, &data), ERR_OK);
         assert_int_equal(data.len, 36);
         hex_encode(data.data, 4, true, hex);
         assert_string_equal(hex, fns[i][1]);
         assert_memory_equal(data.data + 4, id, 32);
     }
     buf_reset(&data);
-    assert_int_equal(escrow_calldata_withdraw(&data), ERR_OK);
+    assert_int_equal(cli_escrow_calldata_withdraw(&data), ERR_OK);
     hex_encode(data.data, data.len, true, hex);
     assert_string_equal(hex, "0x3ccfd60b");
     buf_release(&data);
@@ -651,7 +651,7 @@ static void test_escrow_encodings(void **state)
     struct buf r;
     buf_init(&r, 0);
     uint8_t rev[36] = {0xac, 0x26, 0x55, 0x08}; /* cast sig "NotClient(bytes32)" */
-    assert_int_equal(escrow_revert_reason(rev, sizeof(rev), &r), ERR_OK);
+    assert_int_equal(cli_escrow_revert_reason(rev, sizeof(rev), &r), ERR_OK);
     assert_string_equal(buf_cstr(&r), "NotClient(bytes32)");
     buf_reset(&r);
     struct buf err_string;
@@ -663,17 +663,17 @@ static void test_escrow_encodings(void **state)
                        "6e6f706500000000000000000000000000000000000000000000000000000000",
                        &err_string),
         ERR_OK);
-    assert_int_equal(escrow_revert_reason((const uint8_t *)err_string.data, err_string.len, &r),
+    assert_int_equal(cli_escrow_revert_reason((const uint8_t *)err_string.data, err_string.len, &r),
                      ERR_OK);
     assert_string_equal(buf_cstr(&r), "Error: nope");
     buf_reset(&r);
     uint8_t unknown[4] = {0xde, 0xad, 0xbe, 0xef};
-    assert_int_equal(escrow_revert_reason(unknown, 4, &r), ERR_OK);
+    assert_int_equal(cli_escrow_revert_reason(unknown, 4, &r), ERR_OK);
     assert_string_equal(buf_cstr(&r), "unknown error 0xdeadbeef");
     buf_release(&r);
     buf_release(&err_string);
-    assert_string_equal(escrow_status_name(3), "Submitted");
-    assert_string_equal(escrow_status_name(9), "?");
+    assert_string_equal(cli_escrow_status_name(3), "Submitted");
+    assert_string_equal(cli_escrow_status_name(9), "?");
 }
 
 static void test_escrow_deployment(void **state)
@@ -700,10 +700,10 @@ static void test_escrow_deployment(void **state)
         FILE *f = fopen(path, "w");
         fputs(cases[i].text, f);
         fclose(f);
-        struct escrow_deployment d;
+        struct cli_escrow_deployment d;
         struct buf why;
         buf_init(&why, 1024);
-        assert_int_equal(escrow_load_deployment(path, &d, &why), cases[i].want);
+        assert_int_equal(cli_escrow_load_deployment(path, &d, &why), cases[i].want);
         if (strstr(buf_cstr(&why), cases[i].why) == NULL)
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, buf_cstr(&why), cases[i].why);
         if (cases[i].want == ERR_OK) {
@@ -714,10 +714,10 @@ static void test_escrow_deployment(void **state)
         buf_release(&why);
     }
     unlink(path);
-    struct escrow_deployment d;
+    struct cli_escrow_deployment d;
     struct buf why;
     buf_init(&why, 1024);
-    assert_int_equal(escrow_load_deployment(path, &d, &why), ERR_NOTFOUND);
+    assert_int_equal(cli_escrow_load_deployment(path, &d, &why), ERR_NOTFOUND);
     assert_non_null(strstr(buf_cstr(&why), "LOOM_DEPLOYMENT"));
     buf_release(&why);
 }
