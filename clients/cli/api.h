@@ -1,5 +1,5 @@
 /*
- * api -- the REST gateway's routes, as the CLI calls them (docs/api.md).
+ * api -- the REST gateway's routes, as the CLI calls them (services/gateway/routes.c).
  *
  * Builds each request (query strings, the multipart/form-data body of
  * POST /api/jobs), sends it through cli_http.h (signed where the gateway

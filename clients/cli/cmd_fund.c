@@ -59,10 +59,13 @@ int cmd_fund(struct cli *c, int argc, char **argv)
     long long deadline_s = 0, max_runtime = 0, window = 0;
     const struct cli_opt opts[] = {
         {"deadline-s", CLI_OPT_INT, NULL, "0", 0, MAX_DURATION_S, "S",
-         "seconds from now until the job's deadline; 0 = the contract's default (7 days)",
+         "seconds from now until the job's deadline; 0 = the job record's deadline_at if it "
+         "has one, else the contract's default (7 days)",
          &deadline_s},
-        {"max-runtime-s", CLI_OPT_INT, NULL, DEFAULT_MAX_RUNTIME, 1, MAX_DURATION_S, "S",
-         "seconds a worker's claim lasts before it lapses", &max_runtime},
+        {"max-runtime-s", CLI_OPT_INT, NULL, "0", 0, MAX_DURATION_S, "S",
+         "seconds a worker's claim lasts before it lapses; 0 = the job record's max_runtime_s "
+         "if it has one, else " DEFAULT_MAX_RUNTIME,
+         &max_runtime},
         {"window-s", CLI_OPT_INT, NULL, DEFAULT_WINDOW, 0, MAX_DURATION_S, "S",
          "seconds you have to accept or dispute a submitted result", &window},
     };
@@ -163,7 +166,15 @@ int cmd_fund(struct cli *c, int argc, char **argv)
                       cli_escrow_status_name(onchain.status));
         goto out;
     }
-    uint64_t deadline = 0;
+    /* The terms the client asked for at creation, when the record has them
+     * (PROTOCOL.md job.create: deadline_at, max_runtime_s). */
+    if (max_runtime == 0)
+        max_runtime = j.max_runtime_s > 0 && j.max_runtime_s <= MAX_DURATION_S
+                          ? j.max_runtime_s
+                          : strtoll(DEFAULT_MAX_RUNTIME, NULL, 10);
+    uint64_t deadline = deadline_s == 0 && j.deadline_at > 0 && j.deadline_at <= UINT32_MAX
+                            ? (uint64_t)j.deadline_at
+                            : 0;
     if (deadline_s > 0) {
         uint64_t now = 0;
         if ((e = cli_escrow_now(x, &now, &why)) != ERR_OK) {

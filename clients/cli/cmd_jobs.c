@@ -290,10 +290,16 @@ int cmd_list(struct cli *c, int argc, char **argv)
                 jobs[i].status, jobs[i].type ? jobs[i].type : "-", usd, jobs[i].progress,
                 jobs[i].title ? jobs[i].title : "");
     }
+    /* The cursor is a string (the gateway) or a number (PROTOCOL.md). */
     char *next = NULL;
+    int64_t next_n = 0;
     if (json_get_str(root, "next_cursor", JSON_OPTIONAL, 1, 64, &next, NULL) == ERR_OK && next) {
         fprintf(c->out, "more: loom list --cursor %s\n", next);
         free(next);
+    } else if (json_get_int(root, "next_cursor", JSON_OPTIONAL, 1, JSON_INT_MAX, &next_n, NULL) ==
+                   ERR_OK &&
+               next_n > 0) {
+        fprintf(c->out, "more: loom list --cursor %" PRId64 "\n", next_n);
     } else if (n == 0) {
         fprintf(c->out, "(no jobs)\n");
     }

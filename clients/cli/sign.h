@@ -4,7 +4,7 @@
  *
  * A signed request carries X-Loom-Address, X-Loom-Timestamp, X-Loom-Nonce
  * and X-Loom-Signature. The signature is EIP-191 personal_sign (eip191.h)
- * over the canonical text (docs/api.md, services/gateway/auth.h):
+ * over the canonical text (services/gateway/auth.h):
  *
  *   loom-request-v1\n<METHOD>\n<request-target>\n<sha256(body), 64 hex>\n
  *   <timestamp, unix s>\n<nonce>
