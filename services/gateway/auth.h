@@ -69,14 +69,14 @@ LOOM_MUST_CHECK enum err auth_check_request(const struct gw_backend *be,
 struct auth_siwe {
     char *domain;
     char *address;
-    char *statement;      /* NULL when absent */
+    char *statement; /* NULL when absent */
     char *uri;
     char *version;
     int64_t chain_id;
     char *nonce;
-    int64_t issued_at;    /* unix seconds */
-    int64_t expiration;   /* 0 when absent */
-    int64_t not_before;   /* 0 when absent */
+    int64_t issued_at;  /* unix seconds */
+    int64_t expiration; /* 0 when absent */
+    int64_t not_before; /* 0 when absent */
 };
 
 void auth_siwe_release(struct auth_siwe *s);
@@ -86,8 +86,7 @@ void auth_siwe_release(struct auth_siwe *s);
  * Not Before, Request ID and Resources optional; times RFC 3339).
  * Returns ERR_OK, ERR_INVAL (msg says which line), ERR_NOMEM.
  */
-LOOM_MUST_CHECK enum err auth_siwe_parse(const char *text, struct auth_siwe *out,
-                                         struct buf *msg);
+LOOM_MUST_CHECK enum err auth_siwe_parse(const char *text, struct auth_siwe *out, struct buf *msg);
 
 /*
  * Validate a parsed message: domain equals <domain>, chain id equals

@@ -26,8 +26,8 @@
 
 /* One file of a job, named by its client-chosen label. */
 struct gw_file {
-    char *name;      /* label, validated by validate_filename() */
-    char *sha256;    /* 64 lower-case hex digits: the store object */
+    char *name;   /* label, validated by validate_filename() */
+    char *sha256; /* 64 lower-case hex digits: the store object */
     uint64_t size_bytes;
 };
 
@@ -36,17 +36,17 @@ struct gw_job {
     int64_t id;
     char *title;
     char *description;
-    char *type;            /* "IA" or "GRAFICA" */
+    char *type; /* "IA" or "GRAFICA" */
     int64_t price_usd_cents;
-    char *client;          /* 0x address of the creator */
-    char *worker;          /* 0x address of the worker holding the claim; NULL if none */
-    char *status;          /* PENDING, OPEN, WORKING, SUBMITTED, COMPLETED, DISPUTED, REFUNDED */
-    int progress;          /* 0..100 */
-    int64_t created_at;    /* unix seconds */
-    char *spec_sha256;     /* sha256 of job.json; NULL if none */
-    char *result_sha256;   /* NULL until a result is uploaded */
+    char *client;        /* 0x address of the creator */
+    char *worker;        /* 0x address of the worker holding the claim; NULL if none */
+    char *status;        /* PENDING, OPEN, WORKING, SUBMITTED, COMPLETED, DISPUTED, REFUNDED */
+    int progress;        /* 0..100 */
+    int64_t created_at;  /* unix seconds */
+    char *spec_sha256;   /* sha256 of job.json; NULL if none */
+    char *result_sha256; /* NULL until a result is uploaded */
     uint64_t result_size_bytes;
-    char *cloud_link;      /* seed fields; NULL when absent */
+    char *cloud_link; /* seed fields; NULL when absent */
     char *external_links;
     struct gw_file *files;
     size_t n_files;
@@ -55,13 +55,13 @@ struct gw_job {
 /* A new job, as validated by the gateway. Everything is borrowed. */
 struct gw_job_new {
     const char *title;
-    const char *description;     /* may be "" */
-    const char *type;            /* "IA" or "GRAFICA" */
-    int64_t price_usd_cents;     /* > 0 */
-    const char *client;          /* signer's address */
-    const char *spec_sha256;     /* NULL when no job.json was sent */
-    const char *cloud_link;      /* NULL when absent */
-    const char *external_links;  /* NULL when absent */
+    const char *description;    /* may be "" */
+    const char *type;           /* "IA" or "GRAFICA" */
+    int64_t price_usd_cents;    /* > 0 */
+    const char *client;         /* signer's address */
+    const char *spec_sha256;    /* NULL when no job.json was sent */
+    const char *cloud_link;     /* NULL when absent */
+    const char *external_links; /* NULL when absent */
     const struct gw_file *files;
     size_t n_files;
 };
@@ -72,18 +72,18 @@ struct gw_job_filter {
     const char *type;
     const char *client;
     const char *worker;
-    int64_t before_id;  /* cursor: only ids below this; 0 = from the newest */
-    int limit;          /* 1..100 */
+    int64_t before_id; /* cursor: only ids below this; 0 = from the newest */
+    int limit;         /* 1..100 */
 };
 
 /* A USD -> wei quote from the price feed (Chainlink AggregatorV3Interface). */
 struct gw_quote {
     int64_t usd_cents;
-    const char *wei;      /* decimal string: amounts exceed 64 bits */
-    uint64_t round_id;    /* the feed round the answer came from */
-    int64_t updated_at;   /* unix seconds of that round */
-    int64_t age_s;        /* now - updated_at */
-    const char *answer;   /* the feed's answer, decimal, with <decimals> decimals */
+    const char *wei;    /* decimal string: amounts exceed 64 bits */
+    uint64_t round_id;  /* the feed round the answer came from */
+    int64_t updated_at; /* unix seconds of that round */
+    int64_t age_s;      /* now - updated_at */
+    const char *answer; /* the feed's answer, decimal, with <decimals> decimals */
     int decimals;
 };
 
@@ -118,8 +118,8 @@ struct gw_backend {
                          gw_job_cb cb, void *arg);
     /* Record (address, nonce) as used until <expires_at> (unix s). Callback
      * errors: ERR_EXISTS (used before: a replay), ERR_UNAVAILABLE. */
-    enum err (*consume_nonce)(void *ctx, const char *address, const char *nonce,
-                              int64_t expires_at, gw_done_cb cb, void *arg);
+    enum err (*consume_nonce)(void *ctx, const char *address, const char *nonce, int64_t expires_at,
+                              gw_done_cb cb, void *arg);
     /* Convert <usd_cents> to wei with the price feed. Callback errors:
      * ERR_STATE (stale or incomplete round), ERR_RPC, ERR_UNAVAILABLE. */
     enum err (*quote)(void *ctx, int64_t usd_cents, gw_quote_cb cb, void *arg);

@@ -163,18 +163,17 @@ static cJSON *job_object(const struct gw_job *j)
     cJSON *o = cJSON_CreateObject();
     if (o == NULL)
         return NULL;
-    int ok = cJSON_AddNumberToObject(o, "id", (double)j->id) && add_str(o, "title", j->title) &&
-             add_str(o, "description", j->description) && add_str(o, "type", j->type) &&
-             cJSON_AddNumberToObject(o, "price_usd_cents", (double)j->price_usd_cents) &&
-             add_str(o, "client", j->client) && add_str(o, "worker", j->worker) &&
-             add_str(o, "status", j->status) &&
-             cJSON_AddNumberToObject(o, "progress", j->progress) &&
-             cJSON_AddNumberToObject(o, "created_at", (double)j->created_at) &&
-             add_str(o, "spec_sha256", j->spec_sha256) &&
-             add_str(o, "result_sha256", j->result_sha256) &&
-             cJSON_AddNumberToObject(o, "result_size_bytes", (double)j->result_size_bytes) &&
-             add_str(o, "cloud_link", j->cloud_link) &&
-             add_str(o, "external_links", j->external_links);
+    int ok =
+        cJSON_AddNumberToObject(o, "id", (double)j->id) && add_str(o, "title", j->title) &&
+        add_str(o, "description", j->description) && add_str(o, "type", j->type) &&
+        cJSON_AddNumberToObject(o, "price_usd_cents", (double)j->price_usd_cents) &&
+        add_str(o, "client", j->client) && add_str(o, "worker", j->worker) &&
+        add_str(o, "status", j->status) && cJSON_AddNumberToObject(o, "progress", j->progress) &&
+        cJSON_AddNumberToObject(o, "created_at", (double)j->created_at) &&
+        add_str(o, "spec_sha256", j->spec_sha256) &&
+        add_str(o, "result_sha256", j->result_sha256) &&
+        cJSON_AddNumberToObject(o, "result_size_bytes", (double)j->result_size_bytes) &&
+        add_str(o, "cloud_link", j->cloud_link) && add_str(o, "external_links", j->external_links);
     cJSON *files = ok ? cJSON_AddArrayToObject(o, "files") : NULL;
     ok = files != NULL;
     for (size_t i = 0; ok && i < j->n_files; i++) {
@@ -227,8 +226,7 @@ enum err codec_quote(const struct gw_quote *q, struct buf *out)
              add_str(o, "wei", q->wei) && add_str(o, "round_id", round) &&
              cJSON_AddNumberToObject(o, "updated_at", (double)q->updated_at) &&
              cJSON_AddNumberToObject(o, "age_s", (double)q->age_s) &&
-             add_str(o, "answer", q->answer) &&
-             cJSON_AddNumberToObject(o, "decimals", q->decimals);
+             add_str(o, "answer", q->answer) && cJSON_AddNumberToObject(o, "decimals", q->decimals);
     if (!ok) {
         cJSON_Delete(o);
         return ERR_NOMEM;

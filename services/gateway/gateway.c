@@ -30,10 +30,10 @@
 #include "validate.h"
 
 /* Field caps (bytes): generous for humans, small for memory. */
-#define TITLE_MAX 200
+#define TITLE_MAX       200
 #define DESCRIPTION_MAX 10000
-#define LINK_MAX 2000
-#define SPEC_MAX ((size_t)1 << 20)
+#define LINK_MAX        2000
+#define SPEC_MAX        ((size_t)1 << 20)
 /* 10^12 cents (ten billion dollars) keeps quote arithmetic under 2^128. */
 #define PRICE_MAX_CENTS 1000000000000LL
 
@@ -64,11 +64,11 @@ struct req_ctx {
     struct route_params params;
     struct intake_body *body;
     const char *method;
-    char *signer;            /* authenticated address, heap */
+    char *signer; /* authenticated address, heap */
     struct evkeyvalq query;
     int query_parsed;
     int close_connection;
-    struct gw_file *files;   /* files committed for this request */
+    struct gw_file *files; /* files committed for this request */
     size_t n_files;
     struct store_writer **committed;
     size_t n_committed;
@@ -330,7 +330,8 @@ static void handle_create(struct req_ctx *c)
             e = ERR_INVAL;
         buf_release(&spec);
         if (e != ERR_OK) {
-            reply_error(c, e, e == ERR_TOOBIG ? "job.json over 1 MiB" : "job.json is not a JSON object");
+            reply_error(c, e,
+                        e == ERR_TOOBIG ? "job.json over 1 MiB" : "job.json is not a JSON object");
             goto out;
         }
     }
@@ -390,7 +391,7 @@ static void jobs_reply_cb(void *arg, enum err e, const char *msg, const struct g
 
 static void handle_list(struct req_ctx *c)
 {
-    static const char *const statuses[] = {"PENDING", "OPEN",     "WORKING",  "SUBMITTED",
+    static const char *const statuses[] = {"PENDING",   "OPEN",     "WORKING", "SUBMITTED",
                                            "COMPLETED", "DISPUTED", "REFUNDED"};
     struct gw_job_filter f = {.limit = 20};
     f.status = query_get(c, "status");
@@ -469,8 +470,7 @@ static void handle_result_put(struct req_ctx *c)
         reply_error(c, e, "cannot store result");
         return;
     }
-    e = c->gw->be.set_result(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb,
-                             c);
+    e = c->gw->be.set_result(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb, c);
     if (e != ERR_OK) {
         uncommit_all(c);
         reply_error(c, e, "cannot record result: %s", err_str(e));
@@ -484,8 +484,9 @@ static void handle_files_post(struct req_ctx *c)
     if (b->sink == INTAKE_SINK_FILE) {
         name = query_get(c, "name");
         if (name == NULL || validate_filename(name) != ERR_OK) {
-            reply_error(c, ERR_INVAL, "invalid file name: give ?name= (no '/', no '..', "
-                                      "no control characters, at most 255 bytes)");
+            reply_error(c, ERR_INVAL,
+                        "invalid file name: give ?name= (no '/', no '..', "
+                        "no control characters, at most 255 bytes)");
             return;
         }
     } else if (b->n_files != 1) {
@@ -537,8 +538,7 @@ static void send_object(struct req_ctx *c, const char *sha256, const char *name)
         for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
             int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                         (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
-            if ((plain ? buf_append_byte(&disp, *p) : buf_appendf(&disp, "%%%02X", *p)) !=
-                ERR_OK)
+            if ((plain ? buf_append_byte(&disp, *p) : buf_appendf(&disp, "%%%02X", *p)) != ERR_OK)
                 break;
         }
         evhttp_add_header(h, "Content-Disposition", buf_cstr(&disp));
@@ -660,8 +660,8 @@ static void siwe_nonce_cb(void *arg, enum err e, const char *msg)
     buf_init(&token, 512);
     buf_init(&cookie, 1024);
     buf_init(&out, 256);
-    if (auth_session_issue(gw->session_key, gw->session_key_len, c->siwe_address,
-                           c->siwe_expires, &token) != ERR_OK ||
+    if (auth_session_issue(gw->session_key, gw->session_key_len, c->siwe_address, c->siwe_expires,
+                           &token) != ERR_OK ||
         buf_appendf(&cookie, "loom_session=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict",
                     token.data, (long long)gw->cfg.session_ttl_s) != ERR_OK ||
         codec_session(c->siwe_address, c->siwe_expires, &out) != ERR_OK) {
@@ -828,8 +828,8 @@ static void authenticate(struct req_ctx *c)
         buf_init(&token, 256);
         enum err e = auth_cookie_get(cookie, "loom_session", &token);
         if (e == ERR_OK)
-            e = auth_session_check(gw->session_key, gw->session_key_len, buf_cstr(&token),
-                                   now_s(), &c->signer);
+            e = auth_session_check(gw->session_key, gw->session_key_len, buf_cstr(&token), now_s(),
+                                   &c->signer);
         buf_release(&token);
         if (e == ERR_OK) {
             dispatch(c);
@@ -843,9 +843,9 @@ static void authenticate(struct req_ctx *c)
     struct buf msg;
     buf_init(&msg, 512);
     int64_t ts = 0;
-    enum err e = auth_check_request(&gw->be, &h, c->method, evhttp_request_get_uri(c->req),
-                                    c->body->sha256, now_s(), gw->cfg.auth_window_s, &c->signer,
-                                    &ts, &msg);
+    enum err e =
+        auth_check_request(&gw->be, &h, c->method, evhttp_request_get_uri(c->req), c->body->sha256,
+                           now_s(), gw->cfg.auth_window_s, &c->signer, &ts, &msg);
     if (e != ERR_OK) {
         reply_error(c, e, "%s", buf_cstr(&msg));
         buf_release(&msg);
@@ -864,8 +864,8 @@ static void authenticate(struct req_ctx *c)
         char ra[16];
         (void)snprintf(ra, sizeof(ra), "%d", retry);
         evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", ra);
-        reply_error(c, HTTPERR_RATE_LIMITED, "too many requests from %s; retry in %d s",
-                    c->signer, retry);
+        reply_error(c, HTTPERR_RATE_LIMITED, "too many requests from %s; retry in %d s", c->signer,
+                    retry);
         return;
     }
     e = gw->be.consume_nonce(gw->be.ctx, c->signer, h.nonce, ts + gw->cfg.auth_window_s + 1,
@@ -974,8 +974,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
     /* intake chose the sink from the same table; a mismatch means the head
      * changed meaning between the two reads, which must not reach a handler. */
     if (c->body->sink !=
-        routes_sink(c->route, evhttp_find_header(evhttp_request_get_input_headers(req),
-                                                 "Content-Type"))) {
+        routes_sink(c->route,
+                    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"))) {
         reply_error(c, ERR_INVAL, "request body does not fit the route");
         return;
     }

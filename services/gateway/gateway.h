@@ -28,23 +28,23 @@ struct store;
 struct gateway;
 
 struct gateway_config {
-    const char *host;               /* address to bind, e.g. "127.0.0.1" */
-    int port;                       /* 0 picks a free port (see gateway_port) */
-    uint64_t max_upload_bytes;      /* per request, multipart or raw (413 beyond) */
-    size_t max_json_bytes;          /* JSON bodies */
-    size_t max_header_bytes;        /* request line + headers */
-    int request_timeout_s;          /* evhttp_set_timeout: idle read/write, and a
-                                       whole upload (intake withholds its head) */
-    double rate_per_s;              /* token bucket refill, per client address */
-    double rate_burst;              /* token bucket size */
-    size_t rate_max_keys;           /* addresses tracked at most */
-    int64_t auth_window_s;          /* |X-Loom-Timestamp - now| allowed */
-    const char *siwe_domain;        /* EIP-4361 domain we accept */
-    int64_t chain_id;               /* EIP-4361 / EIP-155 chain id we accept */
-    int64_t session_ttl_s;          /* loom_session lifetime */
+    const char *host;                 /* address to bind, e.g. "127.0.0.1" */
+    int port;                         /* 0 picks a free port (see gateway_port) */
+    uint64_t max_upload_bytes;        /* per request, multipart or raw (413 beyond) */
+    size_t max_json_bytes;            /* JSON bodies */
+    size_t max_header_bytes;          /* request line + headers */
+    int request_timeout_s;            /* evhttp_set_timeout: idle read/write, and a
+                                         whole upload (intake withholds its head) */
+    double rate_per_s;                /* token bucket refill, per client address */
+    double rate_burst;                /* token bucket size */
+    size_t rate_max_keys;             /* addresses tracked at most */
+    int64_t auth_window_s;            /* |X-Loom-Timestamp - now| allowed */
+    const char *siwe_domain;          /* EIP-4361 domain we accept */
+    int64_t chain_id;                 /* EIP-4361 / EIP-155 chain id we accept */
+    int64_t session_ttl_s;            /* loom_session lifetime */
     const unsigned char *session_key; /* HMAC key for sessions (copied) */
-    size_t session_key_len;         /* >= 32 */
-    size_t sse_max_queue_bytes;     /* per SSE client, before it is dropped */
+    size_t session_key_len;           /* >= 32 */
+    size_t sse_max_queue_bytes;       /* per SSE client, before it is dropped */
     size_t sse_max_clients;
 };
 
@@ -73,8 +73,7 @@ int gateway_port(const struct gateway *gw);
  * (both borrowed). The service calls this for each message it takes off the
  * job feed. Returns ERR_OK, ERR_INVAL (CR/LF in <event>), ERR_NOMEM.
  */
-LOOM_MUST_CHECK enum err gateway_broadcast(struct gateway *gw, const char *event,
-                                           const char *data);
+LOOM_MUST_CHECK enum err gateway_broadcast(struct gateway *gw, const char *event, const char *data);
 
 /* Append the Prometheus text exposition (version 0.0.4) to <out>. The seam
  * for common/metrics: once it lands, these counters move into it. */

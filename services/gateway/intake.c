@@ -27,18 +27,17 @@ enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER };
 struct intake_conn {
     struct intake *in;
     struct intake_conn *prev, *next;
-    struct bufferevent *bev;     /* the filter; NULL in intake_feed_for_test */
+    struct bufferevent *bev;        /* the filter; NULL in intake_feed_for_test */
     struct bufferevent *underlying; /* the socket bufferevent under it */
-    struct event_base *base;
     struct event *kick;
     struct evbuffer_cb_entry *out_cb;
     enum conn_state state;
-    struct buf head;             /* rewritten head, forwarded when the body is done */
-    struct intake_body *cur;     /* body being received */
-    struct intake_body *ready;   /* FIFO of bodies whose head went to evhttp */
+    struct buf head;           /* rewritten head, forwarded when the body is done */
+    struct intake_body *cur;   /* body being received */
+    struct intake_body *ready; /* FIFO of bodies whose head went to evhttp */
     struct intake_body *ready_tail;
     int chunked;
-    uint64_t remaining;          /* Content-Length bytes or chunk bytes left */
+    uint64_t remaining; /* Content-Length bytes or chunk bytes left */
     enum chunk_state ch;
     struct buf line;
 };
@@ -95,8 +94,7 @@ static int name_is(const char *p, size_t n, const char *name)
     return strlen(name) == n && strncasecmp(p, name, n) == 0;
 }
 
-enum err intake_parse_head(const char *p, size_t n, struct intake_head *out,
-                           struct buf *rewritten)
+enum err intake_parse_head(const char *p, size_t n, struct intake_head *out, struct buf *rewritten)
 {
     enum err e = ERR_INVAL;
     memset(out, 0, sizeof(*out));
@@ -337,8 +335,7 @@ static enum err body_new(struct intake *in, const struct intake_head *h, enum in
     if (sink == INTAKE_SINK_FORM) {
         struct buf boundary;
         buf_init(&boundary, MULTIPART_BOUNDARY_MAX + 1);
-        if (h->content_type == NULL ||
-            multipart_boundary(h->content_type, &boundary) != ERR_OK) {
+        if (h->content_type == NULL || multipart_boundary(h->content_type, &boundary) != ERR_OK) {
             body_fail(b, ERR_INVAL, "expected Content-Type multipart/form-data with a boundary");
         } else {
             struct multipart_cbs cbs = {form_begin_cb, form_data_cb, form_end_cb, b};
@@ -704,13 +701,6 @@ static void conn_unlink(struct intake_conn *c)
 
 /* bufferevent_filter_new's free_context: the connection is gone. Unfinished
  * bodies go with it, and their temporary files with them. */
-static void free_underlying_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    bufferevent_free(arg);
-}
-
 static void conn_free_cb(void *arg)
 {
     struct intake_conn *c = arg;
@@ -719,12 +709,9 @@ static void conn_free_cb(void *arg)
     /* The socket bufferevent is freed after the filter is gone (see
      * intake_bevcb); evhttp has closed the descriptor already. */
     if (c->underlying != NULL) {
-        struct timeval now = {0, 0};
-        /* Drop the descriptor now: evhttp closes it right after this. */
+        /* Drop the descriptor first: evhttp closes it itself. */
         bufferevent_setfd(c->underlying, -1);
-        if (event_base_once(c->base, -1, EV_TIMEOUT, free_underlying_cb, c->underlying, &now) ==
-            -1)
-            bufferevent_free(c->underlying);
+        bufferevent_free(c->underlying);
     }
     conn_unlink(c);
     conn_free(c);
@@ -774,18 +761,20 @@ struct bufferevent *intake_bevcb(struct event_base *base, void *arg)
     if (c == NULL)
         return NULL;
     /*
-     * Neither bufferevent closes the socket: evhttp closes it itself when
-     * the filter lacks BEV_OPT_CLOSE_ON_FREE. With CLOSE_ON_FREE, libevent
-     * 2.1 closed the descriptor through the filter and then shut down the
-     * same number again in evhttp_connection_free, by which time accept()
-     * could have handed it to the next client (seen as empty replies).
+     * Two libevent 2.1 pitfalls, both seen as empty replies under load:
+     * - neither bufferevent closes the socket: evhttp closes it itself when
+     *   the filter lacks BEV_OPT_CLOSE_ON_FREE (with it, the descriptor was
+     *   closed twice, the second time after accept() had reused it);
+     * - both use BEV_OPT_DEFER_CALLBACKS: run synchronously, the filter's
+     *   callbacks re-entered evhttp while it was still setting the
+     *   connection up when the request bytes were already waiting.
      */
     struct bufferevent *u = bufferevent_socket_new(base, -1, BEV_OPT_DEFER_CALLBACKS);
     if (u == NULL)
         goto fail;
     c->underlying = u;
-    c->base = base;
-    c->bev = bufferevent_filter_new(u, in_filter_cb, NULL, BEV_OPT_DEFER_CALLBACKS, conn_free_cb, c);
+    c->bev =
+        bufferevent_filter_new(u, in_filter_cb, NULL, BEV_OPT_DEFER_CALLBACKS, conn_free_cb, c);
     if (c->bev == NULL) {
         bufferevent_free(u);
         c->underlying = NULL;

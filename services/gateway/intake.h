@@ -80,13 +80,13 @@ struct intake_file {
 
 /* One request's body, as the handler receives it. */
 struct intake_body {
-    enum err err;          /* ERR_OK, or why the body was refused */
-    struct buf msg;        /* a one-line reason when err != ERR_OK */
-    int close_connection;  /* the body was not read to its end */
+    enum err err;         /* ERR_OK, or why the body was refused */
+    struct buf msg;       /* a one-line reason when err != ERR_OK */
+    int close_connection; /* the body was not read to its end */
     enum intake_sink sink;
-    char sha256[65];       /* of the whole body as received (decoded) */
+    char sha256[65]; /* of the whole body as received (decoded) */
     uint64_t size_bytes;
-    struct buf data;       /* INTAKE_SINK_BUFFER */
+    struct buf data; /* INTAKE_SINK_BUFFER */
     struct intake_field *fields;
     size_t n_fields;
     struct intake_file *files;
@@ -97,7 +97,7 @@ struct intake_body {
     struct digest_sha256 *hash;
     const struct intake_limits *limits;
     struct store *store;
-    int in_file;           /* current multipart part goes to files[n_files-1] */
+    int in_file; /* current multipart part goes to files[n_files-1] */
     struct buf *cur_field;
 };
 
@@ -151,7 +151,7 @@ size_t intake_connections(const struct intake *in);
  * framing without sockets. Returns ERR_OK or ERR_NOMEM.
  */
 LOOM_MUST_CHECK enum err intake_feed_for_test(struct intake *in, const void *p, size_t n,
-                                              size_t chunk, struct intake_body **out,
-                                              size_t *n_out, size_t max_out);
+                                              size_t chunk, struct intake_body **out, size_t *n_out,
+                                              size_t max_out);
 
 #endif

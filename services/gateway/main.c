@@ -176,8 +176,9 @@ int main(int argc, char **argv)
         goto out;
     }
     if (strcmp(backend_name, "memory") != 0) {
-        fprintf(stderr, "loom-gateway: backend \"%s\" is not built into this version yet; "
-                        "run with --backend=memory\n",
+        fprintf(stderr,
+                "loom-gateway: backend \"%s\" is not built into this version yet; "
+                "run with --backend=memory\n",
                 backend_name);
         rc = EX_CONFIG;
         goto out;
@@ -238,8 +239,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     LOG_INFO("gateway.started", "listen=%s port=%d backend=%s store=%s", listen_addr,
              gateway_port(gw), backend_name, store_dir);
-    LOG_WARN("gateway.verify_unavailable",
-             "cause=%s", "signature recovery (common/eth) is not linked: signed routes answer 401");
+    LOG_WARN("gateway.verify_unavailable", "cause=%s",
+             "signature recovery (common/eth) is not linked: signed routes answer 401");
     started = 1;
     event_base_dispatch(base);
     rc = 0;
@@ -247,6 +248,8 @@ out:
     /* Backend first: its pending callbacks still reply to live requests. */
     memback_free(mem);
     gateway_free(gw);
+    if (base != NULL) /* run the deferred frees of connections evhttp_free closed */
+        event_base_loop(base, EVLOOP_NONBLOCK);
     if (ev_term)
         event_free(ev_term);
     if (ev_int)

@@ -28,13 +28,13 @@ struct pending {
     } cb;
     void *arg;
     enum err e;
-    const char *msg;      /* static text */
-    struct gw_job job;    /* PK_JOB result (owned) */
-    struct gw_job *jobs;  /* PK_JOBS results (owned) */
+    const char *msg;     /* static text */
+    struct gw_job job;   /* PK_JOB result (owned) */
+    struct gw_job *jobs; /* PK_JOBS results (owned) */
     size_t n_jobs;
     int64_t next_before;
     struct gw_quote quote;
-    char wei[48];         /* 10^36 fits in 37 digits */
+    char wei[48]; /* 10^36 fits in 37 digits */
     char answer[24];
 };
 

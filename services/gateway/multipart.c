@@ -23,10 +23,10 @@ enum mp_state {
 };
 
 struct multipart {
-    char *delim;   /* "\r\n--" + boundary */
+    char *delim; /* "\r\n--" + boundary */
     size_t dlen;
-    size_t *fail;  /* KMP failure function of delim */
-    size_t match;  /* delimiter bytes matched and held back */
+    size_t *fail; /* KMP failure function of delim */
+    size_t match; /* delimiter bytes matched and held back */
     enum mp_state state;
     struct buf headers;
     size_t max_parts, n_parts;
@@ -62,8 +62,8 @@ static const char *skip_ows(const char *p)
  * Calls want(name) to pick a destination buffer, NULL to skip the value.
  * Values are tokens or quoted-strings (RFC 9110 section 5.6.4), unescaped.
  */
-static enum err parse_params(const char *p, const char *want1, struct buf *out1,
-                             const char *want2, struct buf *out2, int *has2)
+static enum err parse_params(const char *p, const char *want1, struct buf *out1, const char *want2,
+                             struct buf *out2, int *has2)
 {
     for (;;) {
         p = skip_ows(p);

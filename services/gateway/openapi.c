@@ -11,7 +11,9 @@ static const char document[] =
     " \"info\": {\n"
     "  \"title\": \"The Loom gateway\",\n"
     "  \"version\": \"1\",\n"
-    "  \"description\": \"REST API of The Loom. Every failure answers {\\\"error\\\":{\\\"code\\\",\\\"message\\\"}}. The seed's /api/projects... paths are aliases of /api/jobs.... Mutating requests are signed (see docs/api.md).\"\n"
+    "  \"description\": \"REST API of The Loom. Every failure answers "
+    "{\\\"error\\\":{\\\"code\\\",\\\"message\\\"}}. The seed's /api/projects... paths are aliases "
+    "of /api/jobs.... Mutating requests are signed (see docs/api.md).\"\n"
     " },\n"
     " \"paths\": {\n"
     "  \"/api/jobs\": {\n"
@@ -645,7 +647,8 @@ static const char document[] =
     "    \"type\": \"apiKey\",\n"
     "    \"in\": \"header\",\n"
     "    \"name\": \"X-Loom-Signature\",\n"
-    "    \"description\": \"EIP-191 signature over the canonical request; with X-Loom-Address, X-Loom-Timestamp, X-Loom-Nonce\"\n"
+    "    \"description\": \"EIP-191 signature over the canonical request; with X-Loom-Address, "
+    "X-Loom-Timestamp, X-Loom-Nonce\"\n"
     "   },\n"
     "   \"loomSession\": {\n"
     "    \"type\": \"apiKey\",\n"
@@ -842,8 +845,7 @@ static const char document[] =
     "   }\n"
     "  }\n"
     " }\n"
-    "}\n"
-    ;
+    "}\n";
 
 const char *openapi_document(void)
 {

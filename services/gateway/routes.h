@@ -40,10 +40,10 @@ enum route_id {
 
 struct route {
     enum route_id id;
-    const char *method;   /* "GET", "POST", "PUT" */
-    const char *pattern;  /* "/api/jobs/{id}/files/{name}" */
-    const char *name;     /* operationId in the OpenAPI document */
-    int is_signed;        /* needs an Ethereum signature or a SIWE session */
+    const char *method;    /* "GET", "POST", "PUT" */
+    const char *pattern;   /* "/api/jobs/{id}/files/{name}" */
+    const char *name;      /* operationId in the OpenAPI document */
+    int is_signed;         /* needs an Ethereum signature or a SIWE session */
     enum intake_sink sink; /* how the body is read */
 };
 

@@ -26,15 +26,15 @@ struct store {
 
 struct store_writer {
     struct store *store;
-    int fd;                  /* -1 once closed */
-    char *tmp_path;          /* owned; NULL once renamed */
+    int fd;         /* -1 once closed */
+    char *tmp_path; /* owned; NULL once renamed */
     struct digest_sha256 *hash;
     uint64_t size;
     uint64_t max_bytes;
     char sha256[DIGEST_SHA256_HEX_LEN + 1];
     int finished;
     int committed;
-    int created;             /* this writer's commit created the object */
+    int created; /* this writer's commit created the object */
 };
 
 static enum err path_join(struct buf *b, const char *root, const char *a, const char *c)
@@ -308,8 +308,7 @@ void store_writer_free(struct store_writer *w)
     free(w);
 }
 
-enum err store_open_object(struct store *s, const char *sha256_hex, int *fd_out,
-                           uint64_t *size_out)
+enum err store_open_object(struct store *s, const char *sha256_hex, int *fd_out, uint64_t *size_out)
 {
     if (validate_sha256_hex(sha256_hex) != ERR_OK)
         return ERR_INVAL;

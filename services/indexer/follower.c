@@ -295,6 +295,10 @@ static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
     *n = 0;
     if (grow_events(f, l->count) != ERR_OK)
         return ERR_NOMEM;
+    /* The header of the block of the log at hand: each event carries its
+     * block's timestamp (the time of the transition it records). */
+    struct chain_header hb = {0};
+    int have_hb = 0;
     for (size_t i = 0; i < l->count; i++) {
         const struct rpc_log *lg = &l->items[i];
         const char *bad = NULL;
@@ -319,9 +323,32 @@ static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
                      (unsigned long long)lg->block_number, bad);
             return ERR_PROTO;
         }
+        if (bad == NULL && (!have_hb || hb.number != lg->block_number)) {
+            if (lg->block_number == from) {
+                hb = *hf;
+            } else if (lg->block_number == to) {
+                hb = *ht;
+            } else {
+                enum err hrc = f->chain.ops->header(f->chain.ctx, lg->block_number, &hb);
+                if (hrc != ERR_OK)
+                    return hrc == ERR_NOTFOUND ? ERR_STATE : hrc; /* reorged under us */
+            }
+            have_hb = 1;
+            if (memcmp(lg->block_hash, hb.hash, 32) != 0)
+                bad = "log block hash differs from the header";
+        }
+        if (bad != NULL) {
+            f->m.rpc_errors++;
+            LOG_WARN("indexer.bad_logs", "from=%llu to=%llu block=%llu cause=%s",
+                     (unsigned long long)from, (unsigned long long)to,
+                     (unsigned long long)lg->block_number, bad);
+            return ERR_PROTO;
+        }
         enum err rc = escrowlog_decode(f->el, lg, &f->ev[*n]);
         if (rc == ERR_NOMEM)
             return rc;
+        if (rc == ERR_OK)
+            f->ev[*n].block_at = (int64_t)hb.timestamp;
         if (rc != ERR_OK) {
             /* The chain holds it and the protocol cannot carry it: flag it
              * loudly and go on, rather than stall every later job. */

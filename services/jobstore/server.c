@@ -119,6 +119,7 @@ static void reply_now(struct server *s, struct bus_reply *reply, enum err code, 
     enum err e;
 
     memset(&rep, 0, sizeof rep);
+    /* An error reply names no command on the wire (cmd.h); any will do. */
     if (path && *path)
         ops_error(&rep, PROTO_CMD_JOB_GET, code, "bad request: %s: %s", path, why);
     else
@@ -149,12 +150,17 @@ static void on_drained(evutil_socket_t fd, short what, void *arg)
         s->drained_cb(s->drained_arg);
 }
 
+/* Follow the database's reachability from an outcome: success proves it
+ * answers, ERR_UNAVAILABLE (connection lost, reset failed) that it does
+ * not; anything else (a refusal, or a checkout timeout while slow queries
+ * hold every connection) says nothing about it. */
 static void note_db(struct server *s, enum err e)
 {
-    int up = !(e == ERR_UNAVAILABLE || e == ERR_TIMEDOUT);
+    int up;
 
-    if (e != ERR_OK && up)
-        return; /* other failures say nothing about reachability */
+    if (e != ERR_OK && e != ERR_UNAVAILABLE)
+        return;
+    up = e == ERR_OK;
     if (up != s->db_up)
         LOG_AT(up ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR, up ? "db.up" : "db.down", "cause=%s",
                err_str(e));

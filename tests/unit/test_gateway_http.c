@@ -31,7 +31,7 @@
 #include "services/gateway/store.h"
 
 #define CLIENT "0x1111111111111111111111111111111111111111"
-#define OTHER "0x2222222222222222222222222222222222222222"
+#define OTHER  "0x2222222222222222222222222222222222222222"
 #define WORKER "0x3333333333333333333333333333333333333333"
 
 struct fx {
@@ -181,6 +181,8 @@ static void fx_stop(struct fx *f)
 {
     in_loop(f, stop_fn, NULL);
     pthread_join(f->thread, NULL);
+    /* Let libevent run the deferred frees of the connections evhttp_free closed. */
+    event_base_loop(f->base, EVLOOP_NONBLOCK);
     store_free(f->store);
     event_base_free(f->base);
     nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
@@ -422,10 +424,10 @@ static const char *header(const struct resp *r, const char *name, char *out, siz
 static unsigned nonce_counter;
 
 struct sign_opts {
-    const char *signer;   /* key that signs */
-    const char *claimed;  /* X-Loom-Address (default: signer) */
-    const char *nonce;    /* default: fresh */
-    long long ts;         /* default: now */
+    const char *signer;      /* key that signs */
+    const char *claimed;     /* X-Loom-Address (default: signer) */
+    const char *nonce;       /* default: fresh */
+    long long ts;            /* default: now */
     const char *signed_body; /* body the signature covers (default: the body) */
     size_t signed_len;
 };
@@ -453,7 +455,8 @@ static void signed_http(struct fx *f, const char *method, const char *target,
     snprintf(h_ts, sizeof(h_ts), "X-Loom-Timestamp: %s", ts);
     snprintf(h_nonce, sizeof(h_nonce), "X-Loom-Nonce: %s", nonce);
     snprintf(h_sig, sizeof(h_sig), "X-Loom-Signature: %s", sig);
-    snprintf(h_ct, sizeof(h_ct), "Content-Type: %s", content_type ? content_type : "application/json");
+    snprintf(h_ct, sizeof(h_ct), "Content-Type: %s",
+             content_type ? content_type : "application/json");
     const char *hdrs[] = {hdr_addr, h_ts, h_nonce, h_sig, h_ct, NULL};
     http(f, method, target, hdrs, body ? body : "", body ? len : 0, chunked, r);
 }
@@ -522,8 +525,8 @@ static void test_health_metrics_openapi(void **state)
     resp_free(&r);
     get(f, "/metrics", &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body.data,
-                           "loom_gateway_requests_total{route=\"health\",status=\"2xx\"} 1\n"));
+    assert_non_null(
+        strstr(r.body.data, "loom_gateway_requests_total{route=\"health\",status=\"2xx\"} 1\n"));
     resp_free(&r);
     get(f, "/api/openapi.json", &r);
     assert_int_equal(r.status, 200);
@@ -610,8 +613,9 @@ static void test_create_get_list(void **state)
 {
     struct fx *f = *state;
     struct resp r;
-    create_json(f, "{\"title\":\"train mnist\",\"type\":\"IA\",\"price_usd_cents\":1500,"
-                   "\"description\":\"d\",\"cloud_link\":\"https://x\"}",
+    create_json(f,
+                "{\"title\":\"train mnist\",\"type\":\"IA\",\"price_usd_cents\":1500,"
+                "\"description\":\"d\",\"cloud_link\":\"https://x\"}",
                 CLIENT, &r);
     assert_int_equal(r.status, 201);
     assert_int_equal(jnum(r.json, "id"), 1);
@@ -717,8 +721,8 @@ static void test_auth_errors(void **state)
     assert_non_null(strstr(err_msg(&r), "wrong signer"));
     resp_free(&r);
     const char *other_body = "{\"title\":\"other\"}";
-    o = (struct sign_opts){.signer = CLIENT, .signed_body = other_body,
-                           .signed_len = strlen(other_body)};
+    o = (struct sign_opts){
+        .signer = CLIENT, .signed_body = other_body, .signed_len = strlen(other_body)};
     signed_http(f, "POST", "/api/jobs", NULL, j, strlen(j), 0, &o, &r);
     assert_error(&r, 401, "unauthorized");
     assert_string_equal(err_msg(&r), "bad signature");
@@ -741,18 +745,21 @@ static void test_auth_errors(void **state)
 /* Build a multipart body: fields, job.json and files. */
 static void mp_add_field(struct buf *b, const char *name, const char *value)
 {
-    assert_int_equal(buf_appendf(b, "--BoUnDaRy7\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n",
-                                 name, value),
-                     ERR_OK);
+    assert_int_equal(
+        buf_appendf(b, "--BoUnDaRy7\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n",
+                    name, value),
+        ERR_OK);
 }
 
 static void mp_add_file(struct buf *b, const char *field, const char *filename, const void *data,
                         size_t n)
 {
-    assert_int_equal(buf_appendf(b, "--BoUnDaRy7\r\nContent-Disposition: form-data; name=\"%s\"; "
-                                    "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-                                 field, filename),
-                     ERR_OK);
+    assert_int_equal(
+        buf_appendf(b,
+                    "--BoUnDaRy7\r\nContent-Disposition: form-data; name=\"%s\"; "
+                    "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                    field, filename),
+        ERR_OK);
     assert_int_equal(buf_append(b, data, n), ERR_OK);
     assert_int_equal(buf_append_str(b, "\r\n"), ERR_OK);
 }
@@ -952,8 +959,9 @@ static void test_worker_flow(void **state)
     signed_http(f, "POST", "/api/jobs/1/files?name=extra.csv", "text/csv", "a,b\n1,2\n", 8, 0, &oc,
                 &r);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r.json, "files"), 0), "name"),
-                        "extra.csv");
+    assert_string_equal(
+        jstr(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r.json, "files"), 0), "name"),
+        "extra.csv");
     resp_free(&r);
     signed_http(f, "POST", "/api/jobs/1/files?name=..%2Fx", "text/csv", "a", 1, 0, &oc, &r);
     assert_error(&r, 400, "invalid");
@@ -1128,8 +1136,10 @@ static void test_sse_two_clients_and_slow_drop(void **state)
     struct bc_arg m = {"job.open.IA", "{\"id\":1}\nsecond line"};
     in_loop(f, broadcast_fn, &m);
     /* Chunked transfer wraps each event; the event text itself is intact. */
-    assert_int_equal(recv_until(a, &ba, "event: job.open.IA\ndata: {\"id\":1}\ndata: second line\n\n"), 1);
-    assert_int_equal(recv_until(b, &bb, "event: job.open.IA\ndata: {\"id\":1}\ndata: second line\n\n"), 1);
+    assert_int_equal(
+        recv_until(a, &ba, "event: job.open.IA\ndata: {\"id\":1}\ndata: second line\n\n"), 1);
+    assert_int_equal(
+        recv_until(b, &bb, "event: job.open.IA\ndata: {\"id\":1}\ndata: second line\n\n"), 1);
     assert_int_equal(counts(f).sse, 2);
     /* A slow client: tiny receive buffer, never reads. */
     int slow = tcp_connect(f, 4096);

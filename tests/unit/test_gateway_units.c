@@ -154,11 +154,11 @@ static void test_multipart_boundary(void **state)
     assert_int_equal(multipart_boundary("multipart/form-data", &b), ERR_INVAL);
     assert_int_equal(multipart_boundary("text/plain; boundary=abc", &b), ERR_INVAL);
     assert_int_equal(multipart_boundary("multipart/form-data; boundary=\"abc \"", &b), ERR_INVAL);
-    assert_int_equal(
-        multipart_boundary("multipart/form-data; boundary="
-                           "12345678901234567890123456789012345678901234567890123456789012345678901",
-                           &b),
-        ERR_INVAL); /* 71 characters */
+    assert_int_equal(multipart_boundary(
+                         "multipart/form-data; boundary="
+                         "12345678901234567890123456789012345678901234567890123456789012345678901",
+                         &b),
+                     ERR_INVAL); /* 71 characters */
     buf_release(&b);
 }
 
@@ -223,16 +223,20 @@ static void test_store_roundtrip(void **state)
     assert_int_equal(count_files(objdir), 1);
     int fd;
     uint64_t size;
-    assert_int_equal(store_open_object(s, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-                                       &fd, &size),
-                     ERR_OK);
+    assert_int_equal(
+        store_open_object(s, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                          &fd, &size),
+        ERR_OK);
     char got[4] = {0};
     assert_int_equal(read(fd, got, 3), 3);
     close(fd);
     assert_string_equal(got, "abc");
     assert_int_equal(size, 3);
     assert_int_equal(store_open_object(s, "../../etc/passwd", &fd, &size), ERR_INVAL);
-    assert_int_equal(store_open_object(s, "0000000000000000000000000000000000000000000000000000000000000000", &fd, &size), ERR_NOTFOUND);
+    assert_int_equal(
+        store_open_object(s, "0000000000000000000000000000000000000000000000000000000000000000",
+                          &fd, &size),
+        ERR_NOTFOUND);
     /* A writer freed without commit leaves nothing. */
     assert_int_equal(store_writer_new(s, 100, &w), ERR_OK);
     assert_int_equal(store_writer_write(w, "zzz", 3), ERR_OK);
@@ -322,8 +326,9 @@ static void test_intake_head(void **state)
     assert_int_equal(h.content_length, 5);
     assert_int_equal(h.expect_continue, 1);
     assert_string_equal(h.content_type, "application/json");
-    assert_string_equal(buf_cstr(&rw), "POST /api/jobs?x=1 HTTP/1.1\r\nHost: a\r\n"
-                                       "Content-Type: application/json\r\nContent-Length: 0\r\n\r\n");
+    assert_string_equal(buf_cstr(&rw),
+                        "POST /api/jobs?x=1 HTTP/1.1\r\nHost: a\r\n"
+                        "Content-Type: application/json\r\nContent-Length: 0\r\n\r\n");
     intake_head_release(&h);
     const char *bad[] = {
         "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -354,8 +359,7 @@ static void test_intake_chunked_every_split(void **state)
     for (size_t chunk = 1; chunk < sizeof(req); chunk++) {
         struct intake_body *out[4];
         size_t n = 0;
-        assert_int_equal(intake_feed_for_test(in, req, sizeof(req) - 1, chunk, out, &n, 4),
-                         ERR_OK);
+        assert_int_equal(intake_feed_for_test(in, req, sizeof(req) - 1, chunk, out, &n, 4), ERR_OK);
         assert_int_equal(n, 2);
         assert_int_equal(out[0]->err, ERR_OK);
         assert_string_equal(buf_cstr(&out[0]->data), "hello world");
@@ -370,10 +374,12 @@ static void test_intake_chunked_every_split(void **state)
      * the next request on the connection is read normally. */
     struct buf big;
     buf_init(&big, 0);
-    assert_int_equal(buf_append_str(&big, "POST /a HTTP/1.1\r\nContent-Length: 101\r\n\r\n"), ERR_OK);
+    assert_int_equal(buf_append_str(&big, "POST /a HTTP/1.1\r\nContent-Length: 101\r\n\r\n"),
+                     ERR_OK);
     for (int i = 0; i < 101; i++)
         assert_int_equal(buf_append_byte(&big, 'x'), ERR_OK);
-    assert_int_equal(buf_append_str(&big, "GET /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"), ERR_OK);
+    assert_int_equal(buf_append_str(&big, "GET /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"),
+                     ERR_OK);
     struct intake_body *out[2];
     size_t n = 0;
     assert_int_equal(intake_feed_for_test(in, big.data, big.len, 7, out, &n, 2), ERR_OK);
@@ -430,9 +436,9 @@ static void test_auth_canonical(void **state)
     (void)state;
     struct buf b;
     buf_init(&b, 0);
-    assert_int_equal(auth_canonical("PUT", "/api/jobs/1/progress", "e3b0", "1700000000",
-                                    "nonce123", &b),
-                     ERR_OK);
+    assert_int_equal(
+        auth_canonical("PUT", "/api/jobs/1/progress", "e3b0", "1700000000", "nonce123", &b),
+        ERR_OK);
     assert_string_equal(buf_cstr(&b),
                         "loom-request-v1\nPUT\n/api/jobs/1/progress\ne3b0\n1700000000\nnonce123");
     buf_release(&b);
@@ -485,7 +491,8 @@ static void test_auth_siwe(void **state)
     auth_siwe_release(&s);
     const char *bad = "a.b wants you to sign in with your Ethereum account:\n0x12\n\n\nURI: x";
     assert_int_equal(auth_siwe_parse(bad, &s, &msg), ERR_INVAL);
-    assert_string_equal(buf_cstr(&msg), "malformed sign-in message: second line must be the 0x address");
+    assert_string_equal(buf_cstr(&msg),
+                        "malformed sign-in message: second line must be the 0x address");
     const char *shortnonce = "a.b wants you to sign in with your Ethereum account:\n"
                              "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2\n\n\n"
                              "URI: https://a.b\nVersion: 1\nChain ID: 1\nNonce: abc\n"
@@ -506,9 +513,9 @@ static void test_auth_session(void **state)
     memset(key, 7, sizeof(key));
     struct buf tok;
     buf_init(&tok, 512);
-    assert_int_equal(auth_session_issue(key, 32, "0xABCDEF0000000000000000000000000000000001",
-                                        2000000000, &tok),
-                     ERR_OK);
+    assert_int_equal(
+        auth_session_issue(key, 32, "0xABCDEF0000000000000000000000000000000001", 2000000000, &tok),
+        ERR_OK);
     char *addr = NULL;
     assert_int_equal(auth_session_check(key, 32, tok.data, 1900000000, &addr), ERR_OK);
     assert_string_equal(addr, "0xabcdef0000000000000000000000000000000001");
@@ -534,7 +541,7 @@ static void test_ratelimit(void **state)
     assert_int_equal(ratelimit_new(1.0, 2.0, 2, &rl), ERR_OK);
     assert_int_equal(ratelimit_take(rl, "a", 0), 0);
     assert_int_equal(ratelimit_take(rl, "a", 0), 0);
-    assert_int_equal(ratelimit_take(rl, "a", 0), 1);   /* empty: one token per second */
+    assert_int_equal(ratelimit_take(rl, "a", 0), 1);    /* empty: one token per second */
     assert_int_equal(ratelimit_take(rl, "a", 1000), 0); /* refilled one */
     assert_int_equal(ratelimit_take(rl, "b", 1000), 0);
     assert_int_equal(ratelimit_take(rl, "c", 1000), 1); /* table full, nobody idle */

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -96,6 +97,7 @@ static void js_start(struct js *j)
     j->pid = fork();
     assert_true(j->pid >= 0);
     if (j->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a killed test run */
         fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0)
             dup2(fd, 2);
@@ -158,8 +160,13 @@ static void js_init(struct js *j, const char *url)
 
 /* ---- SQL on the service's schema ---------------------------------------- */
 
-static char *sql1(const char *url, const char *schema, const char *sql)
+/* Run one constant statement with text parameters (a NULL-terminated
+ * list, at most 4); return the first column of the first row ("" if none). */
+static char *sql1(const char *url, const char *schema, const char *sql, ...)
 {
+    const char *params[4];
+    va_list ap;
+    int n = 0;
     struct db_config cfg;
     struct db_pool *p = NULL;
     struct db_conn *c = NULL;
@@ -171,10 +178,14 @@ static char *sql1(const char *url, const char *schema, const char *sql)
     cfg.n_conns = 1;
     cfg.checkout_timeout_ms = 5000;
     cfg.schema = schema;
+    va_start(ap, sql);
+    while (n < 4 && (params[n] = va_arg(ap, const char *)) != NULL)
+        n++;
+    va_end(ap);
     if (db_pool_new(&cfg, &p) != ERR_OK)
         fail_msg("cannot connect: %s", db_last_error());
     assert_int_equal(db_checkout(p, &c), ERR_OK);
-    if (db_exec(c, sql, 0, NULL, &r) != ERR_OK)
+    if (db_exec(c, sql, n, params, &r) != ERR_OK)
         fail_msg("sql failed: %s: %s", sql, db_last_error());
     out = strdup(db_res_rows(r) > 0 && db_res_text(r, 0, 0) ? db_res_text(r, 0, 0) : "");
     db_res_free(r);
@@ -183,9 +194,16 @@ static char *sql1(const char *url, const char *schema, const char *sql)
     return out;
 }
 
-static void assert_sql(struct js *j, const char *sql, const char *want)
+/* Compare the first value of <sql> to <want>; a statement with $1 gets
+ * the job id <id> there. */
+static void assert_sql(struct js *j, const char *sql, int64_t id, const char *want)
 {
-    char *got = sql1(j->url, j->schema, sql);
+    char key[24];
+    char *got;
+
+    snprintf(key, sizeof key, "%lld", (long long)id);
+    got = strstr(sql, "$1") ? sql1(j->url, j->schema, sql, key, (char *)NULL)
+                            : sql1(j->url, j->schema, sql, (char *)NULL);
     if (strcmp(got, want) != 0)
         fail_msg("%s: got \"%s\", want \"%s\"", sql, got, want);
     free(got);
@@ -467,8 +485,16 @@ static int teardown(void **state)
     struct js *j = *state;
     struct db_config cfg;
     struct db_pool *p = NULL;
+    int rc = 0;
 
-    js_stop(j);
+    /* A clean stop is part of every test: exit status 0 (sanitizer builds
+     * exit non-zero on a leak or an error). */
+    if (js_stop(j) != 0) {
+        char *log = slurp(j->log);
+        fprintf(stderr, "loom-jobstore did not exit cleanly; its log:\n%s\n", log);
+        free(log);
+        rc = -1;
+    }
     memset(&cfg, 0, sizeof cfg);
     cfg.url = pg_url;
     cfg.n_conns = 1;
@@ -478,7 +504,7 @@ static int teardown(void **state)
         db_pool_free(p);
     }
     free(j);
-    return 0;
+    return rc;
 }
 
 /* ---- tests --------------------------------------------------------------- */
@@ -502,14 +528,10 @@ static void test_commands(void **state)
     chain_id_of(a, cid);
     hex_encode(cid, 32, true, hex);
     snprintf(want, sizeof want, "train digits|IA|12.50|1250|%s|PENDING|" CLIENT "|3600", hex);
-    {
-        char sql[256];
-        snprintf(sql, sizeof sql,
-                 "SELECT concat_ws('|', title, type, price, price_usd_cents, chain_job_id, status,"
-                 " wallet_address, requested_max_runtime_s) FROM jobs WHERE id = %lld",
-                 (long long)a);
-        assert_sql(j, sql, want);
-    }
+    assert_sql(j,
+               "SELECT concat_ws('|', title, type, price, price_usd_cents, chain_job_id, status,"
+               " wallet_address, requested_max_runtime_s) FROM jobs WHERE id = $1::bigint",
+               a, want);
 
     /* job.get: the same record, with the requested terms. */
     memset(&req, 0, sizeof req);
@@ -575,7 +597,7 @@ static void test_commands(void **state)
     assert_sql(j,
                "SELECT string_agg(name || ':' || role || ':' || size_bytes, ',' ORDER BY name)"
                " FROM job_files",
-               "digits.csv:input:321,job.json:spec:321");
+               0, "digits.csv:input:321,job.json:spec:321");
 
     /* auth.nonce: once, then a replay. */
     memset(&req, 0, sizeof req);
@@ -586,7 +608,7 @@ static void test_commands(void **state)
     call_ok(c, &req, &rep);
     proto_reply_release(&rep);
     call_err(c, &req, ERR_EXISTS);
-    assert_sql(j, "SELECT count(*) FROM auth_nonces", "1");
+    assert_sql(j, "SELECT count(*) FROM auth_nonces", 0, "1");
 
     /* checkpoint.get before any events; jobs.due with nothing due. */
     memset(&req, 0, sizeof req);
@@ -760,12 +782,8 @@ static void test_feed(void **state)
     assert_int_equal(apply(c, &o), 1);
     sub_wait(&gr, 1, 400);
     assert_int_equal(gr.n, 0);
-    {
-        char sql[128];
-        snprintf(sql, sizeof sql, "SELECT status || ':' || funding_flag FROM jobs WHERE id = %lld",
-                 (long long)g);
-        assert_sql(j, sql, "PENDING:spec_mismatch");
-    }
+    assert_sql(j, "SELECT status || ':' || funding_flag FROM jobs WHERE id = $1::bigint", g,
+               "PENDING:spec_mismatch");
 
     /* Claimed: job.closed WORKING with the claim's transaction. */
     one_event(&o, 3, PROTO_EV_JOB_CLAIMED, a);
@@ -812,7 +830,7 @@ static void test_feed(void **state)
     hexb(RESULT, req.args.job_result.result_sha256, 32);
     call_ok(c, &req, &rep);
     proto_reply_release(&rep);
-    assert_sql(j, "SELECT role || ':' || size_bytes FROM job_files WHERE name = 'weights.bin'",
+    assert_sql(j, "SELECT role || ':' || size_bytes FROM job_files WHERE name = 'weights.bin'", 0,
                "result:4096");
 
     /* Submitted, then released: job.closed SUBMITTED, COMPLETED. */
@@ -857,12 +875,8 @@ static void test_feed(void **state)
     sub_wait(&closed, 4, 3000);
     assert_int_equal(closed.n, 4);
     assert_int_equal(closed.got[3].u.closed.status, PROTO_STATUS_WORKING);
-    {
-        char sql[128];
-        snprintf(sql, sizeof sql, "SELECT status || ':' || progress FROM jobs WHERE id = %lld",
-                 (long long)a);
-        assert_sql(j, sql, "WORKING:40");
-    }
+    assert_sql(j, "SELECT status || ':' || progress FROM jobs WHERE id = $1::bigint", a,
+               "WORKING:40");
     sub_close(&ia);
     sub_close(&gr);
     sub_close(&closed);
@@ -977,6 +991,9 @@ static void test_restart(void **state)
     proto_client_free(blocking);
 }
 
+/* The database test_db_down closes and reopens. */
+#define DOWN_DB "loom_jobstore_down"
+
 /* The database going away: 503 and error replies, no crash; then back. */
 static void test_db_down(void **state)
 {
@@ -984,35 +1001,29 @@ static void test_db_down(void **state)
     struct proto_client *c;
     struct proto_request req;
     struct proto_reply rep;
-    char dbname[64], sql[256], url[512];
     const char *slash;
     char *s;
     int i, status = 0;
     enum err e;
 
-    /* A database of its own, so it can be closed to connections. */
     js_stop(j);
-    snprintf(dbname, sizeof dbname, "loom_down_%d", (int)getpid());
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", dbname);
-    free(sql1(pg_url, NULL, sql));
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
-    free(sql1(pg_url, NULL, sql));
+    /* A database of its own, so it can be closed to connections (each
+     * make test has its own throwaway server, so a fixed name is safe). */
+    free(sql1(pg_url, NULL, "DROP DATABASE IF EXISTS " DOWN_DB, (char *)NULL));
+    free(sql1(pg_url, NULL, "CREATE DATABASE " DOWN_DB, (char *)NULL));
     slash = strrchr(pg_url, '/');
     assert_non_null(slash);
-    snprintf(url, sizeof url, "%.*s/%s", (int)(slash - pg_url), pg_url, dbname);
-    snprintf(j->url, sizeof j->url, "%s", url);
+    snprintf(j->url, sizeof j->url, "%.*s/%s", (int)(slash - pg_url), pg_url, DOWN_DB);
     js_start(j);
     c = client(j, 5000);
     create_job(c, PROTO_JOB_IA, "before");
     assert_int_equal(http_get(j->metrics_port, "/health", NULL), 200);
 
     /* Close the database: no new connections, the open ones cut. */
-    snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", dbname);
-    free(sql1(pg_url, NULL, sql));
-    snprintf(sql, sizeof sql,
-             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s'",
-             dbname);
-    free(sql1(pg_url, NULL, sql));
+    free(sql1(pg_url, NULL, "ALTER DATABASE " DOWN_DB " ALLOW_CONNECTIONS false", (char *)NULL));
+    free(sql1(pg_url, NULL,
+              "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+              DOWN_DB, (char *)NULL));
     memset(&req, 0, sizeof req);
     req.cmd = PROTO_CMD_JOB_GET;
     req.args.job_get.job_id = 1;
@@ -1033,8 +1044,7 @@ static void test_db_down(void **state)
     assert_true(metric(j->metrics_port, "loom_jobstore_db_up ") == 0);
 
     /* Open again: health and requests recover, the process never died. */
-    snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS true", dbname);
-    free(sql1(pg_url, NULL, sql));
+    free(sql1(pg_url, NULL, "ALTER DATABASE " DOWN_DB " ALLOW_CONNECTIONS true", (char *)NULL));
     for (i = 0; i < 100 && status != 200; i++) {
         status = http_get(j->metrics_port, "/health", NULL);
         if (status != 200)
@@ -1048,8 +1058,7 @@ static void test_db_down(void **state)
     proto_client_free(c);
 
     assert_int_equal(js_stop(j), 0);
-    snprintf(sql, sizeof sql, "DROP DATABASE %s", dbname);
-    free(sql1(pg_url, NULL, sql));
+    free(sql1(pg_url, NULL, "DROP DATABASE " DOWN_DB, (char *)NULL));
     snprintf(j->url, sizeof j->url, "%s", pg_url);
     js_start(j); /* for the teardown's schema drop and stop */
 }
