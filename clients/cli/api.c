@@ -25,8 +25,8 @@
 #define API_STR_MAX 65536
 
 struct api {
-    struct http *h;      /* requests */
-    struct http *stream; /* the event stream: a second handle, so that a
+    struct cli_http *h;      /* requests */
+    struct cli_http *stream; /* the event stream: a second handle, so that a
                             request can be made while the stream is open */
     char *base;
     long timeout_ms;
@@ -42,7 +42,7 @@ enum err api_new(const char *base_url, long timeout_ms, struct api **out)
     buf_init(&a->msg, 4096);
     a->timeout_ms = timeout_ms;
     a->base = strdup(base_url ? base_url : "");
-    enum err e = a->base ? http_new(base_url, timeout_ms, &a->h) : ERR_NOMEM;
+    enum err e = a->base ? cli_http_new(base_url, timeout_ms, &a->h) : ERR_NOMEM;
     if (e != ERR_OK) {
         api_free(a);
         return e;
@@ -55,8 +55,8 @@ void api_free(struct api *a)
 {
     if (a == NULL)
         return;
-    http_free(a->h);
-    http_free(a->stream);
+    cli_http_free(a->h);
+    cli_http_free(a->stream);
     free(a->base);
     buf_release(&a->msg);
     free(a);
@@ -65,7 +65,7 @@ void api_free(struct api *a)
 void api_set_signer(struct api *a, const struct key *k)
 {
     a->signer = k;
-    http_set_signer(a->h, k);
+    cli_http_set_signer(a->h, k);
 }
 
 const char *api_errmsg(const struct api *a)
@@ -121,7 +121,7 @@ enum err api_error_from(long status, const char *body, size_t len, struct buf *m
     char *code = NULL, *text = NULL;
     enum err e = status_fallback(status);
 
-    if (json_parse(body, len, HTTP_MAX_BODY, API_JSON_DEPTH, &root, NULL) == ERR_OK &&
+    if (json_parse(body, len, CLI_HTTP_MAX_BODY, API_JSON_DEPTH, &root, NULL) == ERR_OK &&
         json_get_object(root, "error", JSON_REQUIRED, &err, NULL) == ERR_OK &&
         json_get_str(err, "code", JSON_REQUIRED, 1, 64, &code, NULL) == ERR_OK &&
         json_get_str(err, "message", JSON_OPTIONAL, 0, API_STR_MAX, &text, NULL) == ERR_OK) {
@@ -183,22 +183,22 @@ enum err api_job_decode(const struct cJSON *o, struct api_job *j, struct json_er
         (e = json_get_int(o, "id", JSON_REQUIRED, 1, JSON_INT_MAX, &j->id, je)) != ERR_OK ||
         (e = json_get_str(o, "status", JSON_REQUIRED, 1, 32, &j->status, je)) != ERR_OK ||
         (e = json_get_str(o, "title", JSON_OPTIONAL, 0, API_STR_MAX, &j->title, je)) != ERR_OK ||
-        (e = json_get_str(o, "description", JSON_OPTIONAL, 0, API_STR_MAX, &j->description,
-                          je)) != ERR_OK ||
+        (e = json_get_str(o, "description", JSON_OPTIONAL, 0, API_STR_MAX, &j->description, je)) !=
+            ERR_OK ||
         (e = json_get_str(o, "type", JSON_OPTIONAL, 0, 32, &j->type, je)) != ERR_OK ||
         (e = json_get_str(o, either(o, "client", "wallet_address"), JSON_OPTIONAL, 0, 64,
                           &j->client, je)) != ERR_OK ||
         (e = json_get_str(o, either(o, "worker", "worker_address"), JSON_OPTIONAL, 0, 64,
                           &j->worker, je)) != ERR_OK ||
-        (e = json_get_int(o, "price_usd_cents", JSON_OPTIONAL, 0, JSON_INT_MAX,
-                          &j->price_usd_cents, je)) != ERR_OK ||
+        (e = json_get_int(o, "price_usd_cents", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->price_usd_cents,
+                          je)) != ERR_OK ||
         (e = json_get_int(o, "progress", JSON_OPTIONAL, 0, 100, &j->progress, je)) != ERR_OK ||
         (e = json_get_int(o, "created_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->created_at, je)) !=
             ERR_OK ||
         (e = json_get_int(o, "result_size_bytes", JSON_OPTIONAL, 0, JSON_INT_MAX,
                           &j->result_size_bytes, je)) != ERR_OK ||
-        (e = json_get_int(o, "deadline_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->deadline_at,
-                          je)) != ERR_OK ||
+        (e = json_get_int(o, "deadline_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->deadline_at, je)) !=
+            ERR_OK ||
         (e = json_get_int(o, "max_runtime_s", JSON_OPTIONAL, 0, JSON_INT_MAX, &j->max_runtime_s,
                           je)) != ERR_OK ||
         (e = get_sha(o, "spec_sha256", &j->has_spec, j->spec_sha256, je)) != ERR_OK ||
@@ -211,12 +211,12 @@ enum err api_job_decode(const struct cJSON *o, struct api_job *j, struct json_er
 /* Send and, on a non-2xx answer, map the gateway's error. On ERR_OK the
  * body is in <r>. */
 static enum err call(struct api *a, const char *method, const char *target, const char *ctype,
-                     const void *body, size_t len, bool sign, struct http_response *r)
+                     const void *body, size_t len, bool sign, struct cli_http_response *r)
 {
     buf_reset(&a->msg);
-    enum err e = http_request(a->h, method, target, ctype, body, len, sign, r);
+    enum err e = cli_http_request(a->h, method, target, ctype, body, len, sign, r);
     if (e != ERR_OK) {
-        set_msg(a, http_errmsg(a->h));
+        set_msg(a, cli_http_errmsg(a->h));
         return e;
     }
     if (r->status < 200 || r->status > 299)
@@ -225,20 +225,19 @@ static enum err call(struct api *a, const char *method, const char *target, cons
 }
 
 /* Parse a job answer from <r> into <out>, keeping the tree in out->raw. */
-static enum err job_answer(struct api *a, const struct http_response *r, struct api_job *out)
+static enum err job_answer(struct api *a, const struct cli_http_response *r, struct api_job *out)
 {
     struct cJSON *root = NULL;
     struct json_err je;
     json_err_init(&je);
-    enum err e = json_parse(r->body.data ? r->body.data : "", r->body.len, HTTP_MAX_BODY,
+    enum err e = json_parse(r->body.data ? r->body.data : "", r->body.len, CLI_HTTP_MAX_BODY,
                             API_JSON_DEPTH, &root, &je);
     if (e == ERR_OK)
         e = api_job_decode(root, out, &je);
     if (e != ERR_OK) {
         buf_reset(&a->msg);
-        if (buf_appendf(&a->msg, "gateway sent a bad job record: %s%s%s",
-                        je.path[0] ? je.path : "", je.path[0] ? ": " : "",
-                        je.message[0] ? je.message : err_str(e)) != ERR_OK)
+        if (buf_appendf(&a->msg, "gateway sent a bad job record: %s%s%s", je.path[0] ? je.path : "",
+                        je.path[0] ? ": " : "", je.message[0] ? je.message : err_str(e)) != ERR_OK)
             buf_reset(&a->msg);
         json_free(root);
         return e == ERR_NOMEM ? e : ERR_PROTO;
@@ -250,13 +249,13 @@ static enum err job_answer(struct api *a, const struct http_response *r, struct 
 enum err api_job_get(struct api *a, int64_t id, struct api_job *out)
 {
     char target[64];
-    struct http_response r;
+    struct cli_http_response r;
     (void)snprintf(target, sizeof(target), "/api/jobs/%" PRId64, id);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     enum err e = call(a, "GET", target, NULL, NULL, 0, false, &r);
     if (e == ERR_OK)
         e = job_answer(a, &r, out);
-    http_response_release(&r);
+    cli_http_response_release(&r);
     return e;
 }
 
@@ -279,7 +278,7 @@ enum err api_job_list(struct api *a, const struct api_list_filter *f, struct cJS
                       struct api_job **jobs, size_t *n)
 {
     struct buf t;
-    struct http_response r;
+    struct cli_http_response r;
     struct cJSON *root = NULL;
     const struct cJSON *arr = NULL;
     struct api_job *list = NULL;
@@ -293,7 +292,7 @@ enum err api_job_list(struct api *a, const struct api_list_filter *f, struct cJS
     *n = 0;
     json_err_init(&je);
     buf_init(&t, 4096);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     e = buf_append_str(&t, "/api/jobs");
     if (e == ERR_OK && f->status)
         e = add_query(&t, "status", f->status);
@@ -311,7 +310,7 @@ enum err api_job_list(struct api *a, const struct api_list_filter *f, struct cJS
         goto out;
     if ((e = call(a, "GET", buf_cstr(&t), NULL, NULL, 0, false, &r)) != ERR_OK)
         goto out;
-    e = json_parse(r.body.data ? r.body.data : "", r.body.len, HTTP_MAX_BODY, API_JSON_DEPTH,
+    e = json_parse(r.body.data ? r.body.data : "", r.body.len, CLI_HTTP_MAX_BODY, API_JSON_DEPTH,
                    &root, &je);
     if (e == ERR_OK)
         e = json_get_array(root, "jobs", JSON_REQUIRED, 1000, &arr, &count, &je);
@@ -342,7 +341,7 @@ out:
         free(list);
         json_free(root);
     }
-    http_response_release(&r);
+    cli_http_response_release(&r);
     buf_release(&t);
     return e;
 }
@@ -378,8 +377,7 @@ static enum err add_field(struct buf *b, const char *boundary, const char *name,
 
 /* Append part <field> holding the file at <path> under <filename>. */
 static enum err add_file(struct buf *b, const char *boundary, const char *field,
-                         const char *filename, const char *ctype, const char *path,
-                         struct buf *why)
+                         const char *filename, const char *ctype, const char *path, struct buf *why)
 {
     enum err e;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -428,8 +426,8 @@ static enum err add_file(struct buf *b, const char *boundary, const char *field,
     return e;
 }
 
-enum err api_build_multipart(const struct api_job_new *in, const char *boundary,
-                             struct buf *body, struct buf *why)
+enum err api_build_multipart(const struct api_job_new *in, const char *boundary, struct buf *body,
+                             struct buf *why)
 {
     char cents[24];
     enum err e;
@@ -457,9 +455,8 @@ enum err api_build_multipart(const struct api_job_new *in, const char *boundary,
         (e = add_field(body, boundary, "type", in->type)) != ERR_OK ||
         (e = add_field(body, boundary, "price_usd_cents", cents)) != ERR_OK)
         return e;
-    if (in->spec_path != NULL &&
-        (e = add_file(body, boundary, "job.json", "job.json", "application/json", in->spec_path,
-                      why)) != ERR_OK)
+    if (in->spec_path != NULL && (e = add_file(body, boundary, "job.json", "job.json",
+                                               "application/json", in->spec_path, why)) != ERR_OK)
         return e;
     for (size_t i = 0; i < in->n_inputs; i++)
         if ((e = add_file(body, boundary, "file", base_name(in->input_paths[i]),
@@ -471,7 +468,7 @@ enum err api_build_multipart(const struct api_job_new *in, const char *boundary,
 enum err api_job_create(struct api *a, const struct api_job_new *in, struct api_job *out)
 {
     struct buf body, why, ctype;
-    struct http_response r;
+    struct cli_http_response r;
     uint8_t raw[16];
     char boundary[48];
     enum err e;
@@ -479,7 +476,7 @@ enum err api_job_create(struct api *a, const struct api_job_new *in, struct api_
     buf_init(&body, API_MAX_UPLOAD);
     buf_init(&why, 1024);
     buf_init(&ctype, 128);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     buf_reset(&a->msg);
     if ((e = sign_random(raw, sizeof(raw))) != ERR_OK)
         goto out;
@@ -496,7 +493,7 @@ enum err api_job_create(struct api *a, const struct api_job_new *in, struct api_
         goto out;
     e = job_answer(a, &r, out);
 out:
-    http_response_release(&r);
+    cli_http_response_release(&r);
     buf_release(&ctype);
     buf_release(&why);
     buf_release(&body);
@@ -508,7 +505,7 @@ out:
 enum err api_quote(struct api *a, int64_t usd_cents, struct api_quote *out)
 {
     char target[64];
-    struct http_response r;
+    struct cli_http_response r;
     struct cJSON *root = NULL;
     struct json_err je;
     char *round = NULL, *answer = NULL;
@@ -517,10 +514,10 @@ enum err api_quote(struct api *a, int64_t usd_cents, struct api_quote *out)
     memset(out, 0, sizeof(*out));
     json_err_init(&je);
     (void)snprintf(target, sizeof(target), "/api/quote?usd_cents=%" PRId64, usd_cents);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     if ((e = call(a, "GET", target, NULL, NULL, 0, false, &r)) != ERR_OK)
         goto out;
-    e = json_parse(r.body.data ? r.body.data : "", r.body.len, HTTP_MAX_BODY, API_JSON_DEPTH,
+    e = json_parse(r.body.data ? r.body.data : "", r.body.len, CLI_HTTP_MAX_BODY, API_JSON_DEPTH,
                    &root, &je);
     if (e == ERR_OK)
         e = json_get_int(root, "usd_cents", JSON_REQUIRED, 1, JSON_INT_MAX, &out->usd_cents, &je);
@@ -530,8 +527,7 @@ enum err api_quote(struct api *a, int64_t usd_cents, struct api_quote *out)
         e = json_get_str(root, "round_id", JSON_OPTIONAL, 1, sizeof(out->round_id) - 1, &round,
                          &je);
     if (e == ERR_OK)
-        e = json_get_int(root, "updated_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &out->updated_at,
-                         &je);
+        e = json_get_int(root, "updated_at", JSON_OPTIONAL, 0, JSON_INT_MAX, &out->updated_at, &je);
     if (e == ERR_OK)
         e = json_get_int(root, "age_s", JSON_OPTIONAL, -JSON_INT_MAX, JSON_INT_MAX, &out->age_s,
                          &je);
@@ -541,8 +537,7 @@ enum err api_quote(struct api *a, int64_t usd_cents, struct api_quote *out)
         e = json_get_int(root, "decimals", JSON_OPTIONAL, 0, 77, &out->decimals, &je);
     if (e != ERR_OK) {
         buf_reset(&a->msg);
-        if (buf_appendf(&a->msg, "gateway sent a bad quote: %s: %s", je.path, je.message) !=
-            ERR_OK)
+        if (buf_appendf(&a->msg, "gateway sent a bad quote: %s: %s", je.path, je.message) != ERR_OK)
             buf_reset(&a->msg);
         if (e != ERR_NOMEM)
             e = ERR_PROTO;
@@ -556,7 +551,7 @@ out:
     free(round);
     free(answer);
     json_free(root);
-    http_response_release(&r);
+    cli_http_response_release(&r);
     return e;
 }
 
@@ -565,21 +560,21 @@ out:
 enum err api_fetch_result(struct api *a, int64_t id, int fd, char **sha256_hex)
 {
     char target[64];
-    struct http_response r;
+    struct cli_http_response r;
     *sha256_hex = NULL;
     (void)snprintf(target, sizeof(target), "/api/jobs/%" PRId64 "/result", id);
-    http_response_init(&r);
+    cli_http_response_init(&r);
     buf_reset(&a->msg);
-    enum err e = http_download(a->h, target, fd, &r);
+    enum err e = cli_http_download(a->h, target, fd, &r);
     if (e != ERR_OK)
-        set_msg(a, http_errmsg(a->h));
+        set_msg(a, cli_http_errmsg(a->h));
     else if (r.status != 200)
         e = api_error_from(r.status, r.body.data ? r.body.data : "", r.body.len, &a->msg);
     if (e == ERR_OK && r.sha256 != NULL) {
         *sha256_hex = r.sha256;
         r.sha256 = NULL;
     }
-    http_response_release(&r);
+    cli_http_response_release(&r);
     return e;
 }
 
@@ -611,22 +606,22 @@ static int events_chunk_cb(void *arg, const char *data, size_t len)
 enum err api_events(struct api *a, int (*opened)(void *arg), evstream_event_fn cb, void *arg)
 {
     struct events_ctx x = {.opened = opened, .arg = arg, .err = ERR_OK};
-    struct http_response r;
+    struct cli_http_response r;
     enum err e = ERR_OK;
 
     buf_reset(&a->msg);
-    if (a->stream == NULL && (e = http_new(a->base, a->timeout_ms, &a->stream)) != ERR_OK)
+    if (a->stream == NULL && (e = cli_http_new(a->base, a->timeout_ms, &a->stream)) != ERR_OK)
         return e;
     evstream_init(&x.parser, 0, cb, arg);
-    http_response_init(&r);
-    e = http_stream(a->stream, "/api/events", "text/event-stream", events_chunk_cb, &x, &r);
+    cli_http_response_init(&r);
+    e = cli_http_stream(a->stream, "/api/events", "text/event-stream", events_chunk_cb, &x, &r);
     if (e != ERR_OK)
-        set_msg(a, http_errmsg(a->stream));
+        set_msg(a, cli_http_errmsg(a->stream));
     else if (x.err != ERR_OK)
         e = x.err;
     else if (r.status != 200)
         e = api_error_from(r.status, r.body.data ? r.body.data : "", r.body.len, &a->msg);
-    http_response_release(&r);
+    cli_http_response_release(&r);
     evstream_release(&x.parser);
     return e;
 }

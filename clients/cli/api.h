@@ -1,15 +1,15 @@
 /*
- * api -- the REST gateway's routes, as the CLI calls them (docs/api.md).
+ * api -- the REST gateway's routes, as the CLI calls them (services/gateway/routes.c).
  *
  * Builds each request (query strings, the multipart/form-data body of
- * POST /api/jobs), sends it through http.h (signed where the gateway
+ * POST /api/jobs), sends it through cli_http.h (signed where the gateway
  * requires it), decodes the JSON answers into small structs, and turns the
  * gateway's error bodies {"error":{"code","message"}} back into enum err
  * with the gateway's message (api_errmsg()).
  * Job records are read leniently across the two spellings in use: the
  * gateway's ("client", "worker", bare 64-digit sha256) and PROTOCOL.md's
  * record:job ("wallet_address", "worker_address", "0x"-prefixed hashes).
- * Not here: printing (the commands), the chain (escrow.h).
+ * Not here: printing (the commands), the chain (cli_escrow.h).
  * Threading: one thread; every call blocks.
  *
  * SPDX-License-Identifier: MIT
@@ -24,7 +24,7 @@
 #include "buf.h"
 #include "err.h"
 #include "evstream.h"
-#include "http.h"
+#include "cli_http.h"
 
 struct cJSON;
 struct json_err;
@@ -73,11 +73,11 @@ LOOM_MUST_CHECK enum err api_job_decode(const struct cJSON *obj, struct api_job 
 /* A quote: GET /api/quote?usd_cents=N. */
 struct api_quote {
     int64_t usd_cents;
-    uint8_t wei[32];      /* big-endian */
-    char round_id[32];    /* decimal: Chainlink round ids pass 2^64 */
-    int64_t updated_at;   /* unix s */
+    uint8_t wei[32];    /* big-endian */
+    char round_id[32];  /* decimal: Chainlink round ids pass 2^64 */
+    int64_t updated_at; /* unix s */
     int64_t age_s;
-    char answer[80];      /* the feed's answer, decimal, scaled by 10^decimals */
+    char answer[80]; /* the feed's answer, decimal, scaled by 10^decimals */
     int64_t decimals;
 };
 
@@ -87,7 +87,7 @@ struct api_job_new {
     const char *description; /* NULL = "" */
     const char *type;        /* "IA" or "GRAFICA" */
     int64_t price_usd_cents;
-    const char *spec_path;   /* job.json to upload, or NULL */
+    const char *spec_path;          /* job.json to upload, or NULL */
     const char *const *input_paths; /* input files */
     size_t n_inputs;
 };
@@ -98,10 +98,10 @@ struct api_list_filter {
     const char *type;
     const char *client; /* 0x address */
     const char *cursor;
-    int64_t limit;      /* 0 = the gateway's default */
+    int64_t limit; /* 0 = the gateway's default */
 };
 
-/* Create a client of the gateway at <base_url>; see http_new(). */
+/* Create a client of the gateway at <base_url>; see cli_http_new(). */
 LOOM_MUST_CHECK enum err api_new(const char *base_url, long timeout_ms, struct api **out);
 
 /* Free <a>. Accepts NULL. */

@@ -112,8 +112,8 @@ static enum err set_opt(const struct cli_opt *o, const char *v, const char *orig
         errno = 0;
         long long x = strtoll(v, &end, 10);
         if (v[0] == '\0' || *end != '\0' || errno != 0 || x < o->min || x > o->max) {
-            usage_err(err, cmd, "%s \"%s\" of --%s must be an integer from %lld to %lld", origin,
-                      v, o->name, o->min, o->max);
+            usage_err(err, cmd, "%s \"%s\" of --%s must be an integer from %lld to %lld", origin, v,
+                      o->name, o->min, o->max);
             return ERR_INVAL;
         }
         *(long long *)o->dst = x;
@@ -269,9 +269,10 @@ void cli_print_help(FILE *out, const struct cli_cmd_spec *spec)
     for (size_t i = 0; i < G__COUNT; i++)
         print_opt(out, &g[i]);
     fprintf(out, "  --help, -h\n      print this help and exit\n");
-    fprintf(out, "\nExample:\n  %s\n\nExit status: 0 ok, 64 usage, 65 bad input or refused, "
-                 "66 no such job or file, 69 unavailable, 75 try again later, 76 bad answer, "
-                 "77 key or permission; see docs/cli.md.\n",
+    fprintf(out,
+            "\nExample:\n  %s\n\nExit status: 0 ok, 64 usage, 65 bad input or refused, "
+            "66 no such job or file, 69 unavailable, 75 try again later, 76 bad answer, "
+            "77 key or permission; see docs/cli.md.\n",
             spec->example);
 }
 
@@ -436,7 +437,6 @@ int cli_begin(struct cli *c, const struct cli_cmd_spec *spec, int argc, char **a
 void cli_format_eth(const uint8_t wei_be[32], char out[CLI_ETH_MAX])
 {
     struct u256 v;
-    if (u256_from_be(wei_be, 32, &v) != ERR_OK ||
-        u256_format_ether(v, out, CLI_ETH_MAX) != ERR_OK)
+    if (u256_from_be(wei_be, 32, &v) != ERR_OK || u256_format_ether(v, out, CLI_ETH_MAX) != ERR_OK)
         (void)snprintf(out, CLI_ETH_MAX, "? ETH"); /* 32 bytes always fit; cannot happen */
 }

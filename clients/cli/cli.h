@@ -4,8 +4,8 @@
  * --json), the client's key, the mapping from enum err to exit status, and
  * the output helpers (one line of text, or one JSON object for scripts).
  *
- * Not here: HTTP (http.h), the gateway's routes (api.h), the escrow
- * (escrow.h), the commands themselves (cmds.h). Options are parsed by this
+ * Not here: HTTP (cli_http.h), the gateway's routes (api.h), the escrow
+ * (cli_escrow.h), the commands themselves (cmds.h). Options are parsed by this
  * module's own small table rather than common/cfg.h because a command line
  * tool needs positional arguments mixed with flags ("loom status --json 42")
  * and per-command usage text, and because only the global settings may come
@@ -34,18 +34,18 @@ struct cJSON;
  */
 enum cli_exit {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_JOB_FAILED = 2,  /* watch: the job ended REFUNDED or DISPUTED */
-    CLI_EXIT_USAGE = 64,      /* EX_USAGE: bad arguments or options */
-    CLI_EXIT_DATAERR = 65,    /* EX_DATAERR: bad input, refused by the gateway or the chain */
-    CLI_EXIT_NOINPUT = 66,    /* EX_NOINPUT: a file or job that does not exist */
+    CLI_EXIT_JOB_FAILED = 2,   /* watch: the job ended REFUNDED or DISPUTED */
+    CLI_EXIT_USAGE = 64,       /* EX_USAGE: bad arguments or options */
+    CLI_EXIT_DATAERR = 65,     /* EX_DATAERR: bad input, refused by the gateway or the chain */
+    CLI_EXIT_NOINPUT = 66,     /* EX_NOINPUT: a file or job that does not exist */
     CLI_EXIT_UNAVAILABLE = 69, /* EX_UNAVAILABLE: gateway or node unreachable */
-    CLI_EXIT_SOFTWARE = 70,   /* EX_SOFTWARE: out of memory, an internal error */
-    CLI_EXIT_CANTCREAT = 73,  /* EX_CANTCREAT: cannot write the output */
-    CLI_EXIT_IOERR = 74,      /* EX_IOERR: a local read or write failed */
-    CLI_EXIT_TEMPFAIL = 75,   /* EX_TEMPFAIL: timed out or rate limited; try again */
-    CLI_EXIT_PROTOCOL = 76,   /* EX_PROTOCOL: the gateway or node answered nonsense */
-    CLI_EXIT_NOPERM = 77,     /* EX_NOPERM: key file mode, wrong signer, not allowed */
-    CLI_EXIT_CONFIG = 78,     /* EX_CONFIG: unusable settings (deployment file) */
+    CLI_EXIT_SOFTWARE = 70,    /* EX_SOFTWARE: out of memory, an internal error */
+    CLI_EXIT_CANTCREAT = 73,   /* EX_CANTCREAT: cannot write the output */
+    CLI_EXIT_IOERR = 74,       /* EX_IOERR: a local read or write failed */
+    CLI_EXIT_TEMPFAIL = 75,    /* EX_TEMPFAIL: timed out or rate limited; try again */
+    CLI_EXIT_PROTOCOL = 76,    /* EX_PROTOCOL: the gateway or node answered nonsense */
+    CLI_EXIT_NOPERM = 77,      /* EX_NOPERM: key file mode, wrong signer, not allowed */
+    CLI_EXIT_CONFIG = 78,      /* EX_CONFIG: unusable settings (deployment file) */
 };
 
 /* Map an error to its exit status (the table in cli.c; docs/cli.md). */
@@ -66,7 +66,7 @@ struct cli_strv {
 };
 
 struct cli_opt {
-    const char *name;    /* long flag without dashes: "price-usd" */
+    const char *name; /* long flag without dashes: "price-usd" */
     enum cli_opt_kind kind;
     const char *env;     /* environment variable read first, or NULL */
     const char *def;     /* default as text, or NULL */
@@ -78,29 +78,29 @@ struct cli_opt {
 
 /* A subcommand's description, for parsing and --help. */
 struct cli_cmd_spec {
-    const char *name;        /* "fund" */
-    const char *args;        /* positional synopsis: "JOB" or "" */
+    const char *name; /* "fund" */
+    const char *args; /* positional synopsis: "JOB" or "" */
     size_t min_args, max_args;
-    const char *summary;     /* one line */
-    const char *example;     /* one example command line */
+    const char *summary; /* one line */
+    const char *example; /* one example command line */
     const struct cli_opt *opts;
     size_t n_opts;
 };
 
 /* Settings every command accepts (flags, then environment, then default). */
 struct cli {
-    const char *cmd;   /* the subcommand, for messages */
-    char *gateway_url; /* --gateway, LOOM_GATEWAY_URL */
-    char *rpc_url;     /* --rpc-url, LOOM_RPC_URL */
-    char *deployment;  /* --deployment, LOOM_DEPLOYMENT: deploy.sh's JSON */
-    char *key_file;    /* --key-file, LOOM_KEY_FILE: 0600 hex key */
+    const char *cmd;     /* the subcommand, for messages */
+    char *gateway_url;   /* --gateway, LOOM_GATEWAY_URL */
+    char *rpc_url;       /* --rpc-url, LOOM_RPC_URL */
+    char *deployment;    /* --deployment, LOOM_DEPLOYMENT: deploy.sh's JSON */
+    char *key_file;      /* --key-file, LOOM_KEY_FILE: 0600 hex key */
     long long timeout_s; /* --timeout, LOOM_TIMEOUT_S: network calls and receipts */
-    bool json;         /* --json: one JSON document on stdout */
-    bool help;         /* --help seen */
-    const char **args; /* positional arguments, borrowed from argv */
+    bool json;           /* --json: one JSON document on stdout */
+    bool help;           /* --help seen */
+    const char **args;   /* positional arguments, borrowed from argv */
     size_t n_args;
-    FILE *out;         /* stdout, or a test's stream */
-    FILE *err;         /* stderr, or a test's stream */
+    FILE *out; /* stdout, or a test's stream */
+    FILE *err; /* stderr, or a test's stream */
 };
 
 /*

@@ -30,10 +30,15 @@ int cmd_fetch(struct cli *c, int argc, char **argv)
         {"name", CLI_OPT_STR, NULL, "result", 0, 0, "NAME", "file name inside DIR", &name},
     };
     const struct cli_cmd_spec sp = {
-        "fetch", "JOB", 1, 1,
+        "fetch",
+        "JOB",
+        1,
+        1,
         "Download the result of job JOB into DIR and check its sha256 against the job record; "
         "a mismatch leaves no file behind.",
-        "loom fetch 42 --out results/", opts, sizeof(opts) / sizeof(opts[0])};
+        "loom fetch 42 --out results/",
+        opts,
+        sizeof(opts) / sizeof(opts[0])};
     struct api *a = NULL;
     struct api_job j;
     struct buf path, tmp;
@@ -86,8 +91,9 @@ int cmd_fetch(struct cli *c, int argc, char **argv)
     }
     fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd == -1) {
-        rc = cli_fail_code(c, ERR_IO, CLI_EXIT_CANTCREAT, "cannot fetch job %" PRId64
-                           ": cannot write \"%s\": %s", id, buf_cstr(&tmp), strerror(errno));
+        rc = cli_fail_code(c, ERR_IO, CLI_EXIT_CANTCREAT,
+                           "cannot fetch job %" PRId64 ": cannot write \"%s\": %s", id,
+                           buf_cstr(&tmp), strerror(errno));
         goto out;
     }
     if ((e = api_fetch_result(a, id, fd, &header_sha)) != ERR_OK) {
@@ -129,8 +135,9 @@ int cmd_fetch(struct cli *c, int argc, char **argv)
         }
     }
     if (rename(buf_cstr(&tmp), buf_cstr(&path)) == -1) {
-        rc = cli_fail_code(c, ERR_IO, CLI_EXIT_CANTCREAT, "cannot fetch job %" PRId64
-                           ": cannot rename to \"%s\": %s", id, buf_cstr(&path), strerror(errno));
+        rc = cli_fail_code(c, ERR_IO, CLI_EXIT_CANTCREAT,
+                           "cannot fetch job %" PRId64 ": cannot rename to \"%s\": %s", id,
+                           buf_cstr(&path), strerror(errno));
         goto out;
     }
     buf_reset(&tmp); /* nothing to clean up */
@@ -149,8 +156,9 @@ int cmd_fetch(struct cli *c, int argc, char **argv)
         rc = e == ERR_OK ? CLI_EXIT_OK : cli_fail(c, e, "cannot print the result");
         goto out;
     }
-    fprintf(c->out, "fetched job %" PRId64 ": %s (%" PRIu64 " bytes, sha256 %s, matches the job "
-                    "record)\n",
+    fprintf(c->out,
+            "fetched job %" PRId64 ": %s (%" PRIu64 " bytes, sha256 %s, matches the job "
+            "record)\n",
             id, buf_cstr(&path), size, got_hex);
     rc = CLI_EXIT_OK;
 out:

@@ -11,7 +11,7 @@
 
 #include "api.h"
 #include "cmds.h"
-#include "escrow.h"
+#include "cli_escrow.h"
 #include "eth/abi.h"
 #include "eth/hex.h"
 #include "eth/key.h"
@@ -20,22 +20,22 @@
 /* Defaults for the escrow's terms (docs/contracts.md "Lifecycle"): a claim
  * may run an hour; the client has an hour to accept or dispute a result. */
 #define DEFAULT_MAX_RUNTIME "3600"
-#define DEFAULT_WINDOW "3600"
+#define DEFAULT_WINDOW      "3600"
 /* The contract's MAX_DURATION: 365 days. */
 #define MAX_DURATION_S 31536000LL
 
 /* Find JobCreated for <job_id> in the receipt; the amount it locked into *amount. */
-static enum err find_created(const struct rpc_receipt *r, const uint8_t escrow_addr[20],
+static enum err find_created(const struct rpc_receipt *r, const uint8_t cli_escrow_addr[20],
                              const uint8_t job_id[32], struct u256 *amount)
 {
     struct abi_event *ev = NULL;
-    enum err e = abi_event_parse(escrow_job_created_sig, &ev);
+    enum err e = abi_event_parse(cli_escrow_job_created_sig, &ev);
     if (e != ERR_OK)
         return e;
     e = ERR_NOTFOUND;
     for (size_t i = 0; i < r->logs.count && e == ERR_NOTFOUND; i++) {
         const struct rpc_log *l = &r->logs.items[i];
-        if (memcmp(l->address, escrow_addr, 20) != 0 || l->n_topics < 2 ||
+        if (memcmp(l->address, cli_escrow_addr, 20) != 0 || l->n_topics < 2 ||
             memcmp(l->topics[1], job_id, 32) != 0)
             continue;
         struct abi_value v;
@@ -59,25 +59,33 @@ int cmd_fund(struct cli *c, int argc, char **argv)
     long long deadline_s = 0, max_runtime = 0, window = 0;
     const struct cli_opt opts[] = {
         {"deadline-s", CLI_OPT_INT, NULL, "0", 0, MAX_DURATION_S, "S",
-         "seconds from now until the job's deadline; 0 = the contract's default (7 days)",
+         "seconds from now until the job's deadline; 0 = the job record's deadline_at if it "
+         "has one, else the contract's default (7 days)",
          &deadline_s},
-        {"max-runtime-s", CLI_OPT_INT, NULL, DEFAULT_MAX_RUNTIME, 1, MAX_DURATION_S, "S",
-         "seconds a worker's claim lasts before it lapses", &max_runtime},
+        {"max-runtime-s", CLI_OPT_INT, NULL, "0", 0, MAX_DURATION_S, "S",
+         "seconds a worker's claim lasts before it lapses; 0 = the job record's max_runtime_s "
+         "if it has one, else " DEFAULT_MAX_RUNTIME,
+         &max_runtime},
         {"window-s", CLI_OPT_INT, NULL, DEFAULT_WINDOW, 0, MAX_DURATION_S, "S",
          "seconds you have to accept or dispute a submitted result", &window},
     };
     const struct cli_cmd_spec sp = {
-        "fund", "JOB", 1, 1,
+        "fund",
+        "JOB",
+        1,
+        1,
         "Fund job JOB in the escrow: read its price and spec sha256 from the gateway, quote "
         "the price on chain, send create(ref, priceCents, specHash, deadline, maxRuntime, "
         "window) with exactly the quoted wei from your key, and wait for the receipt.",
-        "loom fund 42 --window-s 600", opts, sizeof(opts) / sizeof(opts[0])};
+        "loom fund 42 --window-s 600",
+        opts,
+        sizeof(opts) / sizeof(opts[0])};
     struct api *a = NULL;
-    struct escrow *x = NULL;
+    struct cli_escrow *x = NULL;
     struct api_job j;
     struct key k;
     struct buf why, data;
-    struct escrow_sent sent;
+    struct cli_escrow_sent sent;
     struct cJSON *o = NULL;
     int64_t id = 0;
     enum err e;
@@ -136,8 +144,8 @@ int cmd_fund(struct cli *c, int argc, char **argv)
         goto out;
     uint8_t ref[32], job_id[32];
     char job_hex[67], tx_hex[67];
-    escrow_ref_of(id, ref);
-    escrow_job_id(k.addr, ref, job_id);
+    cli_escrow_ref_of(id, ref);
+    cli_escrow_job_id(k.addr, ref, job_id);
     hex_encode(job_id, 32, true, job_hex);
     if (j.has_chain_job_id && memcmp(j.chain_job_id, job_id, 32) != 0) {
         rc = cli_fail(c, ERR_STATE,
@@ -146,22 +154,30 @@ int cmd_fund(struct cli *c, int argc, char **argv)
                       id, me, id, job_hex);
         goto out;
     }
-    struct escrow_job onchain;
-    if ((e = escrow_get_job(x, job_id, &onchain, &why)) != ERR_OK) {
+    struct cli_escrow_job onchain;
+    if ((e = cli_escrow_get_job(x, job_id, &onchain, &why)) != ERR_OK) {
         rc = cli_fail(c, e, "cannot fund job %" PRId64 ": %s", id, buf_cstr(&why));
         goto out;
     }
     static const uint8_t zero20[20];
     if (memcmp(onchain.client, zero20, 20) != 0) {
         rc = cli_fail(c, ERR_EXISTS,
-                      "cannot fund job %" PRId64 ": escrow job %s exists already (%s)", id,
-                      job_hex, escrow_status_name(onchain.status));
+                      "cannot fund job %" PRId64 ": escrow job %s exists already (%s)", id, job_hex,
+                      cli_escrow_status_name(onchain.status));
         goto out;
     }
-    uint64_t deadline = 0;
+    /* The terms the client asked for at creation, when the record has them
+     * (PROTOCOL.md job.create: deadline_at, max_runtime_s). */
+    if (max_runtime == 0)
+        max_runtime = j.max_runtime_s > 0 && j.max_runtime_s <= MAX_DURATION_S
+                          ? j.max_runtime_s
+                          : strtoll(DEFAULT_MAX_RUNTIME, NULL, 10);
+    uint64_t deadline = deadline_s == 0 && j.deadline_at > 0 && j.deadline_at <= UINT32_MAX
+                            ? (uint64_t)j.deadline_at
+                            : 0;
     if (deadline_s > 0) {
         uint64_t now = 0;
-        if ((e = escrow_now(x, &now, &why)) != ERR_OK) {
+        if ((e = cli_escrow_now(x, &now, &why)) != ERR_OK) {
             rc = cli_fail(c, e, "cannot fund job %" PRId64 ": %s", id, buf_cstr(&why));
             goto out;
         }
@@ -172,24 +188,24 @@ int cmd_fund(struct cli *c, int argc, char **argv)
         }
     }
     struct u256 wei;
-    if ((e = escrow_quote(x, (uint64_t)j.price_usd_cents, &wei, &why)) != ERR_OK) {
+    if ((e = cli_escrow_quote(x, (uint64_t)j.price_usd_cents, &wei, &why)) != ERR_OK) {
         rc = cli_fail(c, e, "cannot fund job %" PRId64 ": quote: %s", id, buf_cstr(&why));
         goto out;
     }
-    if ((e = escrow_calldata_create(ref, (uint64_t)j.price_usd_cents, j.spec_sha256,
-                                    (uint32_t)deadline, (uint32_t)max_runtime, (uint32_t)window,
-                                    &data)) != ERR_OK) {
+    if ((e = cli_escrow_calldata_create(ref, (uint64_t)j.price_usd_cents, j.spec_sha256,
+                                        (uint32_t)deadline, (uint32_t)max_runtime, (uint32_t)window,
+                                        &data)) != ERR_OK) {
         rc = cli_fail(c, e, "cannot fund job %" PRId64 ": cannot encode create", id);
         goto out;
     }
-    if ((e = escrow_send(x, &k, (const uint8_t *)data.data, data.len, wei, (long)c->timeout_s,
-                         &sent, &why)) != ERR_OK) {
+    if ((e = cli_escrow_send(x, &k, (const uint8_t *)data.data, data.len, wei, (long)c->timeout_s,
+                             &sent, &why)) != ERR_OK) {
         rc = cli_fail(c, e, "cannot fund job %" PRId64 ": %s", id, buf_cstr(&why));
         goto out;
     }
     hex_encode(sent.tx_hash, 32, true, tx_hex);
     struct u256 locked;
-    if ((e = find_created(&sent.receipt, escrow_deployment(x)->escrow, job_id, &locked)) !=
+    if ((e = find_created(&sent.receipt, cli_escrow_deployment(x)->escrow, job_id, &locked)) !=
         ERR_OK) {
         rc = cli_fail(c, ERR_PROTO,
                       "funded job %" PRId64 " in transaction %s, but its receipt has no "
@@ -243,7 +259,7 @@ int cmd_fund(struct cli *c, int argc, char **argv)
 out:
     json_free(o);
     rpc_receipt_release(&sent.receipt);
-    escrow_free(x);
+    cli_escrow_free(x);
     api_job_release(&j);
     api_free(a);
     key_wipe(&k);

@@ -19,8 +19,7 @@ static int open_api(struct cli *c, struct api **a)
 {
     enum err e = api_new(c->gateway_url, (long)c->timeout_s * 1000, a);
     if (e != ERR_OK)
-        return cli_fail(c, e, "bad gateway URL \"%s\" (want http:// or https://)",
-                        c->gateway_url);
+        return cli_fail(c, e, "bad gateway URL \"%s\" (want http:// or https://)", c->gateway_url);
     return -1;
 }
 
@@ -77,12 +76,16 @@ int cmd_create(struct cli *c, int argc, char **argv)
         {"file", CLI_OPT_MULTI, NULL, NULL, 0, 0, "FILE", "an input file to upload", &files},
     };
     const struct cli_cmd_spec sp = {
-        "create", "[INPUT...]", 0, 64,
+        "create",
+        "[INPUT...]",
+        0,
+        64,
         "Create a job on the gateway (signed with your key): fields, job.json and input files. "
         "The job is PENDING until you fund it (loom fund).",
         "loom create --title 'Train digits' --type IA --price-usd 12.50 --spec job.json "
         "digits.csv",
-        opts, sizeof(opts) / sizeof(opts[0])};
+        opts,
+        sizeof(opts) / sizeof(opts[0])};
     struct api *a = NULL;
     struct api_job j;
     struct key k;
@@ -110,8 +113,9 @@ int cmd_create(struct cli *c, int argc, char **argv)
         goto out;
     }
     if ((e = cli_parse_usd(price, &cents)) != ERR_OK) {
-        rc = cli_usage(c, "--price-usd \"%s\" must be a positive amount of dollars with at most "
-                          "2 decimals, up to 10000000000",
+        rc = cli_usage(c,
+                       "--price-usd \"%s\" must be a positive amount of dollars with at most "
+                       "2 decimals, up to 10000000000",
                        price);
         goto out;
     }
@@ -143,8 +147,8 @@ int cmd_create(struct cli *c, int argc, char **argv)
     }
     char usd[CLI_USD_MAX];
     cli_format_usd(j.price_usd_cents, usd);
-    fprintf(c->out, "created job %" PRId64 " (%s): \"%s\", %s, %s USD, %zu input file%s%s\n",
-            j.id, j.status, j.title ? j.title : title, j.type ? j.type : type, usd, n_inputs,
+    fprintf(c->out, "created job %" PRId64 " (%s): \"%s\", %s, %s USD, %zu input file%s%s\n", j.id,
+            j.status, j.title ? j.title : title, j.type ? j.type : type, usd, n_inputs,
             n_inputs == 1 ? "" : "s", j.has_spec ? ", spec uploaded" : "");
     fprintf(c->out, "next: loom fund %" PRId64 "\n", j.id);
     rc = CLI_EXIT_OK;
@@ -163,9 +167,15 @@ out:
 int cmd_status(struct cli *c, int argc, char **argv)
 {
     const struct cli_cmd_spec sp = {
-        "status", "JOB", 1, 1, "Show one job as the gateway knows it: status, progress, price, "
-                               "worker, spec and result hashes.",
-        "loom status 42", NULL, 0};
+        "status",
+        "JOB",
+        1,
+        1,
+        "Show one job as the gateway knows it: status, progress, price, "
+        "worker, spec and result hashes.",
+        "loom status 42",
+        NULL,
+        0};
     struct api *a = NULL;
     struct api_job j;
     int64_t id = 0;
@@ -212,15 +222,19 @@ int cmd_list(struct cli *c, int argc, char **argv)
          "REFUNDED",
          &status},
         {"type", CLI_OPT_STR, NULL, NULL, 0, 0, "IA|GRAFICA", "only jobs of this type", &type},
-        {"mine", CLI_OPT_FLAG, NULL, NULL, 0, 0, NULL,
-         "only your jobs (the address of --key-file)", &mine},
+        {"mine", CLI_OPT_FLAG, NULL, NULL, 0, 0, NULL, "only your jobs (the address of --key-file)",
+         &mine},
         {"limit", CLI_OPT_INT, NULL, "20", 1, 100, "N", "jobs per page", &limit},
         {"cursor", CLI_OPT_STR, NULL, NULL, 0, 0, "CURSOR",
          "the next page: the cursor a previous list printed", &cursor},
     };
-    const struct cli_cmd_spec sp = {"list", "", 0, 0,
+    const struct cli_cmd_spec sp = {"list",
+                                    "",
+                                    0,
+                                    0,
                                     "List jobs, newest first, with optional filters.",
-                                    "loom list --status OPEN --type IA", opts,
+                                    "loom list --status OPEN --type IA",
+                                    opts,
                                     sizeof(opts) / sizeof(opts[0])};
     struct api *a = NULL;
     struct cJSON *root = NULL;
@@ -276,10 +290,16 @@ int cmd_list(struct cli *c, int argc, char **argv)
                 jobs[i].status, jobs[i].type ? jobs[i].type : "-", usd, jobs[i].progress,
                 jobs[i].title ? jobs[i].title : "");
     }
+    /* The cursor is a string (the gateway) or a number (PROTOCOL.md). */
     char *next = NULL;
+    int64_t next_n = 0;
     if (json_get_str(root, "next_cursor", JSON_OPTIONAL, 1, 64, &next, NULL) == ERR_OK && next) {
         fprintf(c->out, "more: loom list --cursor %s\n", next);
         free(next);
+    } else if (json_get_int(root, "next_cursor", JSON_OPTIONAL, 1, JSON_INT_MAX, &next_n, NULL) ==
+                   ERR_OK &&
+               next_n > 0) {
+        fprintf(c->out, "more: loom list --cursor %" PRId64 "\n", next_n);
     } else if (n == 0) {
         fprintf(c->out, "(no jobs)\n");
     }

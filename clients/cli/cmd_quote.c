@@ -20,10 +20,15 @@ int cmd_quote(struct cli *c, int argc, char **argv)
          "the price in US dollars, at most 2 decimals (required)", &usd},
     };
     const struct cli_cmd_spec sp = {
-        "quote", "", 0, 0,
+        "quote",
+        "",
+        0,
+        0,
         "Convert a USD price to wei with the escrow's ETH/USD feed (through the gateway), and "
         "show the feed round and its age.",
-        "loom quote --usd 12.50", opts, sizeof(opts) / sizeof(opts[0])};
+        "loom quote --usd 12.50",
+        opts,
+        sizeof(opts) / sizeof(opts[0])};
     struct api *a = NULL;
     struct api_quote q;
     struct cJSON *o = NULL;
@@ -36,8 +41,9 @@ int cmd_quote(struct cli *c, int argc, char **argv)
         goto out;
     }
     if (cli_parse_usd(usd, &cents) != ERR_OK) {
-        rc = cli_usage(c, "--usd \"%s\" must be a positive amount of dollars with at most 2 "
-                          "decimals, up to 10000000000",
+        rc = cli_usage(c,
+                       "--usd \"%s\" must be a positive amount of dollars with at most 2 "
+                       "decimals, up to 10000000000",
                        usd);
         goto out;
     }

@@ -11,16 +11,16 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "escrow.h"
+#include "cli_escrow.h"
 #include "eth/hex.h"
 #include "eth/key.h"
 #include "json.h"
 
-int cmd__open_escrow(struct cli *c, const char *what, struct escrow **x)
+int cmd__open_escrow(struct cli *c, const char *what, struct cli_escrow **x)
 {
     struct buf why;
     buf_init(&why, 4096);
-    enum err e = escrow_open(c->rpc_url, c->deployment, (long)c->timeout_s * 1000, x, &why);
+    enum err e = cli_escrow_open(c->rpc_url, c->deployment, (long)c->timeout_s * 1000, x, &why);
     int rc = -1;
     if (e == ERR_NOTFOUND || e == ERR_INVAL || e == ERR_STATE || e == ERR_TOOBIG)
         rc = cli_fail_code(c, e, CLI_EXIT_CONFIG, "%s: %s", what, buf_cstr(&why));
@@ -40,15 +40,15 @@ static enum err parse_job(const char *s, const uint8_t client[20], uint8_t job_i
     if (cli_parse_job_id(s, &id) != ERR_OK)
         return ERR_INVAL;
     uint8_t ref[32];
-    escrow_ref_of(id, ref);
-    escrow_job_id(client, ref, job_id);
+    cli_escrow_ref_of(id, ref);
+    cli_escrow_job_id(client, ref, job_id);
     return ERR_OK;
 }
 
 /* Print the outcome of a sent transaction with its extra fields. */
-static int report(struct cli *c, const char *verb, const char *job_arg, const struct escrow_sent *s,
-                  const char *amount_key, const struct u256 *amount, const char *party_key,
-                  const uint8_t party[20])
+static int report(struct cli *c, const char *verb, const char *job_arg,
+                  const struct cli_escrow_sent *s, const char *amount_key,
+                  const struct u256 *amount, const char *party_key, const uint8_t party[20])
 {
     char tx[67], who[KEY_ADDR_HEX_MAX], eth[CLI_ETH_MAX], fee[CLI_ETH_MAX];
     uint8_t be[32], fee_be[32];
@@ -102,17 +102,22 @@ static int job_tx(struct cli *c, int argc, char **argv, const char *fn)
 {
     const bool is_accept = strcmp(fn, "accept") == 0;
     const struct cli_cmd_spec sp = {
-        fn, "JOB", 1, 1,
+        fn,
+        "JOB",
+        1,
+        1,
         is_accept ? "Accept the submitted result of job JOB: the escrow pays the worker now. "
                     "JOB is the gateway's job id, or the escrow's 0x job id."
                   : "Dispute the submitted result of job JOB within its challenge window: the "
                     "arbiter decides who is paid. JOB is the gateway's job id, or the escrow's "
                     "0x job id.",
-        is_accept ? "loom accept 42" : "loom dispute 42", NULL, 0};
-    struct escrow *x = NULL;
+        is_accept ? "loom accept 42" : "loom dispute 42",
+        NULL,
+        0};
+    struct cli_escrow *x = NULL;
     struct key k;
     struct buf why, data;
-    struct escrow_sent sent;
+    struct cli_escrow_sent sent;
     uint8_t job_id[32];
     enum err e;
     int rc = cli_begin(c, &sp, argc, argv);
@@ -130,15 +135,16 @@ static int job_tx(struct cli *c, int argc, char **argv, const char *fn)
         goto out;
     }
     if (parse_job(arg, k.addr, job_id) != ERR_OK) {
-        rc = cli_usage(c, "JOB \"%s\" must be a job id (a positive integer) or an escrow id "
-                          "(0x + 64 hex digits)",
+        rc = cli_usage(c,
+                       "JOB \"%s\" must be a job id (a positive integer) or an escrow id "
+                       "(0x + 64 hex digits)",
                        arg);
         goto out;
     }
     if ((rc = cmd__open_escrow(c, what, &x)) >= 0)
         goto out;
-    struct escrow_job j;
-    if ((e = escrow_get_job(x, job_id, &j, &why)) != ERR_OK) {
+    struct cli_escrow_job j;
+    if ((e = cli_escrow_get_job(x, job_id, &j, &why)) != ERR_OK) {
         rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
         goto out;
     }
@@ -156,15 +162,15 @@ static int job_tx(struct cli *c, int argc, char **argv, const char *fn)
     }
     if (j.status != 3) {
         rc = cli_fail(c, ERR_STATE, "%s: it is %s in the escrow; %s needs Submitted", what,
-                      escrow_status_name(j.status), fn);
+                      cli_escrow_status_name(j.status), fn);
         goto out;
     }
-    if ((e = escrow_calldata_job(fn, job_id, &data)) != ERR_OK) {
+    if ((e = cli_escrow_calldata_job(fn, job_id, &data)) != ERR_OK) {
         rc = cli_fail(c, e, "%s: cannot encode the call", what);
         goto out;
     }
-    if ((e = escrow_send(x, &k, (const uint8_t *)data.data, data.len, u256_from_u64(0),
-                         (long)c->timeout_s, &sent, &why)) != ERR_OK) {
+    if ((e = cli_escrow_send(x, &k, (const uint8_t *)data.data, data.len, u256_from_u64(0),
+                             (long)c->timeout_s, &sent, &why)) != ERR_OK) {
         rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
         goto out;
     }
@@ -172,7 +178,7 @@ static int job_tx(struct cli *c, int argc, char **argv, const char *fn)
                 is_accept ? "paid_wei" : "held_wei", &j.amount_wei, "worker", j.worker);
 out:
     rpc_receipt_release(&sent.receipt);
-    escrow_free(x);
+    cli_escrow_free(x);
     key_wipe(&k);
     buf_release(&data);
     buf_release(&why);
@@ -193,14 +199,19 @@ int cmd_dispute(struct cli *c, int argc, char **argv)
 int cmd_withdraw(struct cli *c, int argc, char **argv)
 {
     const struct cli_cmd_spec sp = {
-        "withdraw", "", 0, 0,
+        "withdraw",
+        "",
+        0,
+        0,
         "Withdraw your whole balance in the escrow (refunds, a dispute's share, or a worker's "
         "pay) to your address.",
-        "loom withdraw", NULL, 0};
-    struct escrow *x = NULL;
+        "loom withdraw",
+        NULL,
+        0};
+    struct cli_escrow *x = NULL;
     struct key k;
     struct buf why, data;
-    struct escrow_sent sent;
+    struct cli_escrow_sent sent;
     enum err e;
     int rc = cli_begin(c, &sp, argc, argv);
     memset(&k, 0, sizeof(k));
@@ -216,7 +227,7 @@ int cmd_withdraw(struct cli *c, int argc, char **argv)
     if ((rc = cmd__open_escrow(c, "cannot withdraw", &x)) >= 0)
         goto out;
     struct u256 balance;
-    if ((e = escrow_balance_of(x, k.addr, &balance, &why)) != ERR_OK) {
+    if ((e = cli_escrow_balance_of(x, k.addr, &balance, &why)) != ERR_OK) {
         rc = cli_fail(c, e, "cannot withdraw: %s", buf_cstr(&why));
         goto out;
     }
@@ -226,16 +237,16 @@ int cmd_withdraw(struct cli *c, int argc, char **argv)
         rc = cli_fail(c, ERR_STATE, "cannot withdraw: %s has nothing to withdraw", me);
         goto out;
     }
-    if ((e = escrow_calldata_withdraw(&data)) != ERR_OK ||
-        (e = escrow_send(x, &k, (const uint8_t *)data.data, data.len, u256_from_u64(0),
-                         (long)c->timeout_s, &sent, &why)) != ERR_OK) {
+    if ((e = cli_escrow_calldata_withdraw(&data)) != ERR_OK ||
+        (e = cli_escrow_send(x, &k, (const uint8_t *)data.data, data.len, u256_from_u64(0),
+                             (long)c->timeout_s, &sent, &why)) != ERR_OK) {
         rc = cli_fail(c, e, "cannot withdraw: %s", buf_cstr(&why));
         goto out;
     }
     rc = report(c, "withdrew", NULL, &sent, "amount_wei", &balance, "to", k.addr);
 out:
     rpc_receipt_release(&sent.receipt);
-    escrow_free(x);
+    cli_escrow_free(x);
     key_wipe(&k);
     buf_release(&data);
     buf_release(&why);

@@ -20,7 +20,7 @@
 /* Reconnections after the stream drops before watch gives up; with the
  * backoff below that rides out about half a minute of gateway restart. */
 #define WATCH_RECONNECTS 5
-#define WATCH_BAR_WIDTH 30
+#define WATCH_BAR_WIDTH  30
 /* Event data is one feed message: a few hundred bytes. */
 #define WATCH_EVENT_MAX 65536
 
@@ -33,15 +33,14 @@ struct watch {
     int64_t progress;
     bool done;
     bool tty;
-    bool drawn;    /* a bar is on the terminal line */
-    bool opened;   /* a stream was open once: a later failure is a drop */
-    enum err err;  /* a failure inside a callback */
+    bool drawn;   /* a bar is on the terminal line */
+    bool opened;  /* a stream was open once: a later failure is a drop */
+    enum err err; /* a failure inside a callback */
 };
 
 static bool is_terminal(const char *s)
 {
-    return strcmp(s, "COMPLETED") == 0 || strcmp(s, "REFUNDED") == 0 ||
-           strcmp(s, "DISPUTED") == 0;
+    return strcmp(s, "COMPLETED") == 0 || strcmp(s, "REFUNDED") == 0 || strcmp(s, "DISPUTED") == 0;
 }
 
 static void render(struct watch *w)
@@ -146,8 +145,8 @@ static int event_cb(void *arg, const char *type, const char *data, size_t len)
 
 int cmd_watch(struct cli *c, int argc, char **argv)
 {
-    static const char *const statuses[] = {"OPEN", "WORKING", "SUBMITTED", "COMPLETED",
-                                           "DISPUTED", "REFUNDED"};
+    static const char *const statuses[] = {"OPEN",      "WORKING",  "SUBMITTED",
+                                           "COMPLETED", "DISPUTED", "REFUNDED"};
     char *until = NULL;
     const struct cli_opt opts[] = {
         {"until", CLI_OPT_STR, NULL, NULL, 0, 0, "STATUS",
@@ -156,11 +155,16 @@ int cmd_watch(struct cli *c, int argc, char **argv)
          &until},
     };
     const struct cli_cmd_spec sp = {
-        "watch", "JOB", 1, 1,
+        "watch",
+        "JOB",
+        1,
+        1,
         "Follow job JOB live (GET /api/events): a progress bar on a terminal, a line per "
         "change otherwise, one JSON object per change with --json. Exits 0 when the job is "
         "COMPLETED (or reaches --until), 2 when it ends REFUNDED or DISPUTED.",
-        "loom watch 42 --until SUBMITTED", opts, sizeof(opts) / sizeof(opts[0])};
+        "loom watch 42 --until SUBMITTED",
+        opts,
+        sizeof(opts) / sizeof(opts[0])};
     struct watch w;
     memset(&w, 0, sizeof(w));
     int rc = cli_begin(c, &sp, argc, argv);

@@ -30,7 +30,7 @@ int cmd_dispute(struct cli *c, int argc, char **argv);
 int cmd_withdraw(struct cli *c, int argc, char **argv);
 int cmd_fetch(struct cli *c, int argc, char **argv);
 
-struct escrow;
+struct cli_escrow;
 
 /*
  * Shared by the chain commands (cmd_settle.c): open the escrow of
@@ -38,7 +38,7 @@ struct escrow;
  * prints "<what>: <reason>" and returns the exit status: CLI_EXIT_CONFIG
  * for a missing or bad deployment file or a chain id mismatch.
  */
-int cmd__open_escrow(struct cli *c, const char *what, struct escrow **x);
+int cmd__open_escrow(struct cli *c, const char *what, struct cli_escrow **x);
 
 /* The table main.c dispatches on, in help order; n in *n. */
 struct cmd_entry {

@@ -11,7 +11,7 @@
  * dispatched; the type defaults to "message"; "id" and "retry" are read
  * and ignored (the gateway sends neither, and watch resynchronises with a
  * GET after a reconnect instead); a leading UTF-8 BOM is skipped.
- * Not here: HTTP (http.h), JSON. Threading: a parser belongs to one thread.
+ * Not here: HTTP (cli_http.h), JSON. Threading: a parser belongs to one thread.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -33,12 +33,12 @@ typedef int (*evstream_event_fn)(void *arg, const char *type, const char *data, 
 
 /* Parser state; embed it, evstream_init() it, evstream_release() it. */
 struct evstream {
-    struct buf line;  /* the current, unfinished line */
-    struct buf data;  /* data of the event being built */
-    struct buf type;  /* its type ("" = "message") */
-    bool last_cr;     /* the previous chunk ended in CR: skip a leading LF */
-    bool started;     /* past the optional BOM */
-    size_t bom_len;   /* BOM bytes matched so far */
+    struct buf line; /* the current, unfinished line */
+    struct buf data; /* data of the event being built */
+    struct buf type; /* its type ("" = "message") */
+    bool last_cr;    /* the previous chunk ended in CR: skip a leading LF */
+    bool started;    /* past the optional BOM */
+    size_t bom_len;  /* BOM bytes matched so far */
     evstream_event_fn cb;
     void *arg;
 };

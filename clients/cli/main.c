@@ -4,7 +4,7 @@
  *
  * main() only dispatches: it finds the subcommand in the table of cmds.h
  * and runs it. Each command parses its own options, talks to the gateway
- * (api.h) or the escrow (escrow.h), and returns a documented exit status.
+ * (api.h) or the escrow (cli_escrow.h), and returns a documented exit status.
  *
  * SPDX-License-Identifier: MIT
  */

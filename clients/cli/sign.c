@@ -69,8 +69,8 @@ enum err sign_sha256_file(const char *path, uint8_t out[32], uint64_t *size)
 enum err sign_canonical(const char *method, const char *target, const char *body_sha256_hex,
                         const char *timestamp, const char *nonce, struct buf *out)
 {
-    return buf_appendf(out, "loom-request-v1\n%s\n%s\n%s\n%s\n%s", method, target,
-                       body_sha256_hex, timestamp, nonce);
+    return buf_appendf(out, "loom-request-v1\n%s\n%s\n%s\n%s\n%s", method, target, body_sha256_hex,
+                       timestamp, nonce);
 }
 
 enum err sign_random(void *out, size_t n)
@@ -103,9 +103,8 @@ static int nonce_ok(const char *s)
     return 1;
 }
 
-enum err sign_request(const struct key *k, const char *method, const char *target,
-                      const void *body, size_t len, int64_t now_s, const char *nonce,
-                      struct sign_headers *out)
+enum err sign_request(const struct key *k, const char *method, const char *target, const void *body,
+                      size_t len, int64_t now_s, const char *nonce, struct sign_headers *out)
 {
     char body_hex[SIGN_SHA256_HEX];
     struct buf text;

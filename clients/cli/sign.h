@@ -4,7 +4,7 @@
  *
  * A signed request carries X-Loom-Address, X-Loom-Timestamp, X-Loom-Nonce
  * and X-Loom-Signature. The signature is EIP-191 personal_sign (eip191.h)
- * over the canonical text (docs/api.md, services/gateway/auth.h):
+ * over the canonical text (services/gateway/auth.h):
  *
  *   loom-request-v1\n<METHOD>\n<request-target>\n<sha256(body), 64 hex>\n
  *   <timestamp, unix s>\n<nonce>
@@ -12,7 +12,7 @@
  * with no newline after the nonce. The request-target is the path and
  * query exactly as sent. The nonce is 32 hex digits from getrandom(2), so
  * the gateway's replay check never sees the same one twice.
- * Not here: HTTP (http.h), the key file (cli.h). Never logs, never prints
+ * Not here: HTTP (cli_http.h), the key file (cli.h). Never logs, never prints
  * a key. Threading: pure functions apart from getrandom and file reads.
  *
  * SPDX-License-Identifier: MIT
@@ -32,9 +32,9 @@ struct key;
 
 /* The four header values, NUL-terminated. */
 struct sign_headers {
-    char address[43];   /* "0x" + 40 lower-case hex digits */
-    char timestamp[24]; /* unix seconds, decimal */
-    char nonce[65];     /* 8-64 of [A-Za-z0-9_-]; ours are 32 hex digits */
+    char address[43];    /* "0x" + 40 lower-case hex digits */
+    char timestamp[24];  /* unix seconds, decimal */
+    char nonce[65];      /* 8-64 of [A-Za-z0-9_-]; ours are 32 hex digits */
     char signature[133]; /* "0x" + 130 hex digits: r, s, v (27/28) */
 };
 

@@ -196,7 +196,11 @@ expect_exit 65 "has nothing to withdraw" "withdraw with nothing to withdraw" -- 
 
 # --- dispute: the money stays locked; the arbiter refunds; client withdraws -
 id2=$("$loom" create --json --title "Blur china.jpg" --type GRAFICA --price-usd 3 --spec "$dir/job.json" | jq_ .id)
+setjob "$id2" '.max_runtime_s = 1800' # asked for at creation: fund takes it
 out=$("$loom" fund "$id2" --json); amount2=$(jq_ .amount_wei <<<"$out"); jid2=$(jq_ .chain_job_id <<<"$out")
+r=$($cast call --rpc-url "$rpc" "$escrow" 'getJob(bytes32)' "$jid2")
+[ $((16#${r:2+6*64:64})) = 1800 ] && [ $((16#${r:2+7*64:64})) = 3600 ] \
+  && ok "fund: maxRuntime from the record (1800 s), window default (3600 s)" || bad "fund terms: $r"
 expect_exit 65 "is Open in the escrow; dispute needs Submitted" "dispute before a submission" -- "$loom" dispute "$id2"
 $cast send --rpc-url "$rpc" --private-key "$wk" "$escrow" 'claim(bytes32)' "$jid2" >/dev/null
 $cast send --rpc-url "$rpc" --private-key "$wk" "$escrow" 'submit(bytes32,bytes32)' "$jid2" "$result_sha" >/dev/null

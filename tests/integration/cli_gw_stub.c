@@ -85,8 +85,8 @@ static void reply(struct evhttp_request *req, int status, const char *body, size
 static void reply_error(struct evhttp_request *req, int status, const char *code, const char *msg)
 {
     char body[1024];
-    int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
-                     msg);
+    int n =
+        snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
     reply(req, status, body, (size_t)n);
 }
 
@@ -246,13 +246,15 @@ static void handle_create(struct evhttp_request *req)
                 json_add_str(f, "sha256", hexd) || json_add_int(f, "size_bytes", (int64_t)clen))
                 abort();
         } else {
-            char *dst = strcmp(name, "title") == 0         ? title
-                        : strcmp(name, "type") == 0        ? type
-                        : strcmp(name, "description") == 0 ? desc
+            char *dst = strcmp(name, "title") == 0             ? title
+                        : strcmp(name, "type") == 0            ? type
+                        : strcmp(name, "description") == 0     ? desc
                         : strcmp(name, "price_usd_cents") == 0 ? price
-                                                              : NULL;
-            size_t cap = dst == title ? sizeof(title) : dst == type ? sizeof(type)
-                         : dst == desc ? sizeof(desc) : sizeof(price);
+                                                               : NULL;
+            size_t cap = dst == title  ? sizeof(title)
+                         : dst == type ? sizeof(type)
+                         : dst == desc ? sizeof(desc)
+                                       : sizeof(price);
             if (dst != NULL && clen < cap) {
                 memcpy(dst, content, clen);
                 dst[clen] = '\0';

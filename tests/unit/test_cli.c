@@ -23,9 +23,9 @@
 
 #include "clients/cli/api.c"
 #include "clients/cli/cli.c"
-#include "clients/cli/escrow.c"
+#include "clients/cli/cli_escrow.c"
 #include "clients/cli/evstream.c"
-#include "clients/cli/http.c"
+#include "clients/cli/cli_http.c"
 #include "clients/cli/sign.c"
 
 /* anvil's second dev account (public test key) and its address. */
@@ -147,8 +147,8 @@ static void test_cli_parse(void **state)
 
     unsetenv("LOOM_GATEWAY_URL");
     setenv("LOOM_RPC_URL", "http://env:1", 1);
-    char *a1[] = {"t", "--json", "42", "--name", "x", "--n=7", "--file", "a", "--flag",
-                  "--file=b", "--rpc-url", "http://flag:2", "43"};
+    char *a1[] = {"t",      "--json",   "42",        "--name",        "x", "--n=7", "--file", "a",
+                  "--flag", "--file=b", "--rpc-url", "http://flag:2", "43"};
     assert_int_equal(parse(&p, opts, 13, a1), ERR_OK);
     assert_true(p.c.json); /* a bare flag never swallows the next argument */
     assert_int_equal(p.c.n_args, 2);
@@ -300,9 +300,8 @@ static void test_sign_request(void **state)
     struct key k;
     assert_int_equal(key_from_hex(test_key_hex, &k), ERR_OK);
     struct sign_headers h;
-    assert_int_equal(sign_request(&k, "POST", "/api/jobs", NULL, 0, 1764460800,
-                                  "abcdef0123456789", &h),
-                     ERR_OK);
+    assert_int_equal(
+        sign_request(&k, "POST", "/api/jobs", NULL, 0, 1764460800, "abcdef0123456789", &h), ERR_OK);
     assert_string_equal(h.address, test_addr);
     assert_string_equal(h.timestamp, "1764460800");
     assert_string_equal(h.nonce, "abcdef0123456789");
@@ -312,10 +311,11 @@ static void test_sign_request(void **state)
                         "9305cce7c48e9b69d6323567ae0cf24c7128bde7d889d4a206575da433bc1c");
     struct buf text;
     buf_init(&text, 0);
-    assert_int_equal(sign_canonical("POST", "/api/jobs",
-                                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                                    "1764460800", "abcdef0123456789", &text),
-                     ERR_OK);
+    assert_int_equal(
+        sign_canonical("POST", "/api/jobs",
+                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                       "1764460800", "abcdef0123456789", &text),
+        ERR_OK);
     assert_string_equal(buf_cstr(&text),
                         "loom-request-v1\nPOST\n/api/jobs\n"
                         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
@@ -326,9 +326,8 @@ static void test_sign_request(void **state)
     assert_memory_equal(who, k.addr, 20);
     /* A body changes the signed text: the signature no longer recovers to us. */
     struct sign_headers h2;
-    assert_int_equal(sign_request(&k, "POST", "/api/jobs", "x", 1, 1764460800,
-                                  "abcdef0123456789", &h2),
-                     ERR_OK);
+    assert_int_equal(
+        sign_request(&k, "POST", "/api/jobs", "x", 1, 1764460800, "abcdef0123456789", &h2), ERR_OK);
     assert_string_not_equal(h2.signature, h.signature);
     /* Fresh nonces: 32 hex digits, never the same twice. */
     struct sign_headers r1, r2;
@@ -390,7 +389,9 @@ static void test_evstream(void **state)
     check_stream("data: x\rdata: y\r\rdata: z\n\n", "message=x\ny|message=z|"); /* bare CR */
     check_stream("event: e\n\ndata: d\n\n", "message=d|"); /* no data: not dispatched, type reset */
     check_stream("id: 7\nretry: 10\nfoo: bar\ndata\n\n", "message=|"); /* "data" alone: empty */
-    check_stream("\xEF\xBB\xBF" "data: bom\n\n", "message=bom|");
+    check_stream("\xEF\xBB\xBF"
+                 "data: bom\n\n",
+                 "message=bom|");
     check_stream("data: unfinished", ""); /* no blank line yet: nothing */
 
     /* A callback's non-zero answer stops the feed and drops the rest. */
@@ -449,11 +450,12 @@ static void test_api_job_decode(void **state)
 {
     (void)state;
     /* The gateway's spelling. */
-    const char *gw = "{\"id\":42,\"title\":\"T\",\"type\":\"IA\",\"price_usd_cents\":1250,"
-                     "\"client\":\"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\",\"worker\":null,"
-                     "\"status\":\"WORKING\",\"progress\":35,\"created_at\":1764460800,"
-                     "\"spec_sha256\":\"d4f02eaafd1a9e9de7d10972ca8e47fa7a985825c3c9c1e249c72683cb3e"
-                     "4f19\",\"result_sha256\":null,\"files\":[]}";
+    const char *gw =
+        "{\"id\":42,\"title\":\"T\",\"type\":\"IA\",\"price_usd_cents\":1250,"
+        "\"client\":\"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\",\"worker\":null,"
+        "\"status\":\"WORKING\",\"progress\":35,\"created_at\":1764460800,"
+        "\"spec_sha256\":\"d4f02eaafd1a9e9de7d10972ca8e47fa7a985825c3c9c1e249c72683cb3e"
+        "4f19\",\"result_sha256\":null,\"files\":[]}";
     /* PROTOCOL.md's record:job spelling. */
     const char *proto =
         "{\"v\":1,\"id\":42,\"status\":\"SUBMITTED\",\"wallet_address\":\"0x70997970c51812dc3a0"
@@ -594,21 +596,22 @@ static void test_escrow_encodings(void **state)
     uint8_t client[20], ref[32], id[32], spec[32], want[32];
     char hex[200];
     assert_int_equal(key_addr_parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", client), ERR_OK);
-    escrow_ref_of(42, ref);
+    cli_escrow_ref_of(42, ref);
     assert_int_equal(ref[31], 42);
     assert_int_equal(ref[0], 0);
-    escrow_job_id(client, ref, id);
+    cli_escrow_job_id(client, ref, id);
     /* cast keccak $(cast abi-encode "f(address,bytes32)" <client> 0x..2a) */
-    assert_int_equal(hex_decode_exact("0x367b324050bfe42dbb24c3286e5acbc18a9dbcf9ddc6ddc81e06ab106e4"
-                                      "33fdb",
-                                      want, 32),
-                     ERR_OK);
+    assert_int_equal(
+        hex_decode_exact("0x367b324050bfe42dbb24c3286e5acbc18a9dbcf9ddc6ddc81e06ab106e4"
+                         "33fdb",
+                         want, 32),
+        ERR_OK);
     assert_memory_equal(id, want, 32);
 
     struct buf data;
     buf_init(&data, 0);
     memset(spec, 0x11, 32);
-    assert_int_equal(escrow_calldata_create(ref, 1250, spec, 0, 3600, 600, &data), ERR_OK);
+    assert_int_equal(cli_escrow_calldata_create(ref, 1250, spec, 0, 3600, 600, &data), ERR_OK);
     assert_int_equal(data.len, 4 + 6 * 32);
     hex_encode(data.data, 4, true, hex);
     assert_string_equal(hex, "0xda161540"); /* docs/contracts.md's create selector */
@@ -632,14 +635,14 @@ static void test_escrow_encodings(void **state)
     const char *fns[][2] = {{"accept", "0xe4725ba1"}, {"dispute", "0xadd98c70"}};
     for (size_t i = 0; i < 2; i++) {
         buf_reset(&data);
-        assert_int_equal(escrow_calldata_job(fns[i][0], id, &data), ERR_OK);
+        assert_int_equal(cli_escrow_calldata_job(fns[i][0], id, &data), ERR_OK);
         assert_int_equal(data.len, 36);
         hex_encode(data.data, 4, true, hex);
         assert_string_equal(hex, fns[i][1]);
         assert_memory_equal(data.data + 4, id, 32);
     }
     buf_reset(&data);
-    assert_int_equal(escrow_calldata_withdraw(&data), ERR_OK);
+    assert_int_equal(cli_escrow_calldata_withdraw(&data), ERR_OK);
     hex_encode(data.data, data.len, true, hex);
     assert_string_equal(hex, "0x3ccfd60b");
     buf_release(&data);
@@ -648,28 +651,29 @@ static void test_escrow_encodings(void **state)
     struct buf r;
     buf_init(&r, 0);
     uint8_t rev[36] = {0xac, 0x26, 0x55, 0x08}; /* cast sig "NotClient(bytes32)" */
-    assert_int_equal(escrow_revert_reason(rev, sizeof(rev), &r), ERR_OK);
+    assert_int_equal(cli_escrow_revert_reason(rev, sizeof(rev), &r), ERR_OK);
     assert_string_equal(buf_cstr(&r), "NotClient(bytes32)");
     buf_reset(&r);
     struct buf err_string;
     buf_init(&err_string, 0);
-    assert_int_equal(hex_decode_buf("0x08c379a0"
-                                    "0000000000000000000000000000000000000000000000000000000000000020"
-                                    "0000000000000000000000000000000000000000000000000000000000000004"
-                                    "6e6f706500000000000000000000000000000000000000000000000000000000",
-                                    &err_string),
-                     ERR_OK);
-    assert_int_equal(escrow_revert_reason((const uint8_t *)err_string.data, err_string.len, &r),
+    assert_int_equal(
+        hex_decode_buf("0x08c379a0"
+                       "0000000000000000000000000000000000000000000000000000000000000020"
+                       "0000000000000000000000000000000000000000000000000000000000000004"
+                       "6e6f706500000000000000000000000000000000000000000000000000000000",
+                       &err_string),
+        ERR_OK);
+    assert_int_equal(cli_escrow_revert_reason((const uint8_t *)err_string.data, err_string.len, &r),
                      ERR_OK);
     assert_string_equal(buf_cstr(&r), "Error: nope");
     buf_reset(&r);
     uint8_t unknown[4] = {0xde, 0xad, 0xbe, 0xef};
-    assert_int_equal(escrow_revert_reason(unknown, 4, &r), ERR_OK);
+    assert_int_equal(cli_escrow_revert_reason(unknown, 4, &r), ERR_OK);
     assert_string_equal(buf_cstr(&r), "unknown error 0xdeadbeef");
     buf_release(&r);
     buf_release(&err_string);
-    assert_string_equal(escrow_status_name(3), "Submitted");
-    assert_string_equal(escrow_status_name(9), "?");
+    assert_string_equal(cli_escrow_status_name(3), "Submitted");
+    assert_string_equal(cli_escrow_status_name(9), "?");
 }
 
 static void test_escrow_deployment(void **state)
@@ -696,10 +700,10 @@ static void test_escrow_deployment(void **state)
         FILE *f = fopen(path, "w");
         fputs(cases[i].text, f);
         fclose(f);
-        struct escrow_deployment d;
+        struct cli_escrow_deployment d;
         struct buf why;
         buf_init(&why, 1024);
-        assert_int_equal(escrow_load_deployment(path, &d, &why), cases[i].want);
+        assert_int_equal(cli_escrow_load_deployment(path, &d, &why), cases[i].want);
         if (strstr(buf_cstr(&why), cases[i].why) == NULL)
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, buf_cstr(&why), cases[i].why);
         if (cases[i].want == ERR_OK) {
@@ -710,10 +714,10 @@ static void test_escrow_deployment(void **state)
         buf_release(&why);
     }
     unlink(path);
-    struct escrow_deployment d;
+    struct cli_escrow_deployment d;
     struct buf why;
     buf_init(&why, 1024);
-    assert_int_equal(escrow_load_deployment(path, &d, &why), ERR_NOTFOUND);
+    assert_int_equal(cli_escrow_load_deployment(path, &d, &why), ERR_NOTFOUND);
     assert_non_null(strstr(buf_cstr(&why), "LOOM_DEPLOYMENT"));
     buf_release(&why);
 }
@@ -721,12 +725,12 @@ static void test_escrow_deployment(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exit_codes),      cmocka_unit_test(test_parse_usd),
-        cmocka_unit_test(test_parse_job_id),    cmocka_unit_test(test_cli_parse),
-        cmocka_unit_test(test_cli_fail_json),   cmocka_unit_test(test_load_key_modes),
-        cmocka_unit_test(test_sha256),          cmocka_unit_test(test_sign_request),
-        cmocka_unit_test(test_evstream),        cmocka_unit_test(test_api_errors),
-        cmocka_unit_test(test_api_job_decode),  cmocka_unit_test(test_api_multipart),
+        cmocka_unit_test(test_exit_codes),       cmocka_unit_test(test_parse_usd),
+        cmocka_unit_test(test_parse_job_id),     cmocka_unit_test(test_cli_parse),
+        cmocka_unit_test(test_cli_fail_json),    cmocka_unit_test(test_load_key_modes),
+        cmocka_unit_test(test_sha256),           cmocka_unit_test(test_sign_request),
+        cmocka_unit_test(test_evstream),         cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_api_job_decode),   cmocka_unit_test(test_api_multipart),
         cmocka_unit_test(test_escrow_encodings), cmocka_unit_test(test_escrow_deployment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /*
- * escrow -- LoomEscrow calls and client transactions; see escrow.h.
+ * cli_escrow -- LoomEscrow calls and client transactions; see cli_escrow.h.
  * SPDX-License-Identifier: MIT
  */
-#include "escrow.h"
+#include "cli_escrow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,31 +20,55 @@
 #include "json.h"
 
 /* deploy.sh's JSON carries two ABIs: about 60 KiB; 16 MiB is ample. */
-#define DEPLOYMENT_MAX ((size_t)16 << 20)
+#define DEPLOYMENT_MAX   ((size_t)16 << 20)
 #define DEPLOYMENT_DEPTH 64
 
-const char escrow_job_created_sig[] =
+const char cli_escrow_job_created_sig[] =
     "JobCreated(bytes32 indexed jobId, address indexed client, bytes32 ref, uint64 priceCents, "
     "uint256 amount, bytes32 specHash, uint32 deadline, uint32 maxRuntime, uint32 window)";
 
 /* The contract's custom errors (contracts/src/LoomEscrow.sol), for naming
  * reverts; Status is an enum, which the ABI encodes as uint8. */
 static const char *const error_sigs[] = {
-    "ZeroAddress()", "BadFeedDecimals(uint8)", "Paused()", "NotGuardian()", "NotArbiter()",
-    "NotClient(bytes32)", "NotWorker(bytes32)", "JobExists(bytes32)", "WrongStatus(bytes32,uint8)",
-    "ZeroPrice()", "ZeroHash()", "BadDeadline(uint256)", "BadDuration(uint256)",
-    "AmountTooLarge(uint256)", "InsufficientPayment(uint256,uint256)", "InvalidPrice(int256)",
-    "IncompleteRound(uint80)", "StalePrice(uint256)", "FuturePrice(uint256)", "SequencerDown()",
-    "GracePeriodNotOver(uint256)", "ClientCannotClaim(bytes32)", "LapsedWorker(bytes32)",
-    "DeadlinePassed(bytes32,uint32)", "DeadlineNotPassed(bytes32,uint32)",
-    "ClaimLapsed(bytes32,uint32)", "ClaimNotLapsed(bytes32,uint32)", "WindowOpen(bytes32,uint32)",
-    "WindowClosed(bytes32,uint32)", "SplitTooLarge(uint256,uint256)", "NothingToWithdraw()",
-    "TransferFailed()", "BatchTooLarge(uint256)", "ReentrancyGuardReentrantCall()",
+    "ZeroAddress()",
+    "BadFeedDecimals(uint8)",
+    "Paused()",
+    "NotGuardian()",
+    "NotArbiter()",
+    "NotClient(bytes32)",
+    "NotWorker(bytes32)",
+    "JobExists(bytes32)",
+    "WrongStatus(bytes32,uint8)",
+    "ZeroPrice()",
+    "ZeroHash()",
+    "BadDeadline(uint256)",
+    "BadDuration(uint256)",
+    "AmountTooLarge(uint256)",
+    "InsufficientPayment(uint256,uint256)",
+    "InvalidPrice(int256)",
+    "IncompleteRound(uint80)",
+    "StalePrice(uint256)",
+    "FuturePrice(uint256)",
+    "SequencerDown()",
+    "GracePeriodNotOver(uint256)",
+    "ClientCannotClaim(bytes32)",
+    "LapsedWorker(bytes32)",
+    "DeadlinePassed(bytes32,uint32)",
+    "DeadlineNotPassed(bytes32,uint32)",
+    "ClaimLapsed(bytes32,uint32)",
+    "ClaimNotLapsed(bytes32,uint32)",
+    "WindowOpen(bytes32,uint32)",
+    "WindowClosed(bytes32,uint32)",
+    "SplitTooLarge(uint256,uint256)",
+    "NothingToWithdraw()",
+    "TransferFailed()",
+    "BatchTooLarge(uint256)",
+    "ReentrancyGuardReentrantCall()",
 };
 
-struct escrow {
+struct cli_escrow {
     struct rpc *rpc;
-    struct escrow_deployment dep;
+    struct cli_escrow_deployment dep;
 };
 
 static void why_set(struct buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -58,7 +82,8 @@ static void why_set(struct buf *why, const char *fmt, ...)
     va_end(ap);
 }
 
-enum err escrow_load_deployment(const char *path, struct escrow_deployment *out, struct buf *why)
+enum err cli_escrow_load_deployment(const char *path, struct cli_escrow_deployment *out,
+                                    struct buf *why)
 {
     struct buf text;
     struct cJSON *root = NULL;
@@ -71,8 +96,9 @@ enum err escrow_load_deployment(const char *path, struct escrow_deployment *out,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd == -1) {
         e = errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
-        why_set(why, "cannot read deployment file \"%s\": %s (set LOOM_DEPLOYMENT or --deployment "
-                     "to contracts/deploy.sh's output)",
+        why_set(why,
+                "cannot read deployment file \"%s\": %s (set LOOM_DEPLOYMENT or --deployment "
+                "to contracts/deploy.sh's output)",
                 path, strerror(errno));
         goto out;
     }
@@ -116,7 +142,7 @@ out:
 
 /* Describe an rpc failure: the node's message for ERR_RPC (and the
  * contract's error when the revert data names one), else rpc_errmsg(). */
-static void rpc_why(struct escrow *x, enum err e, struct buf *why)
+static void rpc_why(struct cli_escrow *x, enum err e, struct buf *why)
 {
     buf_reset(why);
     const struct rpc_error *re = e == ERR_RPC ? rpc_last_error(x->rpc) : NULL;
@@ -126,22 +152,22 @@ static void rpc_why(struct escrow *x, enum err e, struct buf *why)
     }
     if (re->data != NULL && re->data_len >= 4) {
         if (buf_append_str(why, "escrow reverted: ") != ERR_OK ||
-            escrow_revert_reason(re->data, re->data_len, why) != ERR_OK)
+            cli_escrow_revert_reason(re->data, re->data_len, why) != ERR_OK)
             buf_reset(why);
         return;
     }
     why_set(why, "rpc: %s", re->message ? re->message : "error");
 }
 
-enum err escrow_open(const char *rpc_url, const char *deployment_path, long timeout_ms,
-                     struct escrow **out, struct buf *why)
+enum err cli_escrow_open(const char *rpc_url, const char *deployment_path, long timeout_ms,
+                         struct cli_escrow **out, struct buf *why)
 {
-    struct escrow *x = calloc(1, sizeof(*x));
+    struct cli_escrow *x = calloc(1, sizeof(*x));
     uint64_t chain = 0;
     enum err e;
     if (x == NULL)
         return ERR_NOMEM;
-    if ((e = escrow_load_deployment(deployment_path, &x->dep, why)) != ERR_OK)
+    if ((e = cli_escrow_load_deployment(deployment_path, &x->dep, why)) != ERR_OK)
         goto fail;
     /* Two attempts: the CLI runs once and a person is waiting; a node that
      * is down should be reported quickly, not after rpc.h's four tries. */
@@ -155,7 +181,8 @@ enum err escrow_open(const char *rpc_url, const char *deployment_path, long time
         goto fail;
     }
     if (chain != x->dep.chain_id) {
-        why_set(why, "the node at the RPC URL is chain %llu but deployment \"%s\" is for chain %llu",
+        why_set(why,
+                "the node at the RPC URL is chain %llu but deployment \"%s\" is for chain %llu",
                 (unsigned long long)chain, deployment_path, (unsigned long long)x->dep.chain_id);
         e = ERR_STATE;
         goto fail;
@@ -163,11 +190,11 @@ enum err escrow_open(const char *rpc_url, const char *deployment_path, long time
     *out = x;
     return ERR_OK;
 fail:
-    escrow_free(x);
+    cli_escrow_free(x);
     return e;
 }
 
-void escrow_free(struct escrow *x)
+void cli_escrow_free(struct cli_escrow *x)
 {
     if (x == NULL)
         return;
@@ -175,17 +202,17 @@ void escrow_free(struct escrow *x)
     free(x);
 }
 
-const struct escrow_deployment *escrow_deployment(const struct escrow *x)
+const struct cli_escrow_deployment *cli_escrow_deployment(const struct cli_escrow *x)
 {
     return &x->dep;
 }
 
-void escrow_ref_of(int64_t id, uint8_t ref[32])
+void cli_escrow_ref_of(int64_t id, uint8_t ref[32])
 {
     u256_to_be(u256_from_u64((uint64_t)id), ref);
 }
 
-void escrow_job_id(const uint8_t client[20], const uint8_t ref[32], uint8_t out[32])
+void cli_escrow_job_id(const uint8_t client[20], const uint8_t ref[32], uint8_t out[32])
 {
     uint8_t enc[64];
     memset(enc, 0, 12);
@@ -194,14 +221,14 @@ void escrow_job_id(const uint8_t client[20], const uint8_t ref[32], uint8_t out[
     keccak256(enc, sizeof(enc), out);
 }
 
-const char *escrow_status_name(int s)
+const char *cli_escrow_status_name(int s)
 {
     static const char *const names[] = {"None",     "Open",     "Claimed",  "Submitted",
                                         "Disputed", "Released", "Refunded", "Resolved"};
     return s >= 0 && s < 8 ? names[s] : "?";
 }
 
-enum err escrow_revert_reason(const uint8_t *data, size_t len, struct buf *out)
+enum err cli_escrow_revert_reason(const uint8_t *data, size_t len, struct buf *out)
 {
     uint8_t sel[4];
     if (len >= 4) {
@@ -231,12 +258,11 @@ enum err escrow_revert_reason(const uint8_t *data, size_t len, struct buf *out)
 }
 
 /* eth_call <data> against the escrow; the answer in *ret (caller frees). */
-static enum err view_call(struct escrow *x, const struct buf *data, uint8_t **ret, size_t *ret_len,
-                          struct buf *why)
+static enum err view_call(struct cli_escrow *x, const struct buf *data, uint8_t **ret,
+                          size_t *ret_len, struct buf *why)
 {
-    struct rpc_tx_call msg = {.to = x->dep.escrow,
-                              .data = (const uint8_t *)data->data,
-                              .data_len = data->len};
+    struct rpc_tx_call msg = {
+        .to = x->dep.escrow, .data = (const uint8_t *)data->data, .data_len = data->len};
     enum err e = rpc_eth_call(x->rpc, &msg, RPC_BLOCK_LATEST, ret, ret_len);
     if (e != ERR_OK)
         rpc_why(x, e, why);
@@ -244,15 +270,16 @@ static enum err view_call(struct escrow *x, const struct buf *data, uint8_t **re
 }
 
 /* eth_call returning one uint256 word. */
-static enum err view_word(struct escrow *x, const struct buf *data, struct u256 *out,
+static enum err view_word(struct cli_escrow *x, const struct buf *data, struct u256 *out,
                           struct buf *why)
 {
     uint8_t *ret = NULL;
     size_t n = 0;
     enum err e = view_call(x, data, &ret, &n, why);
     if (e == ERR_OK && n != 32) {
-        why_set(why, "escrow answered %zu bytes, want one 32-byte word (is \"escrow\" in the "
-                     "deployment file a LoomEscrow?)",
+        why_set(why,
+                "escrow answered %zu bytes, want one 32-byte word (is \"escrow\" in the "
+                "deployment file a LoomEscrow?)",
                 n);
         e = ERR_PROTO;
     }
@@ -262,7 +289,7 @@ static enum err view_word(struct escrow *x, const struct buf *data, struct u256 
     return e;
 }
 
-enum err escrow_quote(struct escrow *x, uint64_t cents, struct u256 *wei, struct buf *why)
+enum err cli_escrow_quote(struct cli_escrow *x, uint64_t cents, struct u256 *wei, struct buf *why)
 {
     struct abi_value args;
     struct buf data;
@@ -280,8 +307,8 @@ enum err escrow_quote(struct escrow *x, uint64_t cents, struct u256 *wei, struct
     return e;
 }
 
-enum err escrow_balance_of(struct escrow *x, const uint8_t addr[20], struct u256 *wei,
-                           struct buf *why)
+enum err cli_escrow_balance_of(struct cli_escrow *x, const uint8_t addr[20], struct u256 *wei,
+                               struct buf *why)
 {
     struct abi_value args;
     struct buf data;
@@ -307,8 +334,8 @@ static uint64_t word_u64(const struct abi_value *v)
     return r;
 }
 
-enum err escrow_get_job(struct escrow *x, const uint8_t job_id[32], struct escrow_job *out,
-                        struct buf *why)
+enum err cli_escrow_get_job(struct cli_escrow *x, const uint8_t job_id[32],
+                            struct cli_escrow_job *out, struct buf *why)
 {
     struct abi_value args, ret;
     struct abi_type *t = NULL;
@@ -355,7 +382,7 @@ out:
     return e;
 }
 
-enum err escrow_now(struct escrow *x, uint64_t *unix_s, struct buf *why)
+enum err cli_escrow_now(struct cli_escrow *x, uint64_t *unix_s, struct buf *why)
 {
     struct rpc_block head;
     enum err e = rpc_get_block(x->rpc, RPC_BLOCK_LATEST, &head);
@@ -366,9 +393,9 @@ enum err escrow_now(struct escrow *x, uint64_t *unix_s, struct buf *why)
     return e;
 }
 
-enum err escrow_calldata_create(const uint8_t ref[32], uint64_t price_cents,
-                                const uint8_t spec_hash[32], uint32_t deadline,
-                                uint32_t max_runtime_s, uint32_t window_s, struct buf *out)
+enum err cli_escrow_calldata_create(const uint8_t ref[32], uint64_t price_cents,
+                                    const uint8_t spec_hash[32], uint32_t deadline,
+                                    uint32_t max_runtime_s, uint32_t window_s, struct buf *out)
 {
     struct abi_value args;
     memset(&args, 0, sizeof(args));
@@ -388,7 +415,7 @@ enum err escrow_calldata_create(const uint8_t ref[32], uint64_t price_cents,
     return e;
 }
 
-enum err escrow_calldata_job(const char *fn, const uint8_t job_id[32], struct buf *out)
+enum err cli_escrow_calldata_job(const char *fn, const uint8_t job_id[32], struct buf *out)
 {
     struct abi_value args;
     struct buf sig;
@@ -406,7 +433,7 @@ enum err escrow_calldata_job(const char *fn, const uint8_t job_id[32], struct bu
     return e;
 }
 
-enum err escrow_calldata_withdraw(struct buf *out)
+enum err cli_escrow_calldata_withdraw(struct buf *out)
 {
     struct abi_value args;
     memset(&args, 0, sizeof(args));
@@ -427,9 +454,9 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-enum err escrow_send(struct escrow *x, const struct key *k, const uint8_t *calldata, size_t len,
-                     struct u256 value_wei, long timeout_s, struct escrow_sent *out,
-                     struct buf *why)
+enum err cli_escrow_send(struct cli_escrow *x, const struct key *k, const uint8_t *calldata,
+                         size_t len, struct u256 value_wei, long timeout_s,
+                         struct cli_escrow_sent *out, struct buf *why)
 {
     struct tx t;
     struct buf raw;
@@ -442,11 +469,8 @@ enum err escrow_send(struct escrow *x, const struct key *k, const uint8_t *calld
     tx_init(&t, TX_EIP1559, x->dep.chain_id);
     buf_init(&raw, 0);
     u256_to_be(value_wei, value_be);
-    struct rpc_tx_call msg = {.to = x->dep.escrow,
-                              .from = k->addr,
-                              .data = calldata,
-                              .data_len = len,
-                              .value = value_be};
+    struct rpc_tx_call msg = {
+        .to = x->dep.escrow, .from = k->addr, .data = calldata, .data_len = len, .value = value_be};
     if ((e = rpc_estimate_gas(x->rpc, &msg, &gas)) != ERR_OK ||
         (e = rpc_get_transaction_count(x->rpc, k->addr, RPC_BLOCK_PENDING, &nonce)) != ERR_OK ||
         (e = rpc_max_priority_fee(x->rpc, tip_be)) != ERR_OK ||

@@ -1,21 +1,23 @@
 /*
- * http -- the CLI's HTTP client for the REST gateway, over libcurl.
+ * cli_http -- the CLI's HTTP client for the REST gateway, over libcurl.
  *
  * The second libcurl caller in The Loom, beside common/eth/rpc.c (which
  * speaks JSON-RPC only): this module is the one place in clients/cli that
  * calls libcurl, and it maps libcurl's errors once. It sends plain and
  * signed requests (sign.h adds the X-Loom-* headers over the exact bytes
  * sent), downloads a body into a file, and reads a long-lived response
- * (Server-Sent Events) chunk by chunk. One struct http holds one easy
+ * (Server-Sent Events) chunk by chunk. One struct cli_http holds one easy
  * handle, so the connection to the gateway is reused.
+ * Named cli_http (not http) because services/worker has its own http module
+ * with http_* symbols, and the fuzz build links every module into one binary.
  * Not here: routes and JSON (api.h), retries (a failed call is reported;
- * scripts retry on exit 75 or 69). Threading: a struct http belongs to one
+ * scripts retry on exit 75 or 69). Threading: a struct cli_http belongs to one
  * thread; every call blocks.
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef LOOM_CLI_HTTP_H
-#define LOOM_CLI_HTTP_H
+#ifndef LOOM_CLI_CLI_HTTP_H
+#define LOOM_CLI_CLI_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,22 +26,22 @@
 #include "buf.h"
 #include "err.h"
 
-struct http;
+struct cli_http;
 struct key;
 
 /* Cap on a buffered response body: job lists and records are far smaller. */
-#define HTTP_MAX_BODY ((size_t)16 << 20)
+#define CLI_HTTP_MAX_BODY ((size_t)16 << 20)
 
-/* A response. Init with http_response_init(), release after use. */
-struct http_response {
-    long status;          /* HTTP status; 0 when no response arrived */
-    struct buf body;      /* the body (error bodies too, for downloads) */
-    char *sha256;         /* X-Loom-SHA256 header, or NULL */
-    long retry_after_s;   /* Retry-After in seconds, or 0 */
+/* A response. Init with cli_http_response_init(), release after use. */
+struct cli_http_response {
+    long status;        /* HTTP status; 0 when no response arrived */
+    struct buf body;    /* the body (error bodies too, for downloads) */
+    char *sha256;       /* X-Loom-SHA256 header, or NULL */
+    long retry_after_s; /* Retry-After in seconds, or 0 */
 };
 
-void http_response_init(struct http_response *r);
-void http_response_release(struct http_response *r);
+void cli_http_response_init(struct cli_http_response *r);
+void cli_http_response_release(struct cli_http_response *r);
 
 /*
  * Create a client for the gateway at <base_url> ("http://host:port", no
@@ -49,14 +51,14 @@ void http_response_release(struct http_response *r);
  * Returns ERR_OK, ERR_INVAL (not http:// or https://), ERR_NOMEM, ERR_IO
  * (libcurl would not initialise).
  */
-LOOM_MUST_CHECK enum err http_new(const char *base_url, long timeout_ms, struct http **out);
+LOOM_MUST_CHECK enum err cli_http_new(const char *base_url, long timeout_ms, struct cli_http **out);
 
 /* Free <h>. Accepts NULL. */
-void http_free(struct http *h);
+void cli_http_free(struct cli_http *h);
 
 /* Sign every request whose call says so with <k> (borrowed; must outlive
  * the calls). */
-void http_set_signer(struct http *h, const struct key *k);
+void cli_http_set_signer(struct cli_http *h, const struct key *k);
 
 /*
  * Send <method> <target> (path and query, e.g. "/api/jobs?limit=5") with
@@ -66,25 +68,26 @@ void http_set_signer(struct http *h, const struct key *k);
  * lands in <out> (initialised by the caller).
  * Returns ERR_OK when a response arrived; ERR_UNAVAILABLE (connection
  * refused, DNS failure), ERR_TIMEDOUT, ERR_IO (another transport failure),
- * ERR_TOOBIG (body over HTTP_MAX_BODY), ERR_NOMEM, ERR_STATE, and
- * sign_request()'s errors. http_errmsg() says which.
+ * ERR_TOOBIG (body over CLI_HTTP_MAX_BODY), ERR_NOMEM, ERR_STATE, and
+ * sign_request()'s errors. cli_http_errmsg() says which.
  */
-LOOM_MUST_CHECK enum err http_request(struct http *h, const char *method, const char *target,
-                                      const char *content_type, const void *body, size_t len,
-                                      bool sign, struct http_response *out);
+LOOM_MUST_CHECK enum err cli_http_request(struct cli_http *h, const char *method,
+                                          const char *target, const char *content_type,
+                                          const void *body, size_t len, bool sign,
+                                          struct cli_http_response *out);
 
 /*
  * GET <target> and write a 200 response's body to file descriptor <fd>
  * (which this call neither seeks nor closes); other statuses leave their
  * body in out->body. out->status and out->sha256 are set either way.
- * Errors as http_request(), plus ERR_IO when writing <fd> fails.
+ * Errors as cli_http_request(), plus ERR_IO when writing <fd> fails.
  */
-LOOM_MUST_CHECK enum err http_download(struct http *h, const char *target, int fd,
-                                       struct http_response *out);
+LOOM_MUST_CHECK enum err cli_http_download(struct cli_http *h, const char *target, int fd,
+                                           struct cli_http_response *out);
 
 /* Receives each chunk of a streamed 200 body; returns 0 to go on, anything
- * else to stop the stream (http_stream then returns ERR_OK). */
-typedef int (*http_chunk_fn)(void *arg, const char *data, size_t len);
+ * else to stop the stream (cli_http_stream then returns ERR_OK). */
+typedef int (*cli_http_chunk_fn)(void *arg, const char *data, size_t len);
 
 /*
  * GET <target> with "Accept: <accept>" and pass a 200 body to <cb> as it
@@ -94,11 +97,12 @@ typedef int (*http_chunk_fn)(void *arg, const char *data, size_t len);
  * ERR_UNAVAILABLE when the server closed a 200 stream or could not be
  * reached; ERR_IO, ERR_NOMEM.
  */
-LOOM_MUST_CHECK enum err http_stream(struct http *h, const char *target, const char *accept,
-                                     http_chunk_fn cb, void *arg, struct http_response *out);
+LOOM_MUST_CHECK enum err cli_http_stream(struct cli_http *h, const char *target, const char *accept,
+                                         cli_http_chunk_fn cb, void *arg,
+                                         struct cli_http_response *out);
 
 /* Text of the last transport failure ("connect: Connection refused"), ""
  * after success. Borrowed from <h>, valid until the next call. */
-const char *http_errmsg(const struct http *h);
+const char *cli_http_errmsg(const struct cli_http *h);
 
 #endif

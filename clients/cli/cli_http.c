@@ -1,8 +1,8 @@
 /*
- * http -- libcurl easy handle, one per client; see http.h.
+ * cli_http -- libcurl easy handle, one per client; see cli_http.h.
  * SPDX-License-Identifier: MIT
  */
-#include "http.h"
+#include "cli_http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 
 #include "sign.h"
 
-struct http {
+struct cli_http {
     CURL *curl;
     char *base;
     long timeout_ms;
@@ -25,23 +25,23 @@ struct http {
 
 /* What the write and header callbacks fill for one call. */
 struct xfer {
-    struct http_response *out;
+    struct cli_http_response *out;
     int fd;               /* download target, or -1 */
-    http_chunk_fn cb;     /* stream consumer, or NULL */
+    cli_http_chunk_fn cb; /* stream consumer, or NULL */
     void *cb_arg;
-    bool stopped;         /* the consumer asked to stop */
-    bool write_failed;    /* writing fd failed */
-    enum err body_err;    /* buffering failed (ERR_TOOBIG, ERR_NOMEM) */
+    bool stopped;      /* the consumer asked to stop */
+    bool write_failed; /* writing fd failed */
+    enum err body_err; /* buffering failed (ERR_TOOBIG, ERR_NOMEM) */
     CURL *curl;
 };
 
-void http_response_init(struct http_response *r)
+void cli_http_response_init(struct cli_http_response *r)
 {
     memset(r, 0, sizeof(*r));
-    buf_init(&r->body, HTTP_MAX_BODY);
+    buf_init(&r->body, CLI_HTTP_MAX_BODY);
 }
 
-void http_response_release(struct http_response *r)
+void cli_http_response_release(struct cli_http_response *r)
 {
     if (r == NULL)
         return;
@@ -50,7 +50,7 @@ void http_response_release(struct http_response *r)
     r->sha256 = NULL;
 }
 
-static void reset_response(struct http_response *r)
+static void reset_response(struct cli_http_response *r)
 {
     buf_reset(&r->body);
     free(r->sha256);
@@ -59,7 +59,7 @@ static void reset_response(struct http_response *r)
     r->retry_after_s = 0;
 }
 
-enum err http_new(const char *base_url, long timeout_ms, struct http **out)
+enum err cli_http_new(const char *base_url, long timeout_ms, struct cli_http **out)
 {
     if (base_url == NULL ||
         (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0))
@@ -67,7 +67,7 @@ enum err http_new(const char *base_url, long timeout_ms, struct http **out)
     /* Idempotent after the first call; rpc.c makes the same call. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return ERR_IO;
-    struct http *h = calloc(1, sizeof(*h));
+    struct cli_http *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return ERR_NOMEM;
     buf_init(&h->errmsg, 1024);
@@ -79,14 +79,14 @@ enum err http_new(const char *base_url, long timeout_ms, struct http **out)
     h->curl = curl_easy_init();
     if (h->base == NULL || h->curl == NULL) {
         enum err e = h->base == NULL ? ERR_NOMEM : ERR_IO;
-        http_free(h);
+        cli_http_free(h);
         return e;
     }
     *out = h;
     return ERR_OK;
 }
 
-void http_free(struct http *h)
+void cli_http_free(struct cli_http *h)
 {
     if (h == NULL)
         return;
@@ -97,17 +97,17 @@ void http_free(struct http *h)
     free(h);
 }
 
-void http_set_signer(struct http *h, const struct key *k)
+void cli_http_set_signer(struct cli_http *h, const struct key *k)
 {
     h->signer = k;
 }
 
-const char *http_errmsg(const struct http *h)
+const char *cli_http_errmsg(const struct cli_http *h)
 {
     return buf_cstr(&h->errmsg);
 }
 
-static void set_errmsg(struct http *h, const char *what, const char *detail)
+static void set_errmsg(struct cli_http *h, const char *what, const char *detail)
 {
     buf_reset(&h->errmsg);
     if (buf_appendf(&h->errmsg, "%s%s%s", what, detail && *detail ? ": " : "",
@@ -186,7 +186,7 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *arg)
 }
 
 /* Map a libcurl failure to enum err (once, here). */
-static enum err map_curl(struct http *h, CURLcode rc)
+static enum err map_curl(struct cli_http *h, CURLcode rc)
 {
     const char *detail = h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc);
     switch (rc) {
@@ -214,7 +214,7 @@ static enum err map_curl(struct http *h, CURLcode rc)
 }
 
 /* Run one transfer already configured on h->curl except the callbacks. */
-static enum err perform(struct http *h, struct xfer *x, struct curl_slist *headers)
+static enum err perform(struct cli_http *h, struct xfer *x, struct curl_slist *headers)
 {
     curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, write_cb);
@@ -249,7 +249,8 @@ static enum err perform(struct http *h, struct xfer *x, struct curl_slist *heade
 }
 
 /* Common setup: URL and method; the caller adds the rest. */
-static enum err setup(struct http *h, const char *method, const char *target, bool whole_timeout)
+static enum err setup(struct cli_http *h, const char *method, const char *target,
+                      bool whole_timeout)
 {
     struct buf url;
     buf_init(&url, 8192 + 1024);
@@ -288,9 +289,9 @@ static enum err add_header(struct curl_slist **list, const char *name, const cha
     return e;
 }
 
-enum err http_request(struct http *h, const char *method, const char *target,
-                      const char *content_type, const void *body, size_t len, bool sign,
-                      struct http_response *out)
+enum err cli_http_request(struct cli_http *h, const char *method, const char *target,
+                          const char *content_type, const void *body, size_t len, bool sign,
+                          struct cli_http_response *out)
 {
     struct curl_slist *headers = NULL;
     struct xfer x = {.out = out, .fd = -1};
@@ -331,7 +332,8 @@ out:
     return e;
 }
 
-enum err http_download(struct http *h, const char *target, int fd, struct http_response *out)
+enum err cli_http_download(struct cli_http *h, const char *target, int fd,
+                           struct cli_http_response *out)
 {
     struct xfer x = {.out = out, .fd = fd};
     reset_response(out);
@@ -341,8 +343,8 @@ enum err http_download(struct http *h, const char *target, int fd, struct http_r
     return perform(h, &x, NULL);
 }
 
-enum err http_stream(struct http *h, const char *target, const char *accept, http_chunk_fn cb,
-                     void *arg, struct http_response *out)
+enum err cli_http_stream(struct cli_http *h, const char *target, const char *accept,
+                         cli_http_chunk_fn cb, void *arg, struct cli_http_response *out)
 {
     struct curl_slist *headers = NULL;
     struct xfer x = {.out = out, .fd = -1, .cb = cb, .cb_arg = arg};
