@@ -19,9 +19,10 @@
 #include "eth/rpc.h"
 
 static const char *const signatures[PROTO_EV__COUNT] = {
-    [PROTO_EV_JOB_CREATED] = "JobCreated(bytes32 indexed jobId, address indexed client, bytes32 ref, "
-                             "uint64 priceCents, uint256 amount, bytes32 specHash, uint32 deadline, "
-                             "uint32 maxRuntime, uint32 window)",
+    [PROTO_EV_JOB_CREATED] =
+        "JobCreated(bytes32 indexed jobId, address indexed client, bytes32 ref, "
+        "uint64 priceCents, uint256 amount, bytes32 specHash, uint32 deadline, "
+        "uint32 maxRuntime, uint32 window)",
     [PROTO_EV_JOB_CLAIMED] = "JobClaimed(bytes32 indexed jobId, address indexed client, "
                              "address indexed worker, uint32 expiresAt)",
     [PROTO_EV_JOB_SUBMITTED] = "JobSubmitted(bytes32 indexed jobId, address indexed client, "

@@ -46,9 +46,9 @@ struct follower {
     bool has_cp;
     struct proto_block_ref cp;
     uint64_t span;
-    uint64_t ceiling;      /* span limit learnt from the last refusal */
-    unsigned ok_ranges;    /* ranges read since the last refusal */
-    struct kept *ring; /* ascending by number, at most RING_MAX */
+    uint64_t ceiling;   /* span limit learnt from the last refusal */
+    unsigned ok_ranges; /* ranges read since the last refusal */
+    struct kept *ring;  /* ascending by number, at most RING_MAX */
     size_t n_ring;
     struct rpc_logs logs;
     struct proto_event *ev;
@@ -244,8 +244,8 @@ static enum err handle_reorg(struct follower *f)
         if (rc == ERR_STATE && (found || fork > f->o.start_block - 1)) {
             /* The sink holds another hash there: that block is not shared
              * either. Go deeper (doubling keeps the probes logarithmic). */
-            LOG_WARN("indexer.rollback_refused", "to_block=%llu cause=%s",
-                     (unsigned long long)fork, f->sink.ops->errmsg(f->sink.ctx));
+            LOG_WARN("indexer.rollback_refused", "to_block=%llu cause=%s", (unsigned long long)fork,
+                     f->sink.ops->errmsg(f->sink.ctx));
             found = false;
             depth = old - fork < depth ? depth * 2 : (old - fork) * 2;
             continue;
@@ -255,7 +255,8 @@ static enum err handle_reorg(struct follower *f)
         char hx[67];
         hash_hex(fork_hash, hx);
         uint64_t d = old - fork;
-        LOG_WARN("indexer.reorg", "old_checkpoint=%llu fork_block=%llu fork_hash=%s depth=%llu "
+        LOG_WARN("indexer.reorg",
+                 "old_checkpoint=%llu fork_block=%llu fork_hash=%s depth=%llu "
                  "events_removed=%lld",
                  (unsigned long long)old, (unsigned long long)fork, hx, (unsigned long long)d,
                  (long long)out.events_removed);
@@ -329,8 +330,8 @@ static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
             hash_hex(lg->tx_hash, tx);
             f->m.events_rejected++;
             LOG_ERROR("indexer.event_rejected", "block=%llu log_index=%llu tx=%s error=%s",
-                      (unsigned long long)lg->block_number, (unsigned long long)lg->log_index,
-                      tx, err_str(rc));
+                      (unsigned long long)lg->block_number, (unsigned long long)lg->log_index, tx,
+                      err_str(rc));
             continue;
         }
         (*n)++;

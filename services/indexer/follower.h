@@ -58,14 +58,14 @@ struct follower_opts {
 
 /* Counters and gauges for /metrics (monotonic unless marked gauge). */
 struct follower_metrics {
-    uint64_t head_block;       /* gauge: last eth_blockNumber */
-    uint64_t indexed_block;    /* gauge: checkpoint (0 before the first) */
-    uint64_t lag_blocks;       /* gauge: head - indexed */
-    double lag_seconds;        /* gauge: now - timestamp of the indexed block while behind, else 0 */
-    uint64_t events_applied;   /* events the sink newly applied */
-    uint64_t events_rejected;  /* logs that did not decode or fit the protocol (logged) */
-    uint64_t batches;          /* events.apply commands acknowledged */
-    uint64_t reorgs;           /* rollbacks to a fork point below the checkpoint */
+    uint64_t head_block;      /* gauge: last eth_blockNumber */
+    uint64_t indexed_block;   /* gauge: checkpoint (0 before the first) */
+    uint64_t lag_blocks;      /* gauge: head - indexed */
+    double lag_seconds;       /* gauge: now - timestamp of the indexed block while behind, else 0 */
+    uint64_t events_applied;  /* events the sink newly applied */
+    uint64_t events_rejected; /* logs that did not decode or fit the protocol (logged) */
+    uint64_t batches;         /* events.apply commands acknowledged */
+    uint64_t reorgs;          /* rollbacks to a fork point below the checkpoint */
     uint64_t last_reorg_depth; /* gauge: blocks rolled back by the last one */
     uint64_t max_reorg_depth;  /* deepest so far */
     uint64_t rpc_errors;       /* chain calls that failed */

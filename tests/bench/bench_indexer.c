@@ -28,7 +28,7 @@
 #include "services/indexer/memsink.h"
 
 #define AMOUNT_WEI 6250000000000000ULL /* 1250 cents at 2000 USD/ETH */
-#define PER_TX 1000
+#define PER_TX     1000
 
 static const char *url, *escrow_hex, *fanout_hex;
 static uint8_t escrow[20];
@@ -65,8 +65,10 @@ static void send_tx(struct rpc *c, const char *to, const struct buf *data, const
 {
     struct buf p;
     buf_init(&p, 0);
-    enum err rc = buf_appendf(&p, "[{\"from\":\"%s\",\"to\":\"%s\",\"gas\":\"%s\",\"value\":\"%s\","
-                                  "\"data\":\"", sender, to, gas_hex, value_hex);
+    enum err rc = buf_appendf(&p,
+                              "[{\"from\":\"%s\",\"to\":\"%s\",\"gas\":\"%s\",\"value\":\"%s\","
+                              "\"data\":\"",
+                              sender, to, gas_hex, value_hex);
     if (rc == ERR_OK)
         rc = hex_append(&p, data->data, data->len, true);
     if (rc == ERR_OK)
@@ -162,8 +164,8 @@ static void run_open(struct run *r, const char *journal, uint64_t start_block, s
 {
     memset(r, 0, sizeof(*r));
     r->rpc = new_rpc();
-    enum err rc = chain_rpc_new(r->rpc, escrow, escrowlog_topics(el), ESCROWLOG_N_EVENTS, &r->cr,
-                                &r->chain);
+    enum err rc =
+        chain_rpc_new(r->rpc, escrow, escrowlog_topics(el), ESCROWLOG_N_EVENTS, &r->cr, &r->chain);
     if (rc == ERR_OK)
         rc = memsink_open(journal, true, &r->ms, &r->sink);
     struct follower_opts o = {.start_block = start_block, .metrics_log_ms = -1};
@@ -209,9 +211,22 @@ static void catch_up_binary(uint64_t head, size_t want)
     double t0 = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
-        char *argv[] = {bin, "--rpc-url", (char *)url, "--escrow-address", (char *)escrow_hex,
-                        "--start-block", start, "--until-block", until, "--sink", "memory",
-                        "--log-level", "warn", "--metrics-log-ms", "-1", NULL};
+        char *argv[] = {bin,
+                        "--rpc-url",
+                        (char *)url,
+                        "--escrow-address",
+                        (char *)escrow_hex,
+                        "--start-block",
+                        start,
+                        "--until-block",
+                        until,
+                        "--sink",
+                        "memory",
+                        "--log-level",
+                        "warn",
+                        "--metrics-log-ms",
+                        "-1",
+                        NULL};
         execv(bin, argv);
         _exit(127);
     }
@@ -421,8 +436,7 @@ int main(void)
            "block) after the %d of the latency run; escrow at block %llu, chain height %llu; "
            "%ld cores, anvil on the same machine\n",
            (unsigned long long)n_events, make_ms / 1e3, PER_TX, N_JOBS,
-           (unsigned long long)escrow_block,
-           (unsigned long long)head, cores);
+           (unsigned long long)escrow_block, (unsigned long long)head, cores);
 
     catch_up("in-process, memory sink:", NULL, head, (size_t)n_events + N_JOBS);
     char journal[512];

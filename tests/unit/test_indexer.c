@@ -141,7 +141,8 @@ static void test_topics_match_cast(void **state)
         hex32(topic_hex[i], want);
         assert_memory_equal(t[i], want, 32);
     }
-    assert_non_null(strstr(escrowlog_signature(PROTO_EV_JOB_CLAIMED), "JobClaimed(bytes32 indexed"));
+    assert_non_null(
+        strstr(escrowlog_signature(PROTO_EV_JOB_CLAIMED), "JobClaimed(bytes32 indexed"));
     escrowlog_free(el);
     escrowlog_free(NULL);
 }
@@ -229,9 +230,13 @@ static void test_decode_every_event(void **state)
         struct proto_block_ref blk = {.number = 100};
         memset(blk.hash, 0xb0, 32);
         struct proto_request req = {.cmd = PROTO_CMD_EVENTS_APPLY};
-        req.args.events_apply = (struct proto_events_apply){
-            .from_block = 100, .to_block = 100, .blocks = &blk, .n_blocks = 1,
-            .events = &e, .n_events = 1, .checkpoint = blk};
+        req.args.events_apply = (struct proto_events_apply){.from_block = 100,
+                                                            .to_block = 100,
+                                                            .blocks = &blk,
+                                                            .n_blocks = 1,
+                                                            .events = &e,
+                                                            .n_events = 1,
+                                                            .checkpoint = blk};
         struct buf out;
         buf_init(&out, 0);
         assert_int_equal(proto_request_encode(&req, &out, NULL), ERR_OK);
@@ -306,9 +311,9 @@ struct fchain {
     uint64_t refuse_wider_than; /* logs(): ERR_TOOBIG above this width (0: never) */
     int fail_calls;             /* the next N calls fail with fail_rc */
     enum err fail_rc;
-    int timeouts_on_logs;       /* the next N logs() calls time out */
-    int bad_hash_once;          /* logs(): one log's block hash is wrong */
-    uint64_t reorg_in_logs_at;  /* logs(): after answering, reorg above this block */
+    int timeouts_on_logs;      /* the next N logs() calls time out */
+    int bad_hash_once;         /* logs(): one log's block hash is wrong */
+    uint64_t reorg_in_logs_at; /* logs(): after answering, reorg above this block */
     uint64_t max_width_seen;
     int n_logs_calls;
 };
@@ -811,7 +816,8 @@ static void test_follower_opts(void **state)
     assert_int_equal(follower_new(&o, ch, x->sink, x->el, &f), ERR_INVAL);
     o = (struct follower_opts){.start_block = 1, .max_batch_events = PROTO_EVENTS_MAX + 1};
     assert_int_equal(follower_new(&o, ch, x->sink, x->el, &f), ERR_INVAL);
-    o = (struct follower_opts){.start_block = 1, .initial_range_blocks = 20, .max_range_blocks = 10};
+    o = (struct follower_opts){
+        .start_block = 1, .initial_range_blocks = 20, .max_range_blocks = 10};
     assert_int_equal(follower_new(&o, ch, x->sink, x->el, &f), ERR_INVAL);
     assert_null(f);
     follower_free(NULL);
@@ -828,7 +834,8 @@ static void test_stop_flag(void **state)
 /* ---- memsink rules and journal ------------------------------------------------------ */
 
 static struct proto_events_apply one_batch(struct proto_event *e, struct proto_block_ref *blk,
-                                           int64_t from, int64_t to, uint8_t salt, int64_t log_index)
+                                           int64_t from, int64_t to, uint8_t salt,
+                                           int64_t log_index)
 {
     memset(e, 0, sizeof(*e));
     e->block_number = to;
@@ -839,8 +846,12 @@ static struct proto_events_apply one_batch(struct proto_event *e, struct proto_b
     memset(e->fields.chain_job_id, 3, 32);
     blk->number = to;
     memset(blk->hash, salt, 32);
-    return (struct proto_events_apply){.from_block = from, .to_block = to, .blocks = blk,
-                                       .n_blocks = 1, .events = e, .n_events = 1,
+    return (struct proto_events_apply){.from_block = from,
+                                       .to_block = to,
+                                       .blocks = blk,
+                                       .n_blocks = 1,
+                                       .events = e,
+                                       .n_events = 1,
                                        .checkpoint = *blk};
 }
 
@@ -965,7 +976,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_replay_and_torn_tail, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_backfill_and_batches, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_block_over_batch_cap, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_range_refused_shrinks_then_grows, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_range_refused_shrinks_then_grows, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_errors_retried, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_logs_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reorg_depth_1, fx_setup, fx_teardown),
