@@ -94,8 +94,9 @@ static enum err set_value(const struct cfg_opt *o, const char *v, const char *sr
             return ERR_INVAL;
         }
         if (x < o->min || x > o->max) {
-            seterr(errbuf, "invalid value \"%s\" for %s (%s, from %s): must be between %lld and %lld",
-                   v, env, flag, src, o->min, o->max);
+            seterr(errbuf,
+                   "invalid value \"%s\" for %s (%s, from %s): must be between %lld and %lld", v,
+                   env, flag, src, o->min, o->max);
             return ERR_INVAL;
         }
         *(long long *)o->dst = x;
@@ -136,8 +137,7 @@ static const struct cfg_opt *find_flag(const struct cfg_opt *opts, size_t n, con
 }
 
 enum err cfg_load(const struct cfg_opt *opts, size_t n_opts, int argc, char **argv,
-                  int *help_requested, int *positional, int *n_positional,
-                  char errbuf[CFG_ERR_MAX])
+                  int *help_requested, int *positional, int *n_positional, char errbuf[CFG_ERR_MAX])
 {
     enum err e;
     errbuf[0] = '\0';
@@ -146,7 +146,10 @@ enum err cfg_load(const struct cfg_opt *opts, size_t n_opts, int argc, char **ar
         *n_positional = 0;
     for (size_t i = 0; i < n_opts; i++) {
         const struct cfg_opt *o = &opts[i];
-        const char *def = o->def ? o->def : (o->type == CFG_STR ? "" : o->type == CFG_INT ? "0" : "false");
+        const char *def = o->def ? o->def
+                                 : (o->type == CFG_STR   ? ""
+                                    : o->type == CFG_INT ? "0"
+                                                         : "false");
         if (o->type == CFG_STR && !o->def) {
             char **dst = o->dst;
             free(*dst);
@@ -213,8 +216,8 @@ enum err cfg_load(const struct cfg_opt *opts, size_t n_opts, int argc, char **ar
     return ERR_OK;
 }
 
-void cfg_print_help(FILE *out, const char *program, const char *summary,
-                    const struct cfg_opt *opts, size_t n_opts)
+void cfg_print_help(FILE *out, const char *program, const char *summary, const struct cfg_opt *opts,
+                    size_t n_opts)
 {
     fprintf(out, "%s -- %s\n\nSettings (flag, environment variable; flags win):\n", program,
             summary);
@@ -223,7 +226,9 @@ void cfg_print_help(FILE *out, const char *program, const char *summary,
         char env[96], flag[96];
         cfg_env_name(o->name, env, sizeof env);
         flag_name(o->name, flag, sizeof flag);
-        const char *type = o->type == CFG_STR ? "string" : o->type == CFG_INT ? "integer" : "boolean";
+        const char *type = o->type == CFG_STR   ? "string"
+                           : o->type == CFG_INT ? "integer"
+                                                : "boolean";
         fprintf(out, "  %s, %s (%s", flag, env, type);
         if (o->type == CFG_INT)
             fprintf(out, " %lld..%lld", o->min, o->max);

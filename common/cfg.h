@@ -33,7 +33,7 @@ enum cfg_type {
 };
 
 struct cfg_opt {
-    const char *name;    /* lower_snake_case; env LOOM_<NAME>, flag --<name-with-dashes> */
+    const char *name; /* lower_snake_case; env LOOM_<NAME>, flag --<name-with-dashes> */
     enum cfg_type type;
     const char *def;     /* default, as text; NULL = no default (empty string, 0, false) */
     long long min, max;  /* CFG_INT bounds, inclusive (ignored when min > max... never: set both) */
@@ -59,16 +59,16 @@ struct cfg_opt {
  * ERR_NOMEM. On failure strings already set stay owned by the table: call
  * cfg_release() either way.
  */
-LOOM_MUST_CHECK enum err cfg_load(const struct cfg_opt *opts, size_t n_opts, int argc,
-                                  char **argv, int *help_requested, int *positional,
-                                  int *n_positional, char errbuf[CFG_ERR_MAX]);
+LOOM_MUST_CHECK enum err cfg_load(const struct cfg_opt *opts, size_t n_opts, int argc, char **argv,
+                                  int *help_requested, int *positional, int *n_positional,
+                                  char errbuf[CFG_ERR_MAX]);
 
 /*
  * Print usage: "<program> -- <summary>", then one row per setting with its
  * flag, environment variable, type, default, bounds and help.
  */
-void cfg_print_help(FILE *out, const char *program, const char *summary,
-                    const struct cfg_opt *opts, size_t n_opts);
+void cfg_print_help(FILE *out, const char *program, const char *summary, const struct cfg_opt *opts,
+                    size_t n_opts);
 
 /* Free the strings cfg_load() stored and set those pointers to NULL. */
 void cfg_release(const struct cfg_opt *opts, size_t n_opts);

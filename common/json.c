@@ -123,8 +123,8 @@ static enum err check_depth(const char *data, size_t len, unsigned max_depth, st
             in_str = true;
         } else if (c == '[' || c == '{') {
             if (++depth > max_depth)
-                return json_fail(e, NULL, ERR_TOOBIG,
-                                 "nesting deeper than %u levels at byte %zu", max_depth, i);
+                return json_fail(e, NULL, ERR_TOOBIG, "nesting deeper than %u levels at byte %zu",
+                                 max_depth, i);
         } else if ((c == ']' || c == '}') && depth > 0) {
             depth--;
         }
@@ -189,14 +189,14 @@ out:
     return rc;
 }
 
-enum err json_parse(const char *data, size_t len, size_t max_bytes, unsigned max_depth,
-                    cJSON **out, struct json_err *e)
+enum err json_parse(const char *data, size_t len, size_t max_bytes, unsigned max_depth, cJSON **out,
+                    struct json_err *e)
 {
     enum err rc;
     cJSON *root = NULL;
     if (len > max_bytes)
-        return json_fail(e, NULL, ERR_TOOBIG, "document of %zu bytes is over the %zu-byte cap",
-                         len, max_bytes);
+        return json_fail(e, NULL, ERR_TOOBIG, "document of %zu bytes is over the %zu-byte cap", len,
+                         max_bytes);
     if (len == 0)
         return json_fail(e, NULL, ERR_INVAL, "empty document");
     rc = check_depth(data, len, max_depth, e);
@@ -211,8 +211,8 @@ enum err json_parse(const char *data, size_t len, size_t max_bytes, unsigned max
     for (size_t i = (size_t)(end - data); i < len; i++) {
         char c = data[i];
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-            rc = json_fail(e, NULL, ERR_INVAL, "trailing bytes after the JSON value at byte %zu",
-                           i);
+            rc =
+                json_fail(e, NULL, ERR_INVAL, "trailing bytes after the JSON value at byte %zu", i);
             goto fail;
         }
     }
@@ -581,8 +581,8 @@ enum err json_get_array(const cJSON *obj, const char *key, unsigned flags, size_
     return ERR_OK;
 }
 
-enum err json_get_enum(const cJSON *obj, const char *key, unsigned flags,
-                       const char *const *names, size_t n_names, int *out, struct json_err *e)
+enum err json_get_enum(const cJSON *obj, const char *key, unsigned flags, const char *const *names,
+                       size_t n_names, int *out, struct json_err *e)
 {
     const char *s = NULL;
     size_t len = 0;

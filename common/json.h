@@ -45,7 +45,7 @@ struct cJSON;
 
 /* Room for a field path and a reason; longer ones are truncated with "...". */
 #define JSON_PATH_MAX 192
-#define JSON_MSG_MAX 256
+#define JSON_MSG_MAX  256
 
 /* Bytes of text for a uint256 in decimal: 78 digits + NUL. */
 #define JSON_U256_DEC_MAX 79
@@ -57,10 +57,10 @@ struct cJSON;
  * only after truncation, so the fixed arrays never overflow.
  */
 struct json_err {
-    enum err code;               /* ERR_OK until the first failure; later ones are ignored */
-    char path[JSON_PATH_MAX];    /* the failing field, "" for the document itself */
-    char message[JSON_MSG_MAX];  /* the reason, lower case, no trailing period */
-    size_t path_len;             /* internal: length of the current path prefix */
+    enum err code;              /* ERR_OK until the first failure; later ones are ignored */
+    char path[JSON_PATH_MAX];   /* the failing field, "" for the document itself */
+    char message[JSON_MSG_MAX]; /* the reason, lower case, no trailing period */
+    size_t path_len;            /* internal: length of the current path prefix */
 };
 
 /* Reader flags. */
@@ -97,7 +97,8 @@ enum err json_fail(struct json_err *e, const char *key, enum err code, const cha
  * Returns ERR_OK; ERR_TOOBIG (size or depth); ERR_INVAL (empty input, a
  * syntax error, with its byte offset in the message, bytes after the value
  * other than whitespace, or a duplicate key, reported at its path). cJSON
- * does not tell allocation failure from a syntax error: both give ERR_INVAL.
+ * does not tell allocation failure from a syntax error: both give ERR_INVAL;
+ * ERR_NOMEM only from the duplicate-key check. Does not block or log.
  */
 LOOM_MUST_CHECK enum err json_parse(const char *data, size_t len, size_t max_bytes,
                                     unsigned max_depth, struct cJSON **out, struct json_err *e);
@@ -113,8 +114,7 @@ LOOM_MUST_CHECK enum err json_add_array(struct cJSON *obj, const char *key, stru
 
 /* Make an empty object and add it to <obj> under <key> (or append it to the
  * array <obj> when key is NULL); *out is borrowed from <obj>. ERR_NOMEM. */
-LOOM_MUST_CHECK enum err json_add_object(struct cJSON *obj, const char *key,
-                                         struct cJSON **out);
+LOOM_MUST_CHECK enum err json_add_object(struct cJSON *obj, const char *key, struct cJSON **out);
 
 /*
  * Append the compact text of <v> (borrowed) to <out>.
@@ -164,22 +164,19 @@ LOOM_MUST_CHECK enum err json_get_str(const struct cJSON *obj, const char *key, 
 /* An integer in [min, max] (itself within +-JSON_INT_MAX). Non-integral
  * values and magnitudes above JSON_INT_MAX fail with ERR_INVAL. */
 LOOM_MUST_CHECK enum err json_get_int(const struct cJSON *obj, const char *key, unsigned flags,
-                                      int64_t min, int64_t max, int64_t *out,
-                                      struct json_err *e);
+                                      int64_t min, int64_t max, int64_t *out, struct json_err *e);
 
 /* true or false. */
 LOOM_MUST_CHECK enum err json_get_bool(const struct cJSON *obj, const char *key, unsigned flags,
                                        bool *out, struct json_err *e);
 
 /* An object; *out is borrowed from <obj>. */
-LOOM_MUST_CHECK enum err json_get_object(const struct cJSON *obj, const char *key,
-                                         unsigned flags, const struct cJSON **out,
-                                         struct json_err *e);
+LOOM_MUST_CHECK enum err json_get_object(const struct cJSON *obj, const char *key, unsigned flags,
+                                         const struct cJSON **out, struct json_err *e);
 
 /* An array of at most <max_items> items; *out borrowed, *n its length. */
-LOOM_MUST_CHECK enum err json_get_array(const struct cJSON *obj, const char *key,
-                                        unsigned flags, size_t max_items,
-                                        const struct cJSON **out, size_t *n,
+LOOM_MUST_CHECK enum err json_get_array(const struct cJSON *obj, const char *key, unsigned flags,
+                                        size_t max_items, const struct cJSON **out, size_t *n,
                                         struct json_err *e);
 
 /* A string equal to one of names[0..n_names) (case-sensitive); *out is its

@@ -28,11 +28,20 @@ void log_init(const char *service, enum log_level min_level)
     log_min = min_level;
 }
 
-void log_set_level(enum log_level min_level) { log_min = min_level; }
+void log_set_level(enum log_level min_level)
+{
+    log_min = min_level;
+}
 
-void log_set_fd(int fd) { log_fd = fd; }
+void log_set_fd(int fd)
+{
+    log_fd = fd;
+}
 
-int log_is_enabled(enum log_level level) { return level >= log_min; }
+int log_is_enabled(enum log_level level)
+{
+    return level >= log_min;
+}
 
 const char *log_level_name(enum log_level level)
 {
@@ -73,7 +82,10 @@ static void put(struct line *l, const char *s, size_t n)
     l->len += n;
 }
 
-static void puts_raw(struct line *l, const char *s) { put(l, s, strlen(s)); }
+static void puts_raw(struct line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
 
 static void put_json_string(struct line *l, const char *s, size_t n)
 {

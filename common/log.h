@@ -61,14 +61,14 @@ void log_write(enum log_level level, const char *event, const char *fields, ...)
 void log_vwrite(enum log_level level, const char *event, const char *fields, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
-#define LOG_AT(lvl, event, ...)                                               \
-    do {                                                                      \
-        if (log_is_enabled(lvl))                                              \
-            log_write(lvl, event, __VA_ARGS__);                               \
+#define LOG_AT(lvl, event, ...)                                                                    \
+    do {                                                                                           \
+        if (log_is_enabled(lvl))                                                                   \
+            log_write(lvl, event, __VA_ARGS__);                                                    \
     } while (0)
 #define LOG_DEBUG(event, ...) LOG_AT(LOG_LEVEL_DEBUG, event, __VA_ARGS__)
-#define LOG_INFO(event, ...) LOG_AT(LOG_LEVEL_INFO, event, __VA_ARGS__)
-#define LOG_WARN(event, ...) LOG_AT(LOG_LEVEL_WARN, event, __VA_ARGS__)
+#define LOG_INFO(event, ...)  LOG_AT(LOG_LEVEL_INFO, event, __VA_ARGS__)
+#define LOG_WARN(event, ...)  LOG_AT(LOG_LEVEL_WARN, event, __VA_ARGS__)
 #define LOG_ERROR(event, ...) LOG_AT(LOG_LEVEL_ERROR, event, __VA_ARGS__)
 
 #endif

@@ -13,11 +13,16 @@
 #include "codec.h"
 
 const char *const proto_cmd_names[PROTO_CMD__COUNT] = {
-    [PROTO_CMD_JOB_CREATE] = "job.create",         [PROTO_CMD_JOB_GET] = "job.get",
-    [PROTO_CMD_JOB_LIST] = "job.list",             [PROTO_CMD_JOB_PROGRESS] = "job.progress",
-    [PROTO_CMD_JOB_RESULT] = "job.result",         [PROTO_CMD_FILE_PUT] = "file.put",
-    [PROTO_CMD_AUTH_NONCE] = "auth.nonce",         [PROTO_CMD_EVENTS_APPLY] = "events.apply",
-    [PROTO_CMD_CHECKPOINT_GET] = "checkpoint.get", [PROTO_CMD_REORG_ROLLBACK] = "reorg.rollback",
+    [PROTO_CMD_JOB_CREATE] = "job.create",
+    [PROTO_CMD_JOB_GET] = "job.get",
+    [PROTO_CMD_JOB_LIST] = "job.list",
+    [PROTO_CMD_JOB_PROGRESS] = "job.progress",
+    [PROTO_CMD_JOB_RESULT] = "job.result",
+    [PROTO_CMD_FILE_PUT] = "file.put",
+    [PROTO_CMD_AUTH_NONCE] = "auth.nonce",
+    [PROTO_CMD_EVENTS_APPLY] = "events.apply",
+    [PROTO_CMD_CHECKPOINT_GET] = "checkpoint.get",
+    [PROTO_CMD_REORG_ROLLBACK] = "reorg.rollback",
     [PROTO_CMD_JOBS_DUE] = "jobs.due",
 };
 
@@ -104,27 +109,35 @@ static const struct proto__field event_fields_fields[] = {
     PF_BYTES(PK_HASH, T, chain_job_id),
     PF_BYTES_OPT(PK_ADDR, T, client),
     PF_BYTES_OPT(PK_ADDR, T, worker),
+    PF_BYTES_OPT(PK_HASH, T, ref),
     PF_INT_OPT(T, price_usd_cents, 1, PROTO_PRICE_CENTS_MAX),
     PF_BYTES_OPT(PK_U256, T, amount_wei),
     PF_BYTES_OPT(PK_HASH, T, spec_sha256),
     PF_BYTES_OPT(PK_HASH, T, result_sha256),
     PF_INT_OPT(T, deadline_at, 0, PROTO_MAX_TIME_AT),
     PF_INT_OPT(T, max_runtime_s, 1, PROTO_RUNTIME_MAX_S),
+    PF_INT_OPT(T, challenge_window_s, 0, PROTO_RUNTIME_MAX_S),
     PF_INT_OPT(T, claim_expires_at, 0, PROTO_MAX_TIME_AT),
     PF_INT_OPT(T, challenge_ends_at, 0, PROTO_MAX_TIME_AT),
+    PF_ROW("by_client", PK_BOOL, false, offsetof(T, by_client), offsetof(T, has_by_client), 0, 0,
+           NULL, 0, NULL, 0),
+    PF_BYTES_OPT(PK_U256, T, to_worker_wei),
+    PF_BYTES_OPT(PK_U256, T, to_client_wei),
 };
 #undef T
 
-/* The fields each event carries besides chain_job_id (cmd.h lists them). */
-static const char *const event_carries[PROTO_EV__COUNT][7] = {
-    [PROTO_EV_JOB_CREATED] = {"client", "price_usd_cents", "amount_wei", "spec_sha256",
-                              "deadline_at", "max_runtime_s", NULL},
-    [PROTO_EV_JOB_CLAIMED] = {"worker", "claim_expires_at", NULL},
-    [PROTO_EV_JOB_SUBMITTED] = {"worker", "result_sha256", "challenge_ends_at", NULL},
-    [PROTO_EV_PAYMENT_RELEASED] = {"worker", "amount_wei", NULL},
-    [PROTO_EV_JOB_DISPUTED] = {"client", NULL},
-    [PROTO_EV_JOB_REOPENED] = {"worker", NULL},
-    [PROTO_EV_JOB_REFUNDED] = {"client", "amount_wei", NULL},
+/* The fields each event carries besides chain_job_id (cmd.h lists them):
+ * every parameter of its Solidity event in contracts/src/LoomEscrow.sol. */
+static const char *const event_carries[PROTO_EV__COUNT][9] = {
+    [PROTO_EV_JOB_CREATED] = {"client", "ref", "price_usd_cents", "amount_wei", "spec_sha256",
+                              "deadline_at", "max_runtime_s", "challenge_window_s", NULL},
+    [PROTO_EV_JOB_CLAIMED] = {"client", "worker", "claim_expires_at", NULL},
+    [PROTO_EV_JOB_SUBMITTED] = {"client", "worker", "result_sha256", "challenge_ends_at", NULL},
+    [PROTO_EV_PAYMENT_RELEASED] = {"client", "worker", "amount_wei", "by_client", NULL},
+    [PROTO_EV_JOB_DISPUTED] = {"client", "worker", NULL},
+    [PROTO_EV_JOB_REOPENED] = {"client", "worker", NULL},
+    [PROTO_EV_JOB_REFUNDED] = {"client", "worker", "amount_wei", NULL},
+    [PROTO_EV_DISPUTE_RESOLVED] = {"client", "worker", "to_worker_wei", "to_client_wei", NULL},
 };
 
 static bool carries(enum proto_event_name name, const char *key)
@@ -157,14 +170,18 @@ static enum err event_check(const void *obj, struct json_err *e)
 }
 
 static const struct proto__type event_fields_type = {
-    "event_fields", sizeof(struct proto_event_fields), event_fields_fields,
-    PROTO__N(event_fields_fields), NULL,
+    "event_fields",
+    sizeof(struct proto_event_fields),
+    event_fields_fields,
+    PROTO__N(event_fields_fields),
+    NULL,
 };
 
 #define T struct proto_event
 static const struct proto__field event_fields[] = {
     PF_INT(T, block_number, 0, PROTO_MAX_ID),
     PF_BYTES(PK_HASH, T, block_hash),
+    PF_INT(T, block_at, 0, PROTO_MAX_TIME_AT),
     PF_BYTES(PK_HASH, T, tx_hash),
     PF_INT(T, log_index, 0, (int64_t)UINT32_MAX),
     PF_ENUM(T, name, proto_event_names, PROTO_EV__COUNT),
@@ -173,8 +190,7 @@ static const struct proto__field event_fields[] = {
 #undef T
 
 static const struct proto__type block_ref_type = {
-    "block_ref", sizeof(struct proto_block_ref), block_ref_fields, PROTO__N(block_ref_fields),
-    NULL,
+    "block_ref", sizeof(struct proto_block_ref), block_ref_fields, PROTO__N(block_ref_fields), NULL,
 };
 static const struct proto__type event_type = {
     "event", sizeof(struct proto_event), event_fields, PROTO__N(event_fields), event_check,
@@ -190,8 +206,7 @@ static enum err fail_at(struct json_err *e, const char *array, size_t i, const c
 }
 
 /* Find block <number> in the ascending blocks[0..n). */
-static const struct proto_block_ref *find_block(const struct proto_events_apply *a,
-                                                int64_t number)
+static const struct proto_block_ref *find_block(const struct proto_events_apply *a, int64_t number)
 {
     size_t lo = 0, hi = a->n_blocks;
     while (lo < hi) {
@@ -225,8 +240,7 @@ static enum err events_apply_check(const void *obj, struct json_err *e)
             return fail_at(e, "blocks", i, "number", "blocks must be strictly ascending");
     }
     const struct proto_block_ref *last = &a->blocks[a->n_blocks - 1];
-    if (last->number != a->checkpoint.number ||
-        memcmp(last->hash, a->checkpoint.hash, 32) != 0)
+    if (last->number != a->checkpoint.number || memcmp(last->hash, a->checkpoint.hash, 32) != 0)
         return fail_at(e, "blocks", a->n_blocks - 1, NULL, "the last block must be the checkpoint");
     for (size_t i = 0; i < a->n_events; i++) {
         const struct proto_event *ev = &a->events[i];
@@ -318,20 +332,19 @@ static const struct proto__field due_page_fields[] = {
 };
 #undef T
 
-#define TYPE(var, name, S, fields, check)                                                     \
+#define TYPE(var, name, S, fields, check)                                                          \
     static const struct proto__type var = {name, sizeof(S), fields, PROTO__N(fields), check}
 TYPE(job_create_type, "args:job.create", struct proto_job_create, job_create_fields, NULL);
 TYPE(job_get_type, "args:job.get", struct proto_job_get, job_get_fields, NULL);
 TYPE(job_list_type, "args:job.list", struct proto_job_list, job_list_fields, NULL);
-TYPE(job_progress_type, "args:job.progress", struct proto_job_progress, job_progress_fields,
-     NULL);
+TYPE(job_progress_type, "args:job.progress", struct proto_job_progress, job_progress_fields, NULL);
 TYPE(job_result_type, "args:job.result", struct proto_job_result, job_result_fields, NULL);
 TYPE(file_type, "file", struct proto_file, file_fields, NULL);
 TYPE(auth_nonce_type, "args:auth.nonce", struct proto_auth_nonce, auth_nonce_fields, NULL);
 TYPE(events_apply_type, "args:events.apply", struct proto_events_apply, events_apply_fields,
      events_apply_check);
-TYPE(reorg_rollback_type, "args:reorg.rollback", struct proto_reorg_rollback,
-     reorg_rollback_fields, NULL);
+TYPE(reorg_rollback_type, "args:reorg.rollback", struct proto_reorg_rollback, reorg_rollback_fields,
+     NULL);
 TYPE(jobs_due_type, "args:jobs.due", struct proto_jobs_due, jobs_due_fields, NULL);
 TYPE(job_page_type, "result:job.list", struct proto_job_page, job_page_fields, NULL);
 TYPE(applied_type, "result:events.apply", struct proto_applied, applied_fields, NULL);
@@ -362,11 +375,11 @@ static const struct {
 };
 
 const struct proto__type *const proto__cmd_types[] = {
-    &job_create_type, &job_get_type,      &job_list_type,       &job_progress_type,
-    &job_result_type, &file_type,         &auth_nonce_type,     &block_ref_type,
-    &event_type,      &event_fields_type, &events_apply_type,   &empty_type,
-    &reorg_rollback_type, &jobs_due_type, &job_page_type,       &applied_type,
-    &checkpoint_type, &rollback_type,     &due_type,            &due_page_type,
+    &job_create_type,     &job_get_type,      &job_list_type,     &job_progress_type,
+    &job_result_type,     &file_type,         &auth_nonce_type,   &block_ref_type,
+    &event_type,          &event_fields_type, &events_apply_type, &empty_type,
+    &reorg_rollback_type, &jobs_due_type,     &job_page_type,     &applied_type,
+    &checkpoint_type,     &rollback_type,     &due_type,          &due_page_type,
 };
 const size_t proto__n_cmd_types = PROTO__N(proto__cmd_types);
 
@@ -381,8 +394,7 @@ int proto_cmd_find(const char *name)
 /* ---- envelopes -------------------------------------------------------------- */
 
 /* Reject members of the envelope <root> other than "v" and keys[]. */
-static enum err check_keys(const cJSON *root, const char *const *keys, size_t n,
-                           struct json_err *e)
+static enum err check_keys(const cJSON *root, const char *const *keys, size_t n, struct json_err *e)
 {
     for (const cJSON *c = root->child; c; c = c->next) {
         bool known = strcmp(c->string, "v") == 0;
@@ -427,10 +439,6 @@ static enum err encode_member(cJSON *root, const char *key, const struct proto__
     json_path_pop(e, mark);
     return rc;
 }
-
-static const struct proto__field req_id_field = {
-    "req_id", PK_STR, false, 0, PROTO__NO_HAS, 1, PROTO_REQ_ID_MAX, NULL, 0, NULL, 0,
-};
 
 enum err proto_request_encode(const struct proto_request *req, struct buf *out, struct json_err *e)
 {
@@ -479,8 +487,7 @@ enum err proto_request_decode(const char *data, size_t len, struct proto_request
         goto fail;
     }
     out->cmd = (enum proto_cmd)cmd;
-    rc = json_get_str(root, "req_id", JSON_OPTIONAL, (size_t)req_id_field.min,
-                      (size_t)req_id_field.max, &out->req_id, e);
+    rc = json_get_str(root, "req_id", JSON_OPTIONAL, 1, PROTO_REQ_ID_MAX, &out->req_id, e);
     if (rc != ERR_OK)
         goto fail;
     rc = decode_member(root, "args", cmds[cmd].args, &out->args, e);

@@ -44,36 +44,36 @@ enum proto_cmd {
 extern const char *const proto_cmd_names[PROTO_CMD__COUNT];
 
 /* Caps of the command family. */
-#define PROTO_REQ_ID_MAX 64
-#define PROTO_FILE_NAME_MAX 255
+#define PROTO_REQ_ID_MAX       64
+#define PROTO_FILE_NAME_MAX    255
 #define PROTO_CONTENT_TYPE_MAX 255
-#define PROTO_FILE_SIZE_MAX ((int64_t)1 << 40) /* 1 TiB */
-#define PROTO_NONCE_MIN 8
-#define PROTO_NONCE_MAX 128
-#define PROTO_LIST_LIMIT_MAX 200   /* job.list page size; the jobstore's default is 50 */
-#define PROTO_DUE_LIMIT_MAX 1000
-#define PROTO_EVENTS_MAX 5000      /* events in one events.apply */
-#define PROTO_BLOCKS_MAX 5000      /* block entries in one events.apply */
-#define PROTO_BLOCK_RANGE_MAX 100000 /* to_block - from_block + 1 */
-#define PROTO_ERR_MESSAGE_MAX 1024
+#define PROTO_FILE_SIZE_MAX    ((int64_t)1 << 40) /* 1 TiB */
+#define PROTO_NONCE_MIN        8
+#define PROTO_NONCE_MAX        128
+#define PROTO_LIST_LIMIT_MAX   200 /* job.list page size; the jobstore's default is 50 */
+#define PROTO_DUE_LIMIT_MAX    1000
+#define PROTO_EVENTS_MAX       5000   /* events in one events.apply */
+#define PROTO_BLOCKS_MAX       5000   /* block entries in one events.apply */
+#define PROTO_BLOCK_RANGE_MAX  100000 /* to_block - from_block + 1 */
+#define PROTO_ERR_MESSAGE_MAX  1024
 
 /* ---- arguments ------------------------------------------------------------ */
 
 /* job.create: a client posts a job (PENDING until the escrow is funded). */
 struct proto_job_create {
-    char *title;                 /* 1..PROTO_TITLE_MAX bytes */
-    char *description;           /* 0..PROTO_DESCRIPTION_MAX bytes */
+    char *title;       /* 1..PROTO_TITLE_MAX bytes */
+    char *description; /* 0..PROTO_DESCRIPTION_MAX bytes */
     enum proto_job_type type;
-    int64_t price_usd_cents;     /* 1..PROTO_PRICE_CENTS_MAX */
-    uint8_t wallet_address[20];  /* the client, as verified by the gateway */
-    char *cloud_link;            /* optional (NULL) */
-    char *script_path;           /* optional */
-    char *external_links;        /* optional */
-    char *attachment_info;       /* optional */
+    int64_t price_usd_cents;    /* 1..PROTO_PRICE_CENTS_MAX */
+    uint8_t wallet_address[20]; /* the client, as verified by the gateway */
+    char *cloud_link;           /* optional (NULL) */
+    char *script_path;          /* optional */
+    char *external_links;       /* optional */
+    char *attachment_info;      /* optional */
     bool has_spec_sha256;
-    uint8_t spec_sha256[32];     /* sha256 of job.json, if uploaded already */
-    int64_t deadline_at;         /* Unix seconds */
-    int64_t max_runtime_s;       /* 1..PROTO_RUNTIME_MAX_S */
+    uint8_t spec_sha256[32]; /* sha256 of job.json, if uploaded already */
+    int64_t deadline_at;     /* Unix seconds */
+    int64_t max_runtime_s;   /* 1..PROTO_RUNTIME_MAX_S */
 };
 
 /* job.get */
@@ -88,20 +88,20 @@ struct proto_job_list {
     bool has_type;
     enum proto_job_type type;
     bool has_client;
-    uint8_t client[20];  /* wallet_address */
+    uint8_t client[20]; /* wallet_address */
     bool has_worker;
-    uint8_t worker[20];  /* worker_address */
+    uint8_t worker[20]; /* worker_address */
     bool has_cursor;
-    int64_t cursor;      /* jobs with id > cursor: the next_cursor of the previous page */
+    int64_t cursor; /* jobs with id > cursor: the next_cursor of the previous page */
     bool has_limit;
-    int64_t limit;       /* 1..PROTO_LIST_LIMIT_MAX; the jobstore uses 50 when absent */
+    int64_t limit; /* 1..PROTO_LIST_LIMIT_MAX; the jobstore uses 50 when absent */
 };
 
 /* job.progress: the worker holding the claim reports progress. */
 struct proto_job_progress {
     int64_t job_id;
     uint8_t worker[20];
-    int64_t progress;    /* percent, 0..100 */
+    int64_t progress; /* percent, 0..100 */
 };
 
 /* job.result: the worker records its uploaded result. */
@@ -115,17 +115,17 @@ struct proto_job_result {
 /* file.put: an uploaded file's record (also the reply's result). */
 struct proto_file {
     int64_t job_id;
-    char *name;           /* 1..PROTO_FILE_NAME_MAX bytes */
-    uint8_t sha256[32];   /* content address in the gateway's store */
-    int64_t size_bytes;   /* 0..PROTO_FILE_SIZE_MAX */
-    char *content_type;   /* a media type, 1..PROTO_CONTENT_TYPE_MAX bytes */
+    char *name;         /* 1..PROTO_FILE_NAME_MAX bytes */
+    uint8_t sha256[32]; /* content address in the gateway's store */
+    int64_t size_bytes; /* 0..PROTO_FILE_SIZE_MAX */
+    char *content_type; /* a media type, 1..PROTO_CONTENT_TYPE_MAX bytes */
 };
 
 /* auth.nonce: consume a signed request's nonce for <address>. */
 struct proto_auth_nonce {
     uint8_t address[20];
-    char *nonce;          /* PROTO_NONCE_MIN..PROTO_NONCE_MAX bytes */
-    int64_t expires_at;   /* the jobstore may forget the nonce after this, Unix seconds */
+    char *nonce;        /* PROTO_NONCE_MIN..PROTO_NONCE_MAX bytes */
+    int64_t expires_at; /* the jobstore may forget the nonce after this, Unix seconds */
 };
 
 /* A block by number and hash (checkpoints, blocks of an events.apply). */
@@ -135,15 +135,19 @@ struct proto_block_ref {
 };
 
 /*
- * The fields of a decoded escrow event. chain_job_id is always present; the
- * others are present exactly for the events that carry them:
- *   JobCreated       client price_usd_cents amount_wei spec_sha256 deadline_at max_runtime_s
- *   JobClaimed       worker claim_expires_at
- *   JobSubmitted     worker result_sha256 challenge_ends_at
- *   PaymentReleased  worker amount_wei
- *   JobDisputed      client
- *   JobReopened      worker
- *   JobRefunded      client amount_wei
+ * The fields of a decoded escrow event: every parameter of the Solidity
+ * event in contracts/src/LoomEscrow.sol (the truth), renamed to our units.
+ * chain_job_id (jobId) is always present; the others are present exactly for
+ * the events that carry them:
+ *   JobCreated       client ref price_usd_cents amount_wei spec_sha256 deadline_at
+ *                    max_runtime_s challenge_window_s
+ *   JobClaimed       client worker claim_expires_at
+ *   JobSubmitted     client worker result_sha256 challenge_ends_at
+ *   PaymentReleased  client worker amount_wei by_client
+ *   JobDisputed      client worker
+ *   JobReopened      client worker
+ *   JobRefunded      client worker amount_wei (worker: the zero address if none claimed)
+ *   DisputeResolved  client worker to_worker_wei to_client_wei
  */
 struct proto_event_fields {
     uint8_t chain_job_id[32];
@@ -151,10 +155,13 @@ struct proto_event_fields {
     uint8_t client[20];
     bool has_worker;
     uint8_t worker[20];
+    bool has_ref;
+    uint8_t ref[32]; /* JobCreated: the client's reference; jobId = keccak256(abi.encode(client,
+                        ref)) */
     bool has_price_usd_cents;
     int64_t price_usd_cents;
     bool has_amount_wei;
-    uint8_t amount_wei[32];     /* escrowed (JobCreated), paid or refunded */
+    uint8_t amount_wei[32]; /* escrowed (JobCreated), paid or refunded */
     bool has_spec_sha256;
     uint8_t spec_sha256[32];
     bool has_result_sha256;
@@ -163,17 +170,26 @@ struct proto_event_fields {
     int64_t deadline_at;
     bool has_max_runtime_s;
     int64_t max_runtime_s;
+    bool has_challenge_window_s;
+    int64_t challenge_window_s; /* JobCreated: window after submission, 0..PROTO_RUNTIME_MAX_S */
     bool has_claim_expires_at;
     int64_t claim_expires_at;
     bool has_challenge_ends_at;
     int64_t challenge_ends_at;
+    bool has_by_client;
+    bool by_client; /* PaymentReleased: true when the client accepted, false after the window */
+    bool has_to_worker_wei;
+    uint8_t to_worker_wei[32]; /* DisputeResolved: wei credited to the worker */
+    bool has_to_client_wei;
+    uint8_t to_client_wei[32]; /* DisputeResolved: wei credited to the client */
 };
 
 struct proto_event {
     int64_t block_number;
     uint8_t block_hash[32];
+    int64_t block_at; /* the block's timestamp, Unix seconds (when each transition happened) */
     uint8_t tx_hash[32];
-    int64_t log_index;            /* position of the log in its block */
+    int64_t log_index; /* position of the log in its block */
     enum proto_event_name name;
     struct proto_event_fields fields;
 };
@@ -206,8 +222,8 @@ struct proto_reorg_rollback {
 
 /* jobs.due: what the keeper should settle at <now_at>. */
 struct proto_jobs_due {
-    int64_t now_at;  /* Unix seconds */
-    int64_t limit;   /* 1..PROTO_DUE_LIMIT_MAX */
+    int64_t now_at; /* Unix seconds */
+    int64_t limit;  /* 1..PROTO_DUE_LIMIT_MAX */
 };
 
 struct proto_request {
@@ -235,18 +251,18 @@ struct proto_job_page {
     struct proto_job *jobs; /* 0..PROTO_LIST_LIMIT_MAX */
     size_t n_jobs;
     bool has_next_cursor;
-    int64_t next_cursor;    /* absent on the last page */
+    int64_t next_cursor; /* absent on the last page */
 };
 
 /* events.apply */
 struct proto_applied {
-    int64_t events_applied;           /* newly applied; replays count 0 */
+    int64_t events_applied; /* newly applied; replays count 0 */
     struct proto_block_ref checkpoint;
 };
 
 /* checkpoint.get */
 struct proto_checkpoint {
-    bool has_checkpoint;              /* false before the first events.apply */
+    bool has_checkpoint; /* false before the first events.apply */
     struct proto_block_ref checkpoint;
 };
 
@@ -273,17 +289,17 @@ struct proto_due_page {
 struct proto_reply {
     enum proto_cmd cmd; /* the command answered; not on the wire */
     bool ok;
-    enum err error_code;  /* !ok: not ERR_OK */
-    char *error_message;  /* !ok: 0..PROTO_ERR_MESSAGE_MAX bytes */
+    enum err error_code; /* !ok: not ERR_OK */
+    char *error_message; /* !ok: 0..PROTO_ERR_MESSAGE_MAX bytes */
     union {
-        struct proto_job job;          /* job.create, job.get, job.progress, job.result */
-        struct proto_job_page page;    /* job.list */
-        struct proto_file file;        /* file.put */
+        struct proto_job job;       /* job.create, job.get, job.progress, job.result */
+        struct proto_job_page page; /* job.list */
+        struct proto_file file;     /* file.put */
         /* auth.nonce: "result":{} */
-        struct proto_applied applied;  /* events.apply */
+        struct proto_applied applied;       /* events.apply */
         struct proto_checkpoint checkpoint; /* checkpoint.get */
         struct proto_rollback rollback;     /* reorg.rollback */
-        struct proto_due_page due;     /* jobs.due */
+        struct proto_due_page due;          /* jobs.due */
     } result;
 };
 

@@ -12,7 +12,7 @@
 _Static_assert(sizeof(enum proto_job_status) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum proto_job_type) == sizeof(int), "enum size");
 
-#define AT(base, off) ((char *)(base) + (off))
+#define AT(base, off)  ((char *)(base) + (off))
 #define CAT(base, off) ((const char *)(base) + (off))
 
 static size_t bytes_len(enum proto__kind k)
@@ -340,8 +340,9 @@ enum err proto__parse(const char *data, size_t len, cJSON **root, struct json_er
     if (rc != ERR_OK)
         goto fail;
     if (v != PROTO_VERSION) {
-        rc = json_fail(e, "v", ERR_VERSION, "unsupported protocol version %lld (this build speaks %d)",
-                       (long long)v, PROTO_VERSION);
+        rc = json_fail(e, "v", ERR_VERSION,
+                       "unsupported protocol version %lld (this build speaks %d)", (long long)v,
+                       PROTO_VERSION);
         goto fail;
     }
     *root = r;

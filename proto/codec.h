@@ -41,9 +41,9 @@ struct proto__field {
     const char *key;
     enum proto__kind kind;
     bool required;
-    size_t off;     /* the value */
-    size_t has_off; /* optional non-pointer members: a bool set when present */
-    int64_t min, max; /* PK_INT bounds; PK_STR length bounds in bytes; PK_ARR max */
+    size_t off;               /* the value */
+    size_t has_off;           /* optional non-pointer members: a bool set when present */
+    int64_t min, max;         /* PK_INT bounds; PK_STR length bounds in bytes; PK_ARR max */
     const char *const *names; /* PK_ENUM */
     size_t n_names;
     const struct proto__type *sub; /* PK_OBJ, PK_ARR */
@@ -61,17 +61,32 @@ struct proto__type {
 };
 
 /* Row builders: S is the struct, M the member (and has_M its flag). */
-#define PF_STR(S, M, req, lo, hi) {#M, PK_STR, req, offsetof(S, M), PROTO__NO_HAS, lo, hi, NULL, 0, NULL, 0}
-#define PF_INT(S, M, lo, hi) {#M, PK_INT, true, offsetof(S, M), PROTO__NO_HAS, lo, hi, NULL, 0, NULL, 0}
-#define PF_INT_OPT(S, M, lo, hi) {#M, PK_INT, false, offsetof(S, M), offsetof(S, has_##M), lo, hi, NULL, 0, NULL, 0}
-#define PF_BOOL(S, M) {#M, PK_BOOL, true, offsetof(S, M), PROTO__NO_HAS, 0, 0, NULL, 0, NULL, 0}
-#define PF_ENUM(S, M, names, n) {#M, PK_ENUM, true, offsetof(S, M), PROTO__NO_HAS, 0, 0, names, n, NULL, 0}
-#define PF_ENUM_OPT(S, M, names, n) {#M, PK_ENUM, false, offsetof(S, M), offsetof(S, has_##M), 0, 0, names, n, NULL, 0}
-#define PF_BYTES(K, S, M) {#M, K, true, offsetof(S, M), PROTO__NO_HAS, 0, 0, NULL, 0, NULL, 0}
-#define PF_BYTES_OPT(K, S, M) {#M, K, false, offsetof(S, M), offsetof(S, has_##M), 0, 0, NULL, 0, NULL, 0}
-#define PF_OBJ(S, M, T) {#M, PK_OBJ, true, offsetof(S, M), PROTO__NO_HAS, 0, 0, NULL, 0, &(T), 0}
-#define PF_OBJ_OPT(S, M, T) {#M, PK_OBJ, false, offsetof(S, M), offsetof(S, has_##M), 0, 0, NULL, 0, &(T), 0}
-#define PF_ARR(S, M, req, T, max_items) {#M, PK_ARR, req, offsetof(S, M), PROTO__NO_HAS, 0, max_items, NULL, 0, &(T), offsetof(S, n_##M)}
+#define PF_ROW(key, kind, req, off, has, lo, hi, names, n, sub, count)                             \
+    {                                                                                              \
+        key, kind, req, off, has, lo, hi, names, n, sub, count                                     \
+    }
+#define PF_STR(S, M, req, lo, hi)                                                                  \
+    PF_ROW(#M, PK_STR, req, offsetof(S, M), PROTO__NO_HAS, lo, hi, NULL, 0, NULL, 0)
+#define PF_INT(S, M, lo, hi)                                                                       \
+    PF_ROW(#M, PK_INT, true, offsetof(S, M), PROTO__NO_HAS, lo, hi, NULL, 0, NULL, 0)
+#define PF_INT_OPT(S, M, lo, hi)                                                                   \
+    PF_ROW(#M, PK_INT, false, offsetof(S, M), offsetof(S, has_##M), lo, hi, NULL, 0, NULL, 0)
+#define PF_BOOL(S, M)                                                                              \
+    PF_ROW(#M, PK_BOOL, true, offsetof(S, M), PROTO__NO_HAS, 0, 0, NULL, 0, NULL, 0)
+#define PF_ENUM(S, M, names, n)                                                                    \
+    PF_ROW(#M, PK_ENUM, true, offsetof(S, M), PROTO__NO_HAS, 0, 0, names, n, NULL, 0)
+#define PF_ENUM_OPT(S, M, names, n)                                                                \
+    PF_ROW(#M, PK_ENUM, false, offsetof(S, M), offsetof(S, has_##M), 0, 0, names, n, NULL, 0)
+#define PF_BYTES(K, S, M) PF_ROW(#M, K, true, offsetof(S, M), PROTO__NO_HAS, 0, 0, NULL, 0, NULL, 0)
+#define PF_BYTES_OPT(K, S, M)                                                                      \
+    PF_ROW(#M, K, false, offsetof(S, M), offsetof(S, has_##M), 0, 0, NULL, 0, NULL, 0)
+#define PF_OBJ(S, M, T)                                                                            \
+    PF_ROW(#M, PK_OBJ, true, offsetof(S, M), PROTO__NO_HAS, 0, 0, NULL, 0, &(T), 0)
+#define PF_OBJ_OPT(S, M, T)                                                                        \
+    PF_ROW(#M, PK_OBJ, false, offsetof(S, M), offsetof(S, has_##M), 0, 0, NULL, 0, &(T), 0)
+#define PF_ARR(S, M, req, T, max_items)                                                            \
+    PF_ROW(#M, PK_ARR, req, offsetof(S, M), PROTO__NO_HAS, 0, max_items, NULL, 0, &(T),            \
+           offsetof(S, n_##M))
 
 #define PROTO__N(a) (sizeof(a) / sizeof((a)[0]))
 

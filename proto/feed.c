@@ -24,10 +24,8 @@ static const struct proto__field open_fields[] = {
 
 #define T struct proto_feed_progress
 static const struct proto__field progress_fields[] = {
-    PF_INT(T, job_id, 1, PROTO_MAX_ID),
-    PF_BYTES(PK_HASH, T, chain_job_id),
-    PF_BYTES(PK_ADDR, T, worker),
-    PF_INT(T, progress, 0, 100),
+    PF_INT(T, job_id, 1, PROTO_MAX_ID),  PF_BYTES(PK_HASH, T, chain_job_id),
+    PF_BYTES(PK_ADDR, T, worker),        PF_INT(T, progress, 0, 100),
     PF_INT(T, at, 0, PROTO_MAX_TIME_AT),
 };
 #undef T
@@ -55,8 +53,11 @@ static const struct proto__type open_type = {
     "feed:job.open", sizeof(struct proto_feed_open), open_fields, PROTO__N(open_fields), NULL,
 };
 static const struct proto__type progress_type = {
-    "feed:job.progress", sizeof(struct proto_feed_progress), progress_fields,
-    PROTO__N(progress_fields), NULL,
+    "feed:job.progress",
+    sizeof(struct proto_feed_progress),
+    progress_fields,
+    PROTO__N(progress_fields),
+    NULL,
 };
 static const struct proto__type closed_type = {
     "feed:job.closed", sizeof(struct proto_feed_closed), closed_fields, PROTO__N(closed_fields),
@@ -119,8 +120,7 @@ enum err proto_feed_encode(const struct proto_feed *m, struct buf *out, struct j
     return rc;
 }
 
-enum err proto_feed_decode(const char *data, size_t len, struct proto_feed *out,
-                           struct json_err *e)
+enum err proto_feed_decode(const char *data, size_t len, struct proto_feed *out, struct json_err *e)
 {
     static const struct {
         const char *topic;
@@ -149,8 +149,7 @@ enum err proto_feed_decode(const char *data, size_t len, struct proto_feed *out,
         }
         if (topics[i].type >= 0 && (int)out->u.open.type != topics[i].type) {
             memset(out, 0, sizeof *out);
-            return json_fail(e, "type", ERR_INVAL, "does not match the topic %s",
-                             topics[i].topic);
+            return json_fail(e, "type", ERR_INVAL, "does not match the topic %s", topics[i].topic);
         }
         return ERR_OK;
     }

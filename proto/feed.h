@@ -23,24 +23,24 @@
 #include "proto.h"
 
 /* Topic strings and prefixes for SUB filters. */
-#define PROTO_TOPIC_OPEN_PREFIX "job.open."
-#define PROTO_TOPIC_OPEN_IA "job.open.IA"
+#define PROTO_TOPIC_OPEN_PREFIX  "job.open."
+#define PROTO_TOPIC_OPEN_IA      "job.open.IA"
 #define PROTO_TOPIC_OPEN_GRAFICA "job.open.GRAFICA"
-#define PROTO_TOPIC_PROGRESS "job.progress"
-#define PROTO_TOPIC_CLOSED "job.closed"
+#define PROTO_TOPIC_PROGRESS     "job.progress"
+#define PROTO_TOPIC_CLOSED       "job.closed"
 
 enum proto_feed_kind { PROTO_FEED_OPEN = 0, PROTO_FEED_PROGRESS, PROTO_FEED_CLOSED };
 
 /* job.open.<type>: a funded job is open for claims. */
 struct proto_feed_open {
-    int64_t job_id;            /* database id */
-    uint8_t chain_job_id[32];  /* the escrow's job id */
-    enum proto_job_type type;  /* also in the topic */
+    int64_t job_id;           /* database id */
+    uint8_t chain_job_id[32]; /* the escrow's job id */
+    enum proto_job_type type; /* also in the topic */
     int64_t price_usd_cents;
-    uint8_t escrow_wei[32];    /* wei locked in escrow, what the worker is paid */
-    uint8_t spec_sha256[32];   /* sha256 of job.json, committed on chain */
-    int64_t deadline_at;       /* Unix seconds */
-    int64_t max_runtime_s;     /* a claim lapses after this many seconds */
+    uint8_t escrow_wei[32];  /* wei locked in escrow, what the worker is paid */
+    uint8_t spec_sha256[32]; /* sha256 of job.json, committed on chain */
+    int64_t deadline_at;     /* Unix seconds */
+    int64_t max_runtime_s;   /* a claim lapses after this many seconds */
 };
 
 /* job.progress: the worker's reported progress of a WORKING job. */
@@ -58,8 +58,8 @@ struct proto_feed_closed {
     uint8_t chain_job_id[32];
     enum proto_job_status status; /* the new status: WORKING..REFUNDED, never PENDING or OPEN */
     bool has_tx_hash;
-    uint8_t tx_hash[32];          /* the transaction that closed it, when known */
-    int64_t at;                   /* Unix seconds */
+    uint8_t tx_hash[32]; /* the transaction that closed it, when known */
+    int64_t at;          /* Unix seconds */
 };
 
 struct proto_feed {

@@ -18,8 +18,8 @@ static const struct proto__field transition_fields[] = {
 #undef T
 
 static const struct proto__type transition_type = {
-    "transition", sizeof(struct proto_transition), transition_fields,
-    PROTO__N(transition_fields), NULL,
+    "transition", sizeof(struct proto_transition), transition_fields, PROTO__N(transition_fields),
+    NULL,
 };
 
 /*
@@ -29,8 +29,8 @@ static const struct proto__type transition_type = {
 static enum err job_check(const void *obj, struct json_err *e)
 {
     const struct proto_job *j = obj;
-    const char *st = (unsigned)j->status < PROTO_STATUS__COUNT ? proto_job_status_names[j->status]
-                                                               : "?";
+    const char *st =
+        (unsigned)j->status < PROTO_STATUS__COUNT ? proto_job_status_names[j->status] : "?";
     if (j->status != PROTO_STATUS_PENDING) {
         if (!j->has_chain_job_id)
             return json_fail(e, "chain_job_id", ERR_INVAL, "required when status is %s", st);
@@ -85,8 +85,7 @@ enum err proto_job_encode(const struct proto_job *job, struct buf *out, struct j
     return proto__encode_msg(&proto__job_type, job, out, e);
 }
 
-enum err proto_job_decode(const char *data, size_t len, struct proto_job *out,
-                          struct json_err *e)
+enum err proto_job_decode(const char *data, size_t len, struct proto_job *out, struct json_err *e)
 {
     return proto__decode_msg(data, len, &proto__job_type, out, e);
 }

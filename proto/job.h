@@ -19,53 +19,53 @@
 #include "proto.h"
 
 /* Caps on the record's strings, in bytes of UTF-8. */
-#define PROTO_TITLE_MAX 200
+#define PROTO_TITLE_MAX       200
 #define PROTO_DESCRIPTION_MAX 16384
-#define PROTO_LINK_MAX 2048
-#define PROTO_PATH_MAX 1024
-#define PROTO_INFO_MAX 4096
+#define PROTO_LINK_MAX        2048
+#define PROTO_PATH_MAX        1024
+#define PROTO_INFO_MAX        4096
 #define PROTO_TRANSITIONS_MAX 64
 
 /* One on-chain transition of a job: the event that moved it to <status>. */
 struct proto_transition {
     enum proto_job_status status; /* the status entered */
-    uint8_t tx_hash[32];           /* the transaction that emitted the event */
-    int64_t block_number;          /* 0..2^53-1 */
-    int64_t at;                    /* the block's timestamp, Unix seconds */
+    uint8_t tx_hash[32];          /* the transaction that emitted the event */
+    int64_t block_number;         /* 0..2^53-1 */
+    int64_t at;                   /* the block's timestamp, Unix seconds */
 };
 
 struct proto_job {
     /* The seed's projects columns. */
-    int64_t id;                    /* database id, 1..2^53-1 */
-    char *title;                   /* 1..PROTO_TITLE_MAX bytes */
-    char *description;             /* 0..PROTO_DESCRIPTION_MAX bytes */
-    enum proto_job_type type;      /* IA or GRAFICA */
-    int64_t price_usd_cents;       /* the seed's price, 1..PROTO_PRICE_CENTS_MAX */
-    uint8_t wallet_address[20];    /* the client */
+    int64_t id;                 /* database id, 1..2^53-1 */
+    char *title;                /* 1..PROTO_TITLE_MAX bytes */
+    char *description;          /* 0..PROTO_DESCRIPTION_MAX bytes */
+    enum proto_job_type type;   /* IA or GRAFICA */
+    int64_t price_usd_cents;    /* the seed's price, 1..PROTO_PRICE_CENTS_MAX */
+    uint8_t wallet_address[20]; /* the client */
     enum proto_job_status status;
-    int64_t progress;              /* percent, 0..100 */
-    int64_t created_at;            /* Unix seconds */
-    char *cloud_link;              /* optional (NULL), 0..PROTO_LINK_MAX bytes */
-    char *script_path;             /* optional, 0..PROTO_PATH_MAX bytes */
-    char *external_links;          /* optional, 0..PROTO_INFO_MAX bytes, free text */
-    char *attachment_info;         /* optional, 0..PROTO_INFO_MAX bytes, free text */
+    int64_t progress;      /* percent, 0..100 */
+    int64_t created_at;    /* Unix seconds */
+    char *cloud_link;      /* optional (NULL), 0..PROTO_LINK_MAX bytes */
+    char *script_path;     /* optional, 0..PROTO_PATH_MAX bytes */
+    char *external_links;  /* optional, 0..PROTO_INFO_MAX bytes, free text */
+    char *attachment_info; /* optional, 0..PROTO_INFO_MAX bytes, free text */
     bool has_worker_address;
-    uint8_t worker_address[20];    /* the worker holding or having held the claim */
+    uint8_t worker_address[20]; /* the worker holding or having held the claim */
     /* What the chain adds. */
     bool has_chain_job_id;
-    uint8_t chain_job_id[32];      /* the escrow's bytes32 job id; set from OPEN on */
+    uint8_t chain_job_id[32]; /* the escrow's bytes32 job id; set from OPEN on */
     bool has_escrow_wei;
-    uint8_t escrow_wei[32];        /* wei locked in escrow (uint256, big-endian) */
+    uint8_t escrow_wei[32]; /* wei locked in escrow (uint256, big-endian) */
     bool has_spec_sha256;
-    uint8_t spec_sha256[32];       /* sha256 of job.json, committed at creation */
+    uint8_t spec_sha256[32]; /* sha256 of job.json, committed at creation */
     bool has_result_sha256;
-    uint8_t result_sha256[32];     /* sha256 of the result, committed at submission */
-    int64_t deadline_at;           /* refund after this time, Unix seconds */
-    int64_t max_runtime_s;         /* a claim lapses after this, 1..PROTO_RUNTIME_MAX_S */
+    uint8_t result_sha256[32]; /* sha256 of the result, committed at submission */
+    int64_t deadline_at;       /* refund after this time, Unix seconds */
+    int64_t max_runtime_s;     /* a claim lapses after this, 1..PROTO_RUNTIME_MAX_S */
     bool has_claim_expires_at;
-    int64_t claim_expires_at;      /* current claim lapses at, Unix seconds */
+    int64_t claim_expires_at; /* current claim lapses at, Unix seconds */
     bool has_challenge_ends_at;
-    int64_t challenge_ends_at;     /* challenge window ends at, Unix seconds */
+    int64_t challenge_ends_at;            /* challenge window ends at, Unix seconds */
     struct proto_transition *transitions; /* oldest first, 0..PROTO_TRANSITIONS_MAX */
     size_t n_transitions;
 };

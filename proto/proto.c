@@ -19,8 +19,8 @@ const char *const proto_job_status_names[PROTO_STATUS__COUNT] = {
 };
 
 const char *const proto_event_names[PROTO_EV__COUNT] = {
-    "JobCreated", "JobClaimed", "JobSubmitted", "PaymentReleased",
-    "JobDisputed", "JobReopened", "JobRefunded",
+    "JobCreated",  "JobClaimed",  "JobSubmitted", "PaymentReleased",
+    "JobDisputed", "JobReopened", "JobRefunded",  "DisputeResolved",
 };
 
 const char *const proto_due_action_names[PROTO_DUE__COUNT] = {"release", "reopen", "refund"};
@@ -29,13 +29,13 @@ const char *const proto_due_action_names[PROTO_DUE__COUNT] = {"release", "reopen
  * successful reply per command (in enum proto_cmd order), then the error. */
 #define N_FIXED 4
 static const char *const kind_names[] = {
-    "record:job",         "feed:job.open",         "feed:job.progress",     "feed:job.closed",
-    "cmd:job.create",     "cmd:job.get",           "cmd:job.list",          "cmd:job.progress",
-    "cmd:job.result",     "cmd:file.put",          "cmd:auth.nonce",        "cmd:events.apply",
-    "cmd:checkpoint.get", "cmd:reorg.rollback",    "cmd:jobs.due",          "reply:job.create",
-    "reply:job.get",      "reply:job.list",        "reply:job.progress",    "reply:job.result",
-    "reply:file.put",     "reply:auth.nonce",      "reply:events.apply",    "reply:checkpoint.get",
-    "reply:reorg.rollback", "reply:jobs.due",      "reply:error",
+    "record:job",           "feed:job.open",      "feed:job.progress",  "feed:job.closed",
+    "cmd:job.create",       "cmd:job.get",        "cmd:job.list",       "cmd:job.progress",
+    "cmd:job.result",       "cmd:file.put",       "cmd:auth.nonce",     "cmd:events.apply",
+    "cmd:checkpoint.get",   "cmd:reorg.rollback", "cmd:jobs.due",       "reply:job.create",
+    "reply:job.get",        "reply:job.list",     "reply:job.progress", "reply:job.result",
+    "reply:file.put",       "reply:auth.nonce",   "reply:events.apply", "reply:checkpoint.get",
+    "reply:reorg.rollback", "reply:jobs.due",     "reply:error",
 };
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == N_FIXED + 2 * PROTO_CMD__COUNT + 1,
                "one request and one reply kind per command");
@@ -93,11 +93,13 @@ static enum err any_decode(size_t i, const char *data, size_t len, struct any *m
         return rc;
     }
     bool is_error = i == N_FIXED + 2 * PROTO_CMD__COUNT;
-    enum proto_cmd cmd = is_error ? PROTO_CMD_JOB_GET : (enum proto_cmd)(i - N_FIXED - PROTO_CMD__COUNT);
+    enum proto_cmd cmd =
+        is_error ? PROTO_CMD_JOB_GET : (enum proto_cmd)(i - N_FIXED - PROTO_CMD__COUNT);
     rc = proto_reply_decode(data, len, cmd, &m->u.rep, e);
     if (rc == ERR_OK && m->u.rep.ok == is_error) {
         proto_reply_release(&m->u.rep);
-        return json_fail(e, "ok", ERR_INVAL, "must be %s for this kind", is_error ? "false" : "true");
+        return json_fail(e, "ok", ERR_INVAL, "must be %s for this kind",
+                         is_error ? "false" : "true");
     }
     return rc;
 }

@@ -7,6 +7,7 @@ import {AutomationCompatibleInterface} from
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /// @title LoomEscrow
+/// @author The Loom
 /// @notice Escrow for The Loom's compute jobs. A client locks a job's USD price,
 /// converted to wei with a Chainlink ETH/USD feed; a worker claims the job,
 /// commits the sha256 of its result and is paid when the client accepts or the
@@ -92,6 +93,13 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// instead of 20,000). See balanceOf.
     mapping(address account => uint256 balancePlusOne) private _credit;
 
+    // Every job event has the job id and client indexed, and the worker too
+    // once there is one (docs/contracts.md lists the signatures and topics).
+
+    /// @notice A job was funded and is open.
+    /// @param jobId jobIdOf(client, ref). @param client who pays. @param ref the client's reference.
+    /// @param priceCents price in US cents. @param amount wei locked. @param specHash sha256 of the job spec.
+    /// @param deadline unix seconds. @param maxRuntime seconds per claim. @param window challenge window, seconds.
     event JobCreated(
         bytes32 indexed jobId,
         address indexed client,
@@ -103,22 +111,42 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         uint32 maxRuntime,
         uint32 window
     );
+    /// @notice A worker claimed a job. @param jobId the job. @param client its client. @param worker the claimer.
+    /// @param expiresAt unix seconds after which the claim lapses without a submission.
     event JobClaimed(bytes32 indexed jobId, address indexed client, address indexed worker, uint32 expiresAt);
+    /// @notice The worker committed its result. @param jobId the job. @param client its client.
+    /// @param worker the worker. @param resultHash sha256 of the result.
+    /// @param windowEndsAt unix seconds; the client may dispute until then, release is possible after.
     event JobSubmitted(
         bytes32 indexed jobId, address indexed client, address indexed worker, bytes32 resultHash, uint32 windowEndsAt
     );
+    /// @notice A lapsed claim was dropped; the job is open again.
+    /// @param jobId the job. @param client its client. @param worker the lapsed claimer (may not claim it again).
     event JobReopened(bytes32 indexed jobId, address indexed client, address indexed worker);
+    /// @notice The client disputed the result. @param jobId the job. @param client its client. @param worker the worker.
     event JobDisputed(bytes32 indexed jobId, address indexed client, address indexed worker);
+    /// @notice The worker was credited the job's amount. @param jobId the job. @param client its client.
+    /// @param worker the worker. @param amount wei credited. @param byClient true: accept; false: release after the window.
     event PaymentReleased(
         bytes32 indexed jobId, address indexed client, address indexed worker, uint256 amount, bool byClient
     );
+    /// @notice The client was credited the job's amount after the deadline. @param jobId the job.
+    /// @param client its client. @param worker the claimer at the time, or address(0). @param amount wei credited.
     event JobRefunded(bytes32 indexed jobId, address indexed client, address indexed worker, uint256 amount);
+    /// @notice The arbiter split a disputed job. @param jobId the job. @param client its client.
+    /// @param worker the worker. @param toWorker wei credited to the worker. @param toClient wei credited to the client.
     event DisputeResolved(
         bytes32 indexed jobId, address indexed client, address indexed worker, uint256 toWorker, uint256 toClient
     );
+    /// @notice create could not send the surplus back; it was credited instead.
+    /// @param client the sender. @param amount wei credited.
     event SurplusCredited(address indexed client, uint256 amount);
+    /// @notice A balance was paid out. @param account whose balance. @param to recipient. @param amount wei.
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
+    /// @notice The guardian paused or resumed create and claim. @param paused the new state.
     event PausedSet(bool paused);
+    /// @notice A performUpkeep batch ran. @param caller the keeper.
+    /// @param settled items carried out. @param skipped items not due (any more).
     event UpkeepPerformed(address indexed caller, uint256 settled, uint256 skipped);
 
     error ZeroAddress();
@@ -155,6 +183,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     error TransferFailed();
     error BatchTooLarge(uint256 length);
 
+    /// @notice Fixes the feeds, the arbiter and the guardian for the contract's life.
     /// @param priceFeed Chainlink ETH/USD AggregatorV3Interface (proxy address).
     /// @param heartbeat the feed's heartbeat, seconds; older answers are refused.
     /// @param sequencerFeed Chainlink L2 sequencer uptime feed, or address(0).
@@ -186,22 +215,24 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     // ------------------------------------------------------------------ views
 
     /// @notice The job id of `ref` for `client`: references are namespaced per client.
+    /// @param client the job's client. @param ref the client's reference. @return keccak256(abi.encode(client, ref)).
     function jobIdOf(address client, bytes32 ref) public pure returns (bytes32) {
         return keccak256(abi.encode(client, ref));
     }
 
-    /// @notice A job's full state (status None: no such job).
+    /// @notice A job's full state (status None: no such job). @param jobId the job. @return the stored job.
     function getJob(bytes32 jobId) external view returns (Job memory) {
         return _jobs[jobId];
     }
 
-    /// @notice Wei a client may withdraw.
+    /// @notice Wei an account may withdraw. @param account the account. @return wei.
     function balanceOf(address account) public view returns (uint256) {
         uint256 c = _credit[account];
         return c == 0 ? 0 : c - 1;
     }
 
     /// @notice Wei that create currently requires for `priceCents` (reverts as create would on a bad feed).
+    /// @param priceCents price in US cents. @return wei, rounded up.
     function quote(uint64 priceCents) external view returns (uint256) {
         if (priceCents == 0) revert ZeroPrice();
         return _toWei(priceCents, _price());
@@ -217,6 +248,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// @param deadline unix seconds; 0 = now + DEFAULT_DEADLINE.
     /// @param maxRuntime seconds one claim may run before it lapses.
     /// @param window challenge window after submission, seconds (0 = none).
+    /// @return jobId jobIdOf(msg.sender, ref).
     function create(
         bytes32 ref,
         uint64 priceCents,
@@ -258,7 +290,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         }
     }
 
-    /// @notice Claims an open job for msg.sender (first valid claimer wins).
+    /// @notice Claims an open job for msg.sender (first valid claimer wins). @param jobId the job.
     function claim(bytes32 jobId) external nonReentrant {
         if (paused) revert Paused();
         Job storage j = _jobs[jobId];
@@ -276,6 +308,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice The claiming worker commits the sha256 of its result; the challenge window starts.
+    /// @param jobId the job. @param resultHash sha256 of the result (non-zero).
     function submit(bytes32 jobId, bytes32 resultHash) external nonReentrant {
         Job storage j = _jobs[jobId];
         Status s = j.status;
@@ -292,7 +325,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         emit JobSubmitted(jobId, j.client, msg.sender, resultHash, windowEnd);
     }
 
-    /// @notice The client accepts a submitted result: the worker is paid at once.
+    /// @notice The client accepts a submitted result: the worker is paid at once. @param jobId the job.
     function accept(bytes32 jobId) external nonReentrant {
         Job storage j = _jobs[jobId];
         Status s = j.status;
@@ -301,7 +334,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         _release(jobId, j, true);
     }
 
-    /// @notice The client disputes a submitted result inside the challenge window.
+    /// @notice The client disputes a submitted result inside the challenge window. @param jobId the job.
     function dispute(bytes32 jobId) external nonReentrant {
         Job storage j = _jobs[jobId];
         Status s = j.status;
@@ -314,6 +347,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice The arbiter rules on a disputed job: `toWorker` wei to the worker, the rest to the client.
+    /// @param jobId the job. @param toWorker wei for the worker, at most the job's amount.
     function resolve(bytes32 jobId, uint256 toWorker) external nonReentrant {
         if (msg.sender != ARBITER) revert NotArbiter();
         Job storage j = _jobs[jobId];
@@ -329,7 +363,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         emit DisputeResolved(jobId, client, worker, toWorker, amount - toWorker);
     }
 
-    /// @notice Anyone: pays the worker once the challenge window has passed.
+    /// @notice Anyone: pays the worker once the challenge window has passed. @param jobId the job.
     function release(bytes32 jobId) external nonReentrant {
         Job storage j = _jobs[jobId];
         Status s = j.status;
@@ -340,6 +374,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice Anyone: reopens a job whose claim ran past its max runtime without a submission.
+    /// @param jobId the job.
     function reopen(bytes32 jobId) external nonReentrant {
         Job storage j = _jobs[jobId];
         Status s = j.status;
@@ -352,6 +387,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice Anyone: refunds the client once the deadline has passed without a submission.
+    /// @param jobId the job.
     function refund(bytes32 jobId) external nonReentrant {
         Job storage j = _jobs[jobId];
         Status s = j.status;
@@ -367,12 +403,13 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice Sends msg.sender's whole balance to `to` (for accounts that cannot receive ETH).
+    /// @param to the recipient.
     function withdrawTo(address payable to) external nonReentrant {
         if (to == address(0)) revert ZeroAddress();
         _withdraw(to);
     }
 
-    /// @notice The guardian pauses or resumes create and claim.
+    /// @notice The guardian pauses or resumes create and claim. @param p true to pause.
     function setPaused(bool p) external {
         if (msg.sender != GUARDIAN) revert NotGuardian();
         paused = p;
@@ -397,15 +434,20 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         uint256 n;
         for (uint256 i; i < ids.length && n < MAX_BATCH; ++i) {
             Action a = dueAction(ids[i]);
-            if (a != Action.None) due[n++] = Item(ids[i], a);
+            if (a != Action.None) {
+                due[n] = Item(ids[i], a);
+                ++n;
+            }
         }
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
+            // Shorten the array to the n items found (n <= its allocated length).
             mstore(due, n)
         }
         return (n != 0, abi.encode(due));
     }
 
-    /// @notice What a keeper should do with a job now (None: nothing).
+    /// @notice What a keeper should do with a job now. @param jobId the job. @return the action, or None.
     function dueAction(bytes32 jobId) public view returns (Action) {
         Job storage j = _jobs[jobId];
         Status s = j.status;
@@ -476,6 +518,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     /// @dev Sends `amount` wei with all gas, copying no return data (no return bomb).
     function _send(address to, uint256 amount) private returns (bool ok) {
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             ok := call(gas(), to, amount, 0, 0, 0, 0)
         }

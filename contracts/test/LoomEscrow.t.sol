@@ -213,6 +213,14 @@ contract LoomEscrowTest is Base {
         _ok(esc.getJob(a).client == CLIENT && esc.getJob(b).client == CLIENT2, "owners");
     }
 
+    /// Someone who sees a client's ref first cannot take that client's job id.
+    function test_create_cannotSquatAnotherClientsRef() public {
+        bytes32 squatted = _create(CLIENT2, REF); // the squatter's own job
+        bytes32 id = _create(CLIENT, REF); // the client's job is unaffected
+        _ok(id == esc.jobIdOf(CLIENT, REF) && id != squatted, "client keeps its id");
+        _ok(esc.getJob(id).client == CLIENT, "client owns it");
+    }
+
     function test_create_revertsInsufficientPayment() public {
         VM.prank(CLIENT);
         VM.expectRevert(abi.encodeWithSelector(LoomEscrow.InsufficientPayment.selector, WEI, WEI - 1));

@@ -104,8 +104,8 @@ static void test_binary_data(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_and_cstr),   cmocka_unit_test(test_cap_is_hard),
-        cmocka_unit_test(test_growth_large),      cmocka_unit_test(test_consume_and_detach),
+        cmocka_unit_test(test_append_and_cstr), cmocka_unit_test(test_cap_is_hard),
+        cmocka_unit_test(test_growth_large),    cmocka_unit_test(test_consume_and_detach),
         cmocka_unit_test(test_binary_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,7 @@ static void test_names(void **state)
     assert_string_equal(err_code(ERR_NOTFOUND), "not_found");
     assert_string_equal(err_code(ERR_AUTH), "unauthorized");
     assert_string_equal(err_str((enum err)999), "unknown error");
-    assert_string_equal(err_code((enum err)-1), "unknown");
+    assert_string_equal(err_code((enum err) - 1), "unknown");
 }
 
 static void test_every_code_named(void **state)

@@ -33,8 +33,8 @@ static const char *capture(void (*fn)(void))
 static void emit_fields(void)
 {
     log_init("worker", LOG_LEVEL_INFO);
-    LOG_INFO("job.claimed", "job_id=%lld tx=%s ok=%d ratio=%g size_bytes=%zu note=plain flag",
-             42LL, "0xab\"\n", 1, 0.5, (size_t)7);
+    LOG_INFO("job.claimed", "job_id=%lld tx=%s ok=%d ratio=%g size_bytes=%zu note=plain flag", 42LL,
+             "0xab\"\n", 1, 0.5, (size_t)7);
 }
 
 static void test_fields(void **state)
@@ -150,8 +150,8 @@ static void test_level_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields),         cmocka_unit_test(test_level_filter),
-        cmocka_unit_test(test_null_and_misc),  cmocka_unit_test(test_truncation_still_json),
+        cmocka_unit_test(test_fields),        cmocka_unit_test(test_level_filter),
+        cmocka_unit_test(test_null_and_misc), cmocka_unit_test(test_truncation_still_json),
         cmocka_unit_test(test_level_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,158 @@
+/*
+ * jobdb_schema -- migration 1 creates every table of the job store.
+ *
+ * Conventions, checked by constraints so that no writer can break them:
+ * 32-byte values (chain job id, sha256 hashes, block and tx hashes) are
+ * "0x" + 64 lower-case hex digits; addresses are "0x" + 40 lower-case hex
+ * digits; wei amounts are numeric(78,0) (a uint256 has at most 78 decimal
+ * digits); chain times are timestamptz (the chain gives Unix seconds).
+ * SPDX-License-Identifier: MIT
+ */
+#include "jobdb_schema.h"
+
+#include "db.h"
+
+#define HEX32    "'^0x[0-9a-f]{64}$'"
+#define ADDR     "'^0x[0-9a-f]{40}$'"
+#define STATUSES "('PENDING','OPEN','WORKING','SUBMITTED','COMPLETED','DISPUTED','REFUNDED')"
+
+static const char *const v1_init[] = {
+    /* One row per job: the seed's `projects` columns first, then what the
+     * chain adds. Status and the fields after chain_job_id up to the
+     * transition columns are derived from chain_events (jobdb.c fold). */
+    "CREATE TABLE jobs ("
+    " id bigserial PRIMARY KEY,"
+    " title text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),"
+    " description text NOT NULL DEFAULT '' CHECK (length(description) <= 20000),"
+    " type text NOT NULL CHECK (type IN ('IA','GRAFICA')),"
+    " price numeric NOT NULL CHECK (price > 0),"
+    " wallet_address text NOT NULL CHECK (wallet_address ~ " ADDR "),"
+    " status text NOT NULL DEFAULT 'PENDING' CHECK (status IN " STATUSES "),"
+    " progress smallint NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " cloud_link text,"
+    " script_path text,"
+    " external_links text,"
+    " attachment_info text,"
+    " worker_address text CHECK (worker_address ~ " ADDR "),"
+    " chain_job_id text NOT NULL UNIQUE CHECK (chain_job_id ~ " HEX32 "),"
+    " price_usd_cents bigint NOT NULL CHECK (price_usd_cents > 0),"
+    " quote_wei numeric(78,0) CHECK (quote_wei >= 0),"
+    " escrow_wei numeric(78,0) CHECK (escrow_wei >= 0),"
+    " spec_sha256 text NOT NULL CHECK (spec_sha256 ~ " HEX32 "),"
+    " result_sha256 text CHECK (result_sha256 ~ " HEX32 "),"
+    " deadline_at timestamptz,"
+    " claim_expires_at timestamptz,"
+    " challenge_ends_at timestamptz,"
+    " funded_tx text CHECK (funded_tx ~ " HEX32 "),"
+    " funded_at timestamptz,"
+    " claimed_tx text CHECK (claimed_tx ~ " HEX32 "),"
+    " claimed_at timestamptz,"
+    " submitted_tx text CHECK (submitted_tx ~ " HEX32 "),"
+    " submitted_at timestamptz,"
+    " released_tx text CHECK (released_tx ~ " HEX32 "),"
+    " released_at timestamptz,"
+    " disputed_tx text CHECK (disputed_tx ~ " HEX32 "),"
+    " disputed_at timestamptz,"
+    " resolved_tx text CHECK (resolved_tx ~ " HEX32 "),"
+    " resolved_at timestamptz,"
+    " reopened_tx text CHECK (reopened_tx ~ " HEX32 "),"
+    " reopened_at timestamptz,"
+    " refunded_tx text CHECK (refunded_tx ~ " HEX32 "),"
+    " refunded_at timestamptz,"
+    " funding_flag text"
+    " CHECK (funding_flag IN ('wrong_client','spec_mismatch','underfunded')))",
+    /* Listing filters, newest first (keyset on id). */
+    "CREATE INDEX jobs_status_id ON jobs (status, id)",
+    "CREATE INDEX jobs_client_id ON jobs (wallet_address, id)",
+    "CREATE INDEX jobs_worker_id ON jobs (worker_address, id) WHERE worker_address IS NOT NULL",
+    /* The keeper's deadline index: one partial index per action, so each
+     * "due by now" scan reads only the jobs in the status that action needs. */
+    "CREATE INDEX jobs_due_release ON jobs (challenge_ends_at) WHERE status = 'SUBMITTED'",
+    "CREATE INDEX jobs_due_reopen ON jobs (claim_expires_at) WHERE status = 'WORKING'",
+    "CREATE INDEX jobs_due_refund ON jobs (deadline_at)"
+    " WHERE status IN ('OPEN','WORKING') OR (status = 'PENDING' AND funded_tx IS NOT NULL)",
+
+    "CREATE TABLE job_files ("
+    " job_id bigint NOT NULL REFERENCES jobs (id),"
+    " name text NOT NULL CHECK (length(name) BETWEEN 1 AND 255),"
+    " role text NOT NULL CHECK (role IN ('input','spec','result')),"
+    " sha256 text NOT NULL CHECK (sha256 ~ " HEX32 "),"
+    " size_bytes bigint NOT NULL CHECK (size_bytes >= 0),"
+    " content_type text NOT NULL CHECK (length(content_type) BETWEEN 1 AND 255),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (job_id, name))",
+
+    /* The event log: every escrow event applied, exactly once per
+     * (block_hash, log_index). Job state is a fold over it, so a rollback
+     * deletes the events above the fork and recomputes the jobs they touched. */
+    "CREATE TABLE chain_events ("
+    " block_number bigint NOT NULL CHECK (block_number >= 0),"
+    " block_hash text NOT NULL CHECK (block_hash ~ " HEX32 "),"
+    " log_index integer NOT NULL CHECK (log_index >= 0),"
+    " tx_hash text NOT NULL CHECK (tx_hash ~ " HEX32 "),"
+    " block_time timestamptz NOT NULL,"
+    " kind text NOT NULL,"
+    " chain_job_id text CHECK (chain_job_id ~ " HEX32 "),"
+    " client text CHECK (client ~ " ADDR "),"
+    " worker text CHECK (worker ~ " ADDR "),"
+    " account text CHECK (account ~ " ADDR "),"
+    " to_address text CHECK (to_address ~ " ADDR "),"
+    " ref text CHECK (ref ~ " HEX32 "),"
+    " amount_wei numeric(78,0),"
+    " amount2_wei numeric(78,0),"
+    " price_usd_cents bigint,"
+    " spec_hash text,"
+    " result_hash text,"
+    " deadline_at timestamptz,"
+    " expires_at timestamptz,"
+    " max_runtime_s bigint,"
+    " window_s bigint,"
+    " by_client boolean,"
+    " flag text,"
+    " PRIMARY KEY (block_hash, log_index))",
+    "CREATE INDEX chain_events_job ON chain_events (chain_job_id, block_number, log_index)",
+    "CREATE INDEX chain_events_block ON chain_events (block_number)",
+
+    /* Recent block hashes for reorg detection (pruned to the newest
+     * JOBDB_KEEP_BLOCKS), and the one-row checkpoint. */
+    "CREATE TABLE chain_blocks ("
+    " number bigint PRIMARY KEY CHECK (number >= 0),"
+    " hash text NOT NULL CHECK (hash ~ " HEX32 "),"
+    " parent_hash text CHECK (parent_hash ~ " HEX32 "))",
+    "CREATE TABLE chain_checkpoint ("
+    " one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+    " block_number bigint NOT NULL CHECK (block_number >= 0),"
+    " block_hash text NOT NULL CHECK (block_hash ~ " HEX32 "),"
+    " updated_at timestamptz NOT NULL DEFAULT now())",
+
+    /* Signed-request nonces: a (signer, nonce) pair is accepted once. */
+    "CREATE TABLE auth_nonces ("
+    " address text NOT NULL CHECK (address ~ " ADDR "),"
+    " nonce text NOT NULL CHECK (length(nonce) BETWEEN 1 AND 128),"
+    " expires_at timestamptz NOT NULL,"
+    " PRIMARY KEY (address, nonce))",
+    "CREATE INDEX auth_nonces_expiry ON auth_nonces (expires_at)",
+};
+
+/* Migration 2: what a client asks for at creation (deadline, runtime per
+ * claim; the escrow's JobCreated may differ and then wins), and the
+ * escrow's max runtime once funded, so a job row and the job.open feed
+ * carry every term a worker needs without reading chain_events. */
+static const char *const v2_terms[] = {
+    "ALTER TABLE jobs"
+    " ADD COLUMN max_runtime_s bigint CHECK (max_runtime_s > 0),"
+    " ADD COLUMN requested_deadline_at timestamptz,"
+    " ADD COLUMN requested_max_runtime_s bigint CHECK (requested_max_runtime_s > 0)",
+};
+
+static const struct db_migration migrations[] = {
+    {1, "init", v1_init, sizeof v1_init / sizeof v1_init[0]},
+    {2, "job_terms", v2_terms, sizeof v2_terms / sizeof v2_terms[0]},
+};
+
+const struct db_migration *jobdb_schema_migrations(size_t *n)
+{
+    *n = sizeof migrations / sizeof migrations[0];
+    return migrations;
+}
