@@ -35,6 +35,8 @@ static const char *const signatures[PROTO_EV__COUNT] = {
                               "address indexed worker)",
     [PROTO_EV_JOB_REFUNDED] = "JobRefunded(bytes32 indexed jobId, address indexed client, "
                               "address indexed worker, uint256 amount)",
+    [PROTO_EV_DISPUTE_RESOLVED] = "DisputeResolved(bytes32 indexed jobId, address indexed client, "
+                                  "address indexed worker, uint256 toWorker, uint256 toClient)",
 };
 
 struct escrowlog {
@@ -129,16 +131,25 @@ enum err escrowlog_decode(const struct escrowlog *el, const struct rpc_log *log,
     const struct abi_value *it = v.items;
     memcpy(f->chain_job_id, it[0].word, 32);
     int ok = 1;
+    /* Every event but JobCreated has the client and the worker indexed
+     * (topics 2 and 3); JobCreated has the client only. */
+    f->has_client = true;
+    word_addr(it[1].word, f->client);
+    if (out->name != PROTO_EV_JOB_CREATED) {
+        f->has_worker = true;
+        word_addr(it[2].word, f->worker);
+    }
     switch (out->name) {
     case PROTO_EV_JOB_CREATED: {
         /* jobId, client, ref, priceCents, amount, specHash, deadline, maxRuntime, window */
-        f->has_client = true;
-        word_addr(it[1].word, f->client);
         uint64_t cents = word_u64(it[3].word, &ok);
         uint64_t runtime = word_u64(it[7].word, &ok);
+        uint64_t window = word_u64(it[8].word, &ok);
         if (cents < 1 || cents > (uint64_t)PROTO_PRICE_CENTS_MAX || runtime < 1 ||
-            runtime > (uint64_t)PROTO_RUNTIME_MAX_S)
+            runtime > (uint64_t)PROTO_RUNTIME_MAX_S || window > (uint64_t)PROTO_RUNTIME_MAX_S)
             ok = 0;
+        f->has_ref = true;
+        memcpy(f->ref, it[2].word, 32);
         f->has_price_usd_cents = true;
         f->price_usd_cents = (int64_t)cents;
         f->has_amount_wei = true;
@@ -149,41 +160,38 @@ enum err escrowlog_decode(const struct escrowlog *el, const struct rpc_log *log,
         f->deadline_at = (int64_t)word_u64(it[6].word, &ok); /* uint32: always fits */
         f->has_max_runtime_s = true;
         f->max_runtime_s = (int64_t)runtime;
+        f->has_challenge_window_s = true;
+        f->challenge_window_s = (int64_t)window;
         break;
     }
     case PROTO_EV_JOB_CLAIMED: /* jobId, client, worker, expiresAt */
-        f->has_worker = true;
-        word_addr(it[2].word, f->worker);
         f->has_claim_expires_at = true;
         f->claim_expires_at = (int64_t)word_u64(it[3].word, &ok);
         break;
     case PROTO_EV_JOB_SUBMITTED: /* jobId, client, worker, resultHash, windowEndsAt */
-        f->has_worker = true;
-        word_addr(it[2].word, f->worker);
         f->has_result_sha256 = true;
         memcpy(f->result_sha256, it[3].word, 32);
         f->has_challenge_ends_at = true;
         f->challenge_ends_at = (int64_t)word_u64(it[4].word, &ok);
         break;
     case PROTO_EV_PAYMENT_RELEASED: /* jobId, client, worker, amount, byClient */
-        f->has_worker = true;
-        word_addr(it[2].word, f->worker);
         f->has_amount_wei = true;
         memcpy(f->amount_wei, it[3].word, 32);
+        f->has_by_client = true;
+        f->by_client = it[4].word[31] != 0;
         break;
     case PROTO_EV_JOB_DISPUTED: /* jobId, client, worker */
-        f->has_client = true;
-        word_addr(it[1].word, f->client);
-        break;
     case PROTO_EV_JOB_REOPENED: /* jobId, client, worker */
-        f->has_worker = true;
-        word_addr(it[2].word, f->worker);
         break;
     case PROTO_EV_JOB_REFUNDED: /* jobId, client, worker, amount */
-        f->has_client = true;
-        word_addr(it[1].word, f->client);
         f->has_amount_wei = true;
         memcpy(f->amount_wei, it[3].word, 32);
+        break;
+    case PROTO_EV_DISPUTE_RESOLVED: /* jobId, client, worker, toWorker, toClient */
+        f->has_to_worker_wei = true;
+        memcpy(f->to_worker_wei, it[3].word, 32);
+        f->has_to_client_wei = true;
+        memcpy(f->to_client_wei, it[4].word, 32);
         break;
     default:
         LOOM_ASSERT(0);

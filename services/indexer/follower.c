@@ -287,12 +287,14 @@ static enum err grow_events(struct follower *f, size_t n)
 }
 
 /* Check the logs against the range and its headers and decode them into
- * f->ev; returns the count in *n. */
+ * f->ev with their blocks' timestamps; returns the count in *n. ERR_STATE:
+ * a block's hash changed while reading (retry). */
 static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
                              const struct chain_header *hf, const struct chain_header *ht,
                              size_t *n)
 {
     const struct rpc_logs *l = &f->logs;
+    uint64_t ts = 0, ts_block = UINT64_MAX;
     *n = 0;
     if (grow_events(f, l->count) != ERR_OK)
         return ERR_NOMEM;
@@ -323,6 +325,30 @@ static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
         enum err rc = escrowlog_decode(f->el, lg, &f->ev[*n]);
         if (rc == ERR_NOMEM)
             return rc;
+        if (rc == ERR_OK) {
+            /* block_at: the block's timestamp, from a header we hold or one
+             * more header read, whose hash must be the log's. */
+            if (lg->block_number == from) {
+                ts = hf->timestamp;
+            } else if (lg->block_number == to) {
+                ts = ht->timestamp;
+            } else if (lg->block_number != ts_block) {
+                struct chain_header h;
+                enum err hrc = f->chain.ops->header(f->chain.ctx, lg->block_number, &h);
+                if (hrc != ERR_OK)
+                    return chain_fail(f, "header", lg->block_number, hrc);
+                if (memcmp(h.hash, lg->block_hash, 32) != 0) {
+                    LOG_INFO("indexer.chain_moved", "block=%llu",
+                             (unsigned long long)lg->block_number);
+                    return ERR_STATE; /* retried; the next step sees any reorg */
+                }
+                ts = h.timestamp;
+            }
+            ts_block = lg->block_number;
+            if (ts > (uint64_t)PROTO_MAX_TIME_AT)
+                rc = ERR_RANGE;
+            f->ev[*n].block_at = (int64_t)ts;
+        }
         if (rc != ERR_OK) {
             /* The chain holds it and the protocol cannot carry it: flag it
              * loudly and go on, rather than stall every later job. */

@@ -100,7 +100,8 @@ void follower_free(struct follower *f);
  * next step); ERR_TOOBIG when one block holds more than max_batch_events
  * events, or the node refuses a one-block range; ERR_PROTO when the node's
  * logs contradict the headers it gave (outside the range, out of order,
- * a removed log, a block hash that differs). Logs what it decides.
+ * a removed log, a block hash that differs); ERR_STATE when a block's
+ * hash changed between reads (the chain moved: retry). Logs what it decides.
  */
 LOOM_MUST_CHECK enum err follower_step(struct follower *f, bool *idle);
 

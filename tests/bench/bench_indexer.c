@@ -187,16 +187,22 @@ static void catch_up(const char *label, const char *journal, uint64_t head, size
 {
     struct run r;
     run_open(&r, journal, escrow_block, NULL);
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     double t0 = now_ms();
     enum err rc = follower_run(r.f, NULL, head);
     double ms = now_ms() - t0;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    double cpu_s = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
     size_t n;
     memsink_events(r.ms, &n);
     struct follower_metrics m;
     follower_get_metrics(r.f, &m);
-    printf("catch-up %-26s %zu events (want %zu) in %.0f ms: %.0f events/s; %llu batches, "
-           "final span %llu blocks (%s)\n",
-           label, n, want, ms, (double)n / (ms / 1e3), (unsigned long long)m.batches,
+    printf("catch-up %-26s %zu events (want %zu) in %.0f ms: %.0f events/s; indexer CPU "
+           "%.2f s (%.0f events per CPU second; the rest is waiting for anvil); %llu batches, "
+           "%llu range shrinks, final span %llu blocks (%s)\n",
+           label, n, want, ms, (double)n / (ms / 1e3), cpu_s, (double)n / cpu_s,
+           (unsigned long long)m.batches, (unsigned long long)m.range_shrinks,
            (unsigned long long)m.span_blocks, err_str(rc));
     run_close(&r);
 }

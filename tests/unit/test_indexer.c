@@ -64,6 +64,8 @@ static const char *const topic_hex[PROTO_EV__COUNT] = {
     [PROTO_EV_JOB_DISPUTED] = "0x002e930597110edf3220e1b9e29e6ffc0dec66938561c615b43c8fc7c4e02754",
     [PROTO_EV_JOB_REOPENED] = "0x802721a5dc5e5650da35fc6c4f85a11558b965c7fb0b37152cffe652e4369721",
     [PROTO_EV_JOB_REFUNDED] = "0x5f7dfd6c0bb152872f8623205f789f19fd0ee15c4a72f9da6a6af71ed59a0869",
+    [PROTO_EV_DISPUTE_RESOLVED] =
+        "0x2aede0cd57bba3be998c39d156e89ffb3414a33ba9a3d74367e81e4ff49ba211",
 };
 
 /*
@@ -111,6 +113,11 @@ static void mk_log(struct rpc_log *l, enum proto_event_name name, uint8_t job, u
     case PROTO_EV_JOB_REFUNDED:
         w_u64(d[0], v);
         nw = 1;
+        break;
+    case PROTO_EV_DISPUTE_RESOLVED:
+        w_u64(d[0], v);
+        w_u64(d[1], 2 * v);
+        nw = 2;
         break;
     default:
         nw = 0;
@@ -173,57 +180,63 @@ static void test_decode_every_event(void **state)
         assert_int_equal(e.tx_hash[31], 0x70);
         const struct proto_event_fields *f = &e.fields;
         assert_memory_equal(f->chain_job_id, job, 32);
-        uint8_t amount[32];
+        uint8_t amount[32], ref[32];
+        /* Every event carries the client; all but JobCreated the worker. */
+        assert_true(f->has_client);
+        assert_memory_equal(f->client, client, 20);
+        assert_int_equal(f->has_worker, k != PROTO_EV_JOB_CREATED);
+        if (k != PROTO_EV_JOB_CREATED)
+            assert_memory_equal(f->worker, worker, 20);
+        assert_int_equal(e.block_at, 0); /* the follower sets it */
         switch (k) {
         case PROTO_EV_JOB_CREATED:
-            assert_true(f->has_client && f->has_price_usd_cents && f->has_amount_wei &&
-                        f->has_spec_sha256 && f->has_deadline_at && f->has_max_runtime_s);
-            assert_false(f->has_worker || f->has_result_sha256 || f->has_claim_expires_at ||
-                         f->has_challenge_ends_at);
-            assert_memory_equal(f->client, client, 20);
+            assert_true(f->has_ref && f->has_price_usd_cents && f->has_amount_wei &&
+                        f->has_spec_sha256 && f->has_deadline_at && f->has_max_runtime_s &&
+                        f->has_challenge_window_s);
+            assert_false(f->has_result_sha256 || f->has_claim_expires_at ||
+                         f->has_challenge_ends_at || f->has_by_client);
+            memset(ref, 0x33, 32);
+            assert_memory_equal(f->ref, ref, 32);
             assert_int_equal(f->price_usd_cents, 1250);
             w_u64(amount, 1250000000000ULL);
             assert_memory_equal(f->amount_wei, amount, 32);
             assert_memory_equal(f->spec_sha256, h44, 32);
             assert_int_equal(f->deadline_at, 1764547200);
             assert_int_equal(f->max_runtime_s, 3600);
+            assert_int_equal(f->challenge_window_s, 600);
             break;
         case PROTO_EV_JOB_CLAIMED:
-            assert_true(f->has_worker && f->has_claim_expires_at);
-            assert_false(f->has_client || f->has_amount_wei);
-            assert_memory_equal(f->worker, worker, 20);
+            assert_true(f->has_claim_expires_at);
+            assert_false(f->has_amount_wei || f->has_ref);
             assert_int_equal(f->claim_expires_at, 1250);
             break;
         case PROTO_EV_JOB_SUBMITTED:
-            assert_true(f->has_worker && f->has_result_sha256 && f->has_challenge_ends_at);
-            assert_false(f->has_client || f->has_claim_expires_at);
-            assert_memory_equal(f->worker, worker, 20);
+            assert_true(f->has_result_sha256 && f->has_challenge_ends_at);
+            assert_false(f->has_claim_expires_at);
             assert_memory_equal(f->result_sha256, h55, 32);
             assert_int_equal(f->challenge_ends_at, 1250);
             break;
         case PROTO_EV_PAYMENT_RELEASED:
-            assert_true(f->has_worker && f->has_amount_wei);
-            assert_false(f->has_client);
-            assert_memory_equal(f->worker, worker, 20);
+            assert_true(f->has_amount_wei && f->has_by_client && f->by_client);
             w_u64(amount, 1250);
             assert_memory_equal(f->amount_wei, amount, 32);
             break;
         case PROTO_EV_JOB_DISPUTED:
-            assert_true(f->has_client);
-            assert_false(f->has_worker || f->has_amount_wei);
-            assert_memory_equal(f->client, client, 20);
-            break;
         case PROTO_EV_JOB_REOPENED:
-            assert_true(f->has_worker);
-            assert_false(f->has_client || f->has_amount_wei);
-            assert_memory_equal(f->worker, worker, 20);
+            assert_false(f->has_amount_wei || f->has_claim_expires_at || f->has_by_client);
             break;
         case PROTO_EV_JOB_REFUNDED:
-            assert_true(f->has_client && f->has_amount_wei);
-            assert_false(f->has_worker);
-            assert_memory_equal(f->client, client, 20);
+            assert_true(f->has_amount_wei);
             w_u64(amount, 1250);
             assert_memory_equal(f->amount_wei, amount, 32);
+            break;
+        case PROTO_EV_DISPUTE_RESOLVED:
+            assert_true(f->has_to_worker_wei && f->has_to_client_wei);
+            assert_false(f->has_amount_wei);
+            w_u64(amount, 1250);
+            assert_memory_equal(f->to_worker_wei, amount, 32);
+            w_u64(amount, 2500);
+            assert_memory_equal(f->to_client_wei, amount, 32);
             break;
         }
         /* Every decoded event encodes as a valid events.apply. */
@@ -274,7 +287,7 @@ static void test_decode_errors(void **state)
     free(l.data);
 
     mk_log(&l, PROTO_EV_JOB_CREATED, 1, 5);
-    w_u64(l.data + 5 * 32, 31 * 86400); /* maxRuntime over PROTO_RUNTIME_MAX_S */
+    w_u64(l.data + 5 * 32, (uint64_t)PROTO_RUNTIME_MAX_S + 1); /* maxRuntime over 365 days */
     assert_int_equal(escrowlog_decode(el, &l, &e), ERR_RANGE);
     free(l.data);
 
@@ -843,6 +856,7 @@ static struct proto_events_apply one_batch(struct proto_event *e, struct proto_b
     e->log_index = log_index;
     e->name = PROTO_EV_JOB_DISPUTED;
     e->fields.has_client = true;
+    e->fields.has_worker = true;
     memset(e->fields.chain_job_id, 3, 32);
     blk->number = to;
     memset(blk->hash, salt, 32);

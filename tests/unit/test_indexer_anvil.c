@@ -347,6 +347,8 @@ static void test_every_event(void **state)
         assert_int_equal(e[i].block_number, blk[i]);
         assert_memory_equal(f->chain_job_id, ids[i], 32);
         uint64_t ts = block_ts(c, blk[i]);
+        assert_int_equal(e[i].block_at, ts);
+        assert_memory_equal(f->client, dev_acct[1], 20);
         switch (names[i]) {
         case PROTO_EV_JOB_CREATED:
             assert_memory_equal(f->client, dev_acct[1], 20);
