@@ -59,9 +59,8 @@ const char *escrowlog_signature(enum proto_event_name name);
  * the job store follows); ERR_INVAL (the topics or data do not decode as
  * the event's ABI, dirty padding included); ERR_RANGE (a value outside the
  * wire protocol's bounds: a block number or log index above 2^53-1, a price
- * above PROTO_PRICE_CENTS_MAX, a max runtime of 0 or above
- * PROTO_RUNTIME_MAX_S, which the contract allows up to 365 days, and so
- * for the challenge window);
+ * of 0 or above PROTO_PRICE_CENTS_MAX, a max runtime of 0 or a runtime or
+ * challenge window above PROTO_RUNTIME_MAX_S);
  * ERR_NOMEM.
  */
 LOOM_MUST_CHECK enum err escrowlog_decode(const struct escrowlog *el, const struct rpc_log *log,
