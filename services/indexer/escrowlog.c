@@ -19,9 +19,10 @@
 #include "eth/rpc.h"
 
 static const char *const signatures[PROTO_EV__COUNT] = {
-    [PROTO_EV_JOB_CREATED] = "JobCreated(bytes32 indexed jobId, address indexed client, bytes32 ref, "
-                             "uint64 priceCents, uint256 amount, bytes32 specHash, uint32 deadline, "
-                             "uint32 maxRuntime, uint32 window)",
+    [PROTO_EV_JOB_CREATED] =
+        "JobCreated(bytes32 indexed jobId, address indexed client, bytes32 ref, "
+        "uint64 priceCents, uint256 amount, bytes32 specHash, uint32 deadline, "
+        "uint32 maxRuntime, uint32 window)",
     [PROTO_EV_JOB_CLAIMED] = "JobClaimed(bytes32 indexed jobId, address indexed client, "
                              "address indexed worker, uint32 expiresAt)",
     [PROTO_EV_JOB_SUBMITTED] = "JobSubmitted(bytes32 indexed jobId, address indexed client, "
@@ -129,26 +130,26 @@ enum err escrowlog_decode(const struct escrowlog *el, const struct rpc_log *log,
     struct proto_event_fields *f = &out->fields;
     const struct abi_value *it = v.items;
     memcpy(f->chain_job_id, it[0].word, 32);
-    /* Every job event indexes the client second; all but JobCreated index
-     * the worker third (the zero address for a refund of an unclaimed job). */
+    int ok = 1;
+    /* Every event but JobCreated has the client and the worker indexed
+     * (topics 2 and 3); JobCreated has the client only. */
     f->has_client = true;
     word_addr(it[1].word, f->client);
     if (out->name != PROTO_EV_JOB_CREATED) {
         f->has_worker = true;
         word_addr(it[2].word, f->worker);
     }
-    int ok = 1;
     switch (out->name) {
     case PROTO_EV_JOB_CREATED: {
         /* jobId, client, ref, priceCents, amount, specHash, deadline, maxRuntime, window */
-        f->has_ref = true;
-        memcpy(f->ref, it[2].word, 32);
         uint64_t cents = word_u64(it[3].word, &ok);
         uint64_t runtime = word_u64(it[7].word, &ok);
         uint64_t window = word_u64(it[8].word, &ok);
         if (cents < 1 || cents > (uint64_t)PROTO_PRICE_CENTS_MAX || runtime < 1 ||
             runtime > (uint64_t)PROTO_RUNTIME_MAX_S || window > (uint64_t)PROTO_RUNTIME_MAX_S)
             ok = 0;
+        f->has_ref = true;
+        memcpy(f->ref, it[2].word, 32);
         f->has_price_usd_cents = true;
         f->price_usd_cents = (int64_t)cents;
         f->has_amount_wei = true;

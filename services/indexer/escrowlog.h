@@ -1,16 +1,18 @@
 /*
  * escrowlog -- LoomEscrow's job events, from raw logs to proto events.
  *
- * Holds the seven event signatures the job store follows (the events of
+ * Holds the signatures of the events the job store follows (the events of
  * contracts/src/LoomEscrow.sol that move a job: JobCreated, JobClaimed,
- * JobSubmitted, PaymentReleased, JobDisputed, JobReopened, JobRefunded),
+ * JobSubmitted, PaymentReleased, JobDisputed, JobReopened, JobRefunded,
+ * DisputeResolved),
  * their topic 0 (keccak-256 of the canonical signature, Solidity ABI
  * specification "Events"), and turns one eth_getLogs entry into a struct
  * proto_event with exactly the fields proto/cmd.h lists for that event.
  * Not here: fetching logs (chain.h), deciding what a job's status becomes
- * (the job store), logging (the caller logs). The contract's other events
- * (DisputeResolved, SurplusCredited, Withdrawn, PausedSet, UpkeepPerformed)
- * have no proto event yet and are not requested.
+ * (the job store), logging (the caller logs), the block's timestamp
+ * (block_at: the caller sets it from the block header). The contract's
+ * other events (SurplusCredited, Withdrawn, PausedSet, UpkeepPerformed)
+ * move no job and are not requested.
  * Threading: an escrowlog is read-only after escrowlog_new(); share it freely.
  *
  * SPDX-License-Identifier: MIT
@@ -52,13 +54,13 @@ const char *escrowlog_signature(enum proto_event_name name);
 
 /*
  * Decode <log> (borrowed) into *out: block number and hash, tx hash, log
- * index, the event name and its fields. *out is overwritten; it owns nothing.
- * Returns ERR_OK; ERR_NOTFOUND (topic 0 is none of the seven: not an event
+ * index, the event name and its fields; block_at is left 0. *out is overwritten; it owns nothing.
+ * Returns ERR_OK; ERR_NOTFOUND (topic 0 is none of the followed ones: not an event
  * the job store follows); ERR_INVAL (the topics or data do not decode as
  * the event's ABI, dirty padding included); ERR_RANGE (a value outside the
  * wire protocol's bounds: a block number or log index above 2^53-1, a price
- * above PROTO_PRICE_CENTS_MAX, a max runtime of 0 or above
- * PROTO_RUNTIME_MAX_S, which the contract allows up to 365 days);
+ * of 0 or above PROTO_PRICE_CENTS_MAX, a max runtime of 0 or a runtime or
+ * challenge window above PROTO_RUNTIME_MAX_S);
  * ERR_NOMEM.
  */
 LOOM_MUST_CHECK enum err escrowlog_decode(const struct escrowlog *el, const struct rpc_log *log,

@@ -46,9 +46,9 @@ struct follower {
     bool has_cp;
     struct proto_block_ref cp;
     uint64_t span;
-    uint64_t ceiling;      /* span limit learnt from the last refusal */
-    unsigned ok_ranges;    /* ranges read since the last refusal */
-    struct kept *ring; /* ascending by number, at most RING_MAX */
+    uint64_t ceiling;   /* span limit learnt from the last refusal */
+    unsigned ok_ranges; /* ranges read since the last refusal */
+    struct kept *ring;  /* ascending by number, at most RING_MAX */
     size_t n_ring;
     struct rpc_logs logs;
     struct proto_event *ev;
@@ -244,8 +244,8 @@ static enum err handle_reorg(struct follower *f)
         if (rc == ERR_STATE && (found || fork > f->o.start_block - 1)) {
             /* The sink holds another hash there: that block is not shared
              * either. Go deeper (doubling keeps the probes logarithmic). */
-            LOG_WARN("indexer.rollback_refused", "to_block=%llu cause=%s",
-                     (unsigned long long)fork, f->sink.ops->errmsg(f->sink.ctx));
+            LOG_WARN("indexer.rollback_refused", "to_block=%llu cause=%s", (unsigned long long)fork,
+                     f->sink.ops->errmsg(f->sink.ctx));
             found = false;
             depth = old - fork < depth ? depth * 2 : (old - fork) * 2;
             continue;
@@ -255,7 +255,8 @@ static enum err handle_reorg(struct follower *f)
         char hx[67];
         hash_hex(fork_hash, hx);
         uint64_t d = old - fork;
-        LOG_WARN("indexer.reorg", "old_checkpoint=%llu fork_block=%llu fork_hash=%s depth=%llu "
+        LOG_WARN("indexer.reorg",
+                 "old_checkpoint=%llu fork_block=%llu fork_hash=%s depth=%llu "
                  "events_removed=%lld",
                  (unsigned long long)old, (unsigned long long)fork, hx, (unsigned long long)d,
                  (long long)out.events_removed);
@@ -286,19 +287,17 @@ static enum err grow_events(struct follower *f, size_t n)
 }
 
 /* Check the logs against the range and its headers and decode them into
- * f->ev; returns the count in *n. */
+ * f->ev with their blocks' timestamps; returns the count in *n. ERR_STATE:
+ * a block's hash changed while reading (retry). */
 static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
                              const struct chain_header *hf, const struct chain_header *ht,
                              size_t *n)
 {
     const struct rpc_logs *l = &f->logs;
+    uint64_t ts = 0, ts_block = UINT64_MAX;
     *n = 0;
     if (grow_events(f, l->count) != ERR_OK)
         return ERR_NOMEM;
-    /* The header of the block of the log at hand: each event carries its
-     * block's timestamp (the time of the transition it records). */
-    struct chain_header hb = {0};
-    int have_hb = 0;
     for (size_t i = 0; i < l->count; i++) {
         const struct rpc_log *lg = &l->items[i];
         const char *bad = NULL;
@@ -323,32 +322,33 @@ static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
                      (unsigned long long)lg->block_number, bad);
             return ERR_PROTO;
         }
-        if (bad == NULL && (!have_hb || hb.number != lg->block_number)) {
-            if (lg->block_number == from) {
-                hb = *hf;
-            } else if (lg->block_number == to) {
-                hb = *ht;
-            } else {
-                enum err hrc = f->chain.ops->header(f->chain.ctx, lg->block_number, &hb);
-                if (hrc != ERR_OK)
-                    return hrc == ERR_NOTFOUND ? ERR_STATE : hrc; /* reorged under us */
-            }
-            have_hb = 1;
-            if (memcmp(lg->block_hash, hb.hash, 32) != 0)
-                bad = "log block hash differs from the header";
-        }
-        if (bad != NULL) {
-            f->m.rpc_errors++;
-            LOG_WARN("indexer.bad_logs", "from=%llu to=%llu block=%llu cause=%s",
-                     (unsigned long long)from, (unsigned long long)to,
-                     (unsigned long long)lg->block_number, bad);
-            return ERR_PROTO;
-        }
         enum err rc = escrowlog_decode(f->el, lg, &f->ev[*n]);
         if (rc == ERR_NOMEM)
             return rc;
-        if (rc == ERR_OK)
-            f->ev[*n].block_at = (int64_t)hb.timestamp;
+        if (rc == ERR_OK) {
+            /* block_at: the block's timestamp, from a header we hold or one
+             * more header read, whose hash must be the log's. */
+            if (lg->block_number == from) {
+                ts = hf->timestamp;
+            } else if (lg->block_number == to) {
+                ts = ht->timestamp;
+            } else if (lg->block_number != ts_block) {
+                struct chain_header h;
+                enum err hrc = f->chain.ops->header(f->chain.ctx, lg->block_number, &h);
+                if (hrc != ERR_OK)
+                    return chain_fail(f, "header", lg->block_number, hrc);
+                if (memcmp(h.hash, lg->block_hash, 32) != 0) {
+                    LOG_INFO("indexer.chain_moved", "block=%llu",
+                             (unsigned long long)lg->block_number);
+                    return ERR_STATE; /* retried; the next step sees any reorg */
+                }
+                ts = h.timestamp;
+            }
+            ts_block = lg->block_number;
+            if (ts > (uint64_t)PROTO_MAX_TIME_AT)
+                rc = ERR_RANGE;
+            f->ev[*n].block_at = (int64_t)ts;
+        }
         if (rc != ERR_OK) {
             /* The chain holds it and the protocol cannot carry it: flag it
              * loudly and go on, rather than stall every later job. */
@@ -356,8 +356,8 @@ static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
             hash_hex(lg->tx_hash, tx);
             f->m.events_rejected++;
             LOG_ERROR("indexer.event_rejected", "block=%llu log_index=%llu tx=%s error=%s",
-                      (unsigned long long)lg->block_number, (unsigned long long)lg->log_index,
-                      tx, err_str(rc));
+                      (unsigned long long)lg->block_number, (unsigned long long)lg->log_index, tx,
+                      err_str(rc));
             continue;
         }
         (*n)++;

@@ -58,14 +58,14 @@ struct follower_opts {
 
 /* Counters and gauges for /metrics (monotonic unless marked gauge). */
 struct follower_metrics {
-    uint64_t head_block;       /* gauge: last eth_blockNumber */
-    uint64_t indexed_block;    /* gauge: checkpoint (0 before the first) */
-    uint64_t lag_blocks;       /* gauge: head - indexed */
-    double lag_seconds;        /* gauge: now - timestamp of the indexed block while behind, else 0 */
-    uint64_t events_applied;   /* events the sink newly applied */
-    uint64_t events_rejected;  /* logs that did not decode or fit the protocol (logged) */
-    uint64_t batches;          /* events.apply commands acknowledged */
-    uint64_t reorgs;           /* rollbacks to a fork point below the checkpoint */
+    uint64_t head_block;      /* gauge: last eth_blockNumber */
+    uint64_t indexed_block;   /* gauge: checkpoint (0 before the first) */
+    uint64_t lag_blocks;      /* gauge: head - indexed */
+    double lag_seconds;       /* gauge: now - timestamp of the indexed block while behind, else 0 */
+    uint64_t events_applied;  /* events the sink newly applied */
+    uint64_t events_rejected; /* logs that did not decode or fit the protocol (logged) */
+    uint64_t batches;         /* events.apply commands acknowledged */
+    uint64_t reorgs;          /* rollbacks to a fork point below the checkpoint */
     uint64_t last_reorg_depth; /* gauge: blocks rolled back by the last one */
     uint64_t max_reorg_depth;  /* deepest so far */
     uint64_t rpc_errors;       /* chain calls that failed */
@@ -100,7 +100,8 @@ void follower_free(struct follower *f);
  * next step); ERR_TOOBIG when one block holds more than max_batch_events
  * events, or the node refuses a one-block range; ERR_PROTO when the node's
  * logs contradict the headers it gave (outside the range, out of order,
- * a removed log, a block hash that differs). Logs what it decides.
+ * a removed log, a block hash that differs); ERR_STATE when a block's
+ * hash changed between reads (the chain moved: retry). Logs what it decides.
  */
 LOOM_MUST_CHECK enum err follower_step(struct follower *f, bool *idle);
 

@@ -38,8 +38,7 @@ static const struct cfg_opt opts[] = {
     {"escrow_address", CFG_STR, NULL, 0, 0, NULL, "LoomEscrow's address, 0x + 40 hex digits",
      &escrow_address},
     {"start_block", CFG_INT, NULL, 0, 1LL << 53, NULL,
-     "the escrow's deployment block: where indexing starts without a checkpoint",
-     &start_block},
+     "the escrow's deployment block: where indexing starts without a checkpoint", &start_block},
     {"confirmations", CFG_INT, "0", 0, 100000, NULL,
      "blocks kept below the head (0 on anvil; see docs/indexer.md for Scroll)", &confirmations},
     {"poll_interval_ms", CFG_INT, "250", 10, 60000, NULL,
@@ -64,8 +63,7 @@ static const struct cfg_opt opts[] = {
      "log the metrics this often, ms (-1: never)", &metrics_log_ms},
     {"until_block", CFG_INT, "0", 0, 1LL << 53, NULL,
      "exit 0 once this block is indexed (0: run until SIGTERM)", &until_block},
-    {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level",
-     &log_level},
+    {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level", &log_level},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -105,8 +103,9 @@ int main(int argc, char **argv)
     }
     uint8_t address[20];
     if (escrow_address == NULL || hex_decode_exact(escrow_address, address, 20) != ERR_OK) {
-        fprintf(stderr, "loom-indexer: LOOM_ESCROW_ADDRESS / --escrow-address \"%s\": "
-                        "must be 0x and 40 hex digits\n",
+        fprintf(stderr,
+                "loom-indexer: LOOM_ESCROW_ADDRESS / --escrow-address \"%s\": "
+                "must be 0x and 40 hex digits\n",
                 escrow_address ? escrow_address : "");
         rc = EX_USAGE;
         goto done;
@@ -125,9 +124,8 @@ int main(int argc, char **argv)
     }
     struct chain chain;
     struct sink sink;
-    if (escrowlog_new(&el) != ERR_OK ||
-        chain_rpc_new(rpc, address, escrowlog_topics(el), ESCROWLOG_N_EVENTS, &cr, &chain) !=
-            ERR_OK) {
+    if (escrowlog_new(&el) != ERR_OK || chain_rpc_new(rpc, address, escrowlog_topics(el),
+                                                      ESCROWLOG_N_EVENTS, &cr, &chain) != ERR_OK) {
         rc = EX_OSERR;
         goto done;
     }

@@ -165,8 +165,7 @@ static enum err apply_check(struct memsink *m, const struct proto_events_apply *
     return ERR_OK;
 }
 
-static enum err apply_commit(struct memsink *m, const struct proto_events_apply *b,
-                             int64_t *n_new)
+static enum err apply_commit(struct memsink *m, const struct proto_events_apply *b, int64_t *n_new)
 {
     *n_new = 0;
     if (m->cap_ev - m->n_ev < b->n_events) {
@@ -428,8 +427,7 @@ done:
     return rc;
 }
 
-enum err memsink_open(const char *journal_path, bool sync, struct memsink **out,
-                      struct sink *sink)
+enum err memsink_open(const char *journal_path, bool sync, struct memsink **out, struct sink *sink)
 {
     enum err rc = ERR_NOMEM;
     struct memsink *m = calloc(1, sizeof(*m));

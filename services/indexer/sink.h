@@ -39,8 +39,7 @@ struct proto_checkpoint;
 /* All pointers borrowed for the call. errmsg: text of the last failure,
  * borrowed until the next call, never NULL. */
 struct sink_ops {
-    enum err (*apply)(void *ctx, const struct proto_events_apply *batch,
-                      struct proto_applied *out);
+    enum err (*apply)(void *ctx, const struct proto_events_apply *batch, struct proto_applied *out);
     enum err (*rollback)(void *ctx, const struct proto_reorg_rollback *rb,
                          struct proto_rollback *out);
     enum err (*checkpoint)(void *ctx, struct proto_checkpoint *out);

@@ -64,6 +64,8 @@ static const char *const topic_hex[PROTO_EV__COUNT] = {
     [PROTO_EV_JOB_DISPUTED] = "0x002e930597110edf3220e1b9e29e6ffc0dec66938561c615b43c8fc7c4e02754",
     [PROTO_EV_JOB_REOPENED] = "0x802721a5dc5e5650da35fc6c4f85a11558b965c7fb0b37152cffe652e4369721",
     [PROTO_EV_JOB_REFUNDED] = "0x5f7dfd6c0bb152872f8623205f789f19fd0ee15c4a72f9da6a6af71ed59a0869",
+    [PROTO_EV_DISPUTE_RESOLVED] =
+        "0x2aede0cd57bba3be998c39d156e89ffb3414a33ba9a3d74367e81e4ff49ba211",
 };
 
 /*
@@ -112,6 +114,11 @@ static void mk_log(struct rpc_log *l, enum proto_event_name name, uint8_t job, u
         w_u64(d[0], v);
         nw = 1;
         break;
+    case PROTO_EV_DISPUTE_RESOLVED:
+        w_u64(d[0], v);
+        w_u64(d[1], 2 * v);
+        nw = 2;
+        break;
     default:
         nw = 0;
     }
@@ -141,7 +148,8 @@ static void test_topics_match_cast(void **state)
         hex32(topic_hex[i], want);
         assert_memory_equal(t[i], want, 32);
     }
-    assert_non_null(strstr(escrowlog_signature(PROTO_EV_JOB_CLAIMED), "JobClaimed(bytes32 indexed"));
+    assert_non_null(
+        strstr(escrowlog_signature(PROTO_EV_JOB_CLAIMED), "JobClaimed(bytes32 indexed"));
     escrowlog_free(el);
     escrowlog_free(NULL);
 }
@@ -172,66 +180,76 @@ static void test_decode_every_event(void **state)
         assert_int_equal(e.tx_hash[31], 0x70);
         const struct proto_event_fields *f = &e.fields;
         assert_memory_equal(f->chain_job_id, job, 32);
-        uint8_t amount[32];
+        uint8_t amount[32], ref[32];
+        /* Every event carries the client; all but JobCreated the worker. */
+        assert_true(f->has_client);
+        assert_memory_equal(f->client, client, 20);
+        assert_int_equal(f->has_worker, k != PROTO_EV_JOB_CREATED);
+        if (k != PROTO_EV_JOB_CREATED)
+            assert_memory_equal(f->worker, worker, 20);
+        assert_int_equal(e.block_at, 0); /* the follower sets it */
         switch (k) {
         case PROTO_EV_JOB_CREATED:
-            assert_true(f->has_client && f->has_price_usd_cents && f->has_amount_wei &&
-                        f->has_spec_sha256 && f->has_deadline_at && f->has_max_runtime_s);
-            assert_false(f->has_worker || f->has_result_sha256 || f->has_claim_expires_at ||
-                         f->has_challenge_ends_at);
-            assert_memory_equal(f->client, client, 20);
+            assert_true(f->has_ref && f->has_price_usd_cents && f->has_amount_wei &&
+                        f->has_spec_sha256 && f->has_deadline_at && f->has_max_runtime_s &&
+                        f->has_challenge_window_s);
+            assert_false(f->has_result_sha256 || f->has_claim_expires_at ||
+                         f->has_challenge_ends_at || f->has_by_client);
+            memset(ref, 0x33, 32);
+            assert_memory_equal(f->ref, ref, 32);
             assert_int_equal(f->price_usd_cents, 1250);
             w_u64(amount, 1250000000000ULL);
             assert_memory_equal(f->amount_wei, amount, 32);
             assert_memory_equal(f->spec_sha256, h44, 32);
             assert_int_equal(f->deadline_at, 1764547200);
             assert_int_equal(f->max_runtime_s, 3600);
+            assert_int_equal(f->challenge_window_s, 600);
             break;
         case PROTO_EV_JOB_CLAIMED:
-            assert_true(f->has_worker && f->has_claim_expires_at);
-            assert_false(f->has_client || f->has_amount_wei);
-            assert_memory_equal(f->worker, worker, 20);
+            assert_true(f->has_claim_expires_at);
+            assert_false(f->has_amount_wei || f->has_ref);
             assert_int_equal(f->claim_expires_at, 1250);
             break;
         case PROTO_EV_JOB_SUBMITTED:
-            assert_true(f->has_worker && f->has_result_sha256 && f->has_challenge_ends_at);
-            assert_false(f->has_client || f->has_claim_expires_at);
-            assert_memory_equal(f->worker, worker, 20);
+            assert_true(f->has_result_sha256 && f->has_challenge_ends_at);
+            assert_false(f->has_claim_expires_at);
             assert_memory_equal(f->result_sha256, h55, 32);
             assert_int_equal(f->challenge_ends_at, 1250);
             break;
         case PROTO_EV_PAYMENT_RELEASED:
-            assert_true(f->has_worker && f->has_amount_wei);
-            assert_false(f->has_client);
-            assert_memory_equal(f->worker, worker, 20);
+            assert_true(f->has_amount_wei && f->has_by_client && f->by_client);
             w_u64(amount, 1250);
             assert_memory_equal(f->amount_wei, amount, 32);
             break;
         case PROTO_EV_JOB_DISPUTED:
-            assert_true(f->has_client);
-            assert_false(f->has_worker || f->has_amount_wei);
-            assert_memory_equal(f->client, client, 20);
-            break;
         case PROTO_EV_JOB_REOPENED:
-            assert_true(f->has_worker);
-            assert_false(f->has_client || f->has_amount_wei);
-            assert_memory_equal(f->worker, worker, 20);
+            assert_false(f->has_amount_wei || f->has_claim_expires_at || f->has_by_client);
             break;
         case PROTO_EV_JOB_REFUNDED:
-            assert_true(f->has_client && f->has_amount_wei);
-            assert_false(f->has_worker);
-            assert_memory_equal(f->client, client, 20);
+            assert_true(f->has_amount_wei);
             w_u64(amount, 1250);
             assert_memory_equal(f->amount_wei, amount, 32);
+            break;
+        case PROTO_EV_DISPUTE_RESOLVED:
+            assert_true(f->has_to_worker_wei && f->has_to_client_wei);
+            assert_false(f->has_amount_wei);
+            w_u64(amount, 1250);
+            assert_memory_equal(f->to_worker_wei, amount, 32);
+            w_u64(amount, 2500);
+            assert_memory_equal(f->to_client_wei, amount, 32);
             break;
         }
         /* Every decoded event encodes as a valid events.apply. */
         struct proto_block_ref blk = {.number = 100};
         memset(blk.hash, 0xb0, 32);
         struct proto_request req = {.cmd = PROTO_CMD_EVENTS_APPLY};
-        req.args.events_apply = (struct proto_events_apply){
-            .from_block = 100, .to_block = 100, .blocks = &blk, .n_blocks = 1,
-            .events = &e, .n_events = 1, .checkpoint = blk};
+        req.args.events_apply = (struct proto_events_apply){.from_block = 100,
+                                                            .to_block = 100,
+                                                            .blocks = &blk,
+                                                            .n_blocks = 1,
+                                                            .events = &e,
+                                                            .n_events = 1,
+                                                            .checkpoint = blk};
         struct buf out;
         buf_init(&out, 0);
         assert_int_equal(proto_request_encode(&req, &out, NULL), ERR_OK);
@@ -269,7 +287,7 @@ static void test_decode_errors(void **state)
     free(l.data);
 
     mk_log(&l, PROTO_EV_JOB_CREATED, 1, 5);
-    w_u64(l.data + 5 * 32, 31 * 86400); /* maxRuntime over PROTO_RUNTIME_MAX_S */
+    w_u64(l.data + 5 * 32, (uint64_t)PROTO_RUNTIME_MAX_S + 1); /* maxRuntime over 365 days */
     assert_int_equal(escrowlog_decode(el, &l, &e), ERR_RANGE);
     free(l.data);
 
@@ -306,9 +324,9 @@ struct fchain {
     uint64_t refuse_wider_than; /* logs(): ERR_TOOBIG above this width (0: never) */
     int fail_calls;             /* the next N calls fail with fail_rc */
     enum err fail_rc;
-    int timeouts_on_logs;       /* the next N logs() calls time out */
-    int bad_hash_once;          /* logs(): one log's block hash is wrong */
-    uint64_t reorg_in_logs_at;  /* logs(): after answering, reorg above this block */
+    int timeouts_on_logs;      /* the next N logs() calls time out */
+    int bad_hash_once;         /* logs(): one log's block hash is wrong */
+    uint64_t reorg_in_logs_at; /* logs(): after answering, reorg above this block */
     uint64_t max_width_seen;
     int n_logs_calls;
 };
@@ -811,7 +829,8 @@ static void test_follower_opts(void **state)
     assert_int_equal(follower_new(&o, ch, x->sink, x->el, &f), ERR_INVAL);
     o = (struct follower_opts){.start_block = 1, .max_batch_events = PROTO_EVENTS_MAX + 1};
     assert_int_equal(follower_new(&o, ch, x->sink, x->el, &f), ERR_INVAL);
-    o = (struct follower_opts){.start_block = 1, .initial_range_blocks = 20, .max_range_blocks = 10};
+    o = (struct follower_opts){
+        .start_block = 1, .initial_range_blocks = 20, .max_range_blocks = 10};
     assert_int_equal(follower_new(&o, ch, x->sink, x->el, &f), ERR_INVAL);
     assert_null(f);
     follower_free(NULL);
@@ -828,7 +847,8 @@ static void test_stop_flag(void **state)
 /* ---- memsink rules and journal ------------------------------------------------------ */
 
 static struct proto_events_apply one_batch(struct proto_event *e, struct proto_block_ref *blk,
-                                           int64_t from, int64_t to, uint8_t salt, int64_t log_index)
+                                           int64_t from, int64_t to, uint8_t salt,
+                                           int64_t log_index)
 {
     memset(e, 0, sizeof(*e));
     e->block_number = to;
@@ -836,11 +856,16 @@ static struct proto_events_apply one_batch(struct proto_event *e, struct proto_b
     e->log_index = log_index;
     e->name = PROTO_EV_JOB_DISPUTED;
     e->fields.has_client = true;
+    e->fields.has_worker = true;
     memset(e->fields.chain_job_id, 3, 32);
     blk->number = to;
     memset(blk->hash, salt, 32);
-    return (struct proto_events_apply){.from_block = from, .to_block = to, .blocks = blk,
-                                       .n_blocks = 1, .events = e, .n_events = 1,
+    return (struct proto_events_apply){.from_block = from,
+                                       .to_block = to,
+                                       .blocks = blk,
+                                       .n_blocks = 1,
+                                       .events = e,
+                                       .n_events = 1,
                                        .checkpoint = *blk};
 }
 
@@ -965,7 +990,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_replay_and_torn_tail, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_backfill_and_batches, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_block_over_batch_cap, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_range_refused_shrinks_then_grows, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_range_refused_shrinks_then_grows, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_errors_retried, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_logs_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reorg_depth_1, fx_setup, fx_teardown),

@@ -60,8 +60,11 @@ static struct escrowlog *el;
 
 static struct rpc *new_rpc(const char *url, long timeout_ms, unsigned attempts)
 {
-    struct rpc_opts o = {.url = url, .timeout_ms = timeout_ms, .max_attempts = attempts,
-                         .backoff_base_ms = 5, .backoff_max_ms = 20};
+    struct rpc_opts o = {.url = url,
+                         .timeout_ms = timeout_ms,
+                         .max_attempts = attempts,
+                         .backoff_base_ms = 5,
+                         .backoff_max_ms = 20};
     struct rpc *c = NULL;
     assert_int_equal(rpc_new(&o, &c), ERR_OK);
     return c;
@@ -104,8 +107,10 @@ static uint64_t send_tx(struct rpc *c, int from, const struct buf *data, const c
     addr_hex(dev_acct[from], fh);
     struct buf p;
     buf_init(&p, 0);
-    assert_int_equal(buf_appendf(&p, "[{\"from\":\"%s\",\"to\":\"%s\",\"gas\":\"0x7a120\",\"data\":\"",
-                                 fh, escrow_hex), ERR_OK);
+    assert_int_equal(buf_appendf(&p,
+                                 "[{\"from\":\"%s\",\"to\":\"%s\",\"gas\":\"0x7a120\",\"data\":\"",
+                                 fh, escrow_hex),
+                     ERR_OK);
     assert_int_equal(hex_append(&p, data->data, data->len, true), ERR_OK);
     assert_int_equal(buf_appendf(&p, "\",\"value\":\"%s\"}]", value_hex ? value_hex : "0x0"),
                      ERR_OK);
@@ -155,8 +160,8 @@ static void cd_create(struct buf *out, uint64_t ref, uint64_t deadline, uint64_t
     abi_value_uint(&a.items[4], u256_from_u64(max_runtime));
     abi_value_uint(&a.items[5], u256_from_u64(600));
     buf_reset(out);
-    assert_int_equal(abi_encode_call("create(bytes32,uint64,bytes32,uint32,uint32,uint32)", &a, out),
-                     ERR_OK);
+    assert_int_equal(
+        abi_encode_call("create(bytes32,uint64,bytes32,uint32,uint32,uint32)", &a, out), ERR_OK);
     abi_value_release(&a);
 }
 
@@ -186,7 +191,7 @@ static void cd_job(struct buf *out, const char *sig, const uint8_t id[32])
 
 /* 0.01 ether: above the quote (1250 cents at 2000 USD/ETH = 6.25e15 wei);
  * the escrow sends back the surplus. */
-#define VALUE_HEX "0x2386f26fc10000"
+#define VALUE_HEX  "0x2386f26fc10000"
 #define AMOUNT_WEI 6250000000000000ULL
 
 static uint64_t block_ts(struct rpc *c, uint64_t n)
@@ -212,12 +217,16 @@ static void run_open(struct run *r, const char *url, long timeout_ms, unsigned a
 {
     memset(r, 0, sizeof(*r));
     r->rpc = new_rpc(url, timeout_ms, attempts);
-    assert_int_equal(chain_rpc_new(r->rpc, escrow, escrowlog_topics(el), ESCROWLOG_N_EVENTS,
-                                   &r->cr, &r->chain), ERR_OK);
+    assert_int_equal(
+        chain_rpc_new(r->rpc, escrow, escrowlog_topics(el), ESCROWLOG_N_EVENTS, &r->cr, &r->chain),
+        ERR_OK);
     assert_int_equal(memsink_open(NULL, false, &r->ms, &r->sink), ERR_OK);
-    struct follower_opts o = {.start_block = escrow_block, .poll_interval_ms = 5,
-                              .backoff_base_ms = 5, .backoff_max_ms = 50,
-                              .initial_range_blocks = initial_range, .metrics_log_ms = -1};
+    struct follower_opts o = {.start_block = escrow_block,
+                              .poll_interval_ms = 5,
+                              .backoff_base_ms = 5,
+                              .backoff_max_ms = 50,
+                              .initial_range_blocks = initial_range,
+                              .metrics_log_ms = -1};
     assert_int_equal(follower_new(&o, r->chain, r->sink, el, &r->f), ERR_OK);
 }
 
@@ -322,10 +331,10 @@ static void test_every_event(void **state)
     const struct proto_event *e = memsink_events(r.ms, &n);
     assert_int_equal(n, 13);
     const enum proto_event_name names[13] = {
-        PROTO_EV_JOB_CREATED, PROTO_EV_JOB_CLAIMED, PROTO_EV_JOB_SUBMITTED,
-        PROTO_EV_PAYMENT_RELEASED, PROTO_EV_JOB_CREATED, PROTO_EV_JOB_CLAIMED,
-        PROTO_EV_JOB_SUBMITTED, PROTO_EV_JOB_DISPUTED, PROTO_EV_JOB_CREATED,
-        PROTO_EV_JOB_CREATED, PROTO_EV_JOB_CLAIMED, PROTO_EV_JOB_REOPENED,
+        PROTO_EV_JOB_CREATED,      PROTO_EV_JOB_CLAIMED,  PROTO_EV_JOB_SUBMITTED,
+        PROTO_EV_PAYMENT_RELEASED, PROTO_EV_JOB_CREATED,  PROTO_EV_JOB_CLAIMED,
+        PROTO_EV_JOB_SUBMITTED,    PROTO_EV_JOB_DISPUTED, PROTO_EV_JOB_CREATED,
+        PROTO_EV_JOB_CREATED,      PROTO_EV_JOB_CLAIMED,  PROTO_EV_JOB_REOPENED,
         PROTO_EV_JOB_REFUNDED};
     const uint8_t *ids[13] = {ja, ja, ja, ja, jb, jb, jb, jb, jc, jd, jc, jc, jd};
     uint8_t amount[32], spec[32], result[32];
@@ -338,6 +347,8 @@ static void test_every_event(void **state)
         assert_int_equal(e[i].block_number, blk[i]);
         assert_memory_equal(f->chain_job_id, ids[i], 32);
         uint64_t ts = block_ts(c, blk[i]);
+        assert_int_equal(e[i].block_at, ts);
+        assert_memory_equal(f->client, dev_acct[1], 20);
         switch (names[i]) {
         case PROTO_EV_JOB_CREATED:
             assert_memory_equal(f->client, dev_acct[1], 20);
@@ -454,11 +465,30 @@ static pid_t spawn_indexer(const char *journal, uint64_t until)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        char *argv[] = {bin, "--rpc-url", (char *)rpc_url, "--escrow-address", escrow_hex,
-                        "--start-block", start, "--until-block", untilb, "--sink", "journal",
-                        "--journal-path", (char *)journal, "--initial-range-blocks", "3",
-                        "--max-range-blocks", "3", "--max-batch-events", "15",
-                        "--poll-interval-ms", "10", "--log-level", "error", NULL};
+        char *argv[] = {bin,
+                        "--rpc-url",
+                        (char *)rpc_url,
+                        "--escrow-address",
+                        escrow_hex,
+                        "--start-block",
+                        start,
+                        "--until-block",
+                        untilb,
+                        "--sink",
+                        "journal",
+                        "--journal-path",
+                        (char *)journal,
+                        "--initial-range-blocks",
+                        "3",
+                        "--max-range-blocks",
+                        "3",
+                        "--max-batch-events",
+                        "15",
+                        "--poll-interval-ms",
+                        "10",
+                        "--log-level",
+                        "error",
+                        NULL};
         execv(bin, argv);
         _exit(127);
     }
@@ -550,7 +580,7 @@ struct proxy {
     pthread_t thread;
     int port;
     struct rpc *up;
-    unsigned n;          /* requests seen */
+    unsigned n; /* requests seen */
     unsigned refused, slowed, http503, rpc_errors;
 };
 
@@ -591,7 +621,8 @@ static void proxy_cb(struct evhttp_request *req, void *arg)
         p->rpc_errors++;
         snprintf(out, sizeof(out),
                  "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32603,\"message\":"
-                 "\"internal error\"}}", idv);
+                 "\"internal error\"}}",
+                 idv);
         proxy_reply(req, 200, out);
         goto done;
     }
@@ -604,7 +635,8 @@ static void proxy_cb(struct evhttp_request *req, void *arg)
             p->refused++;
             snprintf(out, sizeof(out),
                      "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32005,\"message\":"
-                     "\"query returned more than 10000 results\"}}", idv);
+                     "\"query returned more than 10000 results\"}}",
+                     idv);
             proxy_reply(req, 200, out);
             goto done;
         }
@@ -619,7 +651,8 @@ static void proxy_cb(struct evhttp_request *req, void *arg)
     struct buf b;
     buf_init(&b, 0);
     if (rc == ERR_OK) {
-        assert_int_equal(buf_appendf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":", idv), ERR_OK);
+        assert_int_equal(buf_appendf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":", idv),
+                         ERR_OK);
         assert_int_equal(buf_append(&b, res, rl), ERR_OK);
         assert_int_equal(buf_append_str(&b, "}"), ERR_OK);
         proxy_reply(req, 200, buf_cstr(&b));
@@ -728,10 +761,8 @@ int main(void)
     if (escrowlog_new(&el) != ERR_OK)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_event),
-        cmocka_unit_test(test_reorg_depth_1),
-        cmocka_unit_test(test_reorg_depth_3),
-        cmocka_unit_test(test_kill9_backfill),
+        cmocka_unit_test(test_every_event),   cmocka_unit_test(test_reorg_depth_1),
+        cmocka_unit_test(test_reorg_depth_3), cmocka_unit_test(test_kill9_backfill),
         cmocka_unit_test(test_faulty_rpc),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
