@@ -77,7 +77,8 @@ enum bus_kind {
  *   arg:    the caller's pointer given to bus_request().
  *   status: ERR_OK (a reply arrived), ERR_TIMEDOUT (none within timeout_ms),
  *           ERR_CANCELED (the endpoint is being freed), ERR_IO (a queued
- *           request could not be handed to nanomsg).
+ *           request could not be handed to nanomsg), ERR_NOMEM (the
+ *           endpoint's timer could not be re-armed).
  *   data, len: the reply payload, borrowed until the callback returns; not
  *           NUL-terminated (use cJSON_ParseWithLength). NULL and 0 unless
  *           status is ERR_OK.
@@ -146,7 +147,7 @@ void bus_free(struct bus *b);
  * Returns ERR_OK, ERR_INVAL (malformed address, unknown transport, bad
  * port, no such interface), ERR_EXISTS (address already in use), ERR_PERM
  * (no permission for the ipc path or port), ERR_STATE (<b> is closing),
- * ERR_IO (any other failure). Does not block.
+ * ERR_NOMEM, ERR_IO (any other failure). Does not block.
  */
 LOOM_MUST_CHECK enum err bus_bind(struct bus *b, const char *addr);
 
@@ -155,7 +156,7 @@ LOOM_MUST_CHECK enum err bus_bind(struct bus *b, const char *addr);
  * in the background and reconnects after failures (first retry after
  * 100 ms), so a peer that is not up yet is not an error.
  * Returns ERR_OK, ERR_INVAL (malformed address or unknown transport),
- * ERR_STATE (<b> is closing), ERR_IO. Does not block.
+ * ERR_STATE (<b> is closing), ERR_NOMEM, ERR_IO. Does not block.
  */
 LOOM_MUST_CHECK enum err bus_connect(struct bus *b, const char *addr);
 

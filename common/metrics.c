@@ -272,9 +272,19 @@ static enum err metrics__plain(struct metrics *m, enum metrics_type type, const 
     enum err e = metrics_family_new(m, type, name, help, NULL, 0, bounds, n_bounds, &f);
     if (e != ERR_OK)
         return e;
-    /* Cannot fail for want of labels; only memory. The family stays
-     * registered either way, as an empty family renders nothing wrong. */
-    return metrics_series(f, NULL, out);
+    e = metrics_series(f, NULL, out);
+    if (e != ERR_OK) { /* out of memory: take the family back out, so a retry can work */
+        struct metrics_family *prev = NULL;
+        for (struct metrics_family *it = m->families; it != f; it = it->next)
+            prev = it;
+        if (prev)
+            prev->next = NULL;
+        else
+            m->families = NULL;
+        m->families_tail = prev;
+        metrics__free_family(f);
+    }
+    return e;
 }
 
 enum err metrics_counter_new(struct metrics *m, const char *name, const char *help,

@@ -126,8 +126,7 @@ static enum err num_int(struct dec *d, const cJSON *it, const char *path, const 
 {
     const char *dot = path[0] && key[0] ? "." : "";
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) ||
-        floor(it->valuedouble) != it->valuedouble || it->valuedouble < min ||
-        it->valuedouble > max)
+        floor(it->valuedouble) != it->valuedouble || it->valuedouble < min || it->valuedouble > max)
         return fail(d, ERR_INVAL, "\"%s%s%s\": must be an integer from %.0f to %.0f", path, dot,
                     key, min, max);
     *out = it->valuedouble;
@@ -164,8 +163,8 @@ static enum err get_double(struct dec *d, const cJSON *obj, const char *path, co
     }
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < min ||
         it->valuedouble > max)
-        return fail(d, ERR_INVAL, "\"%s%s%s\": must be a number from %g to %g", path, dot, key,
-                    min, max);
+        return fail(d, ERR_INVAL, "\"%s%s%s\": must be a number from %g to %g", path, dot, key, min,
+                    max);
     *out = it->valuedouble;
     return ERR_OK;
 }
@@ -217,12 +216,12 @@ static enum err decode_inputs(struct dec *d, const cJSON *root, struct jobspec *
         char path[32];
         snprintf(path, sizeof(path), "inputs[%d]", i);
         struct jobspec_input *in = &s->inputs[i];
+        s->n_inputs = (size_t)i + 1; /* counted first: jobspec_free() frees a half-read entry */
         enum err e = check_keys(d, it, path, keys);
         if (e == ERR_OK)
             e = get_name(d, it, path, "name", 1, &in->name);
         if (e != ERR_OK)
             return e;
-        s->n_inputs = (size_t)i + 1;
         char *hex = NULL;
         e = get_str(d, it, path, "sha256", 1, 64, &hex);
         if (e != ERR_OK)
@@ -265,8 +264,7 @@ static enum err get_dims(struct dec *d, const cJSON *obj, const char *key, int r
     if (!cJSON_IsArray(arr) || n < 1 || n > 3)
         return fail(d, ERR_INVAL, "\"opencl.%s\": must be an array of 1 to 3 integers", key);
     if (*dims != 0 && (unsigned)n != *dims)
-        return fail(d, ERR_INVAL, "\"opencl.%s\": must have as many entries as opencl.global",
-                    key);
+        return fail(d, ERR_INVAL, "\"opencl.%s\": must have as many entries as opencl.global", key);
     *dims = (unsigned)n;
     int i = 0;
     for (const cJSON *it = arr->child; it != NULL; it = it->next, i++) {
@@ -344,13 +342,13 @@ static const struct {
     const char *name;
     enum jobspec_arg_type type;
 } arg_types[] = {
-    {"int", JOBSPEC_ARG_INT},     {"uint", JOBSPEC_ARG_UINT},     {"long", JOBSPEC_ARG_LONG},
-    {"ulong", JOBSPEC_ARG_ULONG}, {"float", JOBSPEC_ARG_FLOAT},   {"double", JOBSPEC_ARG_DOUBLE},
-    {"in", JOBSPEC_ARG_IN},       {"out", JOBSPEC_ARG_OUT},       {"local", JOBSPEC_ARG_LOCAL},
+    {"int", JOBSPEC_ARG_INT},     {"uint", JOBSPEC_ARG_UINT},   {"long", JOBSPEC_ARG_LONG},
+    {"ulong", JOBSPEC_ARG_ULONG}, {"float", JOBSPEC_ARG_FLOAT}, {"double", JOBSPEC_ARG_DOUBLE},
+    {"in", JOBSPEC_ARG_IN},       {"out", JOBSPEC_ARG_OUT},     {"local", JOBSPEC_ARG_LOCAL},
 };
 
-static enum err decode_arg(struct dec *d, const cJSON *it, const char *path, const struct jobspec *s,
-                           struct jobspec_arg *a, uint64_t *out_total)
+static enum err decode_arg(struct dec *d, const cJSON *it, const char *path,
+                           const struct jobspec *s, struct jobspec_arg *a, uint64_t *out_total)
 {
     static const char *const k_scalar[] = {"type", "value", NULL};
     static const char *const k_in[] = {"type", "file", "output", NULL};
@@ -423,15 +421,18 @@ static enum err decode_opencl(struct dec *d, const cJSON *o, struct jobspec *s)
         return fail(d, ERR_INVAL, "\"opencl\": give exactly one of source and source_file");
     if (c->source_file != NULL && (e = need_input(d, s, "opencl.source_file", c->source_file)))
         return e;
-    if ((e = get_str(d, o, "opencl", "kernel", 1, JOBSPEC_MAX_KERNEL_NAME, &c->kernel)))
+    e = get_str(d, o, "opencl", "kernel", 1, JOBSPEC_MAX_KERNEL_NAME, &c->kernel);
+    if (e != ERR_OK)
         return e;
     for (const char *p = c->kernel; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
               (p != c->kernel && *p >= '0' && *p <= '9')))
             return fail(d, ERR_INVAL, "\"opencl.kernel\": not a C identifier");
-    if ((e = get_dims(d, o, "global", 1, c->global, &c->dims)))
+    e = get_dims(d, o, "global", 1, c->global, &c->dims);
+    if (e != ERR_OK)
         return e;
-    if ((e = get_dims(d, o, "local", 0, c->local, &c->dims)))
+    e = get_dims(d, o, "local", 0, c->local, &c->dims);
+    if (e != ERR_OK)
         return e;
     uint64_t gprod = 1, lprod = 1;
     for (unsigned i = 0; i < c->dims; i++) {
@@ -451,7 +452,8 @@ static enum err decode_opencl(struct dec *d, const cJSON *o, struct jobspec *s)
         }
     }
     uint64_t passes;
-    if ((e = get_uint(d, o, "opencl", "passes", 0, 1, JOBSPEC_MAX_PASSES, 1, &passes)))
+    e = get_uint(d, o, "opencl", "passes", 0, 1, JOBSPEC_MAX_PASSES, 1, &passes);
+    if (e != ERR_OK)
         return e;
     c->passes = (unsigned)passes;
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(o, "args");
@@ -472,7 +474,8 @@ static enum err decode_opencl(struct dec *d, const cJSON *o, struct jobspec *s)
         char path[32];
         snprintf(path, sizeof(path), "opencl.args[%d]", i);
         c->n_args = (size_t)i + 1;
-        if ((e = decode_arg(d, it, path, s, &c->args[i], &out_total)))
+        e = decode_arg(d, it, path, s, &c->args[i], &out_total);
+        if (e != ERR_OK)
             return e;
         const char *outname = c->args[i].output;
         for (int k = 0; outname != NULL && k < i; k++)
@@ -484,9 +487,9 @@ static enum err decode_opencl(struct dec *d, const cJSON *o, struct jobspec *s)
 
 static enum err decode_train(struct dec *d, const cJSON *o, struct jobspec *s)
 {
-    static const char *const keys[] = {"model",     "hidden",        "epochs", "batch_size",
-                                       "learning_rate", "seed",      "test_fraction",
-                                       "data",      "header",        "label_column", NULL};
+    static const char *const keys[] = {
+        "model", "hidden", "epochs",       "batch_size", "learning_rate", "seed", "test_fraction",
+        "data",  "header", "label_column", NULL};
     struct jobspec_train *t = &s->u.train;
     enum err e = check_keys(d, o, "train", keys);
     if (e != ERR_OK)
@@ -505,33 +508,43 @@ static enum err decode_train(struct dec *d, const cJSON *o, struct jobspec *s)
     if (t->model == JOBSPEC_MODEL_LOGISTIC && h != NULL)
         return fail(d, ERR_INVAL, "\"train.hidden\": only for model \"mlp\"");
     if (t->model == JOBSPEC_MODEL_MLP) {
-        if ((e = get_uint(d, o, "train", "hidden", 0, 1, JOBSPEC_MAX_HIDDEN, 64, &v)))
+        e = get_uint(d, o, "train", "hidden", 0, 1, JOBSPEC_MAX_HIDDEN, 64, &v);
+        if (e != ERR_OK)
             return e;
         t->hidden = (unsigned)v;
     }
-    if ((e = get_uint(d, o, "train", "epochs", 1, 1, JOBSPEC_MAX_EPOCHS, 0, &v)))
+    e = get_uint(d, o, "train", "epochs", 1, 1, JOBSPEC_MAX_EPOCHS, 0, &v);
+    if (e != ERR_OK)
         return e;
     t->epochs = (unsigned)v;
-    if ((e = get_uint(d, o, "train", "batch_size", 0, 1, JOBSPEC_MAX_BATCH, 32, &v)))
+    e = get_uint(d, o, "train", "batch_size", 0, 1, JOBSPEC_MAX_BATCH, 32, &v);
+    if (e != ERR_OK)
         return e;
     t->batch_size = (unsigned)v;
-    if ((e = get_double(d, o, "train", "learning_rate", 1, 1e-9, 10.0, 0, &t->learning_rate)))
+    e = get_double(d, o, "train", "learning_rate", 1, 1e-9, 10.0, 0, &t->learning_rate);
+    if (e != ERR_OK)
         return e;
-    if ((e = get_uint(d, o, "train", "seed", 0, 0, (uint64_t)EXACT_INT_MAX, 1, &t->seed)))
+    e = get_uint(d, o, "train", "seed", 0, 0, (uint64_t)EXACT_INT_MAX, 1, &t->seed);
+    if (e != ERR_OK)
         return e;
-    if ((e = get_double(d, o, "train", "test_fraction", 0, 0.05, 0.9, 0.2, &t->test_fraction)))
+    e = get_double(d, o, "train", "test_fraction", 0, 0.05, 0.9, 0.2, &t->test_fraction);
+    if (e != ERR_OK)
         return e;
-    if ((e = get_name(d, o, "train", "data", 1, &t->data)))
+    e = get_name(d, o, "train", "data", 1, &t->data);
+    if (e != ERR_OK)
         return e;
-    if ((e = need_input(d, s, "train.data", t->data)))
+    e = need_input(d, s, "train.data", t->data);
+    if (e != ERR_OK)
         return e;
-    if ((e = get_bool(d, o, "train", "header", 0, &t->header)))
+    e = get_bool(d, o, "train", "header", 0, &t->header);
+    if (e != ERR_OK)
         return e;
     const cJSON *lc = cJSON_GetObjectItemCaseSensitive(o, "label_column");
     t->label_column = -1;
     if (lc != NULL) {
         double x;
-        if ((e = num_int(d, lc, "train.label_column", "", -4096, 4095, &x)))
+        e = num_int(d, lc, "train.label_column", "", -4096, 4095, &x);
+        if (e != ERR_OK)
             return e;
         t->label_column = (int)x;
     }
@@ -556,13 +569,15 @@ static enum err decode_step(struct dec *d, const cJSON *it, const char *path,
     uint64_t v;
     if (strcmp(name, "gaussian_blur") == 0) {
         st->type = JOBSPEC_STEP_GAUSSIAN_BLUR;
-        if ((e = check_keys(d, it, path, k_blur)))
+        e = check_keys(d, it, path, k_blur);
+        if (e != ERR_OK)
             return e;
         return get_double(d, it, path, "sigma", 1, 0.1, JOBSPEC_MAX_SIGMA, 0, &st->p1);
     }
     if (strcmp(name, "sharpen") == 0) {
         st->type = JOBSPEC_STEP_SHARPEN;
-        if ((e = check_keys(d, it, path, k_sharpen)))
+        e = check_keys(d, it, path, k_sharpen);
+        if (e != ERR_OK)
             return e;
         return get_double(d, it, path, "amount", 1, 0.0, 10.0, 0, &st->p1);
     }
@@ -572,21 +587,26 @@ static enum err decode_step(struct dec *d, const cJSON *it, const char *path,
     }
     if (strcmp(name, "resize") == 0) {
         st->type = JOBSPEC_STEP_RESIZE;
-        if ((e = check_keys(d, it, path, k_resize)))
+        e = check_keys(d, it, path, k_resize);
+        if (e != ERR_OK)
             return e;
-        if ((e = get_uint(d, it, path, "width", 1, 1, JOBSPEC_MAX_IMAGE_SIDE, 0, &v)))
+        e = get_uint(d, it, path, "width", 1, 1, JOBSPEC_MAX_IMAGE_SIDE, 0, &v);
+        if (e != ERR_OK)
             return e;
         st->width = (unsigned)v;
-        if ((e = get_uint(d, it, path, "height", 1, 1, JOBSPEC_MAX_IMAGE_SIDE, 0, &v)))
+        e = get_uint(d, it, path, "height", 1, 1, JOBSPEC_MAX_IMAGE_SIDE, 0, &v);
+        if (e != ERR_OK)
             return e;
         st->height = (unsigned)v;
         return ERR_OK;
     }
     if (strcmp(name, "brightness_contrast") == 0) {
         st->type = JOBSPEC_STEP_BRIGHTNESS_CONTRAST;
-        if ((e = check_keys(d, it, path, k_bc)))
+        e = check_keys(d, it, path, k_bc);
+        if (e != ERR_OK)
             return e;
-        if ((e = get_double(d, it, path, "brightness", 0, -255.0, 255.0, 0.0, &st->p1)))
+        e = get_double(d, it, path, "brightness", 0, -255.0, 255.0, 0.0, &st->p1);
+        if (e != ERR_OK)
             return e;
         return get_double(d, it, path, "contrast", 0, 0.0, 10.0, 1.0, &st->p2);
     }
@@ -620,7 +640,8 @@ static enum err decode_image(struct dec *d, const cJSON *o, struct jobspec *s)
     for (const cJSON *it = steps->child; it != NULL; it = it->next, i++) {
         char path[32];
         snprintf(path, sizeof(path), "image.steps[%d]", i);
-        if ((e = decode_step(d, it, path, &im->steps[i])))
+        e = decode_step(d, it, path, &im->steps[i]);
+        if (e != ERR_OK)
             return e;
         im->n_steps = (size_t)i + 1;
     }
@@ -643,7 +664,8 @@ enum err jobspec_decode(const char *json, size_t len, struct jobspec **out,
         goto done;
     }
     static const char *const keys[] = {"v", "kind", "inputs", "opencl", "train", "image", NULL};
-    if ((e = check_keys(&d, root, "", keys)))
+    e = check_keys(&d, root, "", keys);
+    if (e != ERR_OK)
         goto done;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "v");
     if (v == NULL) {
@@ -688,7 +710,8 @@ enum err jobspec_decode(const char *json, size_t len, struct jobspec **out,
         e = fail(&d, ERR_INVAL, "\"%s\": missing", kinds[k]);
         goto done;
     }
-    if ((e = decode_inputs(&d, root, s)))
+    e = decode_inputs(&d, root, s);
+    if (e != ERR_OK)
         goto done;
     if (s->kind == JOBSPEC_OPENCL)
         e = decode_opencl(&d, body, s);

@@ -45,7 +45,7 @@ struct buf;
 #define JOBSPEC_MAX_HIDDEN      4096
 #define JOBSPEC_MAX_BATCH       4096
 #define JOBSPEC_MAX_STEPS       32
-#define JOBSPEC_MAX_IMAGE_SIDE  16384 /* resize target, and decoded images (checked by the worker) */
+#define JOBSPEC_MAX_IMAGE_SIDE  16384 /* resize target; the worker checks decoded images too */
 #define JOBSPEC_MAX_SIGMA       64.0
 
 /* Room for a decoder error message. */
@@ -54,7 +54,7 @@ struct buf;
 enum jobspec_kind { JOBSPEC_OPENCL, JOBSPEC_TRAIN, JOBSPEC_IMAGE };
 
 struct jobspec_input {
-    char *name;             /* owned; a safe file name */
+    char *name; /* owned; a safe file name */
     unsigned char sha256[32];
 };
 
@@ -86,13 +86,13 @@ struct jobspec_arg {
 };
 
 struct jobspec_opencl {
-    char *source;        /* owned; inline source, or NULL when source_file is set */
-    char *source_file;   /* owned; an input name, or NULL */
-    char *kernel;        /* owned; the kernel function name */
-    unsigned dims;       /* 1..3 */
-    uint64_t global[3];  /* work-items per dimension, >= 1 */
-    uint64_t local[3];   /* work-group size per dimension; all 0 = the driver's choice */
-    unsigned passes;     /* times the kernel is enqueued, buffers kept between passes */
+    char *source;       /* owned; inline source, or NULL when source_file is set */
+    char *source_file;  /* owned; an input name, or NULL */
+    char *kernel;       /* owned; the kernel function name */
+    unsigned dims;      /* 1..3 */
+    uint64_t global[3]; /* work-items per dimension, >= 1 */
+    uint64_t local[3];  /* work-group size per dimension; all 0 = the driver's choice */
+    unsigned passes;    /* times the kernel is enqueued, buffers kept between passes */
     size_t n_args;
     struct jobspec_arg *args; /* owned, n_args entries */
 };
@@ -101,15 +101,15 @@ enum jobspec_model { JOBSPEC_MODEL_LOGISTIC, JOBSPEC_MODEL_MLP };
 
 struct jobspec_train {
     enum jobspec_model model;
-    unsigned hidden;        /* MLP hidden units (0 for logistic) */
+    unsigned hidden; /* MLP hidden units (0 for logistic) */
     unsigned epochs;
     unsigned batch_size;
-    double learning_rate;   /* (0, 10] */
-    uint64_t seed;          /* shuffling, split and initial weights */
-    double test_fraction;   /* [0.05, 0.9]: share of rows held out */
-    char *data;             /* owned; the CSV input's name */
-    int header;             /* non-zero: the first row is a header and skipped */
-    int label_column;       /* 0-based; negative counts from the end (-1 = last) */
+    double learning_rate; /* (0, 10] */
+    uint64_t seed;        /* shuffling, split and initial weights */
+    double test_fraction; /* [0.05, 0.9]: share of rows held out */
+    char *data;           /* owned; the CSV input's name */
+    int header;           /* non-zero: the first row is a header and skipped */
+    int label_column;     /* 0-based; negative counts from the end (-1 = last) */
 };
 
 enum jobspec_step_type {
@@ -127,8 +127,8 @@ struct jobspec_step {
 };
 
 struct jobspec_image {
-    char *input;   /* owned; the JPEG or PNG input's name */
-    char *output;  /* owned; the PNG result's file name (default "output.png") */
+    char *input;  /* owned; the JPEG or PNG input's name */
+    char *output; /* owned; the PNG result's file name (default "output.png") */
     size_t n_steps;
     struct jobspec_step steps[JOBSPEC_MAX_STEPS];
 };
@@ -175,7 +175,7 @@ int jobspec_is_safe_name(const char *name);
 
 /* One file of a job result. */
 struct jobspec_result_file {
-    const char *name;         /* borrowed */
+    const char *name; /* borrowed */
     uint64_t size_bytes;
     unsigned char sha256[32];
 };

@@ -46,7 +46,10 @@ struct cl_mem {
     size_t size;
 };
 
-#define NAME(x) {x, #x}
+#define NAME(x)                                                                                    \
+    {                                                                                              \
+        x, #x                                                                                      \
+    }
 static const struct {
     cl_int code;
     const char *name;
@@ -199,7 +202,7 @@ static int selector_matches(const char *sel, unsigned i, const char *name)
 }
 
 #define MAX_PLATFORMS 16
-#define MAX_DEVICES 64
+#define MAX_DEVICES   64
 
 enum err cl_list_devices(struct buf *out)
 {
@@ -218,8 +221,7 @@ enum err cl_list_devices(struct buf *out)
             nd = 0;
         for (cl_uint j = 0; j < nd && j < MAX_DEVICES && e == ERR_OK; j++) {
             char *dname = device_str(devs[j], CL_DEVICE_NAME);
-            e = buf_appendf(out, "%u.%u %s: %s\n", i, j, pname ? pname : "",
-                            dname ? dname : "");
+            e = buf_appendf(out, "%u.%u %s: %s\n", i, j, pname ? pname : "", dname ? dname : "");
             free(dname);
         }
         free(pname);
@@ -350,9 +352,8 @@ enum err cl_build(struct cl_ctx *c, const char *src, size_t len, const char *opt
                 CL_SUCCESS &&
             n > 1) {
             char *log = calloc(1, n + 1);
-            if (log != NULL &&
-                clGetProgramBuildInfo(prog, c->device, CL_PROGRAM_BUILD_LOG, n, log, NULL) ==
-                    CL_SUCCESS) {
+            if (log != NULL && clGetProgramBuildInfo(prog, c->device, CL_PROGRAM_BUILD_LOG, n, log,
+                                                     NULL) == CL_SUCCESS) {
                 size_t keep = strnlen(log, n);
                 if (keep > CL_MAX_BUILD_LOG)
                     keep = CL_MAX_BUILD_LOG;
@@ -382,8 +383,7 @@ void cl_prog_free(struct cl_prog *p)
     free(p);
 }
 
-enum err cl_kernel_new(struct cl_prog *p, const char *name, struct cl_kern **out,
-                       struct buf *msg)
+enum err cl_kernel_new(struct cl_prog *p, const char *name, struct cl_kern **out, struct buf *msg)
 {
     cl_int st;
     cl_kernel k = clCreateKernel(p->program, name, &st);
@@ -428,7 +428,7 @@ enum err cl_buffer_new(struct cl_ctx *c, size_t size_bytes, const void *init, st
     LOOM_ASSERT(size_bytes > 0);
     if (size_bytes > c->max_alloc) {
         msg_addf(msg, "buffer of %zu bytes is over the device's largest allocation (%llu)",
-                          size_bytes, (unsigned long long)c->max_alloc);
+                 size_bytes, (unsigned long long)c->max_alloc);
         return ERR_TOOBIG;
     }
     cl_int st;
@@ -471,8 +471,8 @@ size_t cl_buffer_size(const struct cl_mem *m)
     return m->size;
 }
 
-enum err cl_buffer_write(struct cl_ctx *c, struct cl_mem *m, size_t offset_bytes,
-                         const void *src, size_t size_bytes, struct buf *msg)
+enum err cl_buffer_write(struct cl_ctx *c, struct cl_mem *m, size_t offset_bytes, const void *src,
+                         size_t size_bytes, struct buf *msg)
 {
     LOOM_ASSERT(offset_bytes <= m->size && size_bytes <= m->size - offset_bytes);
     cl_int st = clEnqueueWriteBuffer(c->queue, m->mem, CL_TRUE, offset_bytes, size_bytes, src, 0,
@@ -498,18 +498,16 @@ enum err cl_kernel_set_scalar(struct cl_kern *k, unsigned index, size_t size, co
 {
     cl_int st = clSetKernelArg(k->kernel, index, size, value);
     if (st != CL_SUCCESS)
-        return cl_fail(msg, st, "cannot set argument %u of kernel \"%s\" (%zu-byte scalar)",
-                       index, k->name, size);
+        return cl_fail(msg, st, "cannot set argument %u of kernel \"%s\" (%zu-byte scalar)", index,
+                       k->name, size);
     return ERR_OK;
 }
 
-enum err cl_kernel_set_buffer(struct cl_kern *k, unsigned index, struct cl_mem *m,
-                              struct buf *msg)
+enum err cl_kernel_set_buffer(struct cl_kern *k, unsigned index, struct cl_mem *m, struct buf *msg)
 {
     cl_int st = clSetKernelArg(k->kernel, index, sizeof(cl_mem), &m->mem);
     if (st != CL_SUCCESS)
-        return cl_fail(msg, st, "cannot set argument %u of kernel \"%s\" (buffer)", index,
-                       k->name);
+        return cl_fail(msg, st, "cannot set argument %u of kernel \"%s\" (buffer)", index, k->name);
     return ERR_OK;
 }
 
@@ -517,8 +515,8 @@ enum err cl_kernel_set_local(struct cl_kern *k, unsigned index, size_t size, str
 {
     cl_int st = clSetKernelArg(k->kernel, index, size, NULL);
     if (st != CL_SUCCESS)
-        return cl_fail(msg, st, "cannot set argument %u of kernel \"%s\" (%zu bytes local)",
-                       index, k->name, size);
+        return cl_fail(msg, st, "cannot set argument %u of kernel \"%s\" (%zu bytes local)", index,
+                       k->name, size);
     return ERR_OK;
 }
 
@@ -526,8 +524,8 @@ enum err cl_run(struct cl_ctx *c, struct cl_kern *k, unsigned dims, const size_t
                 const size_t *local, struct buf *msg)
 {
     LOOM_ASSERT(dims >= 1 && dims <= 3);
-    cl_int st = clEnqueueNDRangeKernel(c->queue, k->kernel, dims, NULL, global, local, 0, NULL,
-                                       NULL);
+    cl_int st =
+        clEnqueueNDRangeKernel(c->queue, k->kernel, dims, NULL, global, local, 0, NULL, NULL);
     if (st != CL_SUCCESS)
         return cl_fail(msg, st, "cannot run kernel \"%s\"", k->name);
     return ERR_OK;

@@ -110,8 +110,8 @@ enum err image_decode(const unsigned char *data, size_t len, unsigned char **rgb
             tjDecompressHeader3(tj, data, (unsigned long)len, &iw, &ih, &sub, &cs) != 0) {
             e = ERR_INVAL;
             msg_addf(msg, "cannot read JPEG header: %s", tjGetErrorStr2(tj));
-        } else if (iw < 1 || ih < 1 || iw > JOBSPEC_MAX_IMAGE_SIDE ||
-                   ih > JOBSPEC_MAX_IMAGE_SIDE || (size_t)iw * (size_t)ih > IMAGE_MAX_PIXELS) {
+        } else if (iw < 1 || ih < 1 || iw > JOBSPEC_MAX_IMAGE_SIDE || ih > JOBSPEC_MAX_IMAGE_SIDE ||
+                   (size_t)iw * (size_t)ih > IMAGE_MAX_PIXELS) {
             e = ERR_TOOBIG;
             msg_addf(msg, "JPEG of %dx%d is over the limits", iw, ih);
         } else if ((out = malloc((size_t)iw * ih * 3)) == NULL) {
@@ -235,8 +235,7 @@ static enum err kernels_init(struct cl_ctx *cl, struct kernels *k, struct buf *m
     return e;
 }
 
-static enum err set_args(struct cl_kern *k, struct cl_mem *src, struct cl_mem *dst,
-                         struct buf *msg)
+static enum err set_args(struct cl_kern *k, struct cl_mem *src, struct cl_mem *dst, struct buf *msg)
 {
     enum err e = cl_kernel_set_buffer(k, 0, src, msg);
     if (e == ERR_OK)
@@ -255,8 +254,8 @@ static enum err set_float(struct cl_kern *k, unsigned i, float v, struct buf *ms
 }
 
 /* Blur <*a> into <*a> through <tmp>, weights from the header's formula. */
-static enum err run_blur(struct cl_ctx *cl, struct kernels *k, struct cl_mem *a,
-                         struct cl_mem *tmp, unsigned w, unsigned h, double sigma, struct buf *msg)
+static enum err run_blur(struct cl_ctx *cl, struct kernels *k, struct cl_mem *a, struct cl_mem *tmp,
+                         unsigned w, unsigned h, double sigma, struct buf *msg)
 {
     int r = (int)ceil(3.0 * sigma);
     float *wt = malloc(sizeof(float) * (size_t)(2 * r + 1));
@@ -299,6 +298,48 @@ static enum err run_blur(struct cl_ctx *cl, struct kernels *k, struct cl_mem *a,
     return e;
 }
 
+/* Resize <*a> (w x h) into a new image of the step's size, which becomes
+ * <*b>; <*a> is replaced by a scratch buffer of the new size. */
+static enum err step_resize(struct job_ctx *j, struct kernels *k, struct cl_mem **a,
+                            struct cl_mem **b, unsigned *w, unsigned *h,
+                            const struct jobspec_step *st)
+{
+    size_t on = (size_t)st->width * st->height;
+    if (on > IMAGE_MAX_PIXELS) {
+        msg_addf(j->msg, "resize to %ux%u is over the pixel limit", st->width, st->height);
+        return ERR_TOOBIG;
+    }
+    enum err e = job_check_memory(j, (unsigned long long)on * 32, "the resized image");
+    if (e != ERR_OK)
+        return e;
+    cl_buffer_free(*b);
+    *b = NULL;
+    size_t og[2] = {st->width, st->height};
+    e = cl_buffer_new(j->cl, on * 16, NULL, b, j->msg);
+    if (e == ERR_OK)
+        e = set_args(k->resize, *a, *b, j->msg);
+    if (e == ERR_OK)
+        e = set_int(k->resize, 2, (int)*w, j->msg);
+    if (e == ERR_OK)
+        e = set_int(k->resize, 3, (int)*h, j->msg);
+    if (e == ERR_OK)
+        e = set_int(k->resize, 4, (int)st->width, j->msg);
+    if (e == ERR_OK)
+        e = set_int(k->resize, 5, (int)st->height, j->msg);
+    if (e == ERR_OK)
+        e = cl_run(j->cl, k->resize, 2, og, NULL, j->msg);
+    if (e == ERR_OK)
+        e = cl_finish(j->cl, j->msg);
+    if (e != ERR_OK)
+        return e;
+    /* The old image buffer becomes the scratch buffer, resized. */
+    cl_buffer_free(*a);
+    *a = NULL;
+    *w = st->width;
+    *h = st->height;
+    return cl_buffer_new(j->cl, on * 16, NULL, a, j->msg);
+}
+
 enum err image_run(struct job_ctx *j)
 {
     const struct jobspec_image *spec = &j->spec->u.image;
@@ -318,13 +359,19 @@ enum err image_run(struct job_ctx *j)
         goto done;
     job_progress(j, 5);
     size_t n = (size_t)w * h;
-    if ((e = job_check_memory(j, (unsigned long long)n * 40, "the decoded image")) != ERR_OK)
+    e = job_check_memory(j, (unsigned long long)n * 40, "the decoded image");
+    if (e != ERR_OK)
         goto done;
-    if ((e = cl_buffer_new(j->cl, n * 3, rgb, &bytes, j->msg)) ||
-        (e = cl_buffer_new(j->cl, n * 16, NULL, &a, j->msg)) ||
-        (e = cl_buffer_new(j->cl, n * 16, NULL, &b, j->msg)) ||
-        (e = set_args(k.to_float, bytes, a, j->msg)) ||
-        (e = cl_run(j->cl, k.to_float, 1, &n, NULL, j->msg)))
+    e = cl_buffer_new(j->cl, n * 3, rgb, &bytes, j->msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(j->cl, n * 16, NULL, &a, j->msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(j->cl, n * 16, NULL, &b, j->msg);
+    if (e == ERR_OK)
+        e = set_args(k.to_float, bytes, a, j->msg);
+    if (e == ERR_OK)
+        e = cl_run(j->cl, k.to_float, 1, &n, NULL, j->msg);
+    if (e != ERR_OK)
         goto done;
     cl_buffer_free(bytes);
     bytes = NULL;
@@ -336,53 +383,34 @@ enum err image_run(struct job_ctx *j)
             e = run_blur(j->cl, &k, a, b, w, h, st->p1, j->msg);
             break;
         case JOBSPEC_STEP_SHARPEN:
-            if ((e = set_args(k.sharpen, a, b, j->msg)) == ERR_OK &&
-                (e = set_int(k.sharpen, 2, (int)w, j->msg)) == ERR_OK &&
-                (e = set_int(k.sharpen, 3, (int)h, j->msg)) == ERR_OK &&
-                (e = set_float(k.sharpen, 4, (float)st->p1, j->msg)) == ERR_OK)
+            e = set_args(k.sharpen, a, b, j->msg);
+            if (e == ERR_OK)
+                e = set_int(k.sharpen, 2, (int)w, j->msg);
+            if (e == ERR_OK)
+                e = set_int(k.sharpen, 3, (int)h, j->msg);
+            if (e == ERR_OK)
+                e = set_float(k.sharpen, 4, (float)st->p1, j->msg);
+            if (e == ERR_OK)
                 e = cl_run(j->cl, k.sharpen, 2, g, NULL, j->msg);
             break;
         case JOBSPEC_STEP_GRAYSCALE:
-            if ((e = set_args(k.gray, a, b, j->msg)) == ERR_OK)
+            e = set_args(k.gray, a, b, j->msg);
+            if (e == ERR_OK)
                 e = cl_run(j->cl, k.gray, 1, &n, NULL, j->msg);
             break;
         case JOBSPEC_STEP_BRIGHTNESS_CONTRAST:
-            if ((e = set_args(k.bc, a, b, j->msg)) == ERR_OK &&
-                (e = set_float(k.bc, 2, (float)st->p1, j->msg)) == ERR_OK &&
-                (e = set_float(k.bc, 3, (float)st->p2, j->msg)) == ERR_OK)
+            e = set_args(k.bc, a, b, j->msg);
+            if (e == ERR_OK)
+                e = set_float(k.bc, 2, (float)st->p1, j->msg);
+            if (e == ERR_OK)
+                e = set_float(k.bc, 3, (float)st->p2, j->msg);
+            if (e == ERR_OK)
                 e = cl_run(j->cl, k.bc, 1, &n, NULL, j->msg);
             break;
-        case JOBSPEC_STEP_RESIZE: {
-            size_t on = (size_t)st->width * st->height;
-            if (on > IMAGE_MAX_PIXELS) {
-                e = ERR_TOOBIG;
-                msg_addf(j->msg, "resize to %ux%u is over the pixel limit", st->width,
-                                  st->height);
-                break;
-            }
-            if ((e = job_check_memory(j, (unsigned long long)on * 32, "the resized image")))
-                break;
-            cl_buffer_free(b);
-            b = NULL;
-            size_t og[2] = {st->width, st->height};
-            if ((e = cl_buffer_new(j->cl, on * 16, NULL, &b, j->msg)) == ERR_OK &&
-                (e = set_args(k.resize, a, b, j->msg)) == ERR_OK &&
-                (e = set_int(k.resize, 2, (int)w, j->msg)) == ERR_OK &&
-                (e = set_int(k.resize, 3, (int)h, j->msg)) == ERR_OK &&
-                (e = set_int(k.resize, 4, (int)st->width, j->msg)) == ERR_OK &&
-                (e = set_int(k.resize, 5, (int)st->height, j->msg)) == ERR_OK &&
-                (e = cl_run(j->cl, k.resize, 2, og, NULL, j->msg)) == ERR_OK &&
-                (e = cl_finish(j->cl, j->msg)) == ERR_OK) {
-                /* The old image buffer becomes the scratch buffer, resized. */
-                cl_buffer_free(a);
-                a = NULL;
-                w = st->width;
-                h = st->height;
-                n = on;
-                e = cl_buffer_new(j->cl, n * 16, NULL, &a, j->msg);
-            }
+        case JOBSPEC_STEP_RESIZE:
+            e = step_resize(j, &k, &a, &b, &w, &h, st);
+            n = (size_t)w * h;
             break;
-        }
         }
         if (e != ERR_OK)
             goto done;
@@ -391,7 +419,8 @@ enum err image_run(struct job_ctx *j)
             a = b;
             b = t;
         }
-        if ((e = cl_finish(j->cl, j->msg)) != ERR_OK)
+        e = cl_finish(j->cl, j->msg);
+        if (e != ERR_OK)
             goto done;
         job_progress(j, 5 + (unsigned)((i + 1) * 85 / spec->n_steps));
     }
@@ -401,11 +430,16 @@ enum err image_run(struct job_ctx *j)
         e = ERR_NOMEM;
         goto done;
     }
-    if ((e = cl_buffer_new(j->cl, n * 3, NULL, &bytes, j->msg)) ||
-        (e = set_args(k.to_rgb, a, bytes, j->msg)) ||
-        (e = cl_run(j->cl, k.to_rgb, 1, &n, NULL, j->msg)) ||
-        (e = cl_buffer_read(j->cl, bytes, 0, rgb, n * 3, j->msg)) ||
-        (e = image_encode_png(rgb, w, h, &png, &png_len, j->msg)))
+    e = cl_buffer_new(j->cl, n * 3, NULL, &bytes, j->msg);
+    if (e == ERR_OK)
+        e = set_args(k.to_rgb, a, bytes, j->msg);
+    if (e == ERR_OK)
+        e = cl_run(j->cl, k.to_rgb, 1, &n, NULL, j->msg);
+    if (e == ERR_OK)
+        e = cl_buffer_read(j->cl, bytes, 0, rgb, n * 3, j->msg);
+    if (e == ERR_OK)
+        e = image_encode_png(rgb, w, h, &png, &png_len, j->msg);
+    if (e != ERR_OK)
         goto done;
     e = jobfiles_write(j->out_dir, spec->output, png, png_len, j->msg);
 done:
@@ -417,4 +451,59 @@ done:
     free(rgb);
     free(file);
     return e;
+}
+
+struct image_blur {
+    struct cl_ctx *cl;
+    struct kernels k;
+    struct cl_mem *a, *tmp;
+    unsigned w, h;
+};
+
+enum err image_blur_new(struct cl_ctx *cl, const unsigned char *rgb, unsigned w, unsigned h,
+                        struct image_blur **out, struct buf *msg)
+{
+    struct image_blur *b = calloc(1, sizeof(*b));
+    struct cl_mem *bytes = NULL;
+    if (b == NULL)
+        return ERR_NOMEM;
+    b->cl = cl;
+    b->w = w;
+    b->h = h;
+    size_t n = (size_t)w * h;
+    enum err e = kernels_init(cl, &b->k, msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(cl, n * 3, rgb, &bytes, msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(cl, n * 16, NULL, &b->a, msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(cl, n * 16, NULL, &b->tmp, msg);
+    if (e == ERR_OK)
+        e = set_args(b->k.to_float, bytes, b->a, msg);
+    if (e == ERR_OK)
+        e = cl_run(cl, b->k.to_float, 1, &n, NULL, msg);
+    if (e == ERR_OK)
+        e = cl_finish(cl, msg);
+    cl_buffer_free(bytes);
+    if (e != ERR_OK) {
+        image_blur_free(b);
+        return e;
+    }
+    *out = b;
+    return ERR_OK;
+}
+
+enum err image_blur_run(struct image_blur *b, double sigma, struct buf *msg)
+{
+    return run_blur(b->cl, &b->k, b->a, b->tmp, b->w, b->h, sigma, msg);
+}
+
+void image_blur_free(struct image_blur *b)
+{
+    if (b == NULL)
+        return;
+    cl_buffer_free(b->a);
+    cl_buffer_free(b->tmp);
+    kernels_release(&b->k);
+    free(b);
 }

@@ -60,4 +60,18 @@ LOOM_MUST_CHECK enum err image_encode_png(const unsigned char *rgb, unsigned w, 
  */
 LOOM_MUST_CHECK enum err image_run(struct job_ctx *j);
 
+/* The Gaussian blur step on its own, for benchmarks: an RGB image uploaded
+ * once, blurred in place on the device by each run. */
+struct image_blur;
+struct cl_ctx;
+
+/* Upload <w> x <h> RGB pixels (borrowed) and build the kernels. Returns
+ * ERR_OK, ERR_CL, ERR_NOMEM. */
+LOOM_MUST_CHECK enum err image_blur_new(struct cl_ctx *cl, const unsigned char *rgb, unsigned w,
+                                        unsigned h, struct image_blur **out, struct buf *msg);
+
+/* Blur with <sigma> (both passes) and wait for the device. */
+LOOM_MUST_CHECK enum err image_blur_run(struct image_blur *b, double sigma, struct buf *msg);
+void image_blur_free(struct image_blur *b);
+
 #endif

@@ -53,8 +53,8 @@ enum err job_check_memory(struct job_ctx *j, unsigned long long bytes, const cha
     unsigned long long left = limit > used + MEMORY_HEADROOM ? limit - used - MEMORY_HEADROOM : 0;
     if (bytes <= left)
         return ERR_OK;
-    msg_addf(j->msg, "%s needs %llu MiB; the memory limit of %llu MiB leaves %llu MiB",
-             what, bytes >> 20, limit >> 20, left >> 20);
+    msg_addf(j->msg, "%s needs %llu MiB; the memory limit of %llu MiB leaves %llu MiB", what,
+             bytes >> 20, limit >> 20, left >> 20);
     return ERR_NOMEM;
 }
 
@@ -73,7 +73,8 @@ enum err job_run(struct job_ctx *j)
 }
 
 int job_child_main(const char *spec_path, const char *files_dir, const char *out_dir,
-                   const char *cl_platform, const char *cl_device, int progress_fd)
+                   const char *cl_platform, const char *cl_device, int progress_fd,
+                   long long job_id)
 {
     struct buf msg;
     buf_init(&msg, JOBPIPE_MAX_TEXT);
@@ -91,10 +92,11 @@ int job_child_main(const char *spec_path, const char *files_dir, const char *out
     const char *slash = strrchr(spec_path, '/');
     struct buf dir;
     buf_init(&dir, 4096);
-    e = slash ? buf_append(&dir, spec_path, (size_t)(slash - spec_path)) : buf_append_str(&dir, ".");
+    e = slash ? buf_append(&dir, spec_path, (size_t)(slash - spec_path))
+              : buf_append_str(&dir, ".");
     if (e == ERR_OK)
-        e = jobfiles_read(buf_cstr(&dir), slash ? slash + 1 : spec_path,
-                          JOBSPEC_MAX_JSON_BYTES + 1, &text, &len, &msg);
+        e = jobfiles_read(buf_cstr(&dir), slash ? slash + 1 : spec_path, JOBSPEC_MAX_JSON_BYTES + 1,
+                          &text, &len, &msg);
     buf_release(&dir);
     if (e != ERR_OK)
         goto done;
@@ -104,9 +106,11 @@ int job_child_main(const char *spec_path, const char *files_dir, const char *out
         msg_addf(&msg, "bad job spec: %s", errbuf);
         goto done;
     }
-    if ((e = cl_open(cl_platform, cl_device, &cl, &msg)) != ERR_OK)
+    e = cl_open(cl_platform, cl_device, &cl, &msg);
+    if (e != ERR_OK)
         goto done;
-    LOG_INFO("job.start", "kind=%s device=%s", jobspec_kind_name(spec->kind), cl_device_name(cl));
+    LOG_INFO("job.start", "job_id=%lld kind=%s device=%s", job_id, jobspec_kind_name(spec->kind),
+             cl_device_name(cl));
     struct job_ctx j = {.cl = cl,
                         .spec = spec,
                         .files_dir = files_dir,
@@ -120,7 +124,8 @@ done:
     if (e != ERR_OK && msg.len == 0)
         msg_addf(&msg, "job failed: %s", err_str(e));
     if (e != ERR_OK)
-        LOG_WARN("job.failed", "error=%s reason=%s", err_str(e), buf_cstr(&msg));
+        LOG_WARN("job.failed", "job_id=%lld error=%s reason=%s", job_id, err_str(e),
+                 buf_cstr(&msg));
     if (pipe != NULL)
         jobpipe_writer_finish(pipe, e, buf_cstr(&msg));
     cl_close(cl);

@@ -23,10 +23,10 @@ struct jobpipe_writer;
 struct job_ctx {
     struct cl_ctx *cl;
     const struct jobspec *spec;
-    const char *files_dir;         /* inputs, checked against their sha256 on read */
-    const char *out_dir;           /* outputs go here */
-    struct jobpipe_writer *pipe;   /* progress; NULL when nobody listens */
-    struct buf *msg;               /* on failure, why (appended) */
+    const char *files_dir;       /* inputs, checked against their sha256 on read */
+    const char *out_dir;         /* outputs go here */
+    struct jobpipe_writer *pipe; /* progress; NULL when nobody listens */
+    struct buf *msg;             /* on failure, why (appended) */
 };
 
 /* Report <percent> (0..100) of the job done. */
@@ -56,10 +56,12 @@ LOOM_MUST_CHECK enum err job_run(struct job_ctx *j);
 /*
  * The whole child: read and decode <spec_path>, open the OpenCL device,
  * run, and report progress and the verdict on <progress_fd> (jobpipe frames;
- * -1 for none, then the verdict goes to the log only). Returns the process
- * exit status: 0 when the job succeeded, 1 when it failed.
+ * -1 for none, then the verdict goes to the log only). <job_id> (the
+ * daemon's job, 0 for a local run) goes on every log line. Returns the
+ * process exit status: 0 when the job succeeded, 1 when it failed.
  */
 int job_child_main(const char *spec_path, const char *files_dir, const char *out_dir,
-                   const char *cl_platform, const char *cl_device, int progress_fd);
+                   const char *cl_platform, const char *cl_device, int progress_fd,
+                   long long job_id);
 
 #endif

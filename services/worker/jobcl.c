@@ -40,17 +40,20 @@ enum err jobcl_run(struct job_ctx *j)
             goto done;
         src = (const char *)src_file;
     }
-    if ((e = cl_build(j->cl, src, src_len, NULL, &prog, j->msg)) != ERR_OK)
+    e = cl_build(j->cl, src, src_len, NULL, &prog, j->msg);
+    if (e != ERR_OK)
         goto done;
-    if ((e = cl_kernel_new(prog, c->kernel, &kern, j->msg)) != ERR_OK)
+    e = cl_kernel_new(prog, c->kernel, &kern, j->msg);
+    if (e != ERR_OK)
         goto done;
     unsigned nargs = 0;
-    if ((e = cl_kernel_num_args(kern, &nargs, j->msg)) != ERR_OK)
+    e = cl_kernel_num_args(kern, &nargs, j->msg);
+    if (e != ERR_OK)
         goto done;
     if (nargs != c->n_args) {
         e = ERR_INVAL;
-        msg_addf(j->msg, "kernel \"%s\" takes %u arguments; the spec gives %zu",
-                          c->kernel, nargs, c->n_args);
+        msg_addf(j->msg, "kernel \"%s\" takes %u arguments; the spec gives %zu", c->kernel, nargs,
+                 c->n_args);
         goto done;
     }
     /* Device buffers live in host memory on POCL; outputs are copied once
@@ -61,7 +64,8 @@ enum err jobcl_run(struct job_ctx *j)
         if (a->type == JOBSPEC_ARG_OUT)
             need += a->size_bytes * (a->output ? 2 : 1);
     }
-    if ((e = job_check_memory(j, need, "the job's output buffers")) != ERR_OK)
+    e = job_check_memory(j, need, "the job's output buffers");
+    if (e != ERR_OK)
         goto done;
     for (size_t i = 0; i < c->n_args; i++) {
         const struct jobspec_arg *a = &c->args[i];
@@ -121,9 +125,11 @@ enum err jobcl_run(struct job_ctx *j)
         local[d] = (size_t)c->local[d];
     }
     for (unsigned p = 0; p < c->passes; p++) {
-        if ((e = cl_run(j->cl, kern, c->dims, global, has_local ? local : NULL, j->msg)) != ERR_OK)
+        e = cl_run(j->cl, kern, c->dims, global, has_local ? local : NULL, j->msg);
+        if (e != ERR_OK)
             goto done;
-        if ((e = cl_finish(j->cl, j->msg)) != ERR_OK)
+        e = cl_finish(j->cl, j->msg);
+        if (e != ERR_OK)
             goto done;
         job_progress(j, (unsigned)(((unsigned long long)(p + 1) * 95) / c->passes));
     }
@@ -134,13 +140,14 @@ enum err jobcl_run(struct job_ctx *j)
         host = malloc(n);
         if (host == NULL) {
             e = ERR_NOMEM;
-            msg_addf(j->msg, "cannot allocate %zu bytes to read back \"%s\"", n,
-                              c->args[i].output);
+            msg_addf(j->msg, "cannot allocate %zu bytes to read back \"%s\"", n, c->args[i].output);
             goto done;
         }
-        if ((e = cl_buffer_read(j->cl, mems[i], 0, host, n, j->msg)) != ERR_OK)
+        e = cl_buffer_read(j->cl, mems[i], 0, host, n, j->msg);
+        if (e != ERR_OK)
             goto done;
-        if ((e = jobfiles_write(j->out_dir, c->args[i].output, host, n, j->msg)) != ERR_OK)
+        e = jobfiles_write(j->out_dir, c->args[i].output, host, n, j->msg);
+        if (e != ERR_OK)
             goto done;
         free(host);
         host = NULL;

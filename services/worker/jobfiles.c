@@ -103,8 +103,7 @@ enum err jobfiles_read_input(const char *dir, const struct jobspec_input *in, si
     return ERR_OK;
 }
 
-enum err jobfiles_write(const char *dir, const char *name, const void *p, size_t n,
-                        struct buf *msg)
+enum err jobfiles_write(const char *dir, const char *name, const void *p, size_t n, struct buf *msg)
 {
     struct buf path;
     buf_init(&path, 4096);
@@ -175,11 +174,9 @@ enum err jobfiles_list(const char *dir, struct jobfiles_set *out, struct buf *ms
             continue;
         struct stat st;
         if (!jobspec_is_safe_name(de->d_name) ||
-            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-            !S_ISREG(st.st_mode)) {
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode)) {
             e = ERR_INVAL;
-            msg_addf(msg, "work folder holds \"%.64s\", which is not a plain file",
-                              de->d_name);
+            msg_addf(msg, "work folder holds \"%.64s\", which is not a plain file", de->d_name);
             goto done;
         }
         if (s.n == JOBFILES_MAX_OUTPUTS) {
@@ -189,7 +186,8 @@ enum err jobfiles_list(const char *dir, struct jobfiles_set *out, struct buf *ms
         }
         unsigned char *data = NULL;
         size_t len = 0;
-        if ((e = jobfiles_read(dir, de->d_name, MAX_RESULT_FILE, &data, &len, msg)) != ERR_OK)
+        e = jobfiles_read(dir, de->d_name, MAX_RESULT_FILE, &data, &len, msg);
+        if (e != ERR_OK)
             goto done;
         struct jobspec_result_file *f = &s.files[s.n];
         f->name = strdup(de->d_name);

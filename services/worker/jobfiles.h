@@ -40,15 +40,15 @@ LOOM_MUST_CHECK enum err jobfiles_read(const char *dir, const char *name, size_t
  * Returns what jobfiles_read() returns, and ERR_AUTH when the digest differs.
  */
 LOOM_MUST_CHECK enum err jobfiles_read_input(const char *dir, const struct jobspec_input *in,
-                                             size_t max_bytes, unsigned char **data,
-                                             size_t *len, struct buf *msg);
+                                             size_t max_bytes, unsigned char **data, size_t *len,
+                                             struct buf *msg);
 
 /*
  * Create <dir>/<name> (must not exist; mode 0644) holding <n> bytes of <p>.
  * Returns ERR_OK, ERR_INVAL (unsafe name), ERR_EXISTS, ERR_IO.
  */
-LOOM_MUST_CHECK enum err jobfiles_write(const char *dir, const char *name, const void *p,
-                                        size_t n, struct buf *msg);
+LOOM_MUST_CHECK enum err jobfiles_write(const char *dir, const char *name, const void *p, size_t n,
+                                        struct buf *msg);
 
 /* The files of a finished job, sorted by name. */
 struct jobfiles_set {
@@ -63,8 +63,7 @@ struct jobfiles_set {
  * Returns ERR_OK, ERR_IO, ERR_INVAL (an odd entry), ERR_TOOBIG (more than
  * JOBFILES_MAX_OUTPUTS files), ERR_NOMEM.
  */
-LOOM_MUST_CHECK enum err jobfiles_list(const char *dir, struct jobfiles_set *out,
-                                       struct buf *msg);
+LOOM_MUST_CHECK enum err jobfiles_list(const char *dir, struct jobfiles_set *out, struct buf *msg);
 void jobfiles_set_release(struct jobfiles_set *s);
 
 #endif

@@ -48,9 +48,9 @@ enum jobpipe_type { JOBPIPE_PROGRESS = 'P', JOBPIPE_DONE = 'D', JOBPIPE_ERROR = 
 
 struct jobpipe_msg {
     enum jobpipe_type type;
-    unsigned percent;  /* PROGRESS */
-    enum err err;      /* ERROR */
-    const char *text;  /* ERROR: borrowed from the reader until the next call */
+    unsigned percent; /* PROGRESS */
+    enum err err;     /* ERROR */
+    const char *text; /* ERROR: borrowed from the reader until the next call */
     size_t text_len;
 };
 

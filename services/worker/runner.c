@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -96,6 +97,15 @@ static void child_exec(int pipe_w, char **argv, char **envp, const struct sandbo
                        const struct sandbox_filter *filter)
 {
     setpgid(0, 0);
+    /* A daemon may block signals (for signalfd) or ignore SIGPIPE; both
+     * survive exec. The job gets default handling, so RLIMIT_CPU's SIGXCPU
+     * and RLIMIT_FSIZE's SIGXFSZ stop it. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGXCPU, SIG_DFL);
+    signal(SIGXFSZ, SIG_DFL);
     if (pipe_w != CHILD_PIPE_FD) {
         if (dup2(pipe_w, CHILD_PIPE_FD) == -1)
             _exit(126);
@@ -152,9 +162,11 @@ enum err runner_run(const struct runner_opts *o, runner_progress_fn *progress_cb
             envp[ne++] = *v;
 
     /* execve() takes char *const[]; the strings are never written. */
-    static char a_run[] = "run-job", a_spec[] = "--spec", a_files[] = "--files",
-                a_out[] = "--out", a_plat[] = "--cl-platform", a_dev[] = "--cl-device",
-                a_pfd[] = "--progress-fd", a_three[] = "3", a_empty[] = "";
+    static char a_run[] = "run-job", a_spec[] = "--spec", a_files[] = "--files", a_out[] = "--out",
+                a_plat[] = "--cl-platform", a_dev[] = "--cl-device", a_pfd[] = "--progress-fd",
+                a_three[] = "3", a_empty[] = "", a_jid[] = "--job-id";
+    char jid[24];
+    (void)snprintf(jid, sizeof(jid), "%lld", o->job_id);
     char *argv[] = {(char *)(uintptr_t)o->exe,
                     a_run,
                     a_spec,
@@ -169,6 +181,8 @@ enum err runner_run(const struct runner_opts *o, runner_progress_fn *progress_cb
                     o->cl_device ? (char *)(uintptr_t)o->cl_device : a_empty,
                     a_pfd,
                     a_three,
+                    a_jid,
+                    jid,
                     NULL};
 
     if (pipe2(pfd, O_CLOEXEC) == -1) {
@@ -257,8 +271,7 @@ enum err runner_run(const struct runner_opts *o, runner_progress_fn *progress_cb
     if (pid != -1) {
         if (wait4(pid, &status, 0, &ru) == -1) {
             e = ERR_IO;
-            msg_addf(&res->reason, "cannot wait for the job process: %s",
-                              strerror(errno));
+            msg_addf(&res->reason, "cannot wait for the job process: %s", strerror(errno));
             goto done;
         }
         pid = -1;
@@ -270,20 +283,19 @@ enum err runner_run(const struct runner_opts *o, runner_progress_fn *progress_cb
     if (timed_out) {
         res->status = RUNNER_TIMEOUT;
         buf_reset(&res->reason);
-        msg_addf(&res->reason, "timed out: still running after %lld ms, killed",
-                          o->wall_ms);
+        msg_addf(&res->reason, "timed out: still running after %lld ms, killed", o->wall_ms);
     } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         buf_reset(&res->reason);
-        if (sig == SIGXCPU || (sig == SIGKILL && o->cpu_seconds > 0 &&
-                               res->cpu_seconds >= (double)o->cpu_seconds)) {
+        if (sig == SIGXCPU ||
+            (sig == SIGKILL && o->cpu_seconds > 0 && res->cpu_seconds >= (double)o->cpu_seconds)) {
             res->status = RUNNER_CPU_LIMIT;
             msg_addf(&res->reason, "cpu time limit: used %.1f s of %lld s, killed",
-                              res->cpu_seconds, o->cpu_seconds);
+                     res->cpu_seconds, o->cpu_seconds);
         } else {
             res->status = RUNNER_CRASHED;
             msg_addf(&res->reason, "crashed: signal %d (%s): %s", sig, sigabbrev_np(sig),
-                              signal_hint(sig));
+                     signal_hint(sig));
         }
     } else if (got_verdict && verdict == JOBPIPE_DONE && WEXITSTATUS(status) == 0 && !proto_err) {
         res->status = RUNNER_OK;
@@ -310,11 +322,10 @@ enum err runner_run(const struct runner_opts *o, runner_progress_fn *progress_cb
         res->job_err = ERR_PROTO;
         buf_reset(&res->reason);
         int code = WEXITSTATUS(status);
-        msg_addf(&res->reason, "job process exited with status %d without a verdict%s",
-                          code,
-                          code == 125   ? " (could not apply the sandbox)"
-                          : code == 127 ? " (could not start the worker binary)"
-                                        : "");
+        msg_addf(&res->reason, "job process exited with status %d without a verdict%s", code,
+                 code == 125   ? " (could not apply the sandbox)"
+                 : code == 127 ? " (could not start the worker binary)"
+                               : "");
     }
 done:
     if (pid > 0) {

@@ -36,25 +36,26 @@
 #define RUNNER_MEM_FLOOR_BYTES ((long long)1 << 30)
 
 struct runner_opts {
-    const char *exe;        /* the worker binary to exec (borrowed) */
-    const char *spec_path;  /* job.json (borrowed) */
-    const char *files_dir;  /* inputs, already fetched (borrowed) */
-    const char *out_dir;    /* an existing, empty work folder for outputs (borrowed) */
+    const char *exe;         /* the worker binary to exec (borrowed) */
+    const char *spec_path;   /* job.json (borrowed) */
+    const char *files_dir;   /* inputs, already fetched (borrowed) */
+    const char *out_dir;     /* an existing, empty work folder for outputs (borrowed) */
     const char *cl_platform; /* selectors passed to cl_open() in the child; may be NULL */
     const char *cl_device;
-    long long wall_ms;      /* kill after this long (the claim's max runtime) */
-    long long cpu_seconds;  /* RLIMIT_CPU; all threads count, so about wall x cores */
-    long long mem_bytes;    /* RLIMIT_AS; raised to RUNNER_MEM_FLOOR_BYTES if lower */
-    int seccomp;            /* non-zero: install the seccomp filter where supported */
+    long long wall_ms;     /* kill after this long (the claim's max runtime) */
+    long long cpu_seconds; /* RLIMIT_CPU; all threads count, so about wall x cores */
+    long long mem_bytes;   /* RLIMIT_AS; raised to RUNNER_MEM_FLOOR_BYTES if lower */
+    int seccomp;           /* non-zero: install the seccomp filter where supported */
+    long long job_id;      /* the daemon's job id, put on the child's log lines; 0: none */
 };
 
 enum runner_status {
-    RUNNER_OK,          /* the job finished; files holds the result */
-    RUNNER_FAILED,      /* the job reported an error (bad input, build log, CL error) */
-    RUNNER_OOM,         /* the job ran out of memory under its limit */
-    RUNNER_TIMEOUT,     /* killed at the wall-clock deadline */
-    RUNNER_CPU_LIMIT,   /* killed by RLIMIT_CPU */
-    RUNNER_CRASHED,     /* killed by a signal (SIGSEGV from an out-of-bounds write...) */
+    RUNNER_OK,        /* the job finished; files holds the result */
+    RUNNER_FAILED,    /* the job reported an error (bad input, build log, CL error) */
+    RUNNER_OOM,       /* the job ran out of memory under its limit */
+    RUNNER_TIMEOUT,   /* killed at the wall-clock deadline */
+    RUNNER_CPU_LIMIT, /* killed by RLIMIT_CPU */
+    RUNNER_CRASHED,   /* killed by a signal (SIGSEGV from an out-of-bounds write...) */
 };
 
 struct runner_result {

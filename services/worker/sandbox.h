@@ -12,6 +12,9 @@
  * processes, mounts and namespaces, kernel modules, kexec, reboot, BPF, perf,
  * keyrings, io_uring and userfaultfd; denied calls fail with EPERM. It also
  * rejects foreign ABIs (x32 numbers, another architecture) outright.
+ * Sanitizer builds (ASan): RLIMIT_AS is not set, since ASan reserves
+ * terabytes of shadow address space, and ptrace stays allowed, since
+ * LeakSanitizer stops the process's threads with it at exit.
  * Not here: deciding the limits (runner), process bookkeeping.
  * Threading: sandbox_apply() runs in a freshly forked child and makes only
  * async-signal-safe system calls.
@@ -26,10 +29,10 @@
 #include "err.h"
 
 struct sandbox_limits {
-    long long cpu_seconds;  /* RLIMIT_CPU: soft (SIGXCPU) at this, hard one second later */
-    long long mem_bytes;    /* RLIMIT_AS: address space, 0 = no limit */
-    long long file_bytes;   /* RLIMIT_FSIZE: largest file the job may write */
-    int seccomp;            /* non-zero: install the seccomp filter */
+    long long cpu_seconds; /* RLIMIT_CPU: soft (SIGXCPU) at this, hard one second later */
+    long long mem_bytes;   /* RLIMIT_AS: address space, 0 = no limit */
+    long long file_bytes;  /* RLIMIT_FSIZE: largest file the job may write */
+    int seccomp;           /* non-zero: install the seccomp filter */
 };
 
 /* A prepared seccomp program; built in the parent so the child only copies
@@ -45,6 +48,10 @@ struct sandbox_filter {
  * architectures: the caller runs without it and says so).
  */
 LOOM_MUST_CHECK enum err sandbox_filter_build(struct sandbox_filter *f);
+
+/* Return non-zero when sandbox_apply() enforces mem_bytes (RLIMIT_AS):
+ * always, except in AddressSanitizer builds. */
+int sandbox_limits_address_space(void);
 
 /*
  * In the child: no core dumps, the limits of <l>, PR_SET_NO_NEW_PRIVS and,

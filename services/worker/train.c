@@ -3,7 +3,7 @@
  *
  * All matrices on the device are row-major and padded with zeros: features
  * and hidden units to a multiple of 16 (the SGEMM kernel's column block),
- * classes to 16, row counts to a multiple of 4 (its row block). Zero padding
+ * classes to 16, row counts to a multiple of 8 (its row block). Zero padding
  * is stable under SGD here: padded inputs are zero, so their weight
  * gradients are zero; padded classes get a zero gradient from the softmax
  * kernel; padded hidden units start with zero weights and stay at
@@ -26,42 +26,54 @@
 #include "jobfiles.h"
 #include "jobspec.h"
 
-/* SGEMM: each work-item computes a 4-row x 16-column block of C with four
- * float16 accumulators, so the inner loop is 4 broadcasts and 4 vector FMAs
- * per float16 load of B. POCL maps float16 onto AVX-512 (or 2-4 AVX2
- * registers); the textbook one-element-per-work-item kernel runs some 30x
- * slower on POCL (DESIGN.md's measurements). */
-#define SGEMM_ROWS 4
+/* SGEMM: each work-item computes an 8-row x 16*C-column block of C (C = 1
+ * or 2 float16 vectors) in registers, so the inner loop does 8 broadcasts
+ * and 8*C float16 multiply-adds per C vector loads of B. Work-items run
+ * rows-fastest (dimension 0) in work-groups of one, so consecutive
+ * work-items reuse the same panel of B from cache and POCL does not wrap
+ * already-vectorised code in its work-item loop vectoriser. Measured on
+ * POCL 3.1 (one core, CPU time, 1024^3): the textbook element-per-work-item
+ * kernel about 6 GFLOP/s, a 4x16 block 25, this 8x32 block 40-47. */
+#define SGEMM_ROWS 8
 #define SGEMM_COLS 16
 
 static const char train_cl[] =
-    "#define SGEMM(NAME, AE, BV)                                                  \\\n"
+    "#define SGEMM(NAME, C, AE, BV)                                              \\\n"
     "__kernel void NAME(int M, int N, int K, __global const float *A, int lda,   \\\n"
-    "                   __global const float *B, int ldb, __global float *C, int ldc) \\\n"
+    "                   __global const float *B, int ldb, __global float *Cm, int ldc) \\\n"
     "{                                                                           \\\n"
-    "    int j = get_global_id(0) * 16, i = get_global_id(1) * 4;                \\\n"
-    "    float16 c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;                     \\\n"
+    "    int i = get_global_id(0) * 8, j = get_global_id(1) * 16 * C;            \\\n"
+    "    float16 acc[8][C];                                                      \\\n"
+    "    for (int r = 0; r < 8; r++)                                             \\\n"
+    "        for (int c = 0; c < C; c++)                                         \\\n"
+    "            acc[r][c] = 0.0f;                                               \\\n"
     "    for (int k = 0; k < K; k++) {                                           \\\n"
-    "        float16 b = BV;                                                     \\\n"
-    "        c0 = mad((float16)(AE(i, k)), b, c0);                               \\\n"
-    "        c1 = mad((float16)(AE(i + 1, k)), b, c1);                           \\\n"
-    "        c2 = mad((float16)(AE(i + 2, k)), b, c2);                           \\\n"
-    "        c3 = mad((float16)(AE(i + 3, k)), b, c3);                           \\\n"
+    "        float16 b[C];                                                       \\\n"
+    "        for (int c = 0; c < C; c++)                                         \\\n"
+    "            b[c] = BV(j + 16 * c);                                          \\\n"
+    "        for (int r = 0; r < 8; r++) {                                       \\\n"
+    "            float a = AE(i + r, k);                                         \\\n"
+    "            for (int c = 0; c < C; c++)                                     \\\n"
+    "                acc[r][c] = mad((float16)a, b[c], acc[r][c]);               \\\n"
+    "        }                                                                   \\\n"
     "    }                                                                       \\\n"
-    "    vstore16(c0, 0, C + (size_t)i * ldc + j);                               \\\n"
-    "    vstore16(c1, 0, C + (size_t)(i + 1) * ldc + j);                         \\\n"
-    "    vstore16(c2, 0, C + (size_t)(i + 2) * ldc + j);                         \\\n"
-    "    vstore16(c3, 0, C + (size_t)(i + 3) * ldc + j);                         \\\n"
+    "    for (int r = 0; r < 8; r++)                                             \\\n"
+    "        for (int c = 0; c < C; c++)                                         \\\n"
+    "            vstore16(acc[r][c], 0, Cm + (size_t)(i + r) * ldc + j + 16 * c); \\\n"
     "}\n"
     "#define A_N(i, k) A[(size_t)(i) * lda + (k)]\n"
     "#define A_T(i, k) A[(size_t)(k) * lda + (i)]\n"
-    "#define B_N vload16(0, B + (size_t)k * ldb + j)\n"
-    "#define BT(c) B[(size_t)(j + c) * ldb + k]\n"
-    "#define B_T (float16)(BT(0), BT(1), BT(2), BT(3), BT(4), BT(5), BT(6), BT(7), BT(8), \\\n"
-    "                      BT(9), BT(10), BT(11), BT(12), BT(13), BT(14), BT(15))\n"
-    "SGEMM(sgemm_nn, A_N, B_N)\n"
-    "SGEMM(sgemm_tn, A_T, B_N)\n"
-    "SGEMM(sgemm_nt, A_N, B_T)\n"
+    "#define B_N(j) vload16(0, B + (size_t)k * ldb + (j))\n"
+    "#define BT(j, c) B[(size_t)((j) + c) * ldb + k]\n"
+    "#define B_T(j) (float16)(BT(j, 0), BT(j, 1), BT(j, 2), BT(j, 3), BT(j, 4), BT(j, 5), \\\n"
+    "    BT(j, 6), BT(j, 7), BT(j, 8), BT(j, 9), BT(j, 10), BT(j, 11), BT(j, 12), BT(j, 13), \\\n"
+    "    BT(j, 14), BT(j, 15))\n"
+    "SGEMM(sgemm_nn1, 1, A_N, B_N)\n"
+    "SGEMM(sgemm_nn2, 2, A_N, B_N)\n"
+    "SGEMM(sgemm_tn1, 1, A_T, B_N)\n"
+    "SGEMM(sgemm_tn2, 2, A_T, B_N)\n"
+    "SGEMM(sgemm_nt1, 1, A_N, B_T)\n"
+    "SGEMM(sgemm_nt2, 2, A_N, B_T)\n"
     "__kernel void bias_act(__global float *Z, __global const float *bias, int ld, int relu)\n"
     "{\n"
     "    int j = get_global_id(0), i = get_global_id(1);\n"
@@ -177,9 +189,10 @@ static enum err parse_csv(const char *text, size_t len, int header, struct table
             for (;;) {
                 if (t->rows >= TRAIN_MAX_ROWS || col >= TRAIN_MAX_COLUMNS ||
                     t->rows * (t->cols ? t->cols : col + 1) + col >= TRAIN_MAX_CELLS) {
-                    msg_addf(msg, "data is over the limits (%d rows, %d columns, %zu "
-                                           "cells)",
-                                      TRAIN_MAX_ROWS, TRAIN_MAX_COLUMNS, TRAIN_MAX_CELLS);
+                    msg_addf(msg,
+                             "data is over the limits (%d rows, %d columns, %zu "
+                             "cells)",
+                             TRAIN_MAX_ROWS, TRAIN_MAX_COLUMNS, TRAIN_MAX_CELLS);
                     return ERR_TOOBIG;
                 }
                 const char *fe = memchr(f, ',', (size_t)(le - f));
@@ -203,8 +216,7 @@ static enum err parse_csv(const char *text, size_t len, int header, struct table
                 }
                 if (fl == 0 || fl >= sizeof(num) || nend != num + fl || errno != 0 ||
                     !isfinite(v)) {
-                    msg_addf(msg, "data line %zu column %zu: not a number", line,
-                                      col + 1);
+                    msg_addf(msg, "data line %zu column %zu: not a number", line, col + 1);
                     return ERR_INVAL;
                 }
                 if (t->rows * (t->cols ? t->cols : TRAIN_MAX_COLUMNS) + col >= cap) {
@@ -224,16 +236,15 @@ static enum err parse_csv(const char *text, size_t len, int header, struct table
                     break;
                 f = fe + 1;
                 if (t->rows > 0 && col >= t->cols) {
-                    msg_addf(msg, "data line %zu has more than %zu columns", line,
-                                      t->cols);
+                    msg_addf(msg, "data line %zu has more than %zu columns", line, t->cols);
                     return ERR_INVAL;
                 }
             }
             if (t->rows == 0) {
                 t->cols = col;
             } else if (col != t->cols) {
-                msg_addf(msg, "data line %zu has %zu columns, the first row %zu", line,
-                                  col, t->cols);
+                msg_addf(msg, "data line %zu has %zu columns, the first row %zu", line, col,
+                         t->cols);
                 return ERR_INVAL;
             }
             t->rows++;
@@ -251,25 +262,26 @@ static enum err parse_csv(const char *text, size_t len, int header, struct table
 struct model {
     struct cl_ctx *cl;
     struct cl_prog *prog;
-    struct cl_kern *nn, *tn, *nt, *bias_act, *softmax_grad, *relu_back, *colsum, *sgd;
+    struct cl_kern *nn[2], *tn[2], *nt[2], *bias_act, *softmax_grad, *relu_back, *colsum, *sgd;
     int mlp;
-    size_t d, dp, k, kp, h, hp;    /* features, classes, hidden units; p = padded */
-    size_t bp;                      /* padded batch rows */
-    struct cl_mem *w1, *b1, *w2, *b2;     /* logistic uses w1/b1 only (dp x kp) */
+    size_t d, dp, k, kp, h, hp;       /* features, classes, hidden units; p = padded */
+    size_t bp;                        /* padded batch rows */
+    struct cl_mem *w1, *b1, *w2, *b2; /* logistic uses w1/b1 only (dp x kp) */
     struct cl_mem *dw1, *db1, *dw2, *db2;
     struct cl_mem *xb, *yb, *hb, *zb, *gb, *dhb; /* batch work buffers */
-    struct cl_mem *xe, *he, *ze;                  /* evaluation work buffers */
+    struct cl_mem *xe, *he, *ze;                 /* evaluation work buffers */
     size_t ep;                                   /* padded evaluation rows */
 };
 
 static void model_release(struct model *m)
 {
-    struct cl_mem *mems[] = {m->w1, m->b1, m->w2, m->b2, m->dw1, m->db1, m->dw2, m->db2,
-                             m->xb, m->yb, m->hb, m->zb, m->gb, m->dhb, m->xe, m->he, m->ze};
+    struct cl_mem *mems[] = {m->w1, m->b1, m->w2, m->b2, m->dw1, m->db1, m->dw2, m->db2, m->xb,
+                             m->yb, m->hb, m->zb, m->gb, m->dhb, m->xe,  m->he,  m->ze};
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
         cl_buffer_free(mems[i]);
-    struct cl_kern *ks[] = {m->nn,        m->tn,       m->nt,     m->bias_act, m->softmax_grad,
-                            m->relu_back, m->colsum,   m->sgd};
+    struct cl_kern *ks[] = {m->nn[0],     m->nn[1],  m->tn[0],    m->tn[1],
+                            m->nt[0],     m->nt[1],  m->bias_act, m->softmax_grad,
+                            m->relu_back, m->colsum, m->sgd};
     for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
         cl_kernel_free(ks[i]);
     cl_prog_free(m->prog);
@@ -278,12 +290,15 @@ static void model_release(struct model *m)
 static enum err build_kernels(struct model *m, struct buf *msg)
 {
     enum err e = cl_build(m->cl, train_cl, sizeof(train_cl) - 1, "-cl-mad-enable", &m->prog, msg);
-    if (e == ERR_OK)
-        e = cl_kernel_new(m->prog, "sgemm_nn", &m->nn, msg);
-    if (e == ERR_OK)
-        e = cl_kernel_new(m->prog, "sgemm_tn", &m->tn, msg);
-    if (e == ERR_OK)
-        e = cl_kernel_new(m->prog, "sgemm_nt", &m->nt, msg);
+    static const char *const names[3][2] = {
+        {"sgemm_nn1", "sgemm_nn2"}, {"sgemm_tn1", "sgemm_tn2"}, {"sgemm_nt1", "sgemm_nt2"}};
+    for (int c = 0; c < 2 && e == ERR_OK; c++) {
+        e = cl_kernel_new(m->prog, names[0][c], &m->nn[c], msg);
+        if (e == ERR_OK)
+            e = cl_kernel_new(m->prog, names[1][c], &m->tn[c], msg);
+        if (e == ERR_OK)
+            e = cl_kernel_new(m->prog, names[2][c], &m->nt[c], msg);
+    }
     if (e == ERR_OK)
         e = cl_kernel_new(m->prog, "bias_act", &m->bias_act, msg);
     if (e == ERR_OK)
@@ -302,12 +317,16 @@ static enum err set_i(struct cl_kern *k, unsigned i, int v, struct buf *msg)
     return cl_kernel_set_scalar(k, i, sizeof(v), &v, msg);
 }
 
-/* C (m x n, ldc) = op(A) op(B), with lda/ldb the stored row lengths. */
-static enum err gemm(struct model *md, struct cl_kern *kern, size_t m, size_t n, size_t k,
+/* C (m x n, ldc) = op(A) op(B), with lda/ldb the stored row lengths; <pair>
+ * is the kernel pair for one transposition, [0] for 16 columns per
+ * work-item, [1] for 32 (used when n allows). */
+static enum err gemm(struct model *md, struct cl_kern *pair[2], size_t m, size_t n, size_t k,
                      struct cl_mem *a, size_t lda, struct cl_mem *b, size_t ldb, struct cl_mem *c,
                      size_t ldc, struct buf *msg)
 {
     LOOM_ASSERT(m % SGEMM_ROWS == 0 && n % SGEMM_COLS == 0);
+    size_t cols = n % (2 * SGEMM_COLS) == 0 ? 2 * SGEMM_COLS : SGEMM_COLS;
+    struct cl_kern *kern = pair[cols == SGEMM_COLS ? 0 : 1];
     enum err e = set_i(kern, 0, (int)m, msg);
     if (e == ERR_OK)
         e = set_i(kern, 1, (int)n, msg);
@@ -325,9 +344,9 @@ static enum err gemm(struct model *md, struct cl_kern *kern, size_t m, size_t n,
         e = cl_kernel_set_buffer(kern, 7, c, msg);
     if (e == ERR_OK)
         e = set_i(kern, 8, (int)ldc, msg);
-    size_t g[2] = {n / SGEMM_COLS, m / SGEMM_ROWS};
+    size_t g[2] = {m / SGEMM_ROWS, n / cols}, one[2] = {1, 1};
     if (e == ERR_OK)
-        e = cl_run(md->cl, kern, 2, g, NULL, msg);
+        e = cl_run(md->cl, kern, 2, g, one, msg);
     return e;
 }
 
@@ -347,8 +366,8 @@ static enum err bias_act(struct model *m, struct cl_mem *z, struct cl_mem *bias,
     return e;
 }
 
-static enum err colsum(struct model *m, struct cl_mem *g, struct cl_mem *db, size_t rows,
-                       size_t ld, struct buf *msg)
+static enum err colsum(struct model *m, struct cl_mem *g, struct cl_mem *db, size_t rows, size_t ld,
+                       struct buf *msg)
 {
     enum err e = cl_kernel_set_buffer(m->colsum, 0, g, msg);
     if (e == ERR_OK)
@@ -362,8 +381,7 @@ static enum err colsum(struct model *m, struct cl_mem *g, struct cl_mem *db, siz
     return e;
 }
 
-static enum err sgd(struct model *m, struct cl_mem *w, struct cl_mem *dw, float lr,
-                    struct buf *msg)
+static enum err sgd(struct model *m, struct cl_mem *w, struct cl_mem *dw, float lr, struct buf *msg)
 {
     size_t n = cl_buffer_size(w) / sizeof(float);
     enum err e = cl_kernel_set_buffer(m->sgd, 0, w, msg);
@@ -460,8 +478,8 @@ static enum err step(struct model *m, size_t nvalid, float lr, struct buf *msg)
 
 /* Mean cross-entropy and accuracy of the model on <rows> rows of <x>
  * (rows x dp, host, padded) with labels <y>. */
-static enum err evaluate(struct model *m, const float *x, const int *y, size_t rows,
-                         float *zhost, double *loss, double *acc, struct buf *msg)
+static enum err evaluate(struct model *m, const float *x, const int *y, size_t rows, float *zhost,
+                         double *loss, double *acc, struct buf *msg)
 {
     size_t rp = round_up(rows, SGEMM_ROWS);
     enum err e = cl_buffer_write(m->cl, m->xe, 0, x, rp * m->dp * sizeof(float), msg);
@@ -525,8 +543,7 @@ static enum err write_outputs(struct job_ctx *j, struct model *m, const double *
                     "\"float32le\",\"layers\":[",
                     m->mlp ? "mlp" : "logistic", m->d, m->k, m->mlp ? m->h : 0, label_col);
     for (size_t l = 0; l < layers && e == ERR_OK; l++) {
-        e = buf_appendf(&model,
-                        "%s{\"weights\":[%zu,%zu],\"bias\":[%zu],\"activation\":\"%s\"}",
+        e = buf_appendf(&model, "%s{\"weights\":[%zu,%zu],\"bias\":[%zu],\"activation\":\"%s\"}",
                         l ? "," : "", L[l].in, L[l].out, L[l].out,
                         m->mlp && l == 0 ? "relu" : "softmax");
         size_t rows_p = round_up(L[l].in, SGEMM_COLS);
@@ -596,8 +613,8 @@ enum err train_run(struct job_ctx *j)
     long lc = ts->label_column < 0 ? (long)t.cols + ts->label_column : ts->label_column;
     if (lc < 0 || (size_t)lc >= t.cols) {
         e = ERR_INVAL;
-        msg_addf(j->msg, "label_column %d is outside the data's %zu columns",
-                          ts->label_column, t.cols);
+        msg_addf(j->msg, "label_column %d is outside the data's %zu columns", ts->label_column,
+                 t.cols);
         goto done;
     }
     size_t n = t.rows, d = t.cols - 1, k = 0;
@@ -611,8 +628,8 @@ enum err train_run(struct job_ctx *j)
         double v = t.cells[i * t.cols + (size_t)lc];
         if (v < 0 || v >= TRAIN_MAX_CLASSES || floor(v) != v) {
             e = ERR_INVAL;
-            msg_addf(j->msg, "data row %zu: label %g is not a class index 0..%d", i + 1,
-                              v, TRAIN_MAX_CLASSES - 1);
+            msg_addf(j->msg, "data row %zu: label %g is not a class index 0..%d", i + 1, v,
+                     TRAIN_MAX_CLASSES - 1);
             goto done;
         }
         labels[i] = (int)v;
@@ -623,8 +640,7 @@ enum err train_run(struct job_ctx *j)
     size_t n_test = (size_t)llround((double)n * ts->test_fraction);
     if (k < 2 || n_test < 1 || n_test >= n) {
         e = ERR_INVAL;
-        msg_addf(j->msg, "data has %zu rows and %zu classes: too few to train on", n,
-                          k);
+        msg_addf(j->msg, "data has %zu rows and %zu classes: too few to train on", n, k);
         goto done;
     }
     size_t n_train = n - n_test;
@@ -643,10 +659,11 @@ enum err train_run(struct job_ctx *j)
     /* Host copies of the splits and the device copies of the model and the
      * evaluation buffers, in floats; a rough bound that catches a spec
      * whose hidden layer or data cannot fit before anything is allocated. */
-    unsigned long long floats =
-        2ULL * (trp + tep) * m.dp + 4ULL * m.dp * (m.mlp ? m.hp : m.kp) + 4ULL * m.hp * m.kp +
-        2ULL * m.ep * (m.dp + m.hp + m.kp) + 6ULL * m.bp * (m.dp + m.hp + m.kp);
-    if ((e = job_check_memory(j, floats * sizeof(float), "the model and data")) != ERR_OK)
+    unsigned long long floats = 2ULL * (trp + tep) * m.dp + 4ULL * m.dp * (m.mlp ? m.hp : m.kp) +
+                                4ULL * m.hp * m.kp + 2ULL * m.ep * (m.dp + m.hp + m.kp) +
+                                6ULL * m.bp * (m.dp + m.hp + m.kp);
+    e = job_check_memory(j, floats * sizeof(float), "the model and data");
+    if (e != ERR_OK)
         goto done;
     /* Standardise with the training rows' statistics. */
     mean = calloc(d, sizeof(double));
@@ -705,28 +722,47 @@ enum err train_run(struct job_ctx *j)
         glorot(w1, m.d, m.h, m.hp, &seed);
         glorot(w2, m.h, m.k, m.kp, &seed);
     }
-    if ((e = build_kernels(&m, j->msg)) != ERR_OK)
+    e = build_kernels(&m, j->msg);
+    if (e != ERR_OK)
         goto done;
-    if ((e = buffer(&m, m.dp * l1_out, w1, &m.w1, j->msg)) ||
-        (e = buffer(&m, l1_out, NULL, &m.b1, j->msg)) ||
-        (e = buffer(&m, m.dp * l1_out, NULL, &m.dw1, j->msg)) ||
-        (e = buffer(&m, l1_out, NULL, &m.db1, j->msg)) ||
-        (e = buffer(&m, m.bp * m.dp, NULL, &m.xb, j->msg)) ||
-        (e = cl_buffer_new(m.cl, m.bp * sizeof(int), NULL, &m.yb, j->msg)) ||
-        (e = buffer(&m, m.bp * m.kp, NULL, &m.zb, j->msg)) ||
-        (e = buffer(&m, m.bp * m.kp, NULL, &m.gb, j->msg)) ||
-        (e = buffer(&m, m.ep * m.dp, NULL, &m.xe, j->msg)) ||
-        (e = buffer(&m, m.ep * m.kp, NULL, &m.ze, j->msg)))
+    e = buffer(&m, m.dp * l1_out, w1, &m.w1, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, l1_out, NULL, &m.b1, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.dp * l1_out, NULL, &m.dw1, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, l1_out, NULL, &m.db1, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.bp * m.dp, NULL, &m.xb, j->msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(m.cl, m.bp * sizeof(int), NULL, &m.yb, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.bp * m.kp, NULL, &m.zb, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.bp * m.kp, NULL, &m.gb, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.ep * m.dp, NULL, &m.xe, j->msg);
+    if (e == ERR_OK)
+        e = buffer(&m, m.ep * m.kp, NULL, &m.ze, j->msg);
+    if (e != ERR_OK)
         goto done;
-    if (m.mlp &&
-        ((e = buffer(&m, m.hp * m.kp, w2, &m.w2, j->msg)) ||
-         (e = buffer(&m, m.kp, NULL, &m.b2, j->msg)) ||
-         (e = buffer(&m, m.hp * m.kp, NULL, &m.dw2, j->msg)) ||
-         (e = buffer(&m, m.kp, NULL, &m.db2, j->msg)) ||
-         (e = buffer(&m, m.bp * m.hp, NULL, &m.hb, j->msg)) ||
-         (e = buffer(&m, m.bp * m.hp, NULL, &m.dhb, j->msg)) ||
-         (e = buffer(&m, m.ep * m.hp, NULL, &m.he, j->msg))))
-        goto done;
+    if (m.mlp) {
+        e = buffer(&m, m.hp * m.kp, w2, &m.w2, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.kp, NULL, &m.b2, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.hp * m.kp, NULL, &m.dw2, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.kp, NULL, &m.db2, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.bp * m.hp, NULL, &m.hb, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.bp * m.hp, NULL, &m.dhb, j->msg);
+        if (e == ERR_OK)
+            e = buffer(&m, m.ep * m.hp, NULL, &m.he, j->msg);
+        if (e != ERR_OK)
+            goto done;
+    }
 
     e = buf_appendf(&metrics,
                     "{\"v\":1,\"model\":\"%s\",\"hidden\":%zu,\"features\":%zu,\"classes\":%zu,"
@@ -753,19 +789,25 @@ enum err train_run(struct job_ctx *j)
                 memcpy(xb + r * m.dp, xtr + order[s + r] * m.dp, m.dp * sizeof(float));
                 yb[r] = ytr[order[s + r]];
             }
-            if ((e = cl_buffer_write(m.cl, m.xb, 0, xb, m.bp * m.dp * sizeof(float), j->msg)) ||
-                (e = cl_buffer_write(m.cl, m.yb, 0, yb, m.bp * sizeof(int), j->msg)) ||
-                (e = step(&m, nb, lr, j->msg)))
+            e = cl_buffer_write(m.cl, m.xb, 0, xb, m.bp * m.dp * sizeof(float), j->msg);
+            if (e == ERR_OK)
+                e = cl_buffer_write(m.cl, m.yb, 0, yb, m.bp * sizeof(int), j->msg);
+            if (e == ERR_OK)
+                e = step(&m, nb, lr, j->msg);
+            if (e != ERR_OK)
                 goto done;
         }
-        if ((e = evaluate(&m, xtr, ytr, n_train, zhost, &tr_loss, &tr_acc, j->msg)) ||
-            (e = evaluate(&m, xte, yte, n_test, zhost, &te_loss, &te_acc, j->msg)))
+        e = evaluate(&m, xtr, ytr, n_train, zhost, &tr_loss, &tr_acc, j->msg);
+        if (e == ERR_OK)
+            e = evaluate(&m, xte, yte, n_test, zhost, &te_loss, &te_acc, j->msg);
+        if (e != ERR_OK)
             goto done;
         if (!isfinite(tr_loss)) {
             e = ERR_INVAL;
-            msg_addf(j->msg, "training diverged at epoch %u (loss is not finite): "
-                                      "lower the learning rate",
-                              ep + 1);
+            msg_addf(j->msg,
+                     "training diverged at epoch %u (loss is not finite): "
+                     "lower the learning rate",
+                     ep + 1);
             goto done;
         }
         e = buf_appendf(&metrics,

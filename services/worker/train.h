@@ -18,9 +18,9 @@
  *                 of weights.bin
  *   weights.bin   float32 little-endian: per layer W (fan_in x fan_out,
  *                 row-major) then b (fan_out)
- * The matrix products go through one SGEMM kernel that keeps a 4 x 16 block
- * of C per work-item in float16 registers (see train.c); train_sgemm_*
- * expose it for benchmarks.
+ * The matrix products go through one SGEMM kernel that keeps an 8 x 16 or
+ * 8 x 32 block of C per work-item in float16 registers (see train.c);
+ * train_sgemm_* expose it for benchmarks.
  * Threading: one job per call.
  *
  * SPDX-License-Identifier: MIT
@@ -37,10 +37,10 @@ struct cl_ctx;
 struct cl_mem;
 struct job_ctx;
 
-#define TRAIN_MAX_ROWS     1000000
-#define TRAIN_MAX_COLUMNS  4096
-#define TRAIN_MAX_CELLS    ((size_t)1 << 26)
-#define TRAIN_MAX_CLASSES  256
+#define TRAIN_MAX_ROWS      1000000
+#define TRAIN_MAX_COLUMNS   4096
+#define TRAIN_MAX_CELLS     ((size_t)1 << 26)
+#define TRAIN_MAX_CLASSES   256
 #define TRAIN_MAX_CSV_BYTES ((size_t)512 << 20)
 
 /*
@@ -52,14 +52,14 @@ struct job_ctx;
 LOOM_MUST_CHECK enum err train_run(struct job_ctx *j);
 
 /* The SGEMM kernel on its own, for benchmarks: C = A B, all row-major,
- * M a multiple of 4, N a multiple of 16. */
+ * M a multiple of 8, N a multiple of 16. */
 struct train_sgemm;
 LOOM_MUST_CHECK enum err train_sgemm_new(struct cl_ctx *cl, struct train_sgemm **out,
                                          struct buf *msg);
 void train_sgemm_free(struct train_sgemm *s);
 /* Enqueue C (M x N) = A (M x K) B (K x N); does not wait. */
-LOOM_MUST_CHECK enum err train_sgemm_run(struct train_sgemm *s, unsigned m, unsigned n,
-                                         unsigned k, struct cl_mem *a, struct cl_mem *b,
-                                         struct cl_mem *c, struct buf *msg);
+LOOM_MUST_CHECK enum err train_sgemm_run(struct train_sgemm *s, unsigned m, unsigned n, unsigned k,
+                                         struct cl_mem *a, struct cl_mem *b, struct cl_mem *c,
+                                         struct buf *msg);
 
 #endif

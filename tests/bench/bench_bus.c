@@ -1,7 +1,10 @@
 /*
  * bench_bus -- what common/bus costs over raw nanomsg, measured in one run.
  *
- *   build/bench/bench_bus [rounds] [scale]
+ *   build/bench/bench_bus [rounds] [scale]     (defaults 5 and 1.0)
+ *   BENCH_VERBOSE=1 also prints each REQ/REP round.
+ *   BENCH_ONE=inproc,1,64,20000 runs one REQ/REP case (transport, bus 1 or
+ *   raw 0, in flight, requests), for a profiler.
  *
  * 1. PUB/SUB one-way latency (p50, p99) over ipc:// and tcp://127.0.0.1: one
  *    thread, one libevent loop holds both ends; the subscriber's callback
@@ -10,10 +13,17 @@
  * 2. REQ/REP round trip (p50, p99) and requests per second with 1 and with 64
  *    requests in flight: an echo server in its own thread and loop, the
  *    client in the main thread's loop.
+ *    Over inproc the server shares the client's thread and loop: a CPU-bound
+ *    run that shows the per-request cost of the code around nanomsg most
+ *    plainly (and cannot gain 3x from concurrency: one thread does all).
  * Each figure is measured through bus and through raw nanomsg driven by the
  * same kind of libevent loop (NN_RCVFD/NN_SNDFD, raw REQ/REP sockets, the
  * same request-id header), alternating bus and raw within each round. The
- * median over the rounds is printed, with the ratio bus/raw. Targets (the
+ * median over the rounds is printed, with the median of the per-round
+ * bus/raw ratios and the best round of each. "cpu" is the process's CPU
+ * time (all threads: client, server, nanomsg workers) per message or
+ * request: on a shared machine it moves less with other programs' load
+ * than wall-clock figures do. Targets (the
  * foundation issue): bus costs at most 10% over raw; 64 in flight serve at
  * least 3x the requests per second of 1 in flight.
  *
@@ -22,6 +32,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -53,6 +64,17 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the whole process (all threads: client, server, nanomsg's
+ * workers), in microseconds. Less sensitive than wall time to other
+ * programs on a shared machine. */
+static double cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static void die(const char *what)
@@ -101,6 +123,8 @@ static void make_addr(const char *transport, char *out, size_t n)
     seq++;
     if (strcmp(transport, "ipc") == 0)
         snprintf(out, n, "ipc://%s/b%d", tmp_dir, seq);
+    else if (strcmp(transport, "inproc") == 0)
+        snprintf(out, n, "inproc://bench%d", seq);
     else
         snprintf(out, n, "tcp://127.0.0.1:%d", free_tcp_port());
 }
@@ -114,6 +138,7 @@ static void fill_payload(unsigned char *p, uint64_t t)
 /* ---- PUB/SUB latency ---------------------------------------------------- */
 
 struct lat {
+    double cpu; /* process CPU microseconds per message */
     struct event_base *base;
     size_t target, n;
     double *us;
@@ -172,7 +197,7 @@ static void run_for(struct event_base *base, int ms)
     event_free(t);
 }
 
-static double lat_bus(const char *transport, size_t n, double *p99)
+static double lat_bus(const char *transport, size_t n, double *p99, double *cpu)
 {
     char addr[256];
     struct lat l = {0};
@@ -189,8 +214,10 @@ static double lat_bus(const char *transport, size_t n, double *p99)
         bus_publish_now(&l);
         run_for(l.base, 10);
     }
+    double c0 = cpu_us();
     bus_publish_now(&l);
     event_base_dispatch(l.base);
+    *cpu = (cpu_us() - c0) / (double)n;
     double p50 = pct(l.us, l.n, 0.50);
     *p99 = pct(l.us, l.n, 0.99);
     bus_free(sub);
@@ -241,7 +268,7 @@ static void raw_sub_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static double lat_raw(const char *transport, size_t n, double *p99)
+static double lat_raw(const char *transport, size_t n, double *p99, double *cpu)
 {
     char addr[256];
     struct lat l = {0};
@@ -266,8 +293,10 @@ static double lat_raw(const char *transport, size_t n, double *p99)
         raw_publish_now(&l);
         run_for(l.base, 10);
     }
+    double c0 = cpu_us();
     raw_publish_now(&l);
     event_base_dispatch(l.base);
+    *cpu = (cpu_us() - c0) / (double)n;
     double p50 = pct(l.us, l.n, 0.50);
     *p99 = pct(l.us, l.n, 0.99);
     event_free(l.rev);
@@ -288,6 +317,7 @@ struct server {
     struct event_base *base;
     struct bus *bus;
     int rsock;
+    struct event *rev;
 };
 
 static void bus_echo_cb(void *arg, struct bus_reply *r, const void *data, size_t len)
@@ -335,13 +365,12 @@ static void stop_check(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(s->base);
 }
 
-static void *server_main(void *arg)
+/* Open the echo server of <s> on <base>. */
+static void server_open(struct server *s, struct event_base *base)
 {
-    struct server *s = arg;
-    struct event *rev = NULL;
-    s->base = event_base_new();
+    s->base = base;
     if (s->use_bus) {
-        if (bus_new(s->base, BUS_REP, &s->bus) != ERR_OK || bus_bind(s->bus, s->addr) != ERR_OK ||
+        if (bus_new(base, BUS_REP, &s->bus) != ERR_OK || bus_bind(s->bus, s->addr) != ERR_OK ||
             bus_serve(s->bus, bus_echo_cb, s) != ERR_OK)
             die("bus server setup failed");
     } else {
@@ -353,23 +382,35 @@ static void *server_main(void *arg)
             nn_bind(s->rsock, s->addr) == -1 ||
             nn_getsockopt(s->rsock, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) == -1)
             die("raw server setup failed");
-        rev = event_new(s->base, fd, EV_READ | EV_PERSIST, raw_echo_cb, s);
-        event_add(rev, NULL);
+        s->rev = event_new(base, fd, EV_READ | EV_PERSIST, raw_echo_cb, s);
+        event_add(s->rev, NULL);
     }
-    /* Checked every 20 ms: how the main thread stops this loop. */
-    struct event *tick = event_new(s->base, -1, EV_PERSIST, stop_check, s);
-    struct timeval tv = {0, 20000};
-    event_add(tick, &tv);
-    atomic_store(&s->ready, 1);
-    event_base_dispatch(s->base);
-    event_free(tick);
-    if (rev)
-        event_free(rev);
+}
+
+static void server_close(struct server *s)
+{
+    if (s->rev)
+        event_free(s->rev);
     if (s->use_bus)
         bus_free(s->bus);
     else
         nn_close(s->rsock);
-    event_base_free(s->base);
+}
+
+static void *server_main(void *arg)
+{
+    struct server *s = arg;
+    struct event_base *base = event_base_new();
+    server_open(s, base);
+    /* Checked every 20 ms: how the main thread stops this loop. */
+    struct event *tick = event_new(base, -1, EV_PERSIST, stop_check, s);
+    struct timeval tv = {0, 20000};
+    event_add(tick, &tv);
+    atomic_store(&s->ready, 1);
+    event_base_dispatch(base);
+    event_free(tick);
+    server_close(s);
+    event_base_free(base);
     return NULL;
 }
 
@@ -468,23 +509,31 @@ static void raw_rr_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct rr_result {
-    double rps, p50, p99;
+    double rps, p50, p99, cpu; /* cpu: process CPU microseconds per request */
 };
 
+/* One REQ/REP run. <transport> "inproc" puts the server in the client's
+ * thread and loop: no thread hand-offs, so the run is CPU-bound and shows
+ * the per-request cost of the code around nanomsg most plainly. */
 static struct rr_result reqrep(const char *transport, int use_bus, int inflight, size_t n)
 {
     struct server s;
     pthread_t th;
     struct rr r = {0};
     struct rr_result res;
+    int same_thread = strcmp(transport, "inproc") == 0;
     memset(&s, 0, sizeof(s));
     s.use_bus = use_bus;
     make_addr(transport, s.addr, sizeof(s.addr));
-    if (pthread_create(&th, NULL, server_main, &s) != 0)
-        die("pthread_create failed");
-    while (!atomic_load(&s.ready))
-        usleep(1000);
     r.base = event_base_new();
+    if (same_thread) {
+        server_open(&s, r.base);
+    } else {
+        if (pthread_create(&th, NULL, server_main, &s) != 0)
+            die("pthread_create failed");
+        while (!atomic_load(&s.ready))
+            usleep(1000);
+    }
     r.target = n;
     r.us = calloc(n, sizeof(double));
     if (use_bus) {
@@ -503,6 +552,7 @@ static struct rr_result reqrep(const char *transport, int use_bus, int inflight,
         event_add(r.rev, NULL);
     }
     run_for(r.base, 50); /* let the connection come up before timing */
+    double c0 = cpu_us();
     uint64_t t0 = now_ns();
     for (int i = 0; i < inflight; i++) {
         if (use_bus)
@@ -512,6 +562,7 @@ static struct rr_result reqrep(const char *transport, int use_bus, int inflight,
     }
     event_base_dispatch(r.base);
     uint64_t t1 = now_ns();
+    res.cpu = (cpu_us() - c0) / (double)n;
     res.rps = (double)n / ((double)(t1 - t0) / 1e9);
     res.p50 = pct(r.us, r.done, 0.50);
     res.p99 = pct(r.us, r.done, 0.99);
@@ -521,8 +572,12 @@ static struct rr_result reqrep(const char *transport, int use_bus, int inflight,
         event_free(r.rev);
         nn_close(r.rsock);
     }
-    atomic_store(&s.stop, 1);
-    pthread_join(th, NULL);
+    if (same_thread) {
+        server_close(&s);
+    } else {
+        atomic_store(&s.stop, 1);
+        pthread_join(th, NULL);
+    }
     event_base_free(r.base);
     free(r.us);
     return res;
@@ -560,6 +615,22 @@ static void conditions(void)
            rounds);
 }
 
+static double best_min(const double *v, int n)
+{
+    double b = v[0];
+    for (int i = 1; i < n; i++)
+        b = v[i] < b ? v[i] : b;
+    return b;
+}
+
+static double best_max(const double *v, int n)
+{
+    double b = v[0];
+    for (int i = 1; i < n; i++)
+        b = v[i] > b ? v[i] : b;
+    return b;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -571,56 +642,99 @@ int main(int argc, char **argv)
     snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/bench_bus.XXXXXX");
     if (mkdtemp(tmp_dir) == NULL)
         die("mkdtemp failed");
+    const char *one = getenv("BENCH_ONE"); /* "transport,bus(0/1),inflight,n": profiling */
+    if (one) {
+        char tr[16];
+        int use_bus, k;
+        size_t n;
+        if (sscanf(one, "%15[^,],%d,%d,%zu", tr, &use_bus, &k, &n) != 4 || k < 1 ||
+            k > MAX_INFLIGHT)
+            die("BENCH_ONE: transport,bus,inflight,count");
+        struct rr_result r = reqrep(tr, use_bus, k, n);
+        printf("%s %s k=%d: %.0f req/s, cpu %.2f us/req\n", tr, use_bus ? "bus" : "raw", k, r.rps,
+               r.cpu);
+        return 0;
+    }
     conditions();
+    printf("  ratios are bus/raw, the median of per-round ratios (bus and raw run back to\n"
+           "  back, first one then the other alternately, so load from other programs\n"
+           "  hits both alike); best = the best round of each\n");
 
     size_t n_lat = (size_t)(20000 * scale);
     const char *transports[] = {"ipc", "tcp"};
     printf("\nPUB/SUB one-way latency, one message in flight, %zu messages per run\n", n_lat);
-    printf("  %-4s %-4s %10s %10s\n", "", "", "p50 us", "p99 us");
+    printf("  %-4s %-5s %10s %10s %12s %10s\n", "", "", "p50 us", "p99 us", "best p50 us",
+           "cpu us/msg");
     for (int t = 0; t < 2; t++) {
-        double b50[50], b99[50], r50[50], r99[50];
+        double b50[50], b99[50], r50[50], r99[50], q50[50], q99[50], bc[50], rc[50], qc[50];
         for (int i = 0; i < rounds; i++) {
-            b50[i] = lat_bus(transports[t], n_lat, &b99[i]);
-            r50[i] = lat_raw(transports[t], n_lat, &r99[i]);
+            if (i % 2 == 0) {
+                b50[i] = lat_bus(transports[t], n_lat, &b99[i], &bc[i]);
+                r50[i] = lat_raw(transports[t], n_lat, &r99[i], &rc[i]);
+            } else {
+                r50[i] = lat_raw(transports[t], n_lat, &r99[i], &rc[i]);
+                b50[i] = lat_bus(transports[t], n_lat, &b99[i], &bc[i]);
+            }
+            qc[i] = bc[i] / rc[i];
+            q50[i] = b50[i] / r50[i];
+            q99[i] = b99[i] / r99[i];
         }
-        double mb50 = median(b50, rounds), mb99 = median(b99, rounds);
-        double mr50 = median(r50, rounds), mr99 = median(r99, rounds);
-        printf("  %-4s %-4s %10.1f %10.1f\n", transports[t], "bus", mb50, mb99);
-        printf("  %-4s %-4s %10.1f %10.1f\n", transports[t], "raw", mr50, mr99);
-        printf("  %-4s %-4s %9.3fx %9.3fx\n", transports[t], "b/r", mb50 / mr50, mb99 / mr99);
+        double bb = best_min(b50, rounds), rb = best_min(r50, rounds);
+        printf("  %-4s %-5s %10.1f %10.1f %12.1f %10.2f\n", transports[t], "bus",
+               median(b50, rounds), median(b99, rounds), bb, median(bc, rounds));
+        printf("  %-4s %-5s %10.1f %10.1f %12.1f %10.2f\n", transports[t], "raw",
+               median(r50, rounds), median(r99, rounds), rb, median(rc, rounds));
+        printf("  %-4s %-5s %9.3fx %9.3fx %11.3fx %9.3fx\n", transports[t], "ratio",
+               median(q50, rounds), median(q99, rounds), bb / rb, median(qc, rounds));
     }
 
     const int inflights[] = {1, MAX_INFLIGHT};
     const size_t n_rr[] = {(size_t)(10000 * scale), (size_t)(50000 * scale)};
-    printf("\nREQ/REP echo, server thread + client thread, requests per run: %zu (1 in "
+    printf("\nREQ/REP echo (inproc: server in the client's loop; ipc, tcp: server thread), "
+           "requests per run: %zu (1 in "
            "flight), %zu (64 in flight)\n",
            n_rr[0], n_rr[1]);
-    printf("  %-4s %-3s %-4s %10s %10s %10s\n", "", "k", "", "req/s", "p50 us", "p99 us");
-    for (int t = 0; t < 2; t++) {
+    printf("  %-6s %-3s %-5s %10s %10s %10s %12s %10s\n", "", "k", "", "req/s", "p50 us", "p99 us",
+           "best req/s", "cpu us/req");
+    const char *rr_transports[] = {"inproc", "ipc", "tcp"};
+    for (int t = 0; t < 3; t++) {
         double rps_bus[2] = {0}, rps_raw[2] = {0};
         for (int k = 0; k < 2; k++) {
-            double br[50], b5[50], b9[50], rr[50], r5[50], r9[50];
+            double br[50], b5[50], b9[50], rr[50], r5[50], r9[50], qr[50], q5[50], q9[50];
+            double bc[50], rc[50], qc[50];
             for (int i = 0; i < rounds; i++) {
-                struct rr_result b = reqrep(transports[t], 1, inflights[k], n_rr[k]);
-                struct rr_result r = reqrep(transports[t], 0, inflights[k], n_rr[k]);
+                struct rr_result b, r;
+                if (i % 2 == 0) {
+                    b = reqrep(rr_transports[t], 1, inflights[k], n_rr[k]);
+                    r = reqrep(rr_transports[t], 0, inflights[k], n_rr[k]);
+                } else {
+                    r = reqrep(rr_transports[t], 0, inflights[k], n_rr[k]);
+                    b = reqrep(rr_transports[t], 1, inflights[k], n_rr[k]);
+                }
+                if (getenv("BENCH_VERBOSE"))
+                    printf("    round %d k=%d bus %.0f/s p99 %.0f  raw %.0f/s p99 %.0f\n", i,
+                           inflights[k], b.rps, b.p99, r.rps, r.p99);
                 br[i] = b.rps, b5[i] = b.p50, b9[i] = b.p99;
                 rr[i] = r.rps, r5[i] = r.p50, r9[i] = r.p99;
+                bc[i] = b.cpu, rc[i] = r.cpu, qc[i] = b.cpu / r.cpu;
+                qr[i] = b.rps / r.rps, q5[i] = b.p50 / r.p50, q9[i] = b.p99 / r.p99;
             }
+            double bb = best_max(br, rounds), rb = best_max(rr, rounds);
             rps_bus[k] = median(br, rounds);
             rps_raw[k] = median(rr, rounds);
-            double mb5 = median(b5, rounds), mb9 = median(b9, rounds);
-            double mr5 = median(r5, rounds), mr9 = median(r9, rounds);
-            printf("  %-4s %-3d %-4s %10.0f %10.1f %10.1f\n", transports[t], inflights[k], "bus",
-                   rps_bus[k], mb5, mb9);
-            printf("  %-4s %-3d %-4s %10.0f %10.1f %10.1f\n", transports[t], inflights[k], "raw",
-                   rps_raw[k], mr5, mr9);
-            printf("  %-4s %-3d %-4s %9.3fx %9.3fx %9.3fx   (bus/raw; req/s: higher is "
-                   "better)\n",
-                   transports[t], inflights[k], "b/r", rps_bus[k] / rps_raw[k], mb5 / mr5,
-                   mb9 / mr9);
+            printf("  %-6s %-3d %-5s %10.0f %10.1f %10.1f %12.0f %10.2f\n", rr_transports[t],
+                   inflights[k], "bus", rps_bus[k], median(b5, rounds), median(b9, rounds), bb,
+                   median(bc, rounds));
+            printf("  %-6s %-3d %-5s %10.0f %10.1f %10.1f %12.0f %10.2f\n", rr_transports[t],
+                   inflights[k], "raw", rps_raw[k], median(r5, rounds), median(r9, rounds), rb,
+                   median(rc, rounds));
+            printf("  %-6s %-3d %-5s %9.3fx %9.3fx %9.3fx %11.3fx %9.3fx\n", rr_transports[t],
+                   inflights[k], "ratio", median(qr, rounds), median(q5, rounds),
+                   median(q9, rounds), bb / rb, median(qc, rounds));
         }
-        printf("  %-4s 64 vs 1 in flight: bus %.2fx, raw %.2fx (target >= 3x)\n", transports[t],
-               rps_bus[1] / rps_bus[0], rps_raw[1] / rps_raw[0]);
+        printf("  %-6s 64 vs 1 in flight (median req/s): bus %.2fx, raw %.2fx%s\n",
+               rr_transports[t], rps_bus[1] / rps_bus[0], rps_raw[1] / rps_raw[0],
+               t == 0 ? " (one thread, CPU-bound: not the 3x target)" : " (target >= 3x)");
     }
     char cmd[200];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);

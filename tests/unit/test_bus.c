@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
+#include <nanomsg/reqrep.h>
 
 #include "bus.h"
 
@@ -339,6 +342,45 @@ static void test_timeout_once(void **state)
     assert_int_equal(c.calls, 1);
     assert_int_equal(c.status, ERR_TIMEDOUT);
     bus_free(cl);
+    bus_free(s.bus);
+    event_base_free(base);
+}
+
+/* Deadlines out of request order: the shorter timeouts fire first, the
+ * long one is still pending until the endpoint is freed. */
+static void test_mixed_timeouts(void **state)
+{
+    (void)state;
+    char addr[300];
+    struct event_base *base = event_base_new();
+    struct server s;
+    struct bus *cl;
+    struct call a = {0}, b = {0}, c = {0};
+    int completed = 0, done = 0;
+
+    test_addr("inproc", addr, sizeof(addr));
+    server_start(&s, base, addr, 64); /* holds everything */
+    assert_int_equal(bus_new(base, BUS_REQ, &cl), ERR_OK);
+    assert_int_equal(bus_connect(cl, addr), ERR_OK);
+    a.completed = b.completed = c.completed = &completed;
+    c.done = &done;
+    send_req(cl, &a, "a", 10000);
+    send_req(cl, &b, "b", 40);
+    send_req(cl, &c, "c", 80);
+    run_until(base, &done, 5000);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.status, ERR_TIMEDOUT);
+    assert_int_equal(b.order, 0);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.status, ERR_TIMEDOUT);
+    assert_int_equal(c.order, 1);
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(bus_pending(cl), 1);
+    bus_free(cl);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.status, ERR_CANCELED);
+    for (int i = 0; i < s.got; i++)
+        bus_reply_drop(s.held[i]);
     bus_free(s.bus);
     event_base_free(base);
 }
@@ -727,6 +769,63 @@ static void test_wrong_kind_and_args(void **state)
     event_base_free(base);
 }
 
+/* The wire format bus.h documents, spoken by plain nanomsg peers: a cooked
+ * nanomsg REQ gets its answer from a bus REP; a nanomsg PUB's "topic\0payload"
+ * reaches a bus SUB, and a message without the NUL is counted as malformed. */
+static void test_wire_format_interop(void **state)
+{
+    (void)state;
+    char addr[300], addr2[300];
+    struct event_base *base = event_base_new();
+    struct server s;
+    struct bus *sub;
+    struct sub_rec r = {0};
+    struct bus_stats st;
+    char reply[64];
+    int n = -1;
+
+    test_addr("ipc", addr, sizeof(addr));
+    server_start(&s, base, addr, 0);
+    int req = nn_socket(AF_SP, NN_REQ);
+    assert_true(req >= 0);
+    assert_true(nn_connect(req, addr) >= 0);
+    assert_int_equal(nn_send(req, "ping", 4, 0), 4);
+    for (int i = 0; i < 500 && n < 0; i++) {
+        run_until(base, NULL, 10);
+        n = nn_recv(req, reply, sizeof(reply), NN_DONTWAIT);
+    }
+    assert_int_equal(n, 9);
+    assert_memory_equal(reply, "echo:ping", 9);
+    nn_close(req);
+
+    test_addr("ipc", addr2, sizeof(addr2));
+    int pub = nn_socket(AF_SP, NN_PUB);
+    assert_true(pub >= 0);
+    assert_true(nn_bind(pub, addr2) >= 0);
+    assert_int_equal(bus_new(base, BUS_SUB, &sub), ERR_OK);
+    assert_int_equal(bus_subscribe(sub, ""), ERR_OK);
+    assert_int_equal(bus_on_message(sub, sub_cb, &r), ERR_OK);
+    assert_int_equal(bus_connect(sub, addr2), ERR_OK);
+    for (int i = 0; i < 500 && !r.synced; i++) {
+        assert_int_equal(nn_send(pub, "sync\0", 5, 0), 5);
+        run_until(base, NULL, 10);
+    }
+    assert_true(r.synced);
+    assert_int_equal(nn_send(pub, "no separator", 12, 0), 12);
+    assert_int_equal(nn_send(pub, "job.open.IA\0{\"v\":1}", 19, 0), 19);
+    assert_int_equal(nn_send(pub, "sync.end\0", 9, 0), 9);
+    for (int i = 0; i < 500 && !r.ended; i++)
+        run_until(base, NULL, 10);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.got[0], "job.open.IA|{\"v\":1}");
+    bus_stats(sub, &st);
+    assert_int_equal(st.malformed, 1);
+    nn_close(pub);
+    bus_free(sub);
+    bus_free(s.bus);
+    event_base_free(base);
+}
+
 /* ---- blocking requests ------------------------------------------------------- */
 
 struct thread_server {
@@ -857,13 +956,22 @@ static void test_blocking_send(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reqrep_inproc),     cmocka_unit_test(test_reqrep_ipc),
-        cmocka_unit_test(test_reqrep_tcp),        cmocka_unit_test(test_64_in_flight_out_of_order),
-        cmocka_unit_test(test_timeout_once),      cmocka_unit_test(test_shutdown_cancels),
-        cmocka_unit_test(test_pubsub_prefix_ipc), cmocka_unit_test(test_pubsub_prefix_tcp),
-        cmocka_unit_test(test_push_pull),         cmocka_unit_test(test_too_big),
-        cmocka_unit_test(test_bad_address),       cmocka_unit_test(test_wrong_kind_and_args),
-        cmocka_unit_test(test_request_wait),      cmocka_unit_test(test_blocking_send),
+        cmocka_unit_test(test_reqrep_inproc),
+        cmocka_unit_test(test_reqrep_ipc),
+        cmocka_unit_test(test_reqrep_tcp),
+        cmocka_unit_test(test_64_in_flight_out_of_order),
+        cmocka_unit_test(test_timeout_once),
+        cmocka_unit_test(test_mixed_timeouts),
+        cmocka_unit_test(test_shutdown_cancels),
+        cmocka_unit_test(test_pubsub_prefix_ipc),
+        cmocka_unit_test(test_pubsub_prefix_tcp),
+        cmocka_unit_test(test_push_pull),
+        cmocka_unit_test(test_wire_format_interop),
+        cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_bad_address),
+        cmocka_unit_test(test_wrong_kind_and_args),
+        cmocka_unit_test(test_request_wait),
+        cmocka_unit_test(test_blocking_send),
     };
     return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
 }

@@ -2,12 +2,12 @@
  * Differential tests of common/eth against Foundry's cast (1.7.1, from
  * node_modules/.bin/cast or $LOOM_CAST), all offline, on random inputs from
  * a fixed seed. Each cast start costs ~60 ms of CPU, so the counts are
- * chosen to keep the step near 30 s of CPU on two busy cores, and ABI
+ * chosen to keep the step near 60 s of CPU on two busy cores, and ABI
  * values are batched (one abi-encode / abi-decode call takes a parameter
- * list of ABI_PER_CALL random types). Counts: keccak 100 inputs; abi-encode
+ * list of ABI_PER_CALL random types). Counts: keccak 200 inputs; abi-encode
  * 300 values in 20 calls; abi-decode 300 values in 20 calls; wallet sign
- * (personal_sign) 100; mktx 60 legacy and 60 EIP-1559; decode-transaction
- * 60. Up to CAST_PARALLEL cast processes run at once. Skipped when cast is
+ * (personal_sign) 200; mktx 100 legacy and 100 EIP-1559; decode-transaction
+ * 200. Up to CAST_PARALLEL cast processes run at once. Skipped when cast is
  * missing.
  * SPDX-License-Identifier: MIT
  */
@@ -32,13 +32,13 @@
 #include "eth/key.h"
 #include "eth/tx.h"
 
-#define N_KECCAK     100
+#define N_KECCAK     200
 #define ABI_PER_CALL 15 /* random parameters per abi-encode / abi-decode call */
 #define N_ABI_ENCODE 20 /* calls */
 #define N_ABI_DECODE 20 /* calls */
-#define N_SIGN       100
-#define N_MKTX       60 /* per type */
-#define N_DECODE_TX  60
+#define N_SIGN       200
+#define N_MKTX       100 /* per type */
+#define N_DECODE_TX  200
 
 static const char *cast_path;
 static uint64_t rng = 0x5eed5eed12345678ULL;
