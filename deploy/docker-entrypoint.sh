@@ -10,7 +10,9 @@
 #    up to LOOM_DEPLOYMENT_WAIT_S seconds (default 600: the dev profile's
 #    deployer compiles the contracts first) and take LOOM_ESCROW,
 #    LOOM_START_BLOCK and LOOM_CHAIN_ID from it. LOOM_ESCROW_ADDRESS (the
-#    indexer's name) follows LOOM_ESCROW.
+#    indexer's name) follows LOOM_ESCROW. A worker (LOOM_DEPLOYMENT names a
+#    file that is not there) given LOOM_ESCROW and LOOM_CHAIN_ID gets a
+#    deployment JSON written for it in $HOME.
 # 3. LOOM_PGPASSWORD_FILE (a compose secret): its content becomes libpq's
 #    PGPASSWORD, so the password is neither in the compose file nor in the URL.
 # 4. LOOM_KEY_DIR (a folder of *.key files, one per worker): take the first key
@@ -48,6 +50,20 @@ fi
 if [ -n "${LOOM_ESCROW:-}" ]; then
   : "${LOOM_ESCROW_ADDRESS:=$LOOM_ESCROW}"
   export LOOM_ESCROW_ADDRESS
+fi
+
+# The worker reads the escrow from a deployment JSON (LOOM_DEPLOYMENT); given
+# only LOOM_ESCROW and LOOM_CHAIN_ID, write that JSON for it.
+if [ -n "${LOOM_DEPLOYMENT:-}" ] && [ ! -s "$LOOM_DEPLOYMENT" ] && [ -n "${LOOM_ESCROW:-}" ]; then
+  if [ -z "${LOOM_CHAIN_ID:-}" ]; then
+    echo "$me: no $LOOM_DEPLOYMENT: set LOOM_CHAIN_ID with LOOM_ESCROW" >&2
+    exit 78
+  fi
+  f=${HOME:-/tmp}/deployment.json
+  jq -n --argjson chain "$LOOM_CHAIN_ID" --arg escrow "$LOOM_ESCROW" --argjson block "${LOOM_START_BLOCK:-0}" \
+    '{chainId: $chain, escrow: $escrow, deploymentBlock: $block}' >"$f"
+  LOOM_DEPLOYMENT=$f
+  export LOOM_DEPLOYMENT
 fi
 
 if [ -n "${LOOM_PGPASSWORD_FILE:-}" ]; then

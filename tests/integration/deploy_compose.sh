@@ -153,6 +153,9 @@ check "entrypoint: PGPASSWORD from its file" bash -c 'grep -qx PGPASSWORD=s3cret
 out=$(env -i PATH="$PATH" LOOM_ESCROW=0x00000000000000000000000000000000000000e5 LOOM_START_BLOCK=9 \
   LOOM_DEPLOYMENT_FILE="$tmp/deployment.json" sh "$ep" env)
 check "entrypoint: LOOM_ESCROW set wins over the file" bash -c 'grep -qx LOOM_ESCROW_ADDRESS=0x00000000000000000000000000000000000000e5 <<<"$1" && grep -qx LOOM_START_BLOCK=9 <<<"$1"' _ "$out"
+out=$(env -i PATH="$PATH" HOME="$tmp" LOOM_ESCROW=0x00000000000000000000000000000000000000e5 LOOM_CHAIN_ID=534351 \
+  LOOM_DEPLOYMENT="$tmp/none.json" sh "$ep" sh -c 'jq -c . "$LOOM_DEPLOYMENT"')
+check "entrypoint: a worker's deployment JSON from LOOM_ESCROW" [ "$out" = '{"chainId":534351,"escrow":"0x00000000000000000000000000000000000000e5","deploymentBlock":0}' ]
 out=$(env -i PATH="$PATH" LOOM_DEPLOYMENT_FILE="$tmp/none.json" LOOM_DEPLOYMENT_WAIT_S=1 sh "$ep" true 2>&1); rc=$?
 check "entrypoint: no escrow anywhere: exit 78" [ "$rc" = 78 ]
 check "entrypoint: says so" grep -q "no LOOM_ESCROW and no deployment file" <<<"$out"
