@@ -113,7 +113,7 @@ for _ in $(seq 1 50); do [ "$(readlink /proc/$other/exe)" != "$(readlink /proc/$
 pid_record worker "$stubborn"
 echo "$other 1" >"$pid_dir/keeper.pid" # the right pid, the wrong start time
 out=$(LOOM_DOWN_TIMEOUT=1 deploy/down.sh 2>&1); rc=$?
-wait "$stubborn" 2>/dev/null
+{ wait "$stubborn"; } 2>/dev/null
 stubborn_rc=$?
 check "down: SIGTERM-proof process killed" [ ! -e "/proc/$stubborn" ]
 check "down: it was stopped by SIGKILL" [ "$stubborn_rc" = 137 ]
