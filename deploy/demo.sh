@@ -23,6 +23,7 @@
 #
 # SPDX-License-Identifier: MIT
 set -euo pipefail
+# shellcheck source=deploy/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$deploy_root"
 say() { echo "make demo: $*"; }
@@ -40,7 +41,9 @@ cast=$deploy_root/node_modules/.bin/cast
 # --- 1, 2 -------------------------------------------------------------------
 say "installing what is missing and building"
 scripts/deps.sh --quiet
-make -s -j"$(nproc)" "$build/bin/loom" $(for f in services/*/main.c; do n=${f#services/}; echo "$build/bin/loom-${n%/main.c}"; done)
+targets=("$build/bin/loom")
+for f in services/*/main.c; do n=${f#services/}; targets+=("$build/bin/loom-${n%/main.c}"); done
+make -s -j"$(nproc)" "${targets[@]}"
 LOOM_UP_STRICT=1 LOOM_BUILD=$build deploy/up.sh
 # shellcheck disable=SC1091
 source "$state_dir/env"

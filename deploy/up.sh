@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # the *_port variables: set by port() through printf -v
 # up.sh -- the whole Loom on one machine, without Docker (`make up`).
 #
 # Starts, in order: a throwaway PostgreSQL cluster (scripts/pg.sh), anvil
@@ -51,6 +52,7 @@
 #
 # SPDX-License-Identifier: MIT
 set -euo pipefail
+# shellcheck source=deploy/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$deploy_root"
 
@@ -65,7 +67,7 @@ fund_eth=${LOOM_UP_FUND_ETH:-100}
 health_timeout=${LOOM_UP_HEALTH_TIMEOUT:-60}
 log_level=${LOOM_UP_LOG_LEVEL:-info}
 strict=${LOOM_UP_STRICT:-0}
-services=(${LOOM_UP_SERVICES:-jobstore gateway indexer keeper worker})
+read -ra services <<<"${LOOM_UP_SERVICES:-jobstore gateway indexer keeper worker}"
 build=${LOOM_BUILD:-build}
 case "$build" in /*) ;; *) build=$deploy_root/$build ;; esac
 bin_dir=$build/bin

@@ -19,7 +19,7 @@
 # SPDX-License-Identifier: MIT
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root/deploy"
+cd "$root/deploy" || exit 1
 base=${LOOM_TEST_TMP:-/tmp}
 tmp=$(mktemp -d "$base/deploy-compose.XXXXXX")
 bg=()

@@ -15,11 +15,12 @@
 # SPDX-License-Identifier: MIT
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 cast=$root/node_modules/.bin/cast
 base=${LOOM_TEST_TMP:-/tmp}
 tmp=$(mktemp -d "$base/deploy-updown.XXXXXX")
 export LOOM_UP_DIR=$tmp/run LOOM_UP_PORTS=auto LOOM_BUILD=${LOOM_BUILD:-$root/build}
+# shellcheck source=deploy/lib.sh
 source deploy/lib.sh # after LOOM_UP_DIR: it sets $pid_dir from it
 bg=()
 cleanup() {
