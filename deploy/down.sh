@@ -18,6 +18,7 @@
 #
 # SPDX-License-Identifier: MIT
 set -euo pipefail
+# shellcheck source=deploy/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 keep=0 quiet=0

@@ -1,4 +1,5 @@
 # lib.sh -- helpers shared by deploy/up.sh and deploy/down.sh (sourced, not run).
+# shellcheck shell=bash disable=SC2034  # (variables for the scripts that source this)
 #
 # A process started by `make up` is recorded in $LOOM_UP_DIR/pids/<name>.pid as
 # one line "PID STARTTIME", STARTTIME being field 22 of /proc/PID/stat (clock

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # the *_port variables: set by port() through printf -v
 # up.sh -- the whole Loom on one machine, without Docker (`make up`).
 #
 # Starts, in order: a throwaway PostgreSQL cluster (scripts/pg.sh), anvil
@@ -42,6 +43,8 @@
 #   LOOM_UP_CL_PLATFORM, LOOM_UP_CL_DEVICE   the worker's OpenCL choice
 #   LOOM_UP_HEALTH_TIMEOUT  seconds to wait for each /health (default 60)
 #   LOOM_UP_LOG_LEVEL       the services' log level (default info)
+#   LOOM_UP_STRICT          1: a service that cannot be started is an error
+#                           instead of a "skipped" line (make demo sets it)
 #   LOOM_BUILD              build folder holding bin/ (default build)
 # Exit status: 0 when up (or already up), 64 bad settings, 69 a port taken or
 # a tool missing, 1 anything else (what was started is stopped again; the logs
@@ -49,6 +52,7 @@
 #
 # SPDX-License-Identifier: MIT
 set -euo pipefail
+# shellcheck source=deploy/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$deploy_root"
 
@@ -62,7 +66,8 @@ block_time=${LOOM_UP_BLOCK_TIME:-1}
 fund_eth=${LOOM_UP_FUND_ETH:-100}
 health_timeout=${LOOM_UP_HEALTH_TIMEOUT:-60}
 log_level=${LOOM_UP_LOG_LEVEL:-info}
-services=(${LOOM_UP_SERVICES:-jobstore gateway indexer keeper worker})
+strict=${LOOM_UP_STRICT:-0}
+read -ra services <<<"${LOOM_UP_SERVICES:-jobstore gateway indexer keeper worker}"
 build=${LOOM_BUILD:-build}
 case "$build" in /*) ;; *) build=$deploy_root/$build ;; esac
 bin_dir=$build/bin
@@ -235,15 +240,17 @@ fi
 # --- 8. Services ------------------------------------------------------------
 # settings_<svc>: one "name=value" per line; a leading "!" marks a setting
 # the service must list in --help to be started (it cannot join the stack
-# without it). Other settings are passed only when listed.
+# without it). Other settings are passed only when listed. "a|b=value" names
+# one setting that some builds call a and others b: the first one listed wins.
 jobstore_addr=tcp://127.0.0.1:$jobstore_port
 feed_addr=tcp://127.0.0.1:$feed_port
 gateway_url=http://127.0.0.1:$gateway_port
 settings_jobstore() {
   echo "!database_url=$pg_url"
-  echo "!listen=tcp://$host:$jobstore_port"
-  echo "!feed_listen=tcp://$host:$feed_port"
-  echo "!metrics_listen=$host:$jobstore_metrics_port"
+  echo "!rep_addr=tcp://$host:$jobstore_port"
+  echo "!pub_addr=tcp://$host:$feed_port"
+  echo "!metrics_host=$host"
+  echo "!metrics_port=$jobstore_metrics_port"
 }
 settings_gateway() {
   echo "!listen=$host:$gateway_port"
@@ -252,16 +259,16 @@ settings_gateway() {
   echo "!store_root=$state_dir/data/store"
   echo "backend=jobstore"
   echo "escrow=$escrow"
-  echo "price_feed=$price_feed"
+  echo "deployment=$deployment"
   echo "chain_id=$chain_id"
   echo "siwe_domain=$host:$gateway_port"
   echo "session_key_file=$key_dir/gateway-session.key"
 }
 settings_indexer() {
   echo "!rpc_url=$rpc_url"
-  echo "!escrow_address=$escrow"
+  echo "!escrow_address|escrow=$escrow"
   echo "!start_block=$start_block"
-  echo "!jobstore=$jobstore_addr"
+  echo "!jobstore_url|jobstore=$jobstore_addr"
   echo "!metrics_listen=$host:$indexer_metrics_port"
   echo "sink=jobstore"
   echo "confirmations=0"
@@ -271,19 +278,18 @@ settings_keeper() {
   echo "!rpc_url=$rpc_url"
   echo "!key_file=$key_dir/keeper.key"
   echo "!escrow=$escrow"
-  echo "!jobstore=$jobstore_addr"
+  echo "!jobstore_url|jobstore=$jobstore_addr"
   echo "!metrics_listen=$host:$keeper_metrics_port"
   echo "chain_id=$chain_id"
   echo "journal=$state_dir/data/keeper.journal"
 }
 settings_worker() {
   echo "!feed=$feed_addr"
-  echo "!gateway_url=$gateway_url"
+  echo "!gateway|gateway_url=$gateway_url"
   echo "!rpc_url=$rpc_url"
+  echo "!deployment=$deployment"
   echo "!key_file=$key_dir/worker.key"
   echo "!metrics_listen=$host:$worker_metrics_port"
-  echo "escrow=$escrow"
-  echo "chain_id=$chain_id"
   echo "work_dir=$state_dir/data/worker"
   [ -n "${LOOM_UP_CL_PLATFORM:-}" ] && echo "cl_platform=$LOOM_UP_CL_PLATFORM"
   [ -n "${LOOM_UP_CL_DEVICE:-}" ] && echo "cl_device=$LOOM_UP_CL_DEVICE"
@@ -327,15 +333,19 @@ start_service() {
     local req=0
     [ "${line:0:1}" = "!" ] && { req=1; line=${line:1}; }
     name=${line%%=*} value=${line#*=}
-    local env=LOOM_${name^^}
-    if grep -qF ", $env (" <<<"$help"; then
+    local env="" alt alts=()
+    IFS='|' read -ra alts <<<"$name"
+    for alt in "${alts[@]}"; do
+      if grep -qF ", LOOM_${alt^^} (" <<<"$help"; then env=LOOM_${alt^^}; break; fi
+    done
+    if [ -n "$env" ]; then
       envs+=("$env=$value")
     elif [ "$req" = 1 ]; then
-      missing+=("$env")
+      missing+=("LOOM_${name^^}")
     fi
   done < <("settings_$svc")
   if [ ${#missing[@]} -gt 0 ]; then
-    up_state[$svc]="this build's --help lacks ${missing[*]}"
+    up_state[$svc]="this build's --help lacks ${missing[*]//|/ or LOOM_}"
     return 0
   fi
   say "starting loom-$svc"
@@ -343,15 +353,23 @@ start_service() {
   # script without job control it execs rather than forks, so $! is the
   # service's pid once exec completes.
   (cd "$state_dir/data" && exec env "${envs[@]}" setsid "$bin" </dev/null >>"$log" 2>&1) &
-  local pid=$!
-  pid_record "$svc" "$pid" || { tail_log "$log"; die 1 "loom-$svc exited at once"; }
-  local url deadline
+  local pid=$! url deadline rc
+  pid_record "$svc" "$pid" || echo "$pid 0" >"$pid_dir/$svc.pid"
   url=$(health_url "$svc")
   deadline=$((SECONDS + health_timeout))
   until curl -fsS -m 2 -o /dev/null "$url" 2>/dev/null; do
     if ! pid_alive "$svc" >/dev/null; then
+      rc=0
+      wait "$pid" || rc=$?
+      rm -f "$pid_dir/$svc.pid"
+      # 78 (EX_CONFIG): this build refuses the stack's configuration, typically
+      # a part not written yet. Reported and skipped unless LOOM_UP_STRICT=1.
+      if [ "$rc" = 78 ] && [ "$strict" != 1 ]; then
+        up_state[$svc]="it refused the configuration (exit 78): $(tail -n 1 "$log")"
+        return 0
+      fi
       tail_log "$log"
-      die 1 "loom-$svc stopped before it was healthy"
+      die 1 "loom-$svc stopped (exit $rc) before it was healthy"
     fi
     [ $SECONDS -lt $deadline ] || { tail_log "$log"; die 1 "loom-$svc: no healthy answer from $url within ${health_timeout}s"; }
     sleep 0.2
@@ -362,7 +380,11 @@ start_service() {
 }
 for svc in jobstore gateway indexer keeper worker; do
   start_service "$svc"
-  [ "${up_state[$svc]}" = started ] || say "skipping loom-$svc: ${up_state[$svc]}"
+  if [ "${up_state[$svc]}" != started ]; then
+    [ "$strict" = 1 ] && [[ " ${services[*]} " == *" $svc "* ]] \
+      && die 1 "loom-$svc cannot be started: ${up_state[$svc]} (LOOM_UP_STRICT=1)"
+    say "skipping loom-$svc: ${up_state[$svc]}"
+  fi
 done
 
 # --- 9. Where everything is -------------------------------------------------

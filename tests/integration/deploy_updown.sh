@@ -15,11 +15,12 @@
 # SPDX-License-Identifier: MIT
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 cast=$root/node_modules/.bin/cast
 base=${LOOM_TEST_TMP:-/tmp}
 tmp=$(mktemp -d "$base/deploy-updown.XXXXXX")
 export LOOM_UP_DIR=$tmp/run LOOM_UP_PORTS=auto LOOM_BUILD=${LOOM_BUILD:-$root/build}
+# shellcheck source=deploy/lib.sh
 source deploy/lib.sh # after LOOM_UP_DIR: it sets $pid_dir from it
 bg=()
 cleanup() {
@@ -113,7 +114,7 @@ for _ in $(seq 1 50); do [ "$(readlink /proc/$other/exe)" != "$(readlink /proc/$
 pid_record worker "$stubborn"
 echo "$other 1" >"$pid_dir/keeper.pid" # the right pid, the wrong start time
 out=$(LOOM_DOWN_TIMEOUT=1 deploy/down.sh 2>&1); rc=$?
-wait "$stubborn" 2>/dev/null
+{ wait "$stubborn"; } 2>/dev/null
 stubborn_rc=$?
 check "down: SIGTERM-proof process killed" [ ! -e "/proc/$stubborn" ]
 check "down: it was stopped by SIGKILL" [ "$stubborn_rc" = 137 ]
