@@ -8,6 +8,8 @@
 #   make fuzz            build the libFuzzer targets (clang) and run each briefly
 #   make bench           build and run the benchmarks in tests/bench/
 #   make lint            clang-format check and banned-function grep
+#   make up / make down  the whole stack on one machine (deploy/up.sh; KEEP=1 keeps state)
+#   make demo            install, build, make up, then a client's jobs end to end
 #   V=1                  show the full commands
 #
 # Sources are found by convention, so a new module needs no Makefile edit:
@@ -155,5 +157,13 @@ lint:
 
 clean:
 	rm -rf build build-san
+
+.PHONY: up down demo
+up: $(SVC_BINS) $(CLI_BIN)
+	@LOOM_BUILD=$(BUILD) deploy/up.sh
+down:
+	@deploy/down.sh $(if $(KEEP),--keep)
+demo:
+	@deploy/demo.sh
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -109,27 +109,35 @@ static const struct proto__field event_fields_fields[] = {
     PF_BYTES(PK_HASH, T, chain_job_id),
     PF_BYTES_OPT(PK_ADDR, T, client),
     PF_BYTES_OPT(PK_ADDR, T, worker),
+    PF_BYTES_OPT(PK_HASH, T, ref),
     PF_INT_OPT(T, price_usd_cents, 1, PROTO_PRICE_CENTS_MAX),
     PF_BYTES_OPT(PK_U256, T, amount_wei),
     PF_BYTES_OPT(PK_HASH, T, spec_sha256),
     PF_BYTES_OPT(PK_HASH, T, result_sha256),
     PF_INT_OPT(T, deadline_at, 0, PROTO_MAX_TIME_AT),
     PF_INT_OPT(T, max_runtime_s, 1, PROTO_RUNTIME_MAX_S),
+    PF_INT_OPT(T, challenge_window_s, 0, PROTO_RUNTIME_MAX_S),
     PF_INT_OPT(T, claim_expires_at, 0, PROTO_MAX_TIME_AT),
     PF_INT_OPT(T, challenge_ends_at, 0, PROTO_MAX_TIME_AT),
+    PF_ROW("by_client", PK_BOOL, false, offsetof(T, by_client), offsetof(T, has_by_client), 0, 0,
+           NULL, 0, NULL, 0),
+    PF_BYTES_OPT(PK_U256, T, to_worker_wei),
+    PF_BYTES_OPT(PK_U256, T, to_client_wei),
 };
 #undef T
 
-/* The fields each event carries besides chain_job_id (cmd.h lists them). */
-static const char *const event_carries[PROTO_EV__COUNT][7] = {
-    [PROTO_EV_JOB_CREATED] = {"client", "price_usd_cents", "amount_wei", "spec_sha256",
-                              "deadline_at", "max_runtime_s", NULL},
-    [PROTO_EV_JOB_CLAIMED] = {"worker", "claim_expires_at", NULL},
-    [PROTO_EV_JOB_SUBMITTED] = {"worker", "result_sha256", "challenge_ends_at", NULL},
-    [PROTO_EV_PAYMENT_RELEASED] = {"worker", "amount_wei", NULL},
-    [PROTO_EV_JOB_DISPUTED] = {"client", NULL},
-    [PROTO_EV_JOB_REOPENED] = {"worker", NULL},
-    [PROTO_EV_JOB_REFUNDED] = {"client", "amount_wei", NULL},
+/* The fields each event carries besides chain_job_id (cmd.h lists them):
+ * every parameter of its Solidity event in contracts/src/LoomEscrow.sol. */
+static const char *const event_carries[PROTO_EV__COUNT][9] = {
+    [PROTO_EV_JOB_CREATED] = {"client", "ref", "price_usd_cents", "amount_wei", "spec_sha256",
+                              "deadline_at", "max_runtime_s", "challenge_window_s", NULL},
+    [PROTO_EV_JOB_CLAIMED] = {"client", "worker", "claim_expires_at", NULL},
+    [PROTO_EV_JOB_SUBMITTED] = {"client", "worker", "result_sha256", "challenge_ends_at", NULL},
+    [PROTO_EV_PAYMENT_RELEASED] = {"client", "worker", "amount_wei", "by_client", NULL},
+    [PROTO_EV_JOB_DISPUTED] = {"client", "worker", NULL},
+    [PROTO_EV_JOB_REOPENED] = {"client", "worker", NULL},
+    [PROTO_EV_JOB_REFUNDED] = {"client", "worker", "amount_wei", NULL},
+    [PROTO_EV_DISPUTE_RESOLVED] = {"client", "worker", "to_worker_wei", "to_client_wei", NULL},
 };
 
 static bool carries(enum proto_event_name name, const char *key)
@@ -173,6 +181,7 @@ static const struct proto__type event_fields_type = {
 static const struct proto__field event_fields[] = {
     PF_INT(T, block_number, 0, PROTO_MAX_ID),
     PF_BYTES(PK_HASH, T, block_hash),
+    PF_INT(T, block_at, 0, PROTO_MAX_TIME_AT),
     PF_BYTES(PK_HASH, T, tx_hash),
     PF_INT(T, log_index, 0, (int64_t)UINT32_MAX),
     PF_ENUM(T, name, proto_event_names, PROTO_EV__COUNT),

@@ -135,15 +135,19 @@ struct proto_block_ref {
 };
 
 /*
- * The fields of a decoded escrow event. chain_job_id is always present; the
- * others are present exactly for the events that carry them:
- *   JobCreated       client price_usd_cents amount_wei spec_sha256 deadline_at max_runtime_s
- *   JobClaimed       worker claim_expires_at
- *   JobSubmitted     worker result_sha256 challenge_ends_at
- *   PaymentReleased  worker amount_wei
- *   JobDisputed      client
- *   JobReopened      worker
- *   JobRefunded      client amount_wei
+ * The fields of a decoded escrow event: every parameter of the Solidity
+ * event in contracts/src/LoomEscrow.sol (the truth), renamed to our units.
+ * chain_job_id (jobId) is always present; the others are present exactly for
+ * the events that carry them:
+ *   JobCreated       client ref price_usd_cents amount_wei spec_sha256 deadline_at
+ *                    max_runtime_s challenge_window_s
+ *   JobClaimed       client worker claim_expires_at
+ *   JobSubmitted     client worker result_sha256 challenge_ends_at
+ *   PaymentReleased  client worker amount_wei by_client
+ *   JobDisputed      client worker
+ *   JobReopened      client worker
+ *   JobRefunded      client worker amount_wei (worker: the zero address if none claimed)
+ *   DisputeResolved  client worker to_worker_wei to_client_wei
  */
 struct proto_event_fields {
     uint8_t chain_job_id[32];
@@ -151,6 +155,9 @@ struct proto_event_fields {
     uint8_t client[20];
     bool has_worker;
     uint8_t worker[20];
+    bool has_ref;
+    uint8_t ref[32]; /* JobCreated: the client's reference; jobId = keccak256(abi.encode(client,
+                        ref)) */
     bool has_price_usd_cents;
     int64_t price_usd_cents;
     bool has_amount_wei;
@@ -163,15 +170,24 @@ struct proto_event_fields {
     int64_t deadline_at;
     bool has_max_runtime_s;
     int64_t max_runtime_s;
+    bool has_challenge_window_s;
+    int64_t challenge_window_s; /* JobCreated: window after submission, 0..PROTO_RUNTIME_MAX_S */
     bool has_claim_expires_at;
     int64_t claim_expires_at;
     bool has_challenge_ends_at;
     int64_t challenge_ends_at;
+    bool has_by_client;
+    bool by_client; /* PaymentReleased: true when the client accepted, false after the window */
+    bool has_to_worker_wei;
+    uint8_t to_worker_wei[32]; /* DisputeResolved: wei credited to the worker */
+    bool has_to_client_wei;
+    uint8_t to_client_wei[32]; /* DisputeResolved: wei credited to the client */
 };
 
 struct proto_event {
     int64_t block_number;
     uint8_t block_hash[32];
+    int64_t block_at; /* the block's timestamp, Unix seconds (when each transition happened) */
     uint8_t tx_hash[32];
     int64_t log_index; /* position of the log in its block */
     enum proto_event_name name;

@@ -20,7 +20,7 @@ const char *const proto_job_status_names[PROTO_STATUS__COUNT] = {
 
 const char *const proto_event_names[PROTO_EV__COUNT] = {
     "JobCreated",  "JobClaimed",  "JobSubmitted", "PaymentReleased",
-    "JobDisputed", "JobReopened", "JobRefunded",
+    "JobDisputed", "JobReopened", "JobRefunded",  "DisputeResolved",
 };
 
 const char *const proto_due_action_names[PROTO_DUE__COUNT] = {"release", "reopen", "refund"};

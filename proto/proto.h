@@ -47,7 +47,7 @@
 #define PROTO_MAX_TIME_AT     ((int64_t)253402300799) /* 9999-12-31T23:59:59Z */
 #define PROTO_MAX_ID          JSON_INT_MAX            /* database ids, block numbers */
 #define PROTO_PRICE_CENTS_MAX ((int64_t)100000000000) /* one billion dollars */
-#define PROTO_RUNTIME_MAX_S   ((int64_t)2592000)      /* 30 days */
+#define PROTO_RUNTIME_MAX_S   ((int64_t)31536000)     /* 365 days: LoomEscrow.MAX_DURATION */
 
 /* Job type, as in the seed's projects.type column. */
 enum proto_job_type { PROTO_JOB_IA = 0, PROTO_JOB_GRAFICA, PROTO_JOB_TYPE__COUNT };
@@ -64,7 +64,8 @@ enum proto_job_status {
     PROTO_STATUS__COUNT
 };
 
-/* Escrow events as the indexer names them (one per contract transition). */
+/* Escrow events as the indexer names them: the job events of
+ * contracts/src/LoomEscrow.sol, one per contract transition. */
 enum proto_event_name {
     PROTO_EV_JOB_CREATED = 0,  /* escrow funded: PENDING -> OPEN */
     PROTO_EV_JOB_CLAIMED,      /* OPEN -> WORKING */
@@ -73,6 +74,7 @@ enum proto_event_name {
     PROTO_EV_JOB_DISPUTED,     /* SUBMITTED -> DISPUTED */
     PROTO_EV_JOB_REOPENED,     /* a lapsed claim: WORKING -> OPEN */
     PROTO_EV_JOB_REFUNDED,     /* OPEN, WORKING or DISPUTED -> REFUNDED */
+    PROTO_EV_DISPUTE_RESOLVED, /* the arbiter split: DISPUTED -> COMPLETED (or REFUNDED) */
     PROTO_EV__COUNT
 };
 

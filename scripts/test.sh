@@ -37,6 +37,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 passed=0
 failed=0
 failures=()
+timings=()
 record() { # name status(0/1) [n_pass n_fail]
   if [ $# -ge 4 ]; then
     passed=$((passed + $3)); failed=$((failed + $4))
@@ -55,8 +56,10 @@ step() {
   [[ "$name" =~ $filter ]] || return 0
   local log="$tmp/step.log"
   echo "=== $name"
+  local t0=$SECONDS
   timeout --signal=TERM --kill-after=10 "$limit" "$@" >"$log" 2>&1
   local rc=$?
+  timings+=("$((SECONDS - t0))s $name")
   cat "$log"
   local p f
   p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" | awk '{s+=$4} END {print s+0}')
@@ -116,6 +119,8 @@ if [ "$only" != unit ]; then
 fi
 
 echo
+echo "slowest steps:"
+printf '%s\n' "${timings[@]}" | sort -rn | head -8 | sed 's/^/  /'
 if [ ${#failures[@]} -gt 0 ]; then
   echo "failed steps: ${failures[*]}"
 fi

@@ -253,7 +253,8 @@ static int64_t parse_i64(const char *s)
     " disputed_tx, extract(epoch FROM disputed_at)::bigint,"                                       \
     " resolved_tx, extract(epoch FROM resolved_at)::bigint,"                                       \
     " reopened_tx, extract(epoch FROM reopened_at)::bigint,"                                       \
-    " refunded_tx, extract(epoch FROM refunded_at)::bigint, funding_flag"
+    " refunded_tx, extract(epoch FROM refunded_at)::bigint, funding_flag,"                         \
+    " max_runtime_s, extract(epoch FROM requested_deadline_at)::bigint, requested_max_runtime_s"
 
 void jobdb_job_release(struct jobdb_job *j)
 {
@@ -299,6 +300,9 @@ static enum err row_to_job(const struct db_res *r, size_t row, struct jobdb_job 
     j->deadline_unix = parse_i64(db_res_text(r, row, 20));
     j->claim_expires_unix = parse_i64(db_res_text(r, row, 21));
     j->challenge_ends_unix = parse_i64(db_res_text(r, row, 22));
+    j->max_runtime_s = parse_i64(db_res_text(r, row, 40));
+    j->requested_deadline_unix = parse_i64(db_res_text(r, row, 41));
+    j->requested_max_runtime_s = parse_i64(db_res_text(r, row, 42));
     if (e != ERR_OK)
         jobdb_job_release(j);
     return e;
@@ -347,16 +351,56 @@ struct db_pool *jobdb_pool(struct jobdb *db)
 
 static const struct db_stmt st_create = {
     "jobdb_create",
-    "INSERT INTO jobs (title, description, type, price, wallet_address, cloud_link, script_path,"
-    " external_links, attachment_info, chain_job_id, price_usd_cents, quote_wei, spec_sha256)"
-    " VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8, $9, $10, $11::bigint, $12::numeric, $13)"
+    "INSERT INTO jobs (id, title, description, type, price, wallet_address, cloud_link,"
+    " script_path, external_links, attachment_info, chain_job_id, price_usd_cents, quote_wei,"
+    " spec_sha256, requested_deadline_at, requested_max_runtime_s)"
+    " VALUES (coalesce($14::bigint, nextval(pg_get_serial_sequence('jobs', 'id'))),"
+    " $1, $2, $3, $4::numeric, $5, $6, $7, $8, $9, $10, $11::bigint, $12::numeric, $13,"
+    " to_timestamp($15::bigint), $16::bigint)"
     " RETURNING " JOB_COLS,
-    13};
+    16};
+
+static const struct db_stmt st_next_id = {
+    "jobdb_next_id", "SELECT nextval(pg_get_serial_sequence('jobs', 'id'))", 0};
+
+enum err jobdb_next_id(struct jobdb *db, int64_t *id)
+{
+    struct db_conn *c = NULL;
+    struct db_res *r = NULL;
+    enum err e;
+
+    *id = 0;
+    e = db_checkout(db->pool, &c);
+    if (e != ERR_OK)
+        return e;
+    e = db_exec_stmt(c, &st_next_id, NULL, &r);
+    if (e == ERR_OK)
+        *id = parse_i64(db_res_text(r, 0, 0));
+    db_res_free(r);
+    db_checkin(db->pool, c);
+    return e;
+}
+
+static const struct db_stmt st_ping = {"jobdb_ping", "SELECT 1", 0};
+
+enum err jobdb_ping(struct jobdb *db)
+{
+    struct db_conn *c = NULL;
+    enum err e;
+
+    e = db_checkout(db->pool, &c);
+    if (e != ERR_OK)
+        return e;
+    e = db_exec_stmt(c, &st_ping, NULL, NULL);
+    db_checkin(db->pool, c);
+    return e;
+}
 
 enum err jobdb_create(struct jobdb *db, const struct jobdb_new_job *in, struct jobdb_job *out)
 {
-    char client[ADDR_LEN], chain_id[HEX32_LEN], spec[HEX32_LEN], cents[24];
-    const char *params[13];
+    char client[ADDR_LEN], chain_id[HEX32_LEN], spec[HEX32_LEN], cents[24], id[24];
+    char deadline[24], runtime[24];
+    const char *params[16];
     struct db_conn *c = NULL;
     struct db_res *r = NULL;
     enum err e;
@@ -367,9 +411,16 @@ enum err jobdb_create(struct jobdb *db, const struct jobdb_new_job *in, struct j
         in->price_usd_cents <= 0 || (in->quote_wei && !dec_ok(in->quote_wei)) ||
         hex_norm(in->wallet_address, 20, client) != ERR_OK ||
         hex_norm(in->chain_job_id, 32, chain_id) != ERR_OK ||
-        hex_norm(in->spec_sha256, 32, spec) != ERR_OK)
+        hex_norm(in->spec_sha256, 32, spec) != ERR_OK || in->id < 0 || in->deadline_unix < 0 ||
+        in->max_runtime_s < 0)
         return ERR_INVAL;
     fmt_i64(cents, in->price_usd_cents);
+    fmt_i64(id, in->id);
+    fmt_i64(deadline, in->deadline_unix);
+    fmt_i64(runtime, in->max_runtime_s);
+    params[13] = in->id ? id : NULL;
+    params[14] = in->deadline_unix ? deadline : NULL;
+    params[15] = in->max_runtime_s ? runtime : NULL;
     params[0] = in->title;
     params[1] = in->description ? in->description : "";
     params[2] = type_names[in->type];
@@ -448,6 +499,14 @@ static const struct db_stmt st_list = {
     " AND ($5::bigint = 0 OR id < $5::bigint)"
     " ORDER BY id DESC LIMIT $6::bigint",
     6};
+static const struct db_stmt st_list_asc = {
+    "jobdb_list_asc",
+    "SELECT " JOB_COLS " FROM jobs"
+    " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR type = $2)"
+    " AND ($3::text IS NULL OR wallet_address = $3) AND ($4::text IS NULL OR worker_address = $4)"
+    " AND id > $5::bigint"
+    " ORDER BY id LIMIT $6::bigint",
+    6};
 
 void jobdb_list_release(struct jobdb_list *l)
 {
@@ -497,7 +556,7 @@ enum err jobdb_list(struct jobdb *db, const struct jobdb_filter *f, int64_t afte
     e = db_checkout(db->pool, &c);
     if (e != ERR_OK)
         return e;
-    e = db_exec_stmt(c, &st_list, params, &r);
+    e = db_exec_stmt(c, f && f->ascending ? &st_list_asc : &st_list, params, &r);
     if (e != ERR_OK)
         goto out;
     rows = db_res_rows(r);
@@ -598,8 +657,11 @@ static const struct db_stmt st_file_add = {
     "INSERT INTO job_files (job_id, name, role, sha256, size_bytes, content_type)"
     " VALUES ($1::bigint, $2, $3, $4, $5::bigint, $6)",
     6};
+/* The previous result, and any record of the same name (the gateway may
+ * have recorded the upload with file.put before the worker committed it). */
 static const struct db_stmt st_result_clear = {
-    "jobdb_result_clear", "DELETE FROM job_files WHERE job_id = $1::bigint AND role = 'result'", 1};
+    "jobdb_result_clear",
+    "DELETE FROM job_files WHERE job_id = $1::bigint AND (role = 'result' OR name = $2)", 2};
 
 static void file_params(const char *key, const struct jobdb_new_file *f, const char *sha,
                         const char *size, const char *params[6])
@@ -789,7 +851,7 @@ struct evt {
     char amount[JOBDB_WEI_DEC_MAX], amount2[JOBDB_WEI_DEC_MAX];
     int64_t usd_cents;
     char spec[HEX32_LEN], result[HEX32_LEN];
-    int64_t deadline, expires;
+    int64_t deadline, expires, max_runtime;
 };
 
 static int kind_has(enum jobdb_event_kind k, enum jobdb_event_field f)
@@ -835,6 +897,7 @@ static enum err fold(struct jobdb_job *j, const struct evt *e, const char **flag
         if (err == ERR_OK)
             err = set_str(&j->funding_flag, *flag);
         j->deadline_unix = e->deadline;
+        j->max_runtime_s = e->max_runtime;
         set_tx(j, JOBDB_TR_FUNDED, e, &err);
         if (!*flag && j->status == JOBDB_PENDING)
             j->status = JOBDB_OPEN;
@@ -899,6 +962,7 @@ static void reset_derived(struct jobdb_job *j)
     free(j->result_sha256), j->result_sha256 = NULL;
     free(j->funding_flag), j->funding_flag = NULL;
     j->deadline_unix = j->claim_expires_unix = j->challenge_ends_unix = 0;
+    j->max_runtime_s = 0;
     for (t = 0; t < JOBDB_TR__COUNT; t++) {
         free(j->tx[t].tx_hash);
         j->tx[t].tx_hash = NULL;
@@ -908,6 +972,9 @@ static void reset_derived(struct jobdb_job *j)
 
 static const struct db_stmt st_job_lock = {
     "jobdb_job_lock", "SELECT " JOB_COLS " FROM jobs WHERE chain_job_id = $1 FOR UPDATE", 1};
+
+/* Parameters of st_job_store. */
+#define STORE_PARAMS 27
 
 static const struct db_stmt st_job_store = {
     "jobdb_job_store",
@@ -921,13 +988,14 @@ static const struct db_stmt st_job_store = {
     " disputed_tx = $18, disputed_at = to_timestamp($19::bigint),"
     " resolved_tx = $20, resolved_at = to_timestamp($21::bigint),"
     " reopened_tx = $22, reopened_at = to_timestamp($23::bigint),"
-    " refunded_tx = $24, refunded_at = to_timestamp($25::bigint), funding_flag = $26"
+    " refunded_tx = $24, refunded_at = to_timestamp($25::bigint), funding_flag = $26,"
+    " max_runtime_s = $27::bigint"
     " WHERE id = $1::bigint",
-    26};
+    STORE_PARAMS};
 
 /* Text parameters of st_job_store for one job. */
 struct store_params {
-    char id[24], progress[24], times[3 + JOBDB_TR__COUNT][24];
+    char id[24], progress[24], runtime[24], times[3 + JOBDB_TR__COUNT][24];
 };
 
 static void store_params(const struct jobdb_job *j, struct store_params *sp, const char **params)
@@ -954,6 +1022,8 @@ static void store_params(const struct jobdb_job *j, struct store_params *sp, con
         params[10 + 2 * t] = j->tx[t].tx_hash ? sp->times[3 + t] : NULL;
     }
     params[25] = j->funding_flag;
+    fmt_i64(sp->runtime, j->max_runtime_s);
+    params[26] = j->max_runtime_s ? sp->runtime : NULL;
 }
 
 /* Jobs touched by one batch or rollback: collected by chain id, then
@@ -1074,7 +1144,7 @@ static int change_cmp(const void *a, const void *b)
 static enum err finish_touched(struct db_conn *c, struct touched_set *s, struct jobdb_changes *out)
 {
     struct store_params *sp = calloc(s->n ? s->n : 1, sizeof *sp);
-    const char **params = calloc(s->n ? s->n * 26 : 1, sizeof *params);
+    const char **params = calloc(s->n ? s->n * STORE_PARAMS : 1, sizeof *params);
     size_t i, n = 0;
     enum err e = ERR_OK;
 
@@ -1085,7 +1155,7 @@ static enum err finish_touched(struct db_conn *c, struct touched_set *s, struct 
     }
     for (i = 0; i < s->n; i++)
         if (s->items[i].found)
-            store_params(&s->items[i].job, &sp[n], params + 26 * n), n++;
+            store_params(&s->items[i].job, &sp[n], params + STORE_PARAMS * n), n++;
     e = db_exec_batch(c, &st_job_store, n, params, NULL);
     for (i = 0, n = 0; e == ERR_OK && i < s->n; i++) {
         struct touched *t = &s->items[i];
@@ -1264,6 +1334,7 @@ static void event_text(const struct jobdb_event *ev, struct evt *t)
     hex_of(ev->spec_hash, 32, t->spec);
     hex_of(ev->result_hash, 32, t->result);
     t->deadline = ev->deadline_unix;
+    t->max_runtime = ev->max_runtime_s;
     t->expires = ev->expires_unix;
 }
 
@@ -1523,7 +1594,8 @@ static const struct db_stmt st_job_events = {
     "jobdb_job_events",
     "SELECT kind, tx_hash, extract(epoch FROM block_time)::bigint, client, worker,"
     " amount_wei::text, amount2_wei::text, price_usd_cents, spec_hash, result_hash,"
-    " extract(epoch FROM deadline_at)::bigint, extract(epoch FROM expires_at)::bigint"
+    " extract(epoch FROM deadline_at)::bigint, extract(epoch FROM expires_at)::bigint,"
+    " max_runtime_s"
     " FROM chain_events WHERE chain_job_id = $1 ORDER BY block_number, log_index",
     1};
 
@@ -1558,6 +1630,7 @@ static enum err recompute(struct touched *t, const struct db_res *r)
         copy_text(ev.result, sizeof ev.result, db_res_text(r, i, 9));
         ev.deadline = parse_i64(db_res_text(r, i, 10));
         ev.expires = parse_i64(db_res_text(r, i, 11));
+        ev.max_runtime = parse_i64(db_res_text(r, i, 12));
         e = fold(&t->job, &ev, &flag);
     }
     /* Progress is reported off chain; keep it while the same worker still
@@ -1643,8 +1716,13 @@ enum err jobdb_rollback(struct jobdb *db, const struct jobdb_block *fork, struct
         e = touch_add(&set, db_res_text(r, i, 0));
     if (e == ERR_OK)
         e = touch_load(c, &set);
-    if (e == ERR_OK)
-        e = db_exec_stmt(c, &st_rb_events, params, NULL);
+    if (e == ERR_OK) {
+        struct db_res *del = NULL;
+        e = db_exec_stmt(c, &st_rb_events, params, &del);
+        if (e == ERR_OK)
+            out->n_removed = (size_t)db_res_affected(del);
+        db_res_free(del);
+    }
     if (e == ERR_OK)
         e = db_exec_stmt(c, &st_rb_blocks, params, NULL);
     if (e == ERR_OK)
@@ -1775,4 +1853,112 @@ enum err jobdb_due(struct jobdb *db, int64_t now_unix, size_t limit, struct jobd
     *out = d;
     *n = rows;
     return ERR_OK;
+}
+
+/* ------------------------------------------------------------- history */
+
+/* Newest first (so LIMIT keeps the newest); jobdb_history() reverses. A
+ * LEFT JOIN gives one all-NULL event row for a job without events, and no
+ * row for a missing job. */
+static const struct db_stmt st_history = {
+    "jobdb_history",
+    "SELECT e.kind, e.tx_hash, e.block_number, extract(epoch FROM e.block_time)::bigint,"
+    " e.flag IS NOT NULL, e.amount_wei = 0, j.funding_flag IS NOT NULL"
+    " FROM jobs j LEFT JOIN chain_events e ON e.chain_job_id = j.chain_job_id"
+    " WHERE j.id = $1::bigint"
+    " ORDER BY e.block_number DESC, e.log_index DESC LIMIT " JOBDB_HISTORY_MAX_TEXT,
+    1};
+
+/* The status an event of <kind> moves its job to; -1 when it moves none. */
+static int history_status(enum jobdb_event_kind kind, int event_flagged, int zero_amount,
+                          int job_flagged)
+{
+    switch (kind) {
+    case JOBDB_EV_CREATED:
+        return event_flagged ? -1 : JOBDB_OPEN;
+    case JOBDB_EV_CLAIMED:
+        return JOBDB_WORKING;
+    case JOBDB_EV_SUBMITTED:
+        return JOBDB_SUBMITTED;
+    case JOBDB_EV_RELEASED:
+        return JOBDB_COMPLETED;
+    case JOBDB_EV_DISPUTED:
+        return JOBDB_DISPUTED;
+    case JOBDB_EV_RESOLVED:
+        return zero_amount ? JOBDB_REFUNDED : JOBDB_COMPLETED;
+    case JOBDB_EV_REOPENED:
+        return job_flagged ? JOBDB_PENDING : JOBDB_OPEN;
+    case JOBDB_EV_REFUNDED:
+        return JOBDB_REFUNDED;
+    case JOBDB_EV_WITHDRAWN:
+    case JOBDB_EV__COUNT:
+        break;
+    }
+    return -1;
+}
+
+static int is_true(const char *s)
+{
+    return s && strcmp(s, "t") == 0;
+}
+
+enum err jobdb_history(struct jobdb *db, int64_t id, struct jobdb_history_entry **out, size_t *n)
+{
+    char key[24];
+    const char *params[1] = {key};
+    struct jobdb_history_entry *h = NULL;
+    struct db_conn *c = NULL;
+    struct db_res *r = NULL;
+    size_t rows, i, k = 0;
+    enum err e;
+
+    *out = NULL;
+    *n = 0;
+    fmt_i64(key, id);
+    e = db_checkout(db->pool, &c);
+    if (e != ERR_OK)
+        return e;
+    e = db_exec_stmt(c, &st_history, params, &r);
+    if (e != ERR_OK)
+        goto out;
+    rows = db_res_rows(r);
+    if (rows == 0) {
+        e = ERR_NOTFOUND;
+        goto out;
+    }
+    h = calloc(rows, sizeof *h);
+    if (!h) {
+        e = ERR_NOMEM;
+        goto out;
+    }
+    for (i = rows; i-- > 0;) { /* oldest first */
+        enum jobdb_event_kind kind;
+        int st;
+
+        if (!db_res_text(r, i, 0))
+            continue; /* the job has no events */
+        if (jobdb_event_kind_by_name(db_res_text(r, i, 0), &kind) != ERR_OK) {
+            e = ERR_DB; /* only this module writes chain_events */
+            goto out;
+        }
+        st = history_status(kind, is_true(db_res_text(r, i, 4)), is_true(db_res_text(r, i, 5)),
+                            is_true(db_res_text(r, i, 6)));
+        if (st < 0)
+            continue;
+        h[k].status = (enum jobdb_status)st;
+        copy_text(h[k].tx_hash, sizeof h[k].tx_hash, db_res_text(r, i, 1));
+        h[k].block_number = (uint64_t)parse_i64(db_res_text(r, i, 2));
+        h[k].at_unix = parse_i64(db_res_text(r, i, 3));
+        k++;
+    }
+out:
+    if (e == ERR_OK && k > 0) {
+        *out = h;
+        *n = k;
+    } else {
+        free(h);
+    }
+    db_res_free(r);
+    db_checkin(db->pool, c);
+    return e;
 }

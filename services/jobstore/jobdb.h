@@ -105,6 +105,10 @@ struct jobdb_job {
     char *result_sha256; /* committed by JobSubmitted */
     int64_t deadline_unix, claim_expires_unix, challenge_ends_unix;
     struct jobdb_tx tx[JOBDB_TR__COUNT];
+    int64_t max_runtime_s; /* seconds per claim from JobCreated; 0 until funded */
+    /* What the client asked for at creation (0 = not given); the escrow's
+     * JobCreated terms (deadline_unix, max_runtime_s) win once funded. */
+    int64_t requested_deadline_unix, requested_max_runtime_s;
     /* Why a recorded funding was not offered: "wrong_client",
      * "spec_mismatch" or "underfunded"; NULL when fine or not funded. */
     char *funding_flag;
@@ -125,6 +129,11 @@ struct jobdb_new_job {
     int64_t price_usd_cents;  /* > 0 */
     const char *quote_wei;    /* NULL or a decimal wei floor for the funding */
     const char *spec_sha256;  /* sha256 of job.json */
+    /* The row id to use, from jobdb_next_id() (so the caller can derive
+     * chain_job_id from it); 0 takes the next one from the sequence. */
+    int64_t id;
+    int64_t deadline_unix; /* requested deadline, Unix s; 0 = none */
+    int64_t max_runtime_s; /* requested seconds per claim; 0 = none */
 };
 
 /* One uploaded file of a job. Strings owned (jobdb_files_free). */
@@ -155,6 +164,9 @@ struct jobdb_filter {
     enum jobdb_type type;
     const char *client; /* wallet_address, or NULL */
     const char *worker; /* worker_address, or NULL */
+    /* Oldest first (ids above after_id) instead of newest first (ids below
+     * after_id); the wire's job.list pages this way. */
+    int ascending;
 };
 
 /* A page of jobs; release with jobdb_list_release(). */
@@ -179,6 +191,7 @@ struct jobdb_changes {
     size_t n_applied;   /* events newly recorded */
     size_t n_duplicate; /* events already recorded, ignored */
     size_t n_flagged;   /* fundings recorded but not offered (any flag) */
+    size_t n_removed;   /* jobdb_rollback(): events deleted */
 };
 
 void jobdb_changes_release(struct jobdb_changes *c);
@@ -250,6 +263,47 @@ struct db_pool *jobdb_pool(struct jobdb *db);
 LOOM_MUST_CHECK enum err jobdb_create(struct jobdb *db, const struct jobdb_new_job *in,
                                       struct jobdb_job *out);
 
+/*
+ * Reserve a job id from the jobs sequence into *id, for a jobdb_create()
+ * whose chain_job_id is derived from the id. An id reserved and never used
+ * leaves a gap, as any PostgreSQL sequence does.
+ * Returns ERR_OK and the database errors above.
+ */
+LOOM_MUST_CHECK enum err jobdb_next_id(struct jobdb *db, int64_t *id);
+
+/*
+ * Check that the database answers: one connection, "SELECT 1".
+ * Returns ERR_OK, ERR_UNAVAILABLE (server down; the connection is reset at
+ * check-in), ERR_TIMEDOUT (no free connection in time), ERR_DB. Blocks.
+ */
+LOOM_MUST_CHECK enum err jobdb_ping(struct jobdb *db);
+
+/* One status a job entered on chain, for its history. */
+struct jobdb_history_entry {
+    enum jobdb_status status;
+    char tx_hash[67]; /* "0x" + 64 hex digits */
+    uint64_t block_number;
+    int64_t at_unix; /* block time */
+};
+
+/* Most entries jobdb_history() returns (the newest ones). */
+#define JOBDB_HISTORY_MAX      64
+#define JOBDB_HISTORY_MAX_TEXT "64" /* the same, for SQL text */
+
+/*
+ * Read the on-chain history of job <id>: one entry per recorded escrow
+ * event that moved it (a flagged funding moves nothing and is left out;
+ * DisputeResolved enters COMPLETED, or REFUNDED when the worker got 0 wei;
+ * JobReopened enters OPEN, or PENDING when the funding is flagged), oldest
+ * first, at most the newest JOBDB_HISTORY_MAX.
+ *   out: receives a heap array (caller frees with free(); NULL when none),
+ *        count in *n.
+ * Returns ERR_OK (possibly none), ERR_NOTFOUND (no such job), database
+ * errors.
+ */
+LOOM_MUST_CHECK enum err jobdb_history(struct jobdb *db, int64_t id,
+                                       struct jobdb_history_entry **out, size_t *n);
+
 /* Read job <id> into <out> (caller releases). Returns ERR_OK, ERR_NOTFOUND,
  * and the database errors above. */
 LOOM_MUST_CHECK enum err jobdb_get(struct jobdb *db, int64_t id, struct jobdb_job *out);
@@ -260,7 +314,8 @@ LOOM_MUST_CHECK enum err jobdb_get_by_chain_id(struct jobdb *db, const char *cha
                                                struct jobdb_job *out);
 
 /*
- * List jobs matching <f> (NULL = all), newest first, keyset-paginated.
+ * List jobs matching <f> (NULL = all), newest first (or oldest first with
+ * f->ascending), keyset-paginated.
  *   after_id: 0 for the first page, else the previous page's next_cursor.
  *   limit:    1..JOBDB_LIST_MAX rows.
  *   out:      receives the page; release with jobdb_list_release().
@@ -283,7 +338,8 @@ LOOM_MUST_CHECK enum err jobdb_update_progress(struct jobdb *db, int64_t id, con
 
 /*
  * Record the result file uploaded by <worker> for job <id> (role forced to
- * result; a second upload replaces the first). Allowed while the job is
+ * result; a second upload replaces the first, and a file of the same name
+ * recorded before, e.g. by jobdb_add_file(), becomes the result). Allowed while the job is
  * WORKING or SUBMITTED (the worker may commit on chain first or upload first).
  * Returns ERR_OK; ERR_INVAL (bad file fields or address); ERR_NOTFOUND;
  * ERR_STATE (no worker, or another status); ERR_PERM (not the job's worker);

@@ -135,8 +135,20 @@ static const char *const v1_init[] = {
     "CREATE INDEX auth_nonces_expiry ON auth_nonces (expires_at)",
 };
 
+/* Migration 2: what a client asks for at creation (deadline, runtime per
+ * claim; the escrow's JobCreated may differ and then wins), and the
+ * escrow's max runtime once funded, so a job row and the job.open feed
+ * carry every term a worker needs without reading chain_events. */
+static const char *const v2_terms[] = {
+    "ALTER TABLE jobs"
+    " ADD COLUMN max_runtime_s bigint CHECK (max_runtime_s > 0),"
+    " ADD COLUMN requested_deadline_at timestamptz,"
+    " ADD COLUMN requested_max_runtime_s bigint CHECK (requested_max_runtime_s > 0)",
+};
+
 static const struct db_migration migrations[] = {
     {1, "init", v1_init, sizeof v1_init / sizeof v1_init[0]},
+    {2, "job_terms", v2_terms, sizeof v2_terms / sizeof v2_terms[0]},
 };
 
 const struct db_migration *jobdb_schema_migrations(size_t *n)

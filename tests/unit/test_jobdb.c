@@ -312,15 +312,16 @@ static void test_migrations(void **state)
     char *s;
 
     list = jobdb_schema_migrations(&n);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2);
     /* The fixture applied them; again is a no-op. */
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_OK);
     assert_int_equal(applied, 0);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM schema_migrations"), 2);
     s = sql1(f->db,
-             "SELECT version || ':' || name || ':' || length(checksum) FROM schema_migrations", 0,
-             NULL);
-    assert_string_equal(s, "1:init:64");
+             "SELECT string_agg(version || ':' || name || ':' || length(checksum), ','"
+             " ORDER BY version) FROM schema_migrations",
+             0, NULL);
+    assert_string_equal(s, "1:init:64,2:job_terms:64");
     free(s);
 
     /* Four starters on one fresh schema at once: one applies, all succeed. */
@@ -347,15 +348,19 @@ static void test_migrations(void **state)
 
     /* A recorded migration whose text changed, or a newer database. */
     s = sql1(f->db, "SELECT checksum FROM schema_migrations WHERE version = 1", 0, NULL);
-    free(sql1(f->db, "UPDATE schema_migrations SET checksum = 'x' RETURNING 1", 0, NULL));
+    free(sql1(f->db, "UPDATE schema_migrations SET checksum = 'x' WHERE version = 1 RETURNING 1", 0,
+              NULL));
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_STATE);
     {
         const char *p[1] = {s};
-        free(sql1(f->db, "UPDATE schema_migrations SET checksum = $1 RETURNING 1", 1, p));
+        free(sql1(f->db,
+                  "UPDATE schema_migrations SET checksum = $1 WHERE version = 1"
+                  " RETURNING 1",
+                  1, p));
     }
     free(s);
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_OK);
-    free(sql1(f->db, "INSERT INTO schema_migrations VALUES (2, 'future', 'x') RETURNING 1", 0,
+    free(sql1(f->db, "INSERT INTO schema_migrations VALUES (3, 'future', 'x') RETURNING 1", 0,
               NULL));
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_VERSION);
 }

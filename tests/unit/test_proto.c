@@ -316,18 +316,23 @@ static void test_request_roundtrips(void **state)
     events[0].block_number = 100;
     hex(B100, events[0].block_hash, 32);
     hex(TX1, events[0].tx_hash, 32);
+    events[0].block_at = 1764460900;
     events[0].name = PROTO_EV_JOB_REFUNDED;
     hex(CHAIN_ID, events[0].fields.chain_job_id, 32);
     events[0].fields.has_client = true;
     hex(CLIENT, events[0].fields.client, 20);
+    events[0].fields.has_worker = true; /* the zero address: nobody had claimed it */
     events[0].fields.has_amount_wei = true;
     events[0].fields.amount_wei[0] = 0x80; /* 2^255: needs all 32 bytes */
     events[1].block_number = 101;
     hex(B101, events[1].block_hash, 32);
     hex(TX2, events[1].tx_hash, 32);
     events[1].log_index = 7;
+    events[1].block_at = 1764461100;
     events[1].name = PROTO_EV_JOB_SUBMITTED;
     hex(CHAIN_ID, events[1].fields.chain_job_id, 32);
+    events[1].fields.has_client = true;
+    hex(CLIENT, events[1].fields.client, 20);
     events[1].fields.has_worker = true;
     hex(WORKER, events[1].fields.worker, 20);
     events[1].fields.has_result_sha256 = true;
@@ -520,12 +525,15 @@ static const char *const APPLY =
     "{\"v\":1,\"cmd\":\"events.apply\",\"args\":{\"from_block\":100,\"to_block\":120,\"blocks\":["
     "{\"number\":100,\"hash\":\"" B100 "\"},{\"number\":101,\"hash\":\"" B101 "\"},"
     "{\"number\":120,\"hash\":\"" B120
-    "\"}],\"events\":[{\"block_number\":100,\"block_hash\":\"" B100 "\",\"tx_hash\":\"" TX1
+    "\"}],\"events\":[{\"block_number\":100,\"block_hash\":\"" B100
+    "\",\"block_at\":1764460900,\"tx_hash\":\"" TX1
     "\",\"log_index\":0,\"name\":\"JobCreated\",\"fields\":{\"chain_job_id\":"
-    "\"" CHAIN_ID "\",\"client\":\"" CLIENT "\",\"price_usd_cents\":1250,\"amount_wei\":\"41666\","
-    "\"spec_sha256\":\"" SPEC "\",\"deadline_at\":1764547200,\"max_runtime_s\":3600}},"
-    "{\"block_number\":101,\"block_hash\":\"" B101 "\",\"tx_hash\":\"" TX2 "\",\"log_index\":3,"
-    "\"name\":\"JobClaimed\",\"fields\":{\"chain_job_id\":\"" CHAIN_ID "\",\"worker\":\"" WORKER
+    "\"" CHAIN_ID "\",\"client\":\"" CLIENT "\",\"ref\":\"" SPEC "\",\"price_usd_cents\":1250,"
+    "\"amount_wei\":\"41666\",\"spec_sha256\":\"" SPEC "\",\"deadline_at\":1764547200,"
+    "\"max_runtime_s\":3600,\"challenge_window_s\":86400}},"
+    "{\"block_number\":101,\"block_hash\":\"" B101 "\",\"block_at\":1764461100,\"tx_hash\":\"" TX2
+    "\",\"log_index\":3,\"name\":\"JobClaimed\",\"fields\":{\"chain_job_id\":\"" CHAIN_ID
+    "\",\"client\":\"" CLIENT "\",\"worker\":\"" WORKER
     "\",\"claim_expires_at\":1764464700}}],\"checkpoint\":{\"number\":120,\"hash\":\"" B120 "\"}}}";
 static const char *const JOB_OPEN =
     "{\"v\":1,\"id\":1,\"title\":\"t\",\"description\":\"\",\"type\":\"IA\",\"price_usd_cents\":1,"
@@ -594,8 +602,8 @@ static const struct bad bads[] = {
      "must be between 1 and 100000000000"},
     {REQ, CREATE, "args.spec_sha256", "\"0x00\"", ERR_INVAL, "args.spec_sha256",
      "must be 0x followed by 64 hex digits"},
-    {REQ, CREATE, "args.max_runtime_s", "2592001", ERR_RANGE, "args.max_runtime_s",
-     "must be between 1 and 2592000"},
+    {REQ, CREATE, "args.max_runtime_s", "31536001", ERR_RANGE, "args.max_runtime_s",
+     "must be between 1 and 31536000"},
     {REQ, CREATE, "args.description", "\"ok\xff\"", ERR_INVAL, "args.description",
      "not valid UTF-8"},
     {REQ, LIST, "args.status", "\"DONE\"", ERR_INVAL, "args.status",
@@ -612,7 +620,7 @@ static const struct bad bads[] = {
      "must be 0x followed by 64 hex digits"},
     {REQ, APPLY, "args.events[0].name", "\"JobStolen\"", ERR_INVAL, "args.events[0].name",
      "\"JobStolen\" is not one of JobCreated, JobClaimed, JobSubmitted, PaymentReleased, "
-     "JobDisputed, JobReopened, JobRefunded"},
+     "JobDisputed, JobReopened, JobRefunded, DisputeResolved"},
     {REQ, APPLY, "args.events[0].fields.amount_wei", "\"1.5\"", ERR_INVAL,
      "args.events[0].fields.amount_wei",
      "must be a decimal string of digits without leading zeros"},
@@ -621,6 +629,18 @@ static const struct bad bads[] = {
      ERR_RANGE, "args.events[0].fields.amount_wei", "must be below 2^256"},
     {REQ, APPLY, "args.events[1].fields.claim_expires_at", NULL, ERR_INVAL,
      "args.events[1].fields.claim_expires_at", "required for JobClaimed"},
+    /* every parameter of the contract's event travels (LoomEscrow.sol) */
+    {REQ, APPLY, "args.events[1].fields.client", NULL, ERR_INVAL, "args.events[1].fields.client",
+     "required for JobClaimed"},
+    {REQ, APPLY, "args.events[0].fields.ref", NULL, ERR_INVAL, "args.events[0].fields.ref",
+     "required for JobCreated"},
+    {REQ, APPLY, "args.events[0].fields.challenge_window_s", "31536001", ERR_RANGE,
+     "args.events[0].fields.challenge_window_s", "must be between 0 and 31536000"},
+    {REQ, APPLY, "args.events[0].fields.by_client", "true", ERR_INVAL,
+     "args.events[0].fields.by_client", "not a field of JobCreated"},
+    {REQ, APPLY, "args.events[1].fields.to_worker_wei", "\"1\"", ERR_INVAL,
+     "args.events[1].fields.to_worker_wei", "not a field of JobClaimed"},
+    {REQ, APPLY, "args.events[0].block_at", NULL, ERR_INVAL, "args.events[0].block_at", "required"},
     {REQ, APPLY, "args.events[0].fields.result_sha256", "\"" RESULT "\"", ERR_INVAL,
      "args.events[0].fields.result_sha256", "not a field of JobCreated"},
     {REQ, APPLY, "args.events[1].fields.chain_job_id", NULL, ERR_INVAL,

@@ -1,0 +1,244 @@
+/*
+ * cmd_settle -- loom accept, loom dispute, loom withdraw: the client's
+ * transactions after a worker submitted (docs/contracts.md "Lifecycle").
+ * Each checks the job on chain first (getJob), so that a wrong status or a
+ * wrong key is reported plainly instead of as a revert, then sends the
+ * transaction and waits for its receipt.
+ * SPDX-License-Identifier: MIT
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "escrow.h"
+#include "eth/hex.h"
+#include "eth/key.h"
+#include "json.h"
+
+int cmd__open_escrow(struct cli *c, const char *what, struct escrow **x)
+{
+    struct buf why;
+    buf_init(&why, 4096);
+    enum err e = escrow_open(c->rpc_url, c->deployment, (long)c->timeout_s * 1000, x, &why);
+    int rc = -1;
+    if (e == ERR_NOTFOUND || e == ERR_INVAL || e == ERR_STATE || e == ERR_TOOBIG)
+        rc = cli_fail_code(c, e, CLI_EXIT_CONFIG, "%s: %s", what, buf_cstr(&why));
+    else if (e != ERR_OK)
+        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
+    buf_release(&why);
+    return rc;
+}
+
+/* JOB: a gateway job id (the escrow id is derived with <client>) or the
+ * escrow's own id, "0x" + 64 hex digits. */
+static enum err parse_job(const char *s, const uint8_t client[20], uint8_t job_id[32])
+{
+    int64_t id;
+    if (s[0] == '0' && s[1] == 'x')
+        return hex_decode_exact(s, job_id, 32);
+    if (cli_parse_job_id(s, &id) != ERR_OK)
+        return ERR_INVAL;
+    uint8_t ref[32];
+    escrow_ref_of(id, ref);
+    escrow_job_id(client, ref, job_id);
+    return ERR_OK;
+}
+
+/* Print the outcome of a sent transaction with its extra fields. */
+static int report(struct cli *c, const char *verb, const char *job_arg, const struct escrow_sent *s,
+                  const char *amount_key, const struct u256 *amount, const char *party_key,
+                  const uint8_t party[20])
+{
+    char tx[67], who[KEY_ADDR_HEX_MAX], eth[CLI_ETH_MAX], fee[CLI_ETH_MAX];
+    uint8_t be[32], fee_be[32];
+    struct cJSON *o = NULL;
+    enum err e;
+
+    hex_encode(s->tx_hash, 32, true, tx);
+    u256_to_be(s->fee_wei, fee_be);
+    cli_format_eth(fee_be, fee);
+    if (amount)
+        u256_to_be(*amount, be);
+    if (party)
+        key_addr_to_checksum(party, who);
+    if (c->json) {
+        e = json_new_object(&o);
+        if (e == ERR_OK && job_arg)
+            e = json_add_str(o, "job", job_arg);
+        if (e == ERR_OK)
+            e = json_add_str(o, "tx_hash", tx);
+        if (e == ERR_OK)
+            e = json_add_int(o, "block_number", (int64_t)s->receipt.block_number);
+        if (e == ERR_OK && amount)
+            e = json_add_u256(o, amount_key, be);
+        if (e == ERR_OK && party)
+            e = json_add_str(o, party_key, who);
+        if (e == ERR_OK)
+            e = json_add_u256(o, "gas_fee_wei", fee_be);
+        if (e == ERR_OK)
+            e = cli_print_json(c, o);
+        json_free(o);
+        return e == ERR_OK ? CLI_EXIT_OK : cli_fail(c, e, "cannot print the result");
+    }
+    fprintf(c->out, "%s%s%s in block %llu\n  tx         %s\n", verb, job_arg ? " job " : "",
+            job_arg ? job_arg : "", (unsigned long long)s->receipt.block_number, tx);
+    if (amount) {
+        char dec[U256_DEC_MAX];
+        cli_format_eth(be, eth);
+        u256_to_dec(*amount, dec);
+        /* "paid_wei" reads "paid" in text; the JSON key keeps its unit. */
+        size_t n = strlen(amount_key) > 4 ? strlen(amount_key) - 4 : strlen(amount_key);
+        fprintf(c->out, "  %-10.*s %s (%s wei)\n", (int)n, amount_key, eth, dec);
+    }
+    if (party)
+        fprintf(c->out, "  %-10s %s\n", party_key, who);
+    fprintf(c->out, "  gas        %s\n", fee);
+    return CLI_EXIT_OK;
+}
+
+/* accept and dispute: fn(bytes32) by the client of a Submitted job. */
+static int job_tx(struct cli *c, int argc, char **argv, const char *fn)
+{
+    const bool is_accept = strcmp(fn, "accept") == 0;
+    const struct cli_cmd_spec sp = {
+        fn, "JOB", 1, 1,
+        is_accept ? "Accept the submitted result of job JOB: the escrow pays the worker now. "
+                    "JOB is the gateway's job id, or the escrow's 0x job id."
+                  : "Dispute the submitted result of job JOB within its challenge window: the "
+                    "arbiter decides who is paid. JOB is the gateway's job id, or the escrow's "
+                    "0x job id.",
+        is_accept ? "loom accept 42" : "loom dispute 42", NULL, 0};
+    struct escrow *x = NULL;
+    struct key k;
+    struct buf why, data;
+    struct escrow_sent sent;
+    uint8_t job_id[32];
+    enum err e;
+    int rc = cli_begin(c, &sp, argc, argv);
+    memset(&k, 0, sizeof(k));
+    memset(&sent, 0, sizeof(sent));
+    buf_init(&why, 4096);
+    buf_init(&data, 0);
+    if (rc >= 0)
+        goto out;
+    const char *arg = c->args[0];
+    char what[128];
+    (void)snprintf(what, sizeof(what), "cannot %s job %.66s", fn, arg);
+    if ((e = cli_load_key(c, &k, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
+        goto out;
+    }
+    if (parse_job(arg, k.addr, job_id) != ERR_OK) {
+        rc = cli_usage(c, "JOB \"%s\" must be a job id (a positive integer) or an escrow id "
+                          "(0x + 64 hex digits)",
+                       arg);
+        goto out;
+    }
+    if ((rc = cmd__open_escrow(c, what, &x)) >= 0)
+        goto out;
+    struct escrow_job j;
+    if ((e = escrow_get_job(x, job_id, &j, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
+        goto out;
+    }
+    static const uint8_t zero20[20];
+    if (memcmp(j.client, zero20, 20) == 0) {
+        rc = cli_fail(c, ERR_NOTFOUND, "%s: it is not in the escrow (not funded; loom fund)", what);
+        goto out;
+    }
+    if (memcmp(j.client, k.addr, 20) != 0) {
+        char owner[KEY_ADDR_HEX_MAX], me[KEY_ADDR_HEX_MAX];
+        key_addr_to_checksum(j.client, owner);
+        key_addr_to_checksum(k.addr, me);
+        rc = cli_fail(c, ERR_PERM, "%s: its client is %s, your key is %s", what, owner, me);
+        goto out;
+    }
+    if (j.status != 3) {
+        rc = cli_fail(c, ERR_STATE, "%s: it is %s in the escrow; %s needs Submitted", what,
+                      escrow_status_name(j.status), fn);
+        goto out;
+    }
+    if ((e = escrow_calldata_job(fn, job_id, &data)) != ERR_OK) {
+        rc = cli_fail(c, e, "%s: cannot encode the call", what);
+        goto out;
+    }
+    if ((e = escrow_send(x, &k, (const uint8_t *)data.data, data.len, u256_from_u64(0),
+                         (long)c->timeout_s, &sent, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
+        goto out;
+    }
+    rc = report(c, is_accept ? "accepted" : "disputed", arg, &sent,
+                is_accept ? "paid_wei" : "held_wei", &j.amount_wei, "worker", j.worker);
+out:
+    rpc_receipt_release(&sent.receipt);
+    escrow_free(x);
+    key_wipe(&k);
+    buf_release(&data);
+    buf_release(&why);
+    cli_release(c, &sp);
+    return rc;
+}
+
+int cmd_accept(struct cli *c, int argc, char **argv)
+{
+    return job_tx(c, argc, argv, "accept");
+}
+
+int cmd_dispute(struct cli *c, int argc, char **argv)
+{
+    return job_tx(c, argc, argv, "dispute");
+}
+
+int cmd_withdraw(struct cli *c, int argc, char **argv)
+{
+    const struct cli_cmd_spec sp = {
+        "withdraw", "", 0, 0,
+        "Withdraw your whole balance in the escrow (refunds, a dispute's share, or a worker's "
+        "pay) to your address.",
+        "loom withdraw", NULL, 0};
+    struct escrow *x = NULL;
+    struct key k;
+    struct buf why, data;
+    struct escrow_sent sent;
+    enum err e;
+    int rc = cli_begin(c, &sp, argc, argv);
+    memset(&k, 0, sizeof(k));
+    memset(&sent, 0, sizeof(sent));
+    buf_init(&why, 4096);
+    buf_init(&data, 0);
+    if (rc >= 0)
+        goto out;
+    if ((e = cli_load_key(c, &k, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "cannot withdraw: %s", buf_cstr(&why));
+        goto out;
+    }
+    if ((rc = cmd__open_escrow(c, "cannot withdraw", &x)) >= 0)
+        goto out;
+    struct u256 balance;
+    if ((e = escrow_balance_of(x, k.addr, &balance, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "cannot withdraw: %s", buf_cstr(&why));
+        goto out;
+    }
+    if (u256_is_zero(balance)) {
+        char me[KEY_ADDR_HEX_MAX];
+        key_addr_to_checksum(k.addr, me);
+        rc = cli_fail(c, ERR_STATE, "cannot withdraw: %s has nothing to withdraw", me);
+        goto out;
+    }
+    if ((e = escrow_calldata_withdraw(&data)) != ERR_OK ||
+        (e = escrow_send(x, &k, (const uint8_t *)data.data, data.len, u256_from_u64(0),
+                         (long)c->timeout_s, &sent, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "cannot withdraw: %s", buf_cstr(&why));
+        goto out;
+    }
+    rc = report(c, "withdrew", NULL, &sent, "amount_wei", &balance, "to", k.addr);
+out:
+    rpc_receipt_release(&sent.receipt);
+    escrow_free(x);
+    key_wipe(&k);
+    buf_release(&data);
+    buf_release(&why);
+    cli_release(c, &sp);
+    return rc;
+}

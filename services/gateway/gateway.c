@@ -1,0 +1,1130 @@
+/*
+ * gateway -- evhttp server, dispatch, handlers.
+ * SPDX-License-Identifier: MIT
+ */
+#include "gateway.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "codec.h"
+#include "digest.h"
+#include "httperr.h"
+#include "intake.h"
+#include "log.h"
+#include "openapi.h"
+#include "ratelimit.h"
+#include "routes.h"
+#include "sse.h"
+#include "store.h"
+#include "validate.h"
+
+/* Field caps (bytes): generous for humans, small for memory. */
+#define TITLE_MAX 200
+#define DESCRIPTION_MAX 10000
+#define LINK_MAX 2000
+#define SPEC_MAX ((size_t)1 << 20)
+/* 10^12 cents (ten billion dollars) keeps quote arithmetic under 2^128. */
+#define PRICE_MAX_CENTS 1000000000000LL
+
+enum status_class { SC_2XX, SC_4XX, SC_5XX, SC__COUNT };
+
+struct gateway {
+    struct event_base *base;
+    struct evhttp *http;
+    struct gateway_config cfg;
+    unsigned char session_key[64];
+    size_t session_key_len;
+    struct gw_backend be;
+    struct store *store;
+    struct intake *intake;
+    struct intake_limits limits;
+    struct ratelimit *rl;
+    struct sse *sse;
+    int port;
+    uint64_t requests[ROUTE__COUNT + 1][SC__COUNT]; /* last row: unrouted */
+    uint64_t upload_bytes;
+};
+
+/* One request's context: everything it allocated, freed by ctx_free. */
+struct req_ctx {
+    struct gateway *gw;
+    struct evhttp_request *req;
+    const struct route *route;
+    struct route_params params;
+    struct intake_body *body;
+    const char *method;
+    char *signer;            /* authenticated address, heap */
+    struct evkeyvalq query;
+    int query_parsed;
+    int close_connection;
+    struct gw_file *files;   /* files committed for this request */
+    size_t n_files;
+    struct store_writer **committed;
+    size_t n_committed;
+    char *siwe_address;
+    int64_t siwe_expires;
+};
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ctx_free(struct req_ctx *c)
+{
+    buf_release(&c->params.name);
+    intake_body_free(c->body); /* unlinks uncommitted uploads */
+    free(c->signer);
+    if (c->query_parsed)
+        evhttp_clear_headers(&c->query);
+    for (size_t i = 0; i < c->n_files; i++)
+        gw_file_release(&c->files[i]);
+    free(c->files);
+    free(c->committed);
+    free(c->siwe_address);
+    free(c);
+}
+
+static void count(struct req_ctx *c, int status)
+{
+    size_t row = c->route ? (size_t)c->route->id : ROUTE__COUNT;
+    int sc = status < 400 ? SC_2XX : status < 500 ? SC_4XX : SC_5XX;
+    c->gw->requests[row][sc]++;
+}
+
+/* Send <status> with <body> (may be NULL) and free the context. */
+static void reply(struct req_ctx *c, int status, const char *content_type, const char *body,
+                  size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    if (content_type)
+        evhttp_add_header(h, "Content-Type", content_type);
+    if (c->close_connection)
+        evhttp_add_header(h, "Connection", "close");
+    struct evbuffer *out = evbuffer_new();
+    if (out != NULL && body != NULL)
+        evbuffer_add(out, body, len);
+    count(c, status);
+    evhttp_send_reply(c->req, status, NULL, out);
+    if (out)
+        evbuffer_free(out);
+    ctx_free(c);
+}
+
+static void reply_buf(struct req_ctx *c, int status, const struct buf *b)
+{
+    reply(c, status, "application/json", b->data, b->len);
+}
+
+/* Reply with the JSON error for <code> (enum err or enum httperr_extra). */
+static void reply_error(struct req_ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_error(struct req_ctx *c, int code, const char *fmt, ...)
+{
+    struct buf msg, body;
+    buf_init(&msg, 1024);
+    buf_init(&body, 4096);
+    va_list ap;
+    va_start(ap, fmt);
+    if (buf_vappendf(&msg, fmt, ap) != ERR_OK)
+        buf_reset(&msg);
+    va_end(ap);
+    int status = httperr_status(code);
+    if (codec_error(httperr_code(code), buf_cstr(&msg), &body) != ERR_OK)
+        buf_reset(&body);
+    if (status >= 500)
+        LOG_WARN("http.error", "method=%s uri=%s status=%d code=%s message=%s", c->method,
+                 evhttp_request_get_uri(c->req), status, httperr_code(code), buf_cstr(&msg));
+    reply(c, status, "application/json", body.data, body.len);
+    buf_release(&body);
+    buf_release(&msg);
+}
+
+/* A backend callback's error: its message, or err_str() when it has none. */
+static void reply_backend_error(struct req_ctx *c, enum err e, const char *msg)
+{
+    reply_error(c, e, "%s", msg && *msg ? msg : err_str(e));
+}
+
+/* ---- files committed by a request ------------------------------------- */
+
+/* Commit writer <w> and record it under <name>. */
+static enum err commit_file(struct req_ctx *c, struct store_writer *w, const char *name)
+{
+    enum err e = store_writer_commit(w);
+    if (e != ERR_OK)
+        return e;
+    struct store_writer **cw = realloc(c->committed, (c->n_committed + 1) * sizeof(*cw));
+    if (cw == NULL) {
+        store_writer_uncommit(w);
+        return ERR_NOMEM;
+    }
+    c->committed = cw;
+    c->committed[c->n_committed++] = w;
+    if (name == NULL)
+        return ERR_OK;
+    struct gw_file *f = realloc(c->files, (c->n_files + 1) * sizeof(*f));
+    if (f == NULL)
+        return ERR_NOMEM;
+    c->files = f;
+    f = &c->files[c->n_files];
+    memset(f, 0, sizeof(*f));
+    if ((f->name = strdup(name)) == NULL || (f->sha256 = strdup(store_writer_sha256(w))) == NULL) {
+        gw_file_release(f);
+        return ERR_NOMEM;
+    }
+    f->size_bytes = store_writer_size(w);
+    c->n_files++;
+    c->gw->upload_bytes += f->size_bytes;
+    return ERR_OK;
+}
+
+/* The record was not written: remove objects this request created. */
+static void uncommit_all(struct req_ctx *c)
+{
+    for (size_t i = 0; i < c->n_committed; i++)
+        store_writer_uncommit(c->committed[i]);
+}
+
+/* ---- job handlers ----------------------------------------------------- */
+
+static void job_reply_cb(void *arg, enum err e, const char *msg, const struct gw_job *job)
+{
+    struct req_ctx *c = arg;
+    if (e != ERR_OK) {
+        uncommit_all(c);
+        reply_backend_error(c, e, msg);
+        return;
+    }
+    struct buf out;
+    buf_init(&out, 0);
+    if (codec_job(job, &out) != ERR_OK) {
+        buf_release(&out);
+        reply_error(c, ERR_NOMEM, "cannot encode job");
+        return;
+    }
+    reply_buf(c, c->route->id == ROUTE_JOBS_CREATE ? 201 : 200, &out);
+    buf_release(&out);
+}
+
+static const char *form_field(const struct intake_body *b, const char *name)
+{
+    for (size_t i = 0; i < b->n_fields; i++)
+        if (strcmp(b->fields[i].name, name) == 0)
+            return buf_cstr(&b->fields[i].value);
+    return NULL;
+}
+
+static enum err dup_field(const struct intake_body *b, const char *name, char **dst)
+{
+    const char *v = form_field(b, name);
+    if (v == NULL)
+        return ERR_OK;
+    *dst = strdup(v);
+    return *dst ? ERR_OK : ERR_NOMEM;
+}
+
+static int is_spec(const struct intake_file *f)
+{
+    return strcmp(f->field, "job.json") == 0 || strcmp(f->filename, "job.json") == 0;
+}
+
+/* Validate the fields of a new job; on failure reply and return non-OK. */
+static enum err check_job_fields(struct req_ctx *c, const struct codec_job_fields *f)
+{
+    if (f->title == NULL || f->title[0] == '\0' || strlen(f->title) > TITLE_MAX) {
+        reply_error(c, ERR_INVAL, "field \"title\" is required, 1-%d bytes", TITLE_MAX);
+        return ERR_INVAL;
+    }
+    if (f->description && strlen(f->description) > DESCRIPTION_MAX) {
+        reply_error(c, ERR_INVAL, "field \"description\" over %d bytes", DESCRIPTION_MAX);
+        return ERR_INVAL;
+    }
+    if (f->type == NULL || (strcmp(f->type, "IA") != 0 && strcmp(f->type, "GRAFICA") != 0)) {
+        reply_error(c, ERR_INVAL, "unknown type \"%s\": expected IA or GRAFICA",
+                    f->type ? f->type : "");
+        return ERR_INVAL;
+    }
+    if (!f->has_price) {
+        reply_error(c, ERR_INVAL, "field \"price_usd_cents\" is required");
+        return ERR_INVAL;
+    }
+    if (f->price_usd_cents <= 0) {
+        reply_error(c, ERR_INVAL, "non-positive price: price_usd_cents must be at least 1");
+        return ERR_INVAL;
+    }
+    if (f->price_usd_cents > PRICE_MAX_CENTS) {
+        reply_error(c, ERR_RANGE, "price_usd_cents over %lld", PRICE_MAX_CENTS);
+        return ERR_RANGE;
+    }
+    if ((f->cloud_link && strlen(f->cloud_link) > LINK_MAX) ||
+        (f->external_links && strlen(f->external_links) > LINK_MAX)) {
+        reply_error(c, ERR_INVAL, "links over %d bytes", LINK_MAX);
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
+static void handle_create(struct req_ctx *c)
+{
+    struct intake_body *b = c->body;
+    struct codec_job_fields f;
+    memset(&f, 0, sizeof(f));
+    struct buf msg;
+    buf_init(&msg, 512);
+    enum err e;
+    const char *spec_sha = NULL;
+    if (b->sink == INTAKE_SINK_BUFFER) {
+        e = codec_parse_job_fields(b->data.data ? b->data.data : "", b->data.len, &f, &msg);
+        if (e != ERR_OK) {
+            reply_error(c, e, "%s", buf_cstr(&msg));
+            goto out;
+        }
+    } else {
+        const char *price = form_field(b, "price_usd_cents");
+        if ((e = dup_field(b, "title", &f.title)) != ERR_OK ||
+            (e = dup_field(b, "description", &f.description)) != ERR_OK ||
+            (e = dup_field(b, "type", &f.type)) != ERR_OK ||
+            (e = dup_field(b, "cloud_link", &f.cloud_link)) != ERR_OK ||
+            (e = dup_field(b, "external_links", &f.external_links)) != ERR_OK) {
+            reply_error(c, e, "cannot read form fields");
+            goto out;
+        }
+        if (price != NULL) {
+            e = validate_int64(price, INT64_MIN, INT64_MAX, &f.price_usd_cents);
+            if (e != ERR_OK) {
+                reply_error(c, ERR_INVAL, "field \"price_usd_cents\" must be an integer");
+                goto out;
+            }
+            f.has_price = 1;
+        }
+    }
+    if (check_job_fields(c, &f) != ERR_OK)
+        goto out;
+    /* The spec must be a JSON object before anything is committed. */
+    for (size_t i = 0; i < b->n_files; i++) {
+        if (!is_spec(&b->files[i]))
+            continue;
+        struct buf spec;
+        buf_init(&spec, SPEC_MAX + 1);
+        e = store_writer_read(b->files[i].writer, SPEC_MAX, &spec);
+        if (e == ERR_OK && codec_check_object(spec.data ? spec.data : "", spec.len) != ERR_OK)
+            e = ERR_INVAL;
+        buf_release(&spec);
+        if (e != ERR_OK) {
+            reply_error(c, e, e == ERR_TOOBIG ? "job.json over 1 MiB" : "job.json is not a JSON object");
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < b->n_files; i++) {
+        const struct intake_file *file = &b->files[i];
+        if ((e = commit_file(c, file->writer, file->filename)) != ERR_OK) {
+            uncommit_all(c);
+            reply_error(c, e, "cannot store file \"%s\"", file->filename);
+            goto out;
+        }
+        if (is_spec(file))
+            spec_sha = c->files[c->n_files - 1].sha256;
+    }
+    struct gw_job_new in = {
+        .title = f.title,
+        .description = f.description ? f.description : "",
+        .type = f.type,
+        .price_usd_cents = f.price_usd_cents,
+        .client = c->signer,
+        .spec_sha256 = spec_sha,
+        .cloud_link = f.cloud_link,
+        .external_links = f.external_links,
+        .files = c->files,
+        .n_files = c->n_files,
+    };
+    e = c->gw->be.create_job(c->gw->be.ctx, &in, job_reply_cb, c);
+    if (e != ERR_OK) {
+        uncommit_all(c);
+        reply_error(c, e, "cannot create job: %s", err_str(e));
+    }
+out:
+    codec_job_fields_release(&f);
+    buf_release(&msg);
+}
+
+static const char *query_get(struct req_ctx *c, const char *key)
+{
+    return c->query_parsed ? evhttp_find_header(&c->query, key) : NULL;
+}
+
+static void jobs_reply_cb(void *arg, enum err e, const char *msg, const struct gw_job *jobs,
+                          size_t n, int64_t next_before_id)
+{
+    struct req_ctx *c = arg;
+    if (e != ERR_OK) {
+        reply_backend_error(c, e, msg);
+        return;
+    }
+    struct buf out;
+    buf_init(&out, 0);
+    if (codec_jobs(jobs, n, next_before_id, &out) != ERR_OK)
+        reply_error(c, ERR_NOMEM, "cannot encode jobs");
+    else
+        reply_buf(c, 200, &out);
+    buf_release(&out);
+}
+
+static void handle_list(struct req_ctx *c)
+{
+    static const char *const statuses[] = {"PENDING", "OPEN",     "WORKING",  "SUBMITTED",
+                                           "COMPLETED", "DISPUTED", "REFUNDED"};
+    struct gw_job_filter f = {.limit = 20};
+    f.status = query_get(c, "status");
+    f.type = query_get(c, "type");
+    f.client = query_get(c, "client");
+    f.worker = query_get(c, "worker");
+    const char *cursor = query_get(c, "cursor");
+    const char *limit = query_get(c, "limit");
+    if (f.status) {
+        int ok = 0;
+        for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+            ok |= strcmp(f.status, statuses[i]) == 0;
+        if (!ok) {
+            reply_error(c, ERR_INVAL, "unknown status \"%s\"", f.status);
+            return;
+        }
+    }
+    if (f.type && strcmp(f.type, "IA") != 0 && strcmp(f.type, "GRAFICA") != 0) {
+        reply_error(c, ERR_INVAL, "unknown type \"%s\": expected IA or GRAFICA", f.type);
+        return;
+    }
+    if ((f.client && validate_address(f.client) != ERR_OK) ||
+        (f.worker && validate_address(f.worker) != ERR_OK)) {
+        reply_error(c, ERR_INVAL, "bad address: client and worker must be 0x + 40 hex digits");
+        return;
+    }
+    int64_t v;
+    if (cursor && validate_int64(cursor, 1, INT64_MAX, &f.before_id) != ERR_OK) {
+        reply_error(c, ERR_INVAL, "bad cursor");
+        return;
+    }
+    if (limit) {
+        if (validate_int64(limit, 1, 100, &v) != ERR_OK) {
+            reply_error(c, ERR_INVAL, "limit must be an integer from 1 to 100");
+            return;
+        }
+        f.limit = (int)v;
+    }
+    enum err e = c->gw->be.list_jobs(c->gw->be.ctx, &f, jobs_reply_cb, c);
+    if (e != ERR_OK)
+        reply_error(c, e, "cannot list jobs: %s", err_str(e));
+}
+
+static void handle_get(struct req_ctx *c)
+{
+    enum err e = c->gw->be.get_job(c->gw->be.ctx, c->params.id, job_reply_cb, c);
+    if (e != ERR_OK)
+        reply_error(c, e, "cannot get job %lld: %s", (long long)c->params.id, err_str(e));
+}
+
+static void handle_progress(struct req_ctx *c)
+{
+    struct buf msg;
+    buf_init(&msg, 512);
+    int progress = 0;
+    enum err e = codec_parse_progress(c->body->data.data ? c->body->data.data : "",
+                                      c->body->data.len, &progress, &msg);
+    if (e != ERR_OK)
+        reply_error(c, e, "%s", buf_cstr(&msg));
+    else if ((e = c->gw->be.update_progress(c->gw->be.ctx, c->params.id, c->signer, progress,
+                                            job_reply_cb, c)) != ERR_OK)
+        reply_error(c, e, "cannot update progress: %s", err_str(e));
+    buf_release(&msg);
+}
+
+static void handle_result_put(struct req_ctx *c)
+{
+    struct intake_file *file = &c->body->files[0];
+    if (store_writer_size(file->writer) == 0) {
+        reply_error(c, ERR_INVAL, "empty result");
+        return;
+    }
+    enum err e = commit_file(c, file->writer, "result");
+    if (e != ERR_OK) {
+        uncommit_all(c);
+        reply_error(c, e, "cannot store result");
+        return;
+    }
+    e = c->gw->be.set_result(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb,
+                             c);
+    if (e != ERR_OK) {
+        uncommit_all(c);
+        reply_error(c, e, "cannot record result: %s", err_str(e));
+    }
+}
+
+static void handle_files_post(struct req_ctx *c)
+{
+    struct intake_body *b = c->body;
+    const char *name = NULL;
+    if (b->sink == INTAKE_SINK_FILE) {
+        name = query_get(c, "name");
+        if (name == NULL || validate_filename(name) != ERR_OK) {
+            reply_error(c, ERR_INVAL, "invalid file name: give ?name= (no '/', no '..', "
+                                      "no control characters, at most 255 bytes)");
+            return;
+        }
+    } else if (b->n_files != 1) {
+        reply_error(c, ERR_INVAL, "send exactly one file part (got %zu)", b->n_files);
+        return;
+    } else {
+        name = b->files[0].filename;
+    }
+    enum err e = commit_file(c, b->files[0].writer, name);
+    if (e != ERR_OK) {
+        uncommit_all(c);
+        reply_error(c, e, "cannot store file");
+        return;
+    }
+    e = c->gw->be.add_file(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb, c);
+    if (e != ERR_OK) {
+        uncommit_all(c);
+        reply_error(c, e, "cannot record file: %s", err_str(e));
+    }
+}
+
+/* Stream store object <sha256> as the reply; libevent sends it from the file
+ * (sendfile or mmap), never through a heap copy of the whole file. */
+static void send_object(struct req_ctx *c, const char *sha256, const char *name)
+{
+    int fd = -1;
+    uint64_t size = 0;
+    enum err e = store_open_object(c->gw->store, sha256, &fd, &size);
+    if (e != ERR_OK) {
+        reply_error(c, e == ERR_NOTFOUND ? ERR_NOTFOUND : e, "file content missing from store");
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    if (out == NULL || evbuffer_add_file(out, fd, 0, (ev_off_t)size) == -1) {
+        if (out)
+            evbuffer_free(out);
+        else
+            close(fd);
+        reply_error(c, ERR_NOMEM, "cannot send file");
+        return;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "application/octet-stream");
+    evhttp_add_header(h, "X-Loom-SHA256", sha256);
+    struct buf disp;
+    buf_init(&disp, 1024);
+    /* RFC 6266 filename* with every byte outside [A-Za-z0-9._-] escaped. */
+    if (buf_append_str(&disp, "attachment; filename*=UTF-8''") == ERR_OK) {
+        for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+            int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                        (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
+            if ((plain ? buf_append_byte(&disp, *p) : buf_appendf(&disp, "%%%02X", *p)) !=
+                ERR_OK)
+                break;
+        }
+        evhttp_add_header(h, "Content-Disposition", buf_cstr(&disp));
+    }
+    buf_release(&disp);
+    count(c, 200);
+    evhttp_send_reply(c->req, 200, "OK", out); /* sets Content-Length */
+    evbuffer_free(out);
+    ctx_free(c);
+}
+
+static void download_cb(void *arg, enum err e, const char *msg, const struct gw_job *job)
+{
+    struct req_ctx *c = arg;
+    if (e != ERR_OK) {
+        reply_backend_error(c, e, msg);
+        return;
+    }
+    if (c->route->id == ROUTE_JOB_RESULT_GET) {
+        if (job->result_sha256 == NULL) {
+            reply_error(c, ERR_NOTFOUND, "job %lld has no result yet", (long long)job->id);
+            return;
+        }
+        send_object(c, job->result_sha256, "result");
+        return;
+    }
+    const char *name = buf_cstr(&c->params.name);
+    for (size_t i = 0; i < job->n_files; i++) {
+        if (strcmp(job->files[i].name, name) == 0) {
+            send_object(c, job->files[i].sha256, name);
+            return;
+        }
+    }
+    reply_error(c, ERR_NOTFOUND, "job %lld has no file \"%s\"", (long long)job->id, name);
+}
+
+static void handle_download(struct req_ctx *c)
+{
+    enum err e = c->gw->be.get_job(c->gw->be.ctx, c->params.id, download_cb, c);
+    if (e != ERR_OK)
+        reply_error(c, e, "cannot get job %lld: %s", (long long)c->params.id, err_str(e));
+}
+
+static void quote_cb(void *arg, enum err e, const char *msg, const struct gw_quote *q)
+{
+    struct req_ctx *c = arg;
+    if (e != ERR_OK) {
+        reply_backend_error(c, e, msg);
+        return;
+    }
+    struct buf out;
+    buf_init(&out, 0);
+    if (codec_quote(q, &out) != ERR_OK)
+        reply_error(c, ERR_NOMEM, "cannot encode quote");
+    else
+        reply_buf(c, 200, &out);
+    buf_release(&out);
+}
+
+static void handle_quote(struct req_ctx *c)
+{
+    const char *s = query_get(c, "usd_cents");
+    int64_t cents = 0;
+    if (s == NULL || validate_int64(s, 1, PRICE_MAX_CENTS, &cents) != ERR_OK) {
+        reply_error(c, ERR_INVAL, "usd_cents must be an integer from 1 to %lld", PRICE_MAX_CENTS);
+        return;
+    }
+    enum err e = c->gw->be.quote(c->gw->be.ctx, cents, quote_cb, c);
+    if (e != ERR_OK)
+        reply_error(c, e, "cannot quote: %s", err_str(e));
+}
+
+static void handle_events(struct req_ctx *c)
+{
+    enum err e = sse_add(c->gw->sse, c->req);
+    if (e != ERR_OK) {
+        reply_error(c, e, "cannot open event stream: %s", err_str(e));
+        return;
+    }
+    count(c, 200);
+    c->req = NULL; /* the hub owns the reply now */
+    ctx_free(c);
+}
+
+static void handle_nonce(struct req_ctx *c)
+{
+    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char raw[16];
+    char nonce[17];
+    if (digest_random(raw, sizeof(raw)) != ERR_OK) {
+        reply_error(c, ERR_IO, "no randomness");
+        return;
+    }
+    for (size_t i = 0; i < 16; i++)
+        nonce[i] = alnum[raw[i] % 62]; /* slight bias: harmless for a nonce */
+    nonce[16] = '\0';
+    struct buf out;
+    buf_init(&out, 128);
+    if (buf_appendf(&out, "{\"nonce\":\"%s\"}", nonce) != ERR_OK)
+        reply_error(c, ERR_NOMEM, "cannot encode nonce");
+    else
+        reply_buf(c, 200, &out);
+    buf_release(&out);
+}
+
+static void siwe_nonce_cb(void *arg, enum err e, const char *msg)
+{
+    struct req_ctx *c = arg;
+    if (e == ERR_EXISTS) {
+        reply_error(c, ERR_AUTH, "replay: sign-in nonce already used");
+        return;
+    }
+    if (e != ERR_OK) {
+        reply_backend_error(c, e, msg);
+        return;
+    }
+    struct gateway *gw = c->gw;
+    struct buf token, cookie, out;
+    buf_init(&token, 512);
+    buf_init(&cookie, 1024);
+    buf_init(&out, 256);
+    if (auth_session_issue(gw->session_key, gw->session_key_len, c->siwe_address,
+                           c->siwe_expires, &token) != ERR_OK ||
+        buf_appendf(&cookie, "loom_session=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict",
+                    token.data, (long long)gw->cfg.session_ttl_s) != ERR_OK ||
+        codec_session(c->siwe_address, c->siwe_expires, &out) != ERR_OK) {
+        reply_error(c, ERR_NOMEM, "cannot issue session");
+    } else {
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Set-Cookie", cookie.data);
+        reply_buf(c, 200, &out);
+    }
+    buf_release(&out);
+    buf_release(&cookie);
+    buf_release(&token);
+}
+
+static void handle_siwe(struct req_ctx *c)
+{
+    struct gateway *gw = c->gw;
+    struct buf msg;
+    buf_init(&msg, 512);
+    char *text = NULL, *sig = NULL, *signer = NULL;
+    struct auth_siwe s;
+    memset(&s, 0, sizeof(s));
+    enum err e = codec_parse_siwe(c->body->data.data ? c->body->data.data : "", c->body->data.len,
+                                  &text, &sig, &msg);
+    if (e != ERR_OK) {
+        reply_error(c, e, "%s", buf_cstr(&msg));
+        goto out;
+    }
+    if ((e = auth_siwe_parse(text, &s, &msg)) != ERR_OK) {
+        reply_error(c, e, "%s", buf_cstr(&msg));
+        goto out;
+    }
+    int64_t now = now_s();
+    if ((e = auth_siwe_check(&s, gw->cfg.siwe_domain, gw->cfg.chain_id, now, gw->cfg.auth_window_s,
+                             &msg)) != ERR_OK) {
+        reply_error(c, e, "%s", buf_cstr(&msg));
+        goto out;
+    }
+    e = gw->be.verify(gw->be.verify_ctx, text, strlen(text), sig, &signer);
+    if (e == ERR_NOMEM) {
+        reply_error(c, e, "cannot verify signature");
+        goto out;
+    }
+    if (e != ERR_OK) {
+        reply_error(c, ERR_AUTH, "bad signature");
+        goto out;
+    }
+    if (!validate_address_equal(signer, s.address)) {
+        reply_error(c, ERR_AUTH, "wrong signer: signature is not from the message's address");
+        goto out;
+    }
+    c->siwe_address = signer;
+    signer = NULL;
+    c->siwe_expires = now + gw->cfg.session_ttl_s;
+    if (s.expiration != 0 && s.expiration < c->siwe_expires)
+        c->siwe_expires = s.expiration;
+    /* The nonce is remembered as long as the message could be replayed. */
+    int64_t keep = s.expiration != 0 ? s.expiration : s.issued_at + 2 * gw->cfg.auth_window_s;
+    e = gw->be.consume_nonce(gw->be.ctx, c->siwe_address, s.nonce, keep, siwe_nonce_cb, c);
+    if (e != ERR_OK)
+        reply_error(c, e, "cannot record nonce: %s", err_str(e));
+out:
+    auth_siwe_release(&s);
+    free(text);
+    free(sig);
+    free(signer);
+    buf_release(&msg);
+}
+
+static void handle_metrics(struct req_ctx *c)
+{
+    struct buf out;
+    buf_init(&out, 0);
+    if (gateway_metrics(c->gw, &out) != ERR_OK)
+        reply_error(c, ERR_NOMEM, "cannot render metrics");
+    else
+        reply(c, 200, "text/plain; version=0.0.4", out.data, out.len);
+    buf_release(&out);
+}
+
+static void dispatch(struct req_ctx *c)
+{
+    switch (c->route->id) {
+    case ROUTE_JOBS_CREATE:
+        handle_create(c);
+        break;
+    case ROUTE_JOBS_LIST:
+        handle_list(c);
+        break;
+    case ROUTE_JOB_GET:
+        handle_get(c);
+        break;
+    case ROUTE_JOB_PROGRESS:
+        handle_progress(c);
+        break;
+    case ROUTE_JOB_RESULT_PUT:
+        handle_result_put(c);
+        break;
+    case ROUTE_JOB_RESULT_GET:
+    case ROUTE_JOB_FILE_GET:
+        handle_download(c);
+        break;
+    case ROUTE_JOB_FILES_POST:
+        handle_files_post(c);
+        break;
+    case ROUTE_QUOTE:
+        handle_quote(c);
+        break;
+    case ROUTE_EVENTS:
+        handle_events(c);
+        break;
+    case ROUTE_HEALTH:
+        reply(c, 200, "application/json", "{\"status\":\"ok\"}", 15);
+        break;
+    case ROUTE_METRICS:
+        handle_metrics(c);
+        break;
+    case ROUTE_OPENAPI: {
+        const char *doc = openapi_document();
+        reply(c, 200, "application/json", doc, strlen(doc));
+        break;
+    }
+    case ROUTE_AUTH_NONCE:
+        handle_nonce(c);
+        break;
+    case ROUTE_AUTH_SIWE:
+        handle_siwe(c);
+        break;
+    case ROUTE__COUNT:
+        reply_error(c, ERR_NOTFOUND, "no such route");
+        break;
+    }
+}
+
+/* ---- authentication --------------------------------------------------- */
+
+static void request_nonce_cb(void *arg, enum err e, const char *msg)
+{
+    struct req_ctx *c = arg;
+    if (e == ERR_EXISTS) {
+        reply_error(c, ERR_AUTH, "replay: nonce already used");
+        return;
+    }
+    if (e != ERR_OK) {
+        reply_backend_error(c, e, msg);
+        return;
+    }
+    dispatch(c);
+}
+
+/* Authenticate a signed route, then dispatch (now or from the nonce callback). */
+static void authenticate(struct req_ctx *c)
+{
+    struct gateway *gw = c->gw;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+    struct auth_headers h = {
+        .address = evhttp_find_header(in, "X-Loom-Address"),
+        .timestamp = evhttp_find_header(in, "X-Loom-Timestamp"),
+        .nonce = evhttp_find_header(in, "X-Loom-Nonce"),
+        .signature = evhttp_find_header(in, "X-Loom-Signature"),
+    };
+    const char *cookie = evhttp_find_header(in, "Cookie");
+    if (h.signature == NULL && cookie != NULL) {
+        struct buf token;
+        buf_init(&token, 256);
+        enum err e = auth_cookie_get(cookie, "loom_session", &token);
+        if (e == ERR_OK)
+            e = auth_session_check(gw->session_key, gw->session_key_len, buf_cstr(&token),
+                                   now_s(), &c->signer);
+        buf_release(&token);
+        if (e == ERR_OK) {
+            dispatch(c);
+            return;
+        }
+        if (e != ERR_NOTFOUND) {
+            reply_error(c, ERR_AUTH, "invalid or expired session");
+            return;
+        }
+    }
+    struct buf msg;
+    buf_init(&msg, 512);
+    int64_t ts = 0;
+    enum err e = auth_check_request(&gw->be, &h, c->method, evhttp_request_get_uri(c->req),
+                                    c->body->sha256, now_s(), gw->cfg.auth_window_s, &c->signer,
+                                    &ts, &msg);
+    if (e != ERR_OK) {
+        reply_error(c, e, "%s", buf_cstr(&msg));
+        buf_release(&msg);
+        return;
+    }
+    buf_release(&msg);
+    /* One bucket per signer as well as per address: a signer cannot escape
+     * the limit by spreading requests over many source addresses. */
+    struct buf key;
+    buf_init(&key, 128);
+    int retry = 0;
+    if (buf_appendf(&key, "signer:%s", c->signer) == ERR_OK)
+        retry = ratelimit_take(gw->rl, key.data, mono_ms());
+    buf_release(&key);
+    if (retry > 0) {
+        char ra[16];
+        (void)snprintf(ra, sizeof(ra), "%d", retry);
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", ra);
+        reply_error(c, HTTPERR_RATE_LIMITED, "too many requests from %s; retry in %d s",
+                    c->signer, retry);
+        return;
+    }
+    e = gw->be.consume_nonce(gw->be.ctx, c->signer, h.nonce, ts + gw->cfg.auth_window_s + 1,
+                             request_nonce_cb, c);
+    if (e != ERR_OK)
+        reply_error(c, e, "cannot record nonce: %s", err_str(e));
+}
+
+/* ---- entry ------------------------------------------------------------ */
+
+static const char *method_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    }
+    return "?";
+}
+
+static void request_cb(struct evhttp_request *req, void *arg)
+{
+    struct gateway *gw = arg;
+    struct req_ctx *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        evhttp_send_error(req, 503, "out of memory");
+        return;
+    }
+    c->gw = gw;
+    c->req = req;
+    c->method = method_name(evhttp_request_get_command(req));
+    buf_init(&c->params.name, 1024);
+    c->body = intake_take(gw->intake, req);
+    if (c->body != NULL && c->body->close_connection)
+        c->close_connection = 1;
+
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon != NULL)
+        evhttp_connection_get_peer(evcon, &host, &port);
+    struct buf key;
+    buf_init(&key, 128);
+    int retry = 0;
+    if (buf_appendf(&key, "ip:%s", host ? host : "?") == ERR_OK)
+        retry = ratelimit_take(gw->rl, key.data, mono_ms());
+    buf_release(&key);
+    if (retry > 0) {
+        char ra[16];
+        (void)snprintf(ra, sizeof(ra), "%d", retry);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+        reply_error(c, HTTPERR_RATE_LIMITED, "too many requests from %s; retry in %d s",
+                    host ? host : "?", retry);
+        return;
+    }
+
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (path == NULL || path[0] != '/') {
+        reply_error(c, ERR_INVAL, "request target must be an absolute path");
+        return;
+    }
+    const char *query = evhttp_uri_get_query(uri);
+    c->query_parsed = 1; /* evhttp_parse_query_str initialises the list first */
+    if (evhttp_parse_query_str(query ? query : "", &c->query) != 0) {
+        reply_error(c, ERR_INVAL, "malformed query string");
+        return;
+    }
+    enum err e = routes_match(c->method, path, &c->route, &c->params);
+    if (e == ERR_NOTFOUND) {
+        reply_error(c, ERR_NOTFOUND, "no route for %s %s", c->method, path);
+        return;
+    }
+    if (e == ERR_STATE) {
+        reply_error(c, HTTPERR_METHOD_NOT_ALLOWED, "method %s not allowed on %s", c->method, path);
+        return;
+    }
+    if (e != ERR_OK) {
+        reply_error(c, e, "%s", buf_cstr(&c->params.name));
+        return;
+    }
+    if (c->body == NULL) {
+        c->close_connection = 1;
+        reply_error(c, ERR_INVAL, "unreadable request head");
+        return;
+    }
+    if (c->body->err != ERR_OK) {
+        reply_error(c, c->body->err, "%s", buf_cstr(&c->body->msg));
+        return;
+    }
+    /* intake chose the sink from the same table; a mismatch means the head
+     * changed meaning between the two reads, which must not reach a handler. */
+    if (c->body->sink !=
+        routes_sink(c->route, evhttp_find_header(evhttp_request_get_input_headers(req),
+                                                 "Content-Type"))) {
+        reply_error(c, ERR_INVAL, "request body does not fit the route");
+        return;
+    }
+    if (c->route->is_signed)
+        authenticate(c);
+    else
+        dispatch(c);
+}
+
+/* Intake's question: how to read this request's body. */
+static enum intake_sink classify_cb(void *arg, const struct intake_head *head)
+{
+    (void)arg;
+    const struct route *r = NULL;
+    struct route_params params;
+    buf_init(&params.name, 1024);
+    struct buf path;
+    buf_init(&path, 8192);
+    size_t n = strcspn(head->target, "?#");
+    enum intake_sink sink = INTAKE_SINK_BUFFER;
+    if (buf_append(&path, head->target, n) == ERR_OK &&
+        routes_match(head->method, buf_cstr(&path), &r, &params) == ERR_OK)
+        sink = routes_sink(r, head->content_type);
+    buf_release(&path);
+    buf_release(&params.name);
+    return sink;
+}
+
+enum err gateway_new(struct event_base *base, const struct gateway_config *cfg,
+                     const struct gw_backend *backend, struct store *store, struct gateway **out,
+                     struct buf *errmsg)
+{
+    enum err e = ERR_INVAL;
+    const char *why = NULL;
+    if (cfg->session_key_len < 32 || cfg->session_key_len > 64)
+        why = "session key must be 32-64 bytes";
+    else if (cfg->max_upload_bytes == 0 || cfg->max_json_bytes == 0 || cfg->rate_burst < 1 ||
+             cfg->rate_per_s <= 0 || cfg->sse_max_queue_bytes == 0)
+        why = "limits must be positive";
+    else if (backend->verify == NULL || backend->create_job == NULL)
+        why = "backend is incomplete";
+    if (why != NULL) {
+        if (buf_append_str(errmsg, why) != ERR_OK)
+            buf_reset(errmsg);
+        return ERR_INVAL;
+    }
+    struct gateway *gw = calloc(1, sizeof(*gw));
+    if (gw == NULL)
+        return ERR_NOMEM;
+    gw->base = base;
+    gw->cfg = *cfg;
+    memcpy(gw->session_key, cfg->session_key, cfg->session_key_len);
+    gw->session_key_len = cfg->session_key_len;
+    gw->cfg.session_key = NULL;
+    gw->be = *backend;
+    gw->store = store;
+    gw->limits = (struct intake_limits){
+        .max_upload_bytes = cfg->max_upload_bytes,
+        .max_buffer_bytes = cfg->max_json_bytes,
+        .max_head_bytes = cfg->max_header_bytes,
+        .max_part_header_bytes = 8192,
+        .max_parts = 64,
+        .max_field_bytes = 64 * 1024,
+    };
+    e = ERR_NOMEM;
+    if (intake_new(store, &gw->limits, classify_cb, gw, &gw->intake) != ERR_OK ||
+        ratelimit_new(cfg->rate_per_s, cfg->rate_burst, cfg->rate_max_keys, &gw->rl) != ERR_OK ||
+        sse_new(cfg->sse_max_queue_bytes, cfg->sse_max_clients, &gw->sse) != ERR_OK ||
+        (gw->http = evhttp_new(base)) == NULL)
+        goto fail;
+    evhttp_set_bevcb(gw->http, intake_bevcb, gw->intake);
+    evhttp_set_gencb(gw->http, request_cb, gw);
+    evhttp_set_max_headers_size(gw->http, (ev_ssize_t)cfg->max_header_bytes);
+    /* Bodies reach evhttp only for heads intake could not parse; cap them. */
+    evhttp_set_max_body_size(gw->http, (ev_ssize_t)cfg->max_json_bytes);
+    evhttp_set_timeout(gw->http, cfg->request_timeout_s);
+    evhttp_set_allowed_methods(gw->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    struct evhttp_bound_socket *sock =
+        evhttp_bind_socket_with_handle(gw->http, cfg->host, (ev_uint16_t)cfg->port);
+    if (sock == NULL) {
+        e = ERR_IO;
+        if (buf_appendf(errmsg, "cannot listen on %s:%d", cfg->host, cfg->port) != ERR_OK)
+            buf_reset(errmsg);
+        goto fail;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(sock);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            gw->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            gw->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    *out = gw;
+    return ERR_OK;
+fail:
+    gateway_free(gw);
+    return e;
+}
+
+void gateway_free(struct gateway *gw)
+{
+    if (gw == NULL)
+        return;
+    sse_free(gw->sse);
+    if (gw->http)
+        evhttp_free(gw->http);
+    intake_free(gw->intake);
+    ratelimit_free(gw->rl);
+    memset(gw->session_key, 0, sizeof(gw->session_key));
+    free(gw);
+}
+
+int gateway_port(const struct gateway *gw)
+{
+    return gw->port;
+}
+
+enum err gateway_broadcast(struct gateway *gw, const char *event, const char *data)
+{
+    return sse_broadcast(gw->sse, event, data);
+}
+
+enum err gateway_metrics(const struct gateway *gw, struct buf *out)
+{
+    static const char *const cls[SC__COUNT] = {"2xx", "4xx", "5xx"};
+    enum err e = buf_append_str(out, "# HELP loom_gateway_requests_total HTTP requests by "
+                                     "route and status class.\n"
+                                     "# TYPE loom_gateway_requests_total counter\n");
+    for (size_t r = 0; e == ERR_OK && r <= ROUTE__COUNT; r++)
+        for (int s = 0; e == ERR_OK && s < SC__COUNT; s++)
+            e = buf_appendf(out, "loom_gateway_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+                            r < ROUTE__COUNT ? routes_table[r].name : "none", cls[s],
+                            (unsigned long long)gw->requests[r][s]);
+    if (e == ERR_OK)
+        e = buf_appendf(out,
+                        "# TYPE loom_gateway_connections gauge\nloom_gateway_connections %zu\n"
+                        "# TYPE loom_gateway_sse_clients gauge\nloom_gateway_sse_clients %zu\n"
+                        "# TYPE loom_gateway_sse_dropped_total counter\n"
+                        "loom_gateway_sse_dropped_total %llu\n"
+                        "# TYPE loom_gateway_upload_bytes_total counter\n"
+                        "loom_gateway_upload_bytes_total %llu\n"
+                        "# TYPE loom_gateway_ratelimit_keys gauge\n"
+                        "loom_gateway_ratelimit_keys %zu\n",
+                        intake_connections(gw->intake), sse_clients(gw->sse),
+                        (unsigned long long)sse_dropped(gw->sse),
+                        (unsigned long long)gw->upload_bytes, ratelimit_size(gw->rl));
+    return e;
+}

@@ -1,0 +1,337 @@
+/*
+ * store -- content-addressed files: temp file, hash while streaming, fsync,
+ * rename into place.
+ * SPDX-License-Identifier: MIT
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "digest.h"
+#include "validate.h"
+
+/* Paths are short (root + 80 bytes); cap them so a bad root cannot grow one. */
+#define STORE_PATH_MAX 4096
+
+struct store {
+    char *root;
+};
+
+struct store_writer {
+    struct store *store;
+    int fd;                  /* -1 once closed */
+    char *tmp_path;          /* owned; NULL once renamed */
+    struct digest_sha256 *hash;
+    uint64_t size;
+    uint64_t max_bytes;
+    char sha256[DIGEST_SHA256_HEX_LEN + 1];
+    int finished;
+    int committed;
+    int created;             /* this writer's commit created the object */
+};
+
+static enum err path_join(struct buf *b, const char *root, const char *a, const char *c)
+{
+    buf_init(b, STORE_PATH_MAX);
+    enum err e = buf_appendf(b, "%s/%s%s%s", root, a, c ? "/" : "", c ? c : "");
+    if (e != ERR_OK)
+        buf_release(b);
+    return e;
+}
+
+static enum err mkdir_p1(const char *path)
+{
+    if (mkdir(path, 0750) == -1 && errno != EEXIST)
+        return ERR_IO;
+    return ERR_OK;
+}
+
+/* Remove leftovers of a crash: every file in tmp/ is an unfinished upload. */
+static enum err clean_tmp(const char *tmp_dir)
+{
+    DIR *d = opendir(tmp_dir);
+    if (d == NULL)
+        return ERR_IO;
+    int dfd = dirfd(d);
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+            continue;
+        (void)unlinkat(dfd, ent->d_name, 0);
+    }
+    closedir(d);
+    return ERR_OK;
+}
+
+enum err store_open(const char *root, struct store **out)
+{
+    enum err e = ERR_OK;
+    struct buf tmp, obj;
+    buf_init(&tmp, 1);
+    buf_init(&obj, 1);
+    struct store *s = NULL;
+    if (root == NULL || root[0] == '\0')
+        return ERR_INVAL;
+    if ((e = mkdir_p1(root)) != ERR_OK)
+        goto out;
+    if ((e = path_join(&tmp, root, "tmp", NULL)) != ERR_OK)
+        goto out;
+    if ((e = path_join(&obj, root, "objects", NULL)) != ERR_OK)
+        goto out;
+    if ((e = mkdir_p1(tmp.data)) != ERR_OK || (e = mkdir_p1(obj.data)) != ERR_OK)
+        goto out;
+    if ((e = clean_tmp(tmp.data)) != ERR_OK)
+        goto out;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->root = strdup(root)) == NULL) {
+        free(s);
+        s = NULL;
+        e = ERR_NOMEM;
+        goto out;
+    }
+    *out = s;
+out:
+    buf_release(&obj);
+    buf_release(&tmp);
+    return e;
+}
+
+void store_free(struct store *s)
+{
+    if (s == NULL)
+        return;
+    free(s->root);
+    free(s);
+}
+
+const char *store_root(const struct store *s)
+{
+    return s->root;
+}
+
+enum err store_writer_new(struct store *s, uint64_t max_bytes, struct store_writer **out)
+{
+    enum err e = ERR_OK;
+    struct buf path;
+    struct store_writer *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return ERR_NOMEM;
+    w->fd = -1;
+    if ((e = path_join(&path, s->root, "tmp", "up-XXXXXX")) != ERR_OK)
+        goto fail;
+    w->fd = mkostemp(path.data, O_CLOEXEC);
+    if (w->fd == -1) {
+        buf_release(&path);
+        e = ERR_IO;
+        goto fail;
+    }
+    w->tmp_path = buf_detach(&path, NULL);
+    if (w->tmp_path == NULL) {
+        e = ERR_NOMEM;
+        goto fail;
+    }
+    if ((e = digest_sha256_new(&w->hash)) != ERR_OK)
+        goto fail;
+    w->store = s;
+    w->max_bytes = max_bytes;
+    *out = w;
+    return ERR_OK;
+fail:
+    store_writer_free(w);
+    return e;
+}
+
+enum err store_writer_write(struct store_writer *w, const void *p, size_t n)
+{
+    if (w->finished)
+        return ERR_STATE;
+    if (n > w->max_bytes - w->size)
+        return ERR_TOOBIG;
+    const char *q = p;
+    size_t left = n;
+    while (left > 0) {
+        ssize_t k = write(w->fd, q, left);
+        if (k == -1) {
+            if (errno == EINTR)
+                continue;
+            return ERR_IO;
+        }
+        q += k;
+        left -= (size_t)k;
+    }
+    digest_sha256_update(w->hash, p, n);
+    w->size += n;
+    return ERR_OK;
+}
+
+enum err store_writer_finish(struct store_writer *w)
+{
+    if (w->finished)
+        return ERR_STATE;
+    /* fsync before the rename: a crash must never leave an object whose name
+     * promises content that did not reach the disk. */
+    if (fsync(w->fd) == -1)
+        return ERR_IO;
+    int rc = close(w->fd);
+    w->fd = -1;
+    if (rc == -1)
+        return ERR_IO;
+    digest_sha256_final_hex(w->hash, w->sha256);
+    w->finished = 1;
+    return ERR_OK;
+}
+
+const char *store_writer_sha256(const struct store_writer *w)
+{
+    return w->sha256;
+}
+
+uint64_t store_writer_size(const struct store_writer *w)
+{
+    return w->size;
+}
+
+static enum err object_paths(struct store *s, const char *hex, struct buf *dir, struct buf *file)
+{
+    char fan[3] = {hex[0], hex[1], '\0'};
+    enum err e = path_join(dir, s->root, "objects", fan);
+    if (e != ERR_OK)
+        return e;
+    buf_init(file, STORE_PATH_MAX);
+    if ((e = buf_appendf(file, "%s/%s", dir->data, hex)) != ERR_OK) {
+        buf_release(dir);
+        buf_release(file);
+    }
+    return e;
+}
+
+static void fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1)
+        return;
+    (void)fsync(fd); /* best effort: the data itself is already durable */
+    close(fd);
+}
+
+enum err store_writer_commit(struct store_writer *w)
+{
+    if (!w->finished || w->committed)
+        return ERR_STATE;
+    struct buf dir, file;
+    enum err e = object_paths(w->store, w->sha256, &dir, &file);
+    if (e != ERR_OK)
+        return e;
+    if ((e = mkdir_p1(dir.data)) != ERR_OK)
+        goto out;
+    struct stat st;
+    if (stat(file.data, &st) == 0) {
+        /* Same sha256, same content: keep the existing object. */
+        (void)unlink(w->tmp_path);
+        w->created = 0;
+    } else {
+        if (rename(w->tmp_path, file.data) == -1) {
+            e = ERR_IO;
+            goto out;
+        }
+        fsync_dir(dir.data);
+        w->created = 1;
+    }
+    free(w->tmp_path);
+    w->tmp_path = NULL;
+    w->committed = 1;
+out:
+    buf_release(&file);
+    buf_release(&dir);
+    return e;
+}
+
+void store_writer_uncommit(struct store_writer *w)
+{
+    if (!w->committed || !w->created)
+        return;
+    struct buf dir, file;
+    if (object_paths(w->store, w->sha256, &dir, &file) != ERR_OK)
+        return;
+    (void)unlink(file.data);
+    buf_release(&file);
+    buf_release(&dir);
+    w->created = 0;
+}
+
+enum err store_writer_read(const struct store_writer *w, size_t max_bytes, struct buf *out)
+{
+    if (!w->finished || w->committed || w->tmp_path == NULL)
+        return ERR_STATE;
+    if (w->size > max_bytes)
+        return ERR_TOOBIG;
+    int fd = open(w->tmp_path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return ERR_IO;
+    enum err e = buf_reserve(out, (size_t)w->size);
+    size_t got = 0;
+    while (e == ERR_OK && got < w->size) {
+        ssize_t k = read(fd, out->data + out->len + got, (size_t)w->size - got);
+        if (k == -1 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            e = ERR_IO;
+        else
+            got += (size_t)k;
+    }
+    close(fd);
+    if (e == ERR_OK) {
+        out->len += got;
+        out->data[out->len] = '\0';
+    }
+    return e;
+}
+
+void store_writer_free(struct store_writer *w)
+{
+    if (w == NULL)
+        return;
+    if (w->fd != -1)
+        close(w->fd);
+    if (w->tmp_path != NULL) {
+        (void)unlink(w->tmp_path);
+        free(w->tmp_path);
+    }
+    digest_sha256_free(w->hash);
+    free(w);
+}
+
+enum err store_open_object(struct store *s, const char *sha256_hex, int *fd_out,
+                           uint64_t *size_out)
+{
+    if (validate_sha256_hex(sha256_hex) != ERR_OK)
+        return ERR_INVAL;
+    struct buf dir, file;
+    enum err e = object_paths(s, sha256_hex, &dir, &file);
+    if (e != ERR_OK)
+        return e;
+    int fd = open(file.data, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        e = errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == -1) {
+        close(fd);
+        e = ERR_IO;
+        goto out;
+    }
+    *fd_out = fd;
+    *size_out = (uint64_t)st.st_size;
+out:
+    buf_release(&file);
+    buf_release(&dir);
+    return e;
+}

@@ -1,0 +1,177 @@
+/*
+ * loom-indexer -- mirrors LoomEscrow's job events into the job store.
+ *
+ * Only start-up lives here: the settings table, the JSON-RPC client, the
+ * chain source, the sink and the follower, then follower_run() until
+ * SIGTERM or SIGINT (or --until-block). The logic is in follower.c;
+ * docs/indexer.md explains the exactly-once and reorg design.
+ * Sinks: "journal" (memsink.h with a journal file: durable, what the crash
+ * test uses) and "memory" (benchmarks). The job store over the bus is the
+ * production sink once common/bus and the jobstore service exist.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "cfg.h"
+#include "chain.h"
+#include "escrowlog.h"
+#include "eth/hex.h"
+#include "eth/rpc.h"
+#include "follower.h"
+#include "log.h"
+#include "memsink.h"
+
+static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *log_level;
+static long long start_block, confirmations, poll_interval_ms, initial_range_blocks,
+    max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms, metrics_log_ms,
+    until_block;
+static int journal_sync;
+
+static const struct cfg_opt opts[] = {
+    {"rpc_url", CFG_STR, "http://127.0.0.1:8545", 0, 0, NULL, "JSON-RPC node (http or https)",
+     &rpc_url},
+    {"escrow_address", CFG_STR, NULL, 0, 0, NULL, "LoomEscrow's address, 0x + 40 hex digits",
+     &escrow_address},
+    {"start_block", CFG_INT, NULL, 0, 1LL << 53, NULL,
+     "the escrow's deployment block: where indexing starts without a checkpoint",
+     &start_block},
+    {"confirmations", CFG_INT, "0", 0, 100000, NULL,
+     "blocks kept below the head (0 on anvil; see docs/indexer.md for Scroll)", &confirmations},
+    {"poll_interval_ms", CFG_INT, "250", 10, 60000, NULL,
+     "eth_blockNumber polling interval when caught up, ms", &poll_interval_ms},
+    {"initial_range_blocks", CFG_INT, "1000", 1, 100000, NULL, "first eth_getLogs span, blocks",
+     &initial_range_blocks},
+    {"max_range_blocks", CFG_INT, "10000", 1, 100000, NULL, "largest eth_getLogs span, blocks",
+     &max_range_blocks},
+    {"max_batch_events", CFG_INT, "5000", 1, 5000, NULL, "events per events.apply",
+     &max_batch_events},
+    {"max_reorg_depth", CFG_INT, "128", 1, 1000000, NULL,
+     "blocks rolled back when no kept block hash is shared (after a restart)", &max_reorg_depth},
+    {"rpc_timeout_ms", CFG_INT, "5000", 100, 600000, NULL, "limit of one JSON-RPC attempt, ms",
+     &rpc_timeout_ms},
+    {"sink", CFG_STR, "journal", 0, 0, "journal|memory",
+     "where events go: a journal file, or memory (benchmarks)", &sink_kind},
+    {"journal_path", CFG_STR, "loom-indexer.journal", 0, 0, NULL, "the journal sink's file",
+     &journal_path},
+    {"journal_sync", CFG_BOOL, "true", 0, 0, NULL, "fdatasync the journal after every command",
+     &journal_sync},
+    {"metrics_log_ms", CFG_INT, "10000", -1, 3600000, NULL,
+     "log the metrics this often, ms (-1: never)", &metrics_log_ms},
+    {"until_block", CFG_INT, "0", 0, 1LL << 53, NULL,
+     "exit 0 once this block is indexed (0: run until SIGTERM)", &until_block},
+    {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level",
+     &log_level},
+};
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+int main(int argc, char **argv)
+{
+    int help = 0;
+    char errbuf[CFG_ERR_MAX];
+    int rc = EX_OK;
+    struct rpc *rpc = NULL;
+    struct escrowlog *el = NULL;
+    struct chain_rpc *cr = NULL;
+    struct memsink *ms = NULL;
+    struct follower *f = NULL;
+    enum err e = cfg_load(opts, N_OPTS, argc, argv, &help, NULL, NULL, errbuf);
+    enum log_level lvl = LOG_LEVEL_INFO;
+    if (e == ERR_OK && !help && log_level_parse(log_level, &lvl) != ERR_OK)
+        lvl = LOG_LEVEL_INFO;
+    log_init("indexer", lvl);
+    if (help) {
+        cfg_print_help(stdout, "loom-indexer",
+                       "mirrors LoomEscrow's events into the job store, exactly once", opts,
+                       N_OPTS);
+        goto done;
+    }
+    if (e != ERR_OK) {
+        fprintf(stderr, "loom-indexer: %s\n", errbuf);
+        rc = EX_USAGE;
+        goto done;
+    }
+    uint8_t address[20];
+    if (escrow_address == NULL || hex_decode_exact(escrow_address, address, 20) != ERR_OK) {
+        fprintf(stderr, "loom-indexer: LOOM_ESCROW_ADDRESS / --escrow-address \"%s\": "
+                        "must be 0x and 40 hex digits\n",
+                escrow_address ? escrow_address : "");
+        rc = EX_USAGE;
+        goto done;
+    }
+    if (start_block == 0) {
+        fprintf(stderr, "loom-indexer: LOOM_START_BLOCK / --start-block is required\n");
+        rc = EX_USAGE;
+        goto done;
+    }
+    struct rpc_opts ro = {.url = rpc_url, .timeout_ms = (long)rpc_timeout_ms};
+    e = rpc_new(&ro, &rpc);
+    if (e != ERR_OK) {
+        fprintf(stderr, "loom-indexer: LOOM_RPC_URL \"%s\": %s\n", rpc_url, err_str(e));
+        rc = EX_USAGE;
+        goto done;
+    }
+    struct chain chain;
+    struct sink sink;
+    if (escrowlog_new(&el) != ERR_OK ||
+        chain_rpc_new(rpc, address, escrowlog_topics(el), ESCROWLOG_N_EVENTS, &cr, &chain) !=
+            ERR_OK) {
+        rc = EX_OSERR;
+        goto done;
+    }
+    bool journal = strcmp(sink_kind, "journal") == 0;
+    e = memsink_open(journal ? journal_path : NULL, journal_sync, &ms, &sink);
+    if (e != ERR_OK) {
+        LOG_ERROR("indexer.sink_open_failed", "path=%s error=%s", journal_path, err_str(e));
+        rc = e == ERR_IO ? EX_IOERR : EX_DATAERR;
+        goto done;
+    }
+    struct follower_opts fo = {
+        .start_block = (uint64_t)start_block,
+        .confirmations = (uint64_t)confirmations,
+        .initial_range_blocks = (uint64_t)initial_range_blocks,
+        .max_range_blocks = (uint64_t)max_range_blocks,
+        .max_batch_events = (size_t)max_batch_events,
+        .max_reorg_depth = (uint64_t)max_reorg_depth,
+        .poll_interval_ms = (long)poll_interval_ms,
+        .metrics_log_ms = (long)metrics_log_ms,
+    };
+    if (fo.initial_range_blocks > fo.max_range_blocks)
+        fo.initial_range_blocks = fo.max_range_blocks;
+    e = follower_new(&fo, chain, sink, el, &f);
+    if (e != ERR_OK) {
+        fprintf(stderr, "loom-indexer: bad follower settings: %s\n", err_str(e));
+        rc = EX_USAGE;
+        goto done;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    LOG_INFO("indexer.start", "escrow=%s start_block=%lld confirmations=%lld sink=%s",
+             escrow_address, start_block, confirmations, sink_kind);
+    e = follower_run(f, &stop_flag, (uint64_t)until_block);
+    LOG_INFO("indexer.stop", "reason=%s", e == ERR_OK ? "until_block" : "signal");
+done:
+    follower_free(f);
+    memsink_free(ms);
+    chain_rpc_free(cr);
+    escrowlog_free(el);
+    rpc_free(rpc);
+    cfg_release(opts, N_OPTS);
+    return rc;
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# loom-keeper against a private anvil (scripts/anvil.sh on a free port: these
+# tests stop automine and move the clock, which the shared chain must not see).
+#
+# Each case deploys a fresh LoomEscrow (MockV3Aggregator price feed) and the
+# fixtures of keeper_fixture.sol, makes jobs fall due with evm_increaseTime,
+# lists them in the keeper's due file, runs build/bin/loom-keeper and checks
+# the escrow's credits to the wei (PRICE_CENTS per job at 2,000 USD/ETH is
+# AMOUNT_WEI each) and the keeper's nonces:
+#   1. 500 jobs due at once: all settled, in 5 transactions; /metrics agrees.
+#   2. A transaction stuck behind a raised base fee is replaced and mined.
+#   3. kill -9 with two batches of 50 in the pool; the restart adopts them from its
+#      journal: every job settled once, no extra transaction.
+#   4. Automation settles some jobs first, then two keepers run at once:
+#      no double payment, no nonce left pending; then two keepers that share
+#      one key (separate journals): the same.
+set -uo pipefail
+: "${LOOM_BUILD:?run through make test}"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d "${LOOM_TEST_TMP:-/tmp}/keeper.XXXXXX")
+[ -n "${KEEPER_DEBUG_DIR:-}" ] && work=$KEEPER_DEBUG_DIR
+source "$root/tests/integration/keeper_lib.bash"
+cleanup() {
+  for p in "$work"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
+  stop_anvil
+  [ -n "${KEEPER_DEBUG_DIR:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+ok() { echo "ok   - $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL - $1"; failed=$((failed + 1)); }
+check() { # name command...
+  local name=$1; shift
+  if "$@"; then ok "$name"; else bad "$name"; fi
+}
+eq() { [ "$1" = "$2" ] || { echo "    got $1, want $2" >&2; return 1; }; }
+pending_is() { [ "$(nonce_of "$1" pending)" = "$2" ]; }
+show_log() { echo "--- $1.log (last 15 lines)"; tail -n 15 "$work/$1.log"; }
+
+t0=$SECONDS
+compile_contracts || { echo "0 passed, 1 failed"; exit 1; }
+echo "# compile: $((SECONDS - t0)) s"
+start_anvil || { echo "0 passed, 1 failed"; exit 1; }
+
+# ---- 1. 500 jobs due at once ------------------------------------------------
+case1() {
+deploy && make_jobs 500 release && write_due "$work/due1" release || { bad "setup 1"; }
+rpc evm_increaseTime '[61]' >/dev/null && mine
+K1=$("$CAST" keccak loom-keeper-test-1); A1=$(addr_of "$K1"); fund "$A1"
+start_keeper k1 "$K1" "$work/due1"
+want=$((500 * AMOUNT_WEI))
+if wait_for 60 credit_is "$WORKER" "$want"; then ok "500 due jobs settled"; else bad "500 due jobs settled"; show_log k1; fi
+check "worker credited to the wei" eq "$(credit "$WORKER")" "$want"
+check "client refunded nothing" eq "$(credit "$CLIENT")" 0
+check "500 jobs in 5 transactions" eq "$(nonce_of "$A1")" 5
+port=$(grep -o '"event":"metrics.listening","port":[0-9]*' "$work/k1.log" | grep -o '[0-9]*$')
+metrics=$(curl -s "http://127.0.0.1:$port/metrics")
+check "metrics: 500 settled" grep -q '^loom_keeper_jobs_settled_total 500$' <<<"$metrics"
+check "metrics: 5 sent, 0 failed" eq "$(grep -cE '^loom_keeper_txs_(sent_total 5|failed_total 0)$' <<<"$metrics")" 2
+check "metrics: 500 lags observed" grep -q '^loom_keeper_settlement_lag_seconds_count 500$' <<<"$metrics"
+check "health ok" grep -q '"status":"ok"' <<<"$(curl -s "http://127.0.0.1:$port/health")"
+check "keeper stops cleanly on SIGTERM" stop_keeper k1
+
+}
+
+# ---- 2. a transaction stuck behind a low fee is replaced -----------------------
+case2() {
+deploy && make_jobs 3 refund && write_due "$work/due2" refund || bad "setup 2"
+rpc evm_increaseTime '[61]' >/dev/null && mine
+rpc evm_setAutomine '[false]' >/dev/null
+K2=$("$CAST" keccak loom-keeper-test-2); A2=$(addr_of "$K2"); fund "$A2"
+start_keeper k2 "$K2" "$work/due2" --replace-after-ms 1500
+mine # a new block for the keeper to act on
+if wait_for 20 pending_is "$A2" 1; then ok "refund batch in the pool"; else bad "refund batch in the pool"; show_log k2; fi
+# Base fee 100 gwei, far over the transaction's max fee (about 2 gwei).
+rpc anvil_setNextBlockBaseFeePerGas '["0x174876e800"]' >/dev/null && mine
+check "stuck: not mined under the raised base fee" eq "$(nonce_of "$A2")" 0
+if wait_for 20 grep -q '"event":"tx.replaced"' "$work/k2.log"; then ok "replacement sent"; else bad "replacement sent"; show_log k2; fi
+mine
+check "replacement mined" eq "$(nonce_of "$A2")" 1
+check "client refunded to the wei" eq "$(credit "$CLIENT")" $((3 * AMOUNT_WEI))
+check "keeper 2 stops cleanly" stop_keeper k2
+rpc evm_setAutomine '[true]' >/dev/null
+
+}
+
+# ---- 3. kill -9 in the middle, then restart -------------------------------------
+case3() {
+deploy && make_jobs 200 release && write_due "$work/due3" release || bad "setup 3"
+rpc evm_increaseTime '[61]' >/dev/null && mine
+rpc evm_setAutomine '[false]' >/dev/null
+K3=$("$CAST" keccak loom-keeper-test-3); A3=$(addr_of "$K3"); fund "$A3"
+start_keeper k3 "$K3" "$work/due3" --max-in-flight 2 --batch-max 50
+mine
+if wait_for 20 pending_is "$A3" 2; then ok "two batches in the pool"; else bad "two batches in the pool"; show_log k3; fi
+kill -9 "$(cat "$work/k3.pid")"; wait "$(cat "$work/k3.pid")" 2>/dev/null
+start_keeper k3 "$K3" "$work/due3" --max-in-flight 2 --batch-max 50
+if wait_for 20 grep -q '"event":"keeper.resumed".*"adopted":2' "$work/k3.log"; then ok "restart adopts both from the journal"; else bad "restart adopts both"; show_log k3; fi
+sleep 1 # several ticks: nothing new may be sent while both are in flight
+check "no duplicate batch after the restart" eq "$(nonce_of "$A3" pending)" 2
+want=$((200 * AMOUNT_WEI))
+settle3() { mine; credit_is "$WORKER" "$want"; }
+if wait_for 30 settle3; then ok "all 200 settled after the restart"; else bad "all 200 settled"; show_log k3; fi
+check "worker credited once per job, to the wei" eq "$(credit "$WORKER")" "$want"
+check "four transactions in all" eq "$(nonce_of "$A3")" 4
+check "nothing left pending" eq "$(nonce_of "$A3" pending)" 4
+check "keeper 3 stops cleanly" stop_keeper k3
+check "journal compacted to nothing once all are mined" eq "$(wc -l <"$work/k3.journal")" 0
+rpc evm_setAutomine '[true]' >/dev/null
+
+}
+
+# ---- 4. Automation first, then two keepers at once -----------------------------------
+case4() {
+deploy && make_jobs 100 release && write_due "$work/due4" release || bad "setup 4"
+rpc evm_increaseTime '[61]' >/dev/null && mine
+# Chainlink Automation's part: checkUpkeep on the first 50, performUpkeep with its answer.
+first25="[$(head -n 25 "$work/ids" | paste -sd,)]"
+perform=$("$CAST" call --rpc-url "$RPC" "$ESCROW" "checkUpkeep(bytes)(bool,bytes)" \
+  "$("$CAST" abi-encode "f(bytes32[])" "$first25")" | tail -n 1)
+send "$DEPLOYER_KEY" "$ESCROW" "performUpkeep(bytes)" "$perform" && ok "automation settled 25" || bad "automation settled 25"
+check "automation credit" eq "$(credit "$WORKER")" $((25 * AMOUNT_WEI))
+# The shared-key case's jobs, made now while automine is on; listed later.
+cp "$work/ids" "$work/ids4"; cp "$work/due_at" "$work/due_at4"
+make_jobs 60 release && write_due "$work/due5" release || bad "setup 5"
+rpc evm_setIntervalMining '[1]' >/dev/null
+K4=$("$CAST" keccak loom-keeper-test-4); A4=$(addr_of "$K4"); fund "$A4"
+K5=$("$CAST" keccak loom-keeper-test-5); A5=$(addr_of "$K5"); fund "$A5"
+start_keeper k4 "$K4" "$work/due4"
+start_keeper k5 "$K5" "$work/due4"
+want=$((100 * AMOUNT_WEI))
+if wait_for 30 credit_is "$WORKER" "$want"; then ok "two keepers: all 100 settled"; else bad "two keepers: all settled"; show_log k4; fi
+sleep 3 # the losing keeper's batches are mined too (and skip every item)
+check "two keepers: no double payment" eq "$(credit "$WORKER")" "$want"
+check "keeper 4: no nonce left pending" eq "$(nonce_of "$A4" pending)" "$(nonce_of "$A4")"
+check "keeper 5: no nonce left pending" eq "$(nonce_of "$A5" pending)" "$(nonce_of "$A5")"
+check "keeper 4 stops cleanly" stop_keeper k4
+check "keeper 5 stops cleanly" stop_keeper k5
+# Two processes with one key (an operator's mistake): separate journals.
+rpc evm_increaseTime '[61]' >/dev/null
+K6=$("$CAST" keccak loom-keeper-test-6); A6=$(addr_of "$K6"); fund "$A6"
+start_keeper k6 "$K6" "$work/due5" --batch-max 20
+start_keeper k6b "$K6" "$work/due5" --batch-max 20
+want=$((160 * AMOUNT_WEI))
+if wait_for 30 credit_is "$WORKER" "$want"; then ok "shared key: all 60 settled"; else bad "shared key: all settled"; show_log k6; show_log k6b; fi
+drained() { [ "$(nonce_of "$A6" pending)" = "$(nonce_of "$A6")" ]; }
+if wait_for 30 drained; then ok "shared key: no nonce left pending"; else bad "shared key: nonce left pending"; show_log k6; show_log k6b; fi
+check "shared key: no double payment" eq "$(credit "$WORKER")" "$want"
+check "keeper 6 stops cleanly" stop_keeper k6
+check "keeper 6b stops cleanly" stop_keeper k6b
+rpc evm_setIntervalMining '[0]' >/dev/null
+rpc evm_setAutomine '[true]' >/dev/null
+}
+
+for c in ${KEEPER_CASES:-1 2 3 4}; do
+  t0=$SECONDS
+  "case$c"
+  echo "# case $c: $((SECONDS - t0)) s"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
