@@ -2,7 +2,7 @@
  * hex -- hexadecimal encoding and strict decoding of byte strings.
  * SPDX-License-Identifier: MIT
  */
-#include "eth/hex.h"
+#include "hex.h"
 
 #include <string.h>
 

@@ -1,14 +1,17 @@
 /*
- * hex -- hexadecimal text for byte strings, the way Ethereum JSON-RPC and
- * tools write it ("0x" prefix, lower case).
+ * hex -- hexadecimal text for byte strings: the one owner of hex digits in
+ * the tree. Encoders write lower case, with an optional "0x" prefix (the way
+ * Ethereum JSON-RPC and tools write it); decoders take digits of either case.
+ * Stricter grammars (JSON-RPC QUANTITY/DATA, "0x" required, fixed lengths)
+ * live with their callers and use these functions for the digits.
  *
- * Not here: quantities (minimal hex for numbers: see u256_to_hex), EIP-55
- * checksums (key.h). Threading: pure functions.
+ * Not here: quantities (minimal hex for numbers: see eth/u256.h, eth/hexq.h),
+ * EIP-55 checksums (eth/key.h). Threading: pure functions.
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef LOOM_ETH_HEX_H
-#define LOOM_ETH_HEX_H
+#ifndef LOOM_HEX_H
+#define LOOM_HEX_H
 
 #include <stdbool.h>
 #include <stddef.h>
