@@ -60,4 +60,19 @@ LOOM_MUST_CHECK enum err hex_decode_buf(const char *s, struct buf *b);
 /* Return the value of hex digit <c> (0-15), or -1 if it is not one. */
 int hex_digit(int c);
 
+/*
+ * True if all <len> characters at <s> (borrowed, need not be NUL-terminated)
+ * are hex digits of either case; true for len 0. No prefix is skipped.
+ */
+bool hex_is_digits(const char *s, size_t len);
+
+/*
+ * Decode exactly 2*<n> hex digits at <s> (borrowed, either case, no prefix,
+ * need not be NUL-terminated) into the <n> bytes of <out>. For callers whose
+ * grammar (prefix, length) is checked elsewhere.
+ * Returns ERR_OK or ERR_INVAL (a character that is not a hex digit); <out> is
+ * unchanged on error.
+ */
+LOOM_MUST_CHECK enum err hex_decode_digits(const char *s, size_t n, uint8_t *out);
+
 #endif
