@@ -17,7 +17,7 @@
 
 #include "cmd.h"
 #include "escrowlog.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/rpc.h"
 #include "log.h"
 

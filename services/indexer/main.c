@@ -20,7 +20,7 @@
 #include "cfg.h"
 #include "chain.h"
 #include "escrowlog.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/rpc.h"
 #include "follower.h"
 #include "log.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/keccak.h"
 #include "eth/u256.h"
 
