@@ -24,6 +24,7 @@
 #include "cfg.h"
 #include "digest.h"
 #include "gateway.h"
+#include "jobback.h"
 #include "log.h"
 #include "memback.h"
 #include "store.h"
@@ -32,7 +33,8 @@ static char *listen_addr, *store_dir, *backend_name, *jobstore_addr, *rpc_url, *
 static char *session_key_file, *log_level;
 static long long max_upload_bytes, max_json_bytes, max_header_bytes, request_timeout_s;
 static long long rate_per_s, rate_burst, rate_max_keys, auth_window_s, chain_id, session_ttl_s;
-static long long sse_max_queue_bytes, sse_max_clients;
+static long long sse_max_queue_bytes, sse_max_clients, jobstore_timeout_ms, job_deadline_s;
+static long long job_max_runtime_s;
 
 static const struct cfg_opt opts[] = {
     {"listen", CFG_STR, "127.0.0.1:8080", 0, 0, NULL, "HTTP address host:port", &listen_addr},
@@ -42,8 +44,16 @@ static const struct cfg_opt opts[] = {
      "jobstore (nanomsg REQ to the job store) or memory (in-process, volatile: for trying the "
      "gateway alone, docs and tests)",
      &backend_name},
-    {"jobstore", CFG_STR, "tcp://127.0.0.1:5560", 0, 0, NULL, "job store REP address (nanomsg)",
+    {"jobstore", CFG_STR, "tcp://127.0.0.1:7401", 0, 0, NULL, "job store REP address (nanomsg)",
      &jobstore_addr},
+    {"jobstore_timeout_ms", CFG_INT, "5000", 1, 600000, NULL,
+     "longest wait for a job store reply, ms; past it the request answers 503",
+     &jobstore_timeout_ms},
+    {"job_deadline_s", CFG_INT, "604800", 60, 10LL * 365 * 86400, NULL,
+     "deadline of a new job, seconds from its creation (refund after it)", &job_deadline_s},
+    {"job_max_runtime_s", CFG_INT, "3600", 1, 31536000, NULL,
+     "longest a claim on a new job may run, seconds (LoomEscrow.MAX_DURATION at most)",
+     &job_max_runtime_s},
     {"rpc_url", CFG_STR, "http://127.0.0.1:8545", 0, 0, NULL, "Ethereum JSON-RPC URL for quotes",
      &rpc_url},
     {"max_upload_bytes", CFG_INT, "104857600", 1, 1LL << 40, NULL,
@@ -138,6 +148,7 @@ int main(int argc, char **argv)
     struct event_base *base = NULL;
     struct store *store = NULL;
     struct memback *mem = NULL;
+    struct jobback *jb = NULL;
     struct gateway *gw = NULL;
     struct event *ev_term = NULL, *ev_int = NULL;
     unsigned char key[64];
@@ -175,10 +186,9 @@ int main(int argc, char **argv)
         rc = EX_CONFIG;
         goto out;
     }
-    if (strcmp(backend_name, "memory") != 0) {
-        fprintf(stderr,
-                "loom-gateway: backend \"%s\" is not built into this version yet; "
-                "run with --backend=memory\n",
+    int use_memory = strcmp(backend_name, "memory") == 0;
+    if (!use_memory && strcmp(backend_name, "jobstore") != 0) {
+        fprintf(stderr, "loom-gateway: backend must be jobstore or memory, not \"%s\"\n",
                 backend_name);
         rc = EX_CONFIG;
         goto out;
@@ -201,10 +211,25 @@ int main(int argc, char **argv)
         rc = EX_CANTCREAT;
         goto out;
     }
-    if (memback_new(base, &mem) != ERR_OK)
-        goto out;
     struct gw_backend be;
-    memback_backend(mem, &be);
+    if (use_memory) {
+        if (memback_new(base, &mem) != ERR_OK)
+            goto out;
+        memback_backend(mem, &be);
+    } else {
+        struct jobback_config jc = {
+            .addr = jobstore_addr,
+            .timeout_ms = (int)jobstore_timeout_ms,
+            .job_deadline_s = job_deadline_s,
+            .job_max_runtime_s = job_max_runtime_s,
+        };
+        if (jobback_new(base, &jc, &jb) != ERR_OK) {
+            fprintf(stderr, "loom-gateway: bad jobstore address \"%s\"\n", jobstore_addr);
+            rc = EX_CONFIG;
+            goto out;
+        }
+        jobback_backend(jb, &be);
+    }
     be.verify = verify_unavailable;
     struct gateway_config gc = {
         .host = listen_addr,
@@ -237,8 +262,9 @@ int main(int argc, char **argv)
         evsignal_add(ev_int, NULL) == -1)
         goto out;
     signal(SIGPIPE, SIG_IGN);
-    LOG_INFO("gateway.started", "listen=%s port=%d backend=%s store=%s", listen_addr,
-             gateway_port(gw), backend_name, store_dir);
+    LOG_INFO("gateway.started", "listen=%s port=%d backend=%s jobstore=%s store=%s",
+             listen_addr, gateway_port(gw), backend_name, use_memory ? "-" : jobstore_addr,
+             store_dir);
     LOG_WARN("gateway.verify_unavailable", "cause=%s",
              "signature recovery (common/eth) is not linked: signed routes answer 401");
     started = 1;
@@ -247,6 +273,7 @@ int main(int argc, char **argv)
 out:
     /* Backend first: its pending callbacks still reply to live requests. */
     memback_free(mem);
+    jobback_free(jb);
     gateway_free(gw);
     if (base != NULL) /* run the deferred frees of connections evhttp_free closed */
         event_base_loop(base, EVLOOP_NONBLOCK);
