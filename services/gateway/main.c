@@ -28,6 +28,7 @@
 #include "log.h"
 #include "memback.h"
 #include "store.h"
+#include "verify.h"
 
 static char *listen_addr, *store_dir, *backend_name, *jobstore_addr, *rpc_url, *siwe_domain;
 static char *session_key_file, *log_level;
@@ -90,22 +91,6 @@ static const struct cfg_opt opts[] = {
     {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level", &log_level},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
-
-/*
- * The verifier until common/eth's secp256k1 recovery is wired in: it
- * recovers nobody, so signed routes answer 401 and reads work. Replace with
- * the recovery function (same signature) when common/eth lands.
- */
-static enum err verify_unavailable(void *ctx, const char *message, size_t len,
-                                   const char *signature, char **address_out)
-{
-    (void)ctx;
-    (void)message;
-    (void)len;
-    (void)signature;
-    (void)address_out;
-    return ERR_CRYPTO;
-}
 
 static void stop_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -230,7 +215,8 @@ int main(int argc, char **argv)
         }
         jobback_backend(jb, &be);
     }
-    be.verify = verify_unavailable;
+    be.verify = verify_eip191;
+    be.verify_ctx = NULL;
     struct gateway_config gc = {
         .host = listen_addr,
         .port = (int)port,
@@ -265,8 +251,6 @@ int main(int argc, char **argv)
     LOG_INFO("gateway.started", "listen=%s port=%d backend=%s jobstore=%s store=%s",
              listen_addr, gateway_port(gw), backend_name, use_memory ? "-" : jobstore_addr,
              store_dir);
-    LOG_WARN("gateway.verify_unavailable", "cause=%s",
-             "signature recovery (common/eth) is not linked: signed routes answer 401");
     started = 1;
     event_base_dispatch(base);
     rc = 0;
