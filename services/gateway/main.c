@@ -23,19 +23,21 @@
 #include "buf.h"
 #include "cfg.h"
 #include "digest.h"
+#include "feedmirror.h"
 #include "gateway.h"
 #include "jobback.h"
 #include "log.h"
 #include "memback.h"
+#include "quote.h"
 #include "store.h"
 #include "verify.h"
 
 static char *listen_addr, *store_dir, *backend_name, *jobstore_addr, *rpc_url, *siwe_domain;
-static char *session_key_file, *log_level;
+static char *session_key_file, *log_level, *deployment_path, *feed_addr;
 static long long max_upload_bytes, max_json_bytes, max_header_bytes, request_timeout_s;
 static long long rate_per_s, rate_burst, rate_max_keys, auth_window_s, chain_id, session_ttl_s;
 static long long sse_max_queue_bytes, sse_max_clients, jobstore_timeout_ms, job_deadline_s;
-static long long job_max_runtime_s;
+static long long job_max_runtime_s, quote_threads, rpc_timeout_ms;
 
 static const struct cfg_opt opts[] = {
     {"listen", CFG_STR, "127.0.0.1:8080", 0, 0, NULL, "HTTP address host:port", &listen_addr},
@@ -47,6 +49,9 @@ static const struct cfg_opt opts[] = {
      &backend_name},
     {"jobstore", CFG_STR, "tcp://127.0.0.1:7401", 0, 0, NULL, "job store REP address (nanomsg)",
      &jobstore_addr},
+    {"feed", CFG_STR, "tcp://127.0.0.1:7402", 0, 0, NULL,
+     "job store PUB address (nanomsg) mirrored to GET /api/events (jobstore backend)",
+     &feed_addr},
     {"jobstore_timeout_ms", CFG_INT, "5000", 1, 600000, NULL,
      "longest wait for a job store reply, ms; past it the request answers 503",
      &jobstore_timeout_ms},
@@ -57,6 +62,15 @@ static const struct cfg_opt opts[] = {
      &job_max_runtime_s},
     {"rpc_url", CFG_STR, "http://127.0.0.1:8545", 0, 0, NULL, "Ethereum JSON-RPC URL for quotes",
      &rpc_url},
+    {"deployment", CFG_STR, "", 0, 0, NULL,
+     "contracts/deploy.sh's JSON (escrow, priceFeed): quotes come from LoomEscrow.quote and the "
+     "feed's latestRoundData; empty: /api/quote answers 503 (jobstore backend)",
+     &deployment_path},
+    {"quote_threads", CFG_INT, "2", 1, 16, NULL,
+     "threads making the blocking eth_calls of quotes (the event loop never waits on the chain)",
+     &quote_threads},
+    {"rpc_timeout_ms", CFG_INT, "3000", 100, 600000, NULL,
+     "limit per eth_call of a quote, ms (one attempt: the client may ask again)", &rpc_timeout_ms},
     {"max_upload_bytes", CFG_INT, "104857600", 1, 1LL << 40, NULL,
      "largest request body for uploads, bytes (413 beyond)", &max_upload_bytes},
     {"max_json_bytes", CFG_INT, "1048576", 1024, 1LL << 30, NULL, "largest JSON body, bytes",
@@ -134,6 +148,8 @@ int main(int argc, char **argv)
     struct store *store = NULL;
     struct memback *mem = NULL;
     struct jobback *jb = NULL;
+    struct quoter *quoter = NULL;
+    struct feedmirror *feed = NULL;
     struct gateway *gw = NULL;
     struct event *ev_term = NULL, *ev_int = NULL;
     unsigned char key[64];
@@ -214,6 +230,21 @@ int main(int argc, char **argv)
             goto out;
         }
         jobback_backend(jb, &be);
+        if (deployment_path != NULL && deployment_path[0] != '\0') {
+            struct quote_config qc = {
+                .rpc_url = rpc_url,
+                .deployment_path = deployment_path,
+                .threads = (int)quote_threads,
+                .rpc_timeout_ms = rpc_timeout_ms,
+                .max_queued = 1024,
+            };
+            if (quote_new(base, &qc, &quoter, &msg) != ERR_OK) {
+                fprintf(stderr, "loom-gateway: %s\n", buf_cstr(&msg));
+                rc = EX_CONFIG;
+                goto out;
+            }
+            jobback_set_quoter(jb, quote_request, quoter);
+        }
     }
     be.verify = verify_eip191;
     be.verify_ctx = NULL;
@@ -242,6 +273,11 @@ int main(int argc, char **argv)
         rc = e == ERR_IO ? EX_UNAVAILABLE : EX_CONFIG;
         goto out;
     }
+    if (!use_memory && feedmirror_new(base, feed_addr, gw, &feed) != ERR_OK) {
+        fprintf(stderr, "loom-gateway: cannot subscribe to feed \"%s\"\n", feed_addr);
+        rc = EX_CONFIG;
+        goto out;
+    }
     ev_term = evsignal_new(base, SIGTERM, stop_cb, base);
     ev_int = evsignal_new(base, SIGINT, stop_cb, base);
     if (ev_term == NULL || ev_int == NULL || evsignal_add(ev_term, NULL) == -1 ||
@@ -256,8 +292,10 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     /* Backend first: its pending callbacks still reply to live requests. */
+    feedmirror_free(feed);
     memback_free(mem);
     jobback_free(jb);
+    quote_free(quoter);
     gateway_free(gw);
     if (base != NULL) /* run the deferred frees of connections evhttp_free closed */
         event_base_loop(base, EVLOOP_NONBLOCK);
