@@ -20,7 +20,17 @@
 enum call_kind { CK_JOB, CK_JOBS, CK_DONE };
 
 /* What a call does after its current command replied. */
-enum call_step { ST_CREATE, ST_FILE_PUT, ST_ADD_CHECK, ST_ADD_PUT, ST_ONE, ST_LIST, ST_NONCE };
+enum call_step {
+    ST_CREATE,
+    ST_FILE_PUT,
+    ST_ADD_CHECK,
+    ST_ADD_PUT,
+    ST_RES_CHECK,
+    ST_RES_PUT,
+    ST_ONE,
+    ST_LIST,
+    ST_NONCE
+};
 
 struct jobback {
     struct proto_client *client;
@@ -44,7 +54,7 @@ struct call {
     struct gw_file *files; /* files to record or append (owned copies) */
     size_t n_files, next_file;
     uint64_t result_size_bytes; /* set_result: size of the result object */
-    char client[43];            /* add_file: who must own the job */
+    char client[43];            /* add_file: who must own the job; set_result: the worker */
 };
 
 static void call_free(struct call *c)
@@ -151,6 +161,13 @@ static void finish(struct call *c, enum err e, const char *msg)
     call_free(c);
 }
 
+static enum err parse_address(const char *s, uint8_t out[20])
+{
+    if (s == NULL || strlen(s) != 42 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+        return ERR_INVAL;
+    return hex_decode_exact(s, out, 20);
+}
+
 static void reply_cb(void *arg, enum err status, struct proto_reply *rep);
 
 static enum err send_req(struct call *c, const struct proto_request *req)
@@ -240,15 +257,50 @@ static void reply_cb(void *arg, enum err status, struct proto_reply *rep)
         break;
     case ST_CREATE:
     case ST_ONE:
+    case ST_RES_CHECK:
     case ST_ADD_CHECK:
         gw_job_release(&c->job);
         e = jobback_job_from_proto(&c->job, &rep->result.job);
-        if (e == ERR_OK && c->step == ST_ONE && c->result_size_bytes > 0)
+        if (e == ERR_OK && c->step == ST_ONE && c->n_files == 1 && c->client[0] != '\0') {
+            /* job.result accepted: the job store checked that this sha256
+             * is the recorded file's. The record's result_sha256 is the
+             * on-chain commitment (set at JobSubmitted), so until then the
+             * reply shows the uploaded one. */
             c->job.result_size_bytes = c->result_size_bytes;
+            if (c->job.result_sha256 == NULL)
+                e = dup_str(&c->job.result_sha256, c->files[0].sha256);
+        }
+        if (e == ERR_OK && c->step == ST_RES_CHECK) {
+            /* Checked before anything is recorded, so a refused upload leaves
+             * no file record behind; job.result checks again. */
+            if (c->job.worker == NULL || strcasecmp(c->job.worker, c->client) != 0) {
+                e = ERR_PERM;
+                msg = "only the job's assigned worker may upload its result";
+                break;
+            }
+            if (strcmp(c->job.status, "WORKING") != 0) {
+                e = ERR_STATE;
+                msg = "the job is not WORKING";
+                break;
+            }
+            c->step = ST_RES_PUT;
+            e = send_file_put(c, c->job.id, &c->files[0]);
+            if (e == ERR_OK) {
+                proto_reply_release(rep);
+                return;
+            }
+            msg = "cannot record the result file";
+            break;
+        }
         if (e == ERR_OK && c->step == ST_ADD_CHECK) {
             if (strcasecmp(c->job.client, c->client) != 0) {
                 e = ERR_PERM;
                 msg = "only the job's client may add files";
+                break;
+            }
+            if (strcmp(c->job.status, "PENDING") != 0) {
+                e = ERR_STATE;
+                msg = "files can be added only while the job is PENDING";
                 break;
             }
             c->step = ST_ADD_PUT;
@@ -286,6 +338,21 @@ static void reply_cb(void *arg, enum err status, struct proto_reply *rep)
     case ST_ADD_PUT:
         e = attach_files(c);
         break;
+    case ST_RES_PUT: { /* the file is recorded: now the result itself */
+        struct proto_request req = {.cmd = PROTO_CMD_JOB_RESULT};
+        struct proto_job_result *a = &req.args.job_result;
+        a->job_id = c->job.id;
+        a->file_name = c->files[0].name;
+        c->step = ST_ONE;
+        if ((e = parse_address(c->client, a->worker)) == ERR_OK &&
+            (e = hex_decode_exact(c->files[0].sha256, a->result_sha256, 32)) == ERR_OK &&
+            (e = send_req(c, &req)) == ERR_OK) {
+            proto_reply_release(rep);
+            return;
+        }
+        msg = "cannot record the result";
+        break;
+    }
     }
     proto_reply_release(rep);
     finish(c, e, msg);
@@ -303,13 +370,6 @@ static enum err call_new(struct jobback *jb, enum call_kind kind, enum call_step
     c->arg = arg;
     *out = c;
     return ERR_OK;
-}
-
-static enum err parse_address(const char *s, uint8_t out[20])
-{
-    if (s == NULL || strlen(s) != 42 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
-        return ERR_INVAL;
-    return hex_decode_exact(s, out, 20);
 }
 
 static enum err copy_files(struct call *c, const struct gw_file *files, size_t n)
@@ -440,20 +500,20 @@ static enum err jb_update_progress(void *ctx, int64_t id, const char *worker, in
 static enum err jb_set_result(void *ctx, int64_t id, const char *worker,
                               const struct gw_file *result, gw_job_cb cb, void *arg)
 {
-    struct proto_request req = {.cmd = PROTO_CMD_JOB_RESULT};
-    struct proto_job_result *a = &req.args.job_result;
+    /* job.get (is <worker> assigned, is the job WORKING?), file.put (the
+     * object's record, which job.result requires), job.result. */
     struct call *c;
-    a->job_id = id;
-    a->file_name = result->name;
-    if (parse_address(worker, a->worker) != ERR_OK ||
-        hex_decode_exact(result->sha256, a->result_sha256, 32) != ERR_OK)
+    uint8_t check[32];
+    if (worker == NULL || strlen(worker) != 42 || result->sha256 == NULL ||
+        hex_decode_exact(result->sha256, check, 32) != ERR_OK)
         return ERR_INVAL;
-    enum err e = call_new(ctx, CK_JOB, ST_ONE, arg, &c);
+    enum err e = call_new(ctx, CK_JOB, ST_RES_CHECK, arg, &c);
     if (e != ERR_OK)
         return e;
     c->cb.job = cb;
     c->result_size_bytes = result->size_bytes;
-    if ((e = send_req(c, &req)) != ERR_OK)
+    memcpy(c->client, worker, 43);
+    if ((e = copy_files(c, result, 1)) != ERR_OK || (e = send_get(c, id)) != ERR_OK)
         call_free(c);
     return e;
 }
