@@ -23,14 +23,16 @@
 #include "eth/hex.h"
 #include "eth/rpc.h"
 #include "follower.h"
+#include "imetrics.h"
 #include "jobsink.h"
 #include "log.h"
 #include "memsink.h"
 
-static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *jobstore_url, *log_level;
+static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *jobstore_url, *metrics_host,
+    *log_level;
 static long long start_block, confirmations, poll_interval_ms, initial_range_blocks,
     max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms, metrics_log_ms,
-    until_block, jobstore_timeout_ms;
+    until_block, jobstore_timeout_ms, metrics_port;
 static int journal_sync;
 
 static const struct cfg_opt opts[] = {
@@ -66,6 +68,10 @@ static const struct cfg_opt opts[] = {
      &journal_path},
     {"journal_sync", CFG_BOOL, "true", 0, 0, NULL, "fdatasync the journal after every command",
      &journal_sync},
+    {"metrics_host", CFG_STR, "127.0.0.1", 0, 0, NULL, "address of the /metrics, /health listener",
+     &metrics_host},
+    {"metrics_port", CFG_INT, "9403", -1, 65535, NULL,
+     "port of the /metrics, /health listener (0: any free port, logged; -1: none)", &metrics_port},
     {"metrics_log_ms", CFG_INT, "10000", -1, 3600000, NULL,
      "log the metrics this often, ms (-1: never)", &metrics_log_ms},
     {"until_block", CFG_INT, "0", 0, 1LL << 53, NULL,
@@ -93,6 +99,7 @@ int main(int argc, char **argv)
     struct memsink *ms = NULL;
     struct jobsink *js = NULL;
     struct follower *f = NULL;
+    struct imetrics *im = NULL;
     enum err e = cfg_load(opts, N_OPTS, argc, argv, &help, NULL, NULL, errbuf);
     enum log_level lvl = LOG_LEVEL_INFO;
     if (e == ERR_OK && !help && log_level_parse(log_level, &lvl) != ERR_OK)
@@ -164,6 +171,21 @@ int main(int argc, char **argv)
         .poll_interval_ms = (long)poll_interval_ms,
         .metrics_log_ms = (long)metrics_log_ms,
     };
+    if (metrics_port >= 0) {
+        e = imetrics_new(&im);
+        if (e == ERR_OK)
+            e = imetrics_start(im, metrics_host, (uint16_t)metrics_port);
+        if (e != ERR_OK) {
+            LOG_ERROR("indexer.start_failed", "metrics=%s:%lld error=%s", metrics_host,
+                      metrics_port, err_str(e));
+            rc = e == ERR_INVAL || e == ERR_EXISTS ? EX_CONFIG : EX_OSERR;
+            goto done;
+        }
+        LOG_INFO("indexer.metrics_listening", "host=%s port=%u", metrics_host,
+                 (unsigned)imetrics_port(im));
+        fo.on_step = imetrics_update;
+        fo.on_step_arg = im;
+    }
     if (fo.initial_range_blocks > fo.max_range_blocks)
         fo.initial_range_blocks = fo.max_range_blocks;
     e = follower_new(&fo, chain, sink, el, &f);
@@ -184,6 +206,7 @@ int main(int argc, char **argv)
     LOG_INFO("indexer.stop", "reason=%s", e == ERR_OK ? "until_block" : "signal");
 done:
     follower_free(f);
+    imetrics_free(im);
     memsink_free(ms);
     jobsink_free(js);
     chain_rpc_free(cr);
