@@ -13,7 +13,7 @@
 
 #include "client.h"
 #include "cmd.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "job.h"
 #include "proto.h"
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "eth/abi.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/rpc.h"
 #include "eth/u256.h"
 #include "json.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "eth/eip191.h"
-#include "eth/hex.h"
+#include "hex.h"
 
 enum err verify_eip191(void *ctx, const char *message, size_t message_len, const char *signature,
                        char **address_out)

@@ -19,7 +19,7 @@
 
 #include "common/eth/ecdsa.h"
 #include "common/eth/eip191.h"
-#include "common/eth/hex.h"
+#include "hex.h"
 #include "common/eth/key.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/digest.h"
