@@ -206,8 +206,11 @@ enum err http_request(const struct http_req *rq, struct http_resp *resp, struct 
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     char hostport[300];
     (void)snprintf(hostport, sizeof(hostport), "%.255s:%d", host, port);
-    int bad = evhttp_add_header(h, "Host", hostport) == -1 ||
-              evhttp_add_header(h, "Connection", "close") == -1;
+    /* No "Connection: close": the connection is ours alone and is freed once
+     * the response is complete (its Content-Length read), so the client
+     * closes it. The gateway's intake filter loses a reply that evhttp closes
+     * right after queueing it (docs/api.md, known limits). */
+    int bad = evhttp_add_header(h, "Host", hostport) == -1;
     for (size_t i = 0; !bad && i < rq->n_headers; i++)
         bad = evhttp_add_header(h, rq->headers[i].name, rq->headers[i].value) == -1;
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
