@@ -18,8 +18,8 @@
  *   3. claim(): a signed EIP-1559 transaction (escrow.h). The time from the
  *      feed message to the transaction's acceptance by the node is the
  *      dispatch latency (metric loom_worker_dispatch_seconds). A claim
- *      whose estimate reverts or whose receipt says reverted is a lost race:
- *      logged at info and the worker moves on;
+ *      whose receipt says reverted is a lost race: logged at info and the
+ *      worker moves on;
  *   4. the inputs over REST into the job's folder, each checked against its
  *      sha256 in the spec;
  *   5. runner_run() in the confined child (runner.h), with the claim's

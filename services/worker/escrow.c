@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "eth/abi.h"
+#include "eth/hex.h"
 #include "eth/key.h"
 #include "eth/rpc.h"
 #include "eth/tx.h"
@@ -21,6 +22,14 @@
 /* The escrow's largest call (submit) stays under 80,000 gas (docs/contracts.md,
  * Gas); a transaction whose estimate is above this is not what we meant. */
 #define ESCROW_MAX_GAS 500000
+/* claim() measured 36,798 gas (docs/contracts.md, Gas); 60,000 leaves room
+ * for a job reopened after a lapsed claim and for compiler changes, without
+ * an eth_estimateGas round trip on the dispatch path. */
+#define ESCROW_CLAIM_GAS 60000
+/* A base fee read with getJob is reused for a transaction sent within this
+ * time: at most a block or two later on any chain we use, well inside the
+ * 2x headroom of max_fee_per_gas. */
+#define ESCROW_BASE_FEE_TTL_NS 2000000000ull
 /* Receipt polling interval: see escrow_wait(). */
 #define ESCROW_POLL_MS 50
 
@@ -32,7 +41,16 @@ struct escrow {
     uint64_t nonce;
     struct u256 tip_wei;
     struct abi_type *getjob_type;
+    struct u256 base_fee; /* the latest block's, read with getJob */
+    uint64_t base_fee_ns; /* CLOCK_MONOTONIC when read; 0: never */
 };
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void rpc_fail(struct escrow *e, const char *what, struct buf *msg)
 {
@@ -128,6 +146,78 @@ static uint32_t word_u32(const struct abi_value *v)
     return (uint32_t)w[28] << 24 | (uint32_t)w[29] << 16 | (uint32_t)w[30] << 8 | w[31];
 }
 
+/* getJob and the latest block in one HTTP request (a JSON-RPC batch): the
+ * block's base fee prices the claim that usually follows at once. */
+static enum err get_job_batch(struct escrow *e, const struct buf *data, uint8_t **ret,
+                              size_t *ret_len, struct buf *msg)
+{
+    struct rpc_batch *b = NULL;
+    struct buf params;
+    const char *json = NULL;
+    size_t len = 0, i_call = 0, i_block = 0;
+    struct rpc_block blk;
+    buf_init(&params, 0);
+    enum err err = rpc_batch_new(&b);
+    if (err == ERR_OK)
+        err = buf_append_str(&params, "[{\"to\":");
+    if (err == ERR_OK)
+        err = buf_appendf(&params, "\"");
+    if (err == ERR_OK)
+        err = hex_append(&params, e->addr, 20, true);
+    if (err == ERR_OK)
+        err = buf_append_str(&params, "\",\"data\":\"");
+    if (err == ERR_OK)
+        err = hex_append(&params, data->data, data->len, true);
+    if (err == ERR_OK)
+        err = buf_append_str(&params, "\"},\"latest\"]");
+    if (err == ERR_OK)
+        err = rpc_batch_add(b, "eth_call", buf_cstr(&params), &i_call);
+    if (err == ERR_OK)
+        err = rpc_batch_add_get_block(b, RPC_BLOCK_LATEST, &i_block);
+    if (err != ERR_OK)
+        goto out;
+    if ((err = rpc_call_batch(e->rpc, b)) != ERR_OK) {
+        rpc_fail(e, "getJob", msg);
+        goto out;
+    }
+    const struct rpc_error *re = NULL;
+    if ((err = rpc_batch_result(b, i_call, &json, &len, &re)) != ERR_OK) {
+        msg_addf(msg, "getJob: %s", re && re->message ? re->message : err_str(err));
+        goto out;
+    }
+    /* The result is a JSON string: "0x..." */
+    struct buf bytes;
+    buf_init(&bytes, 0);
+    if (len < 2 || json[0] != '"' || json[len - 1] != '"') {
+        err = ERR_PROTO;
+    } else {
+        char *hexs = strndup(json + 1, len - 2);
+        err = hexs ? hex_decode_buf(hexs, &bytes) : ERR_NOMEM;
+        free(hexs);
+    }
+    if (err != ERR_OK) {
+        buf_release(&bytes);
+        msg_addf(msg, "getJob: the answer is not hex data");
+        err = ERR_PROTO;
+        goto out;
+    }
+    *ret_len = bytes.len;
+    *ret = (uint8_t *)buf_detach(&bytes, ret_len);
+    if (*ret == NULL) {
+        err = ERR_NOMEM;
+        goto out;
+    }
+    /* The base fee is a bonus: without it send_tx() reads the block itself. */
+    if (rpc_batch_result(b, i_block, &json, &len, NULL) == ERR_OK &&
+        rpc_parse_block(json, len, &blk, NULL) == ERR_OK && blk.has_base_fee &&
+        u256_from_be(blk.base_fee_per_gas, 32, &e->base_fee) == ERR_OK)
+        e->base_fee_ns = mono_ns();
+out:
+    rpc_batch_free(b);
+    buf_release(&params);
+    return err;
+}
+
 enum err escrow_get_job(struct escrow *e, const uint8_t job_id[32], struct escrow_job *out,
                         struct buf *msg)
 {
@@ -137,7 +227,7 @@ enum err escrow_get_job(struct escrow *e, const uint8_t job_id[32], struct escro
     struct abi_value v = {0};
     buf_init(&data, 0);
     enum err err = calldata("getJob(bytes32)", job_id, NULL, &data);
-    if (err != ERR_OK || (err = view_call(e, &data, &ret, &ret_len, msg)) != ERR_OK)
+    if (err != ERR_OK || (err = get_job_batch(e, &data, &ret, &ret_len, msg)) != ERR_OK)
         goto out;
     if (abi_decode(e->getjob_type, ret, ret_len, &v) != ERR_OK || v.n_items != 10) {
         msg_addf(msg, "getJob: answer of %zu bytes does not decode", ret_len);
@@ -224,17 +314,18 @@ static enum err sign_send(struct escrow *e, const struct buf *data, uint64_t gas
     return err;
 }
 
+/* Send <data> to the escrow. <fixed_gas> > 0 skips eth_estimateGas. */
 static enum err send_tx(struct escrow *e, const char *what, const struct buf *data,
-                        uint8_t tx_hash[32], struct buf *msg)
+                        uint64_t fixed_gas, uint8_t tx_hash[32], struct buf *msg)
 {
     struct rpc_tx_call c = {.to = e->addr,
                             .from = e->k->addr,
                             .data = (const uint8_t *)data->data,
                             .data_len = data->len};
-    uint64_t gas = 0;
+    uint64_t gas = fixed_gas;
     struct rpc_block blk;
-    struct u256 base, max_fee;
-    enum err err = rpc_estimate_gas(e->rpc, &c, &gas);
+    struct u256 base = e->base_fee, max_fee;
+    enum err err = fixed_gas > 0 ? ERR_OK : rpc_estimate_gas(e->rpc, &c, &gas);
     if (err == ERR_RPC && rpc_error_kind(rpc_last_error(e->rpc)) == RPC_ERRKIND_REVERTED) {
         msg_addf(msg, "%s would revert: %s", what, rpc_errmsg(e->rpc));
         return ERR_STATE;
@@ -243,16 +334,19 @@ static enum err send_tx(struct escrow *e, const char *what, const struct buf *da
         rpc_fail(e, what, msg);
         return err;
     }
-    gas += gas / 4;
+    if (fixed_gas == 0)
+        gas += gas / 4;
     if (gas > ESCROW_MAX_GAS) {
         msg_addf(msg, "%s: estimate of %llu gas is implausible", what, (unsigned long long)gas);
         return ERR_PROTO;
     }
-    if ((err = rpc_get_block(e->rpc, RPC_BLOCK_LATEST, &blk)) != ERR_OK) {
+    int fresh = e->base_fee_ns != 0 && mono_ns() - e->base_fee_ns < ESCROW_BASE_FEE_TTL_NS;
+    if (!fresh && (err = rpc_get_block(e->rpc, RPC_BLOCK_LATEST, &blk)) != ERR_OK) {
         rpc_fail(e, "eth_getBlockByNumber", msg);
         return err;
     }
-    if (!blk.has_base_fee || u256_from_be(blk.base_fee_per_gas, 32, &base) != ERR_OK ||
+    if ((!fresh &&
+         (!blk.has_base_fee || u256_from_be(blk.base_fee_per_gas, 32, &base) != ERR_OK)) ||
         u256_add(base, base, &max_fee) != ERR_OK ||
         u256_add(max_fee, e->tip_wei, &max_fee) != ERR_OK) {
         msg_addf(msg, "%s: the latest block has no usable base fee (pre-London chain?)", what);
@@ -280,7 +374,7 @@ enum err escrow_claim(struct escrow *e, const uint8_t job_id[32], uint8_t tx_has
     buf_init(&data, 0);
     enum err err = calldata("claim(bytes32)", job_id, NULL, &data);
     if (err == ERR_OK)
-        err = send_tx(e, "claim", &data, tx_hash, msg);
+        err = send_tx(e, "claim", &data, ESCROW_CLAIM_GAS, tx_hash, msg);
     buf_release(&data);
     return err;
 }
@@ -292,7 +386,7 @@ enum err escrow_submit(struct escrow *e, const uint8_t job_id[32], const uint8_t
     buf_init(&data, 0);
     enum err err = calldata("submit(bytes32,bytes32)", job_id, result_hash, &data);
     if (err == ERR_OK)
-        err = send_tx(e, "submit", &data, tx_hash, msg);
+        err = send_tx(e, "submit", &data, 0, tx_hash, msg);
     buf_release(&data);
     return err;
 }
@@ -304,7 +398,7 @@ enum err escrow_withdraw(struct escrow *e, uint8_t tx_hash[32], struct buf *msg)
     buf_init(&data, 0);
     enum err err = abi_encode_call("withdraw()", &none, &data);
     if (err == ERR_OK)
-        err = send_tx(e, "withdraw", &data, tx_hash, msg);
+        err = send_tx(e, "withdraw", &data, 0, tx_hash, msg);
     buf_release(&data);
     return err;
 }

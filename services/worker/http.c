@@ -75,19 +75,24 @@ static void fail(struct call *c, enum err e, const char *what)
     event_base_loopbreak(c->base);
 }
 
-/* Take what arrived of the body: hash it, then keep it or write it out. */
-static void take_body(struct call *c, struct evbuffer *in)
+/* Take what arrived of the body: hash it, then keep it or write it out. An
+ * error response's body (the gateway's JSON) is kept in memory, never
+ * written to the caller's file. */
+static void take_body(struct call *c, struct evhttp_request *req)
 {
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    int code = evhttp_request_get_response_code(req);
+    int to_fd = c->rq->out_fd >= 0 && code >= 200 && code < 300;
     size_t n;
     while (c->err == ERR_OK && (n = evbuffer_get_contiguous_space(in)) > 0) {
         const unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)n);
-        if (c->resp->body_bytes + n > c->rq->max_body_bytes) {
+        if ((to_fd || c->rq->out_fd < 0) && c->resp->body_bytes + n > c->rq->max_body_bytes) {
             fail(c, ERR_TOOBIG, "response body over the size limit");
             break;
         }
         sha256_update(&c->sha, n, p);
         c->resp->body_bytes += n;
-        if (c->rq->out_fd >= 0) {
+        if (to_fd) {
             size_t off = 0;
             while (off < n) {
                 ssize_t w = write(c->rq->out_fd, p + off, n - off);
@@ -109,7 +114,7 @@ static void take_body(struct call *c, struct evbuffer *in)
 static void chunk_cb(struct evhttp_request *req, void *arg)
 {
     struct call *c = arg;
-    take_body(c, evhttp_request_get_input_buffer(req));
+    take_body(c, req);
 }
 
 static void error_cb(enum evhttp_request_error error, void *arg)
@@ -131,7 +136,7 @@ static void done_cb(struct evhttp_request *req, void *arg)
         return;
     }
     c->resp->status = evhttp_request_get_response_code(req);
-    take_body(c, evhttp_request_get_input_buffer(req));
+    take_body(c, req);
     c->done = 1;
     event_base_loopbreak(c->base);
 }
