@@ -107,10 +107,23 @@ for j in "$ia" "$gr"; do
 done
 tail -n +1 -f "$out/watch-$ia.log" "$out/watch-$gr.log" &
 tailer=$!
-ok=1
-for p in "${pids[@]}"; do wait "$p" || ok=0; done
+ok=1 i=0 t0=$SECONDS
+jobs_=("$ia" "$gr")
+for p in "${pids[@]}"; do
+  rc=0
+  wait "$p" || rc=$?
+  if [ "$rc" != 0 ]; then
+    ok=0
+    case "$rc" in
+      124) echo "make demo: job ${jobs_[i]}: not COMPLETED within ${timeout_s}s" >&2 ;;
+      2) echo "make demo: job ${jobs_[i]} ended without payment to the worker: $(tail -n 1 "$out/watch-${jobs_[i]}.log")" >&2 ;;
+      *) echo "make demo: loom watch ${jobs_[i]} failed (exit $rc) after $((SECONDS - t0))s: $(tail -n 1 "$out/watch-${jobs_[i]}.log")" >&2 ;;
+    esac
+  fi
+  i=$((i + 1))
+done
 kill "$tailer" 2>/dev/null || true
-[ "$ok" = 1 ] || die "a job did not end COMPLETED within ${timeout_s}s (logs: $out/watch-*.log, $log_dir/)"
+[ "$ok" = 1 ] || die "a job did not end COMPLETED (logs: $out/watch-*.log, $log_dir/)"
 
 # --- 4. Results and money ---------------------------------------------------
 for j in "$ia" "$gr"; do
