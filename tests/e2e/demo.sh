@@ -20,58 +20,33 @@
 #
 # Environment (scripts/test.sh): LOOM_BUILD, LOOM_TEST_TMP.
 # SPDX-License-Identifier: MIT
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
-export LOOM_BUILD=${LOOM_BUILD:-$root/build}
-work=$(mktemp -d "${LOOM_TEST_TMP:-/tmp}/e2e-demo.XXXXXX")
-chmod 755 "$work"
-export LOOM_UP_DIR=$work/run LOOM_UP_PORTS=auto LOOM_UP_LOG_LEVEL=info
-unset LOOM_UP_STRICT LOOM_UP_SERVICES
-cast=$root/node_modules/.bin/cast
-
-passed=0 failed=0 skipped=0
-cleanup() {
-  deploy/down.sh --quiet >/dev/null 2>&1 || deploy/down.sh
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-skip() { echo "skipped: $1"; skipped=$((skipped + 1)); }
-# check NAME COMMAND...: one test, passed when COMMAND succeeds.
-check() { local n=$1; shift; if "$@"; then ok "$n"; else bad "$n"; fi; }
-# equal NAME GOT WANT
-equal() { if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got \"$2\", want \"$3\""; fi; }
-finish() { echo "($skipped skipped)"; echo "$passed passed, $failed failed"; exit $((failed > 0)); }
-# Print a log's end on failure, for the CI log.
-show_log() { [ -f "$1" ] && { echo "--- last lines of $1:"; tail -n 30 "$1"; }; }
+# shellcheck source=tests/e2e/lib.bash
+source "$(dirname "$0")/lib.bash"
 
 # --- 1. The stack -----------------------------------------------------------
-if deploy/up.sh >"$work/up.log" 2>&1; then
-  ok "make up (auto ports, state in its own folder)"
-else
-  bad "make up"
-  cat "$work/up.log"
-  for f in "$LOOM_UP_DIR"/logs/*.log; do show_log "$f"; done
-  finish
-fi
-state=$LOOM_UP_DIR
-summary=$(cat "$state/summary.txt")
-
-declare -A started
-while IFS=$'\t' read -r svc pid url; do
-  started[$svc]=1
-  check "$svc (pid $pid) answers $url" curl -fsS -m 5 -o /dev/null "$url"
-done <"$state/services.tsv"
-for svc in jobstore gateway indexer keeper worker; do
-  [ -n "${started[$svc]:-}" ] && continue
-  why=$(sed -n "s/^  $svc \{1,\}SKIPPED: //p" <<<"$summary")
-  skip "loom-$svc: a piece not on this branch yet (make up: ${why:-no reason given})"
-done
+# Every check below that needs a missing service is skipped, so the stack is
+# started without the "skip the scenario" of e2e_up: section 4 decides.
+e2e_up_all() {
+  if e2e_run deploy/up.sh >"$work/up.log" 2>&1; then
+    ok "make up (auto ports, state in its own folder)"
+  else
+    bad "make up"
+    cat "$work/up.log"
+    for f in "$state"/logs/*.log; do show_log "$f"; done
+    e2e_finish
+  fi
+  local svc pid url why
+  while IFS=$'\t' read -r svc pid url; do
+    started[$svc]=1
+    check "$svc (pid $pid) answers $url" curl -fsS -m 5 -o /dev/null "$url"
+  done <"$state/services.tsv"
+  for svc in jobstore gateway indexer keeper worker; do
+    [ -n "${started[$svc]:-}" ] && continue
+    why=$(sed -n "s/^  $svc \{1,\}SKIPPED: //p" "$state/summary.txt")
+    skip "loom-$svc: a piece not on this branch yet (make up: ${why:-no reason given})"
+  done
+}
+e2e_up_all
 
 # --- 2. The chain as make up left it ----------------------------------------
 deployment=$state/deployment.json
@@ -89,7 +64,6 @@ equal "client key file mode" "$(stat -c %a "$state/keys/client.key")" 600
 # --- 3. The CLI through the gateway -----------------------------------------
 # shellcheck disable=SC1091
 source "$state/env"
-loom=$LOOM_BUILD/bin/loom
 if [ -n "${started[gateway]:-}" ]; then
   if q=$("$loom" quote --json --usd 12.00 2>"$work/quote.err"); then
     equal "loom quote 12.00 USD, wei" "$(jq -r .wei <<<"$q")" 4000000000000000
@@ -101,24 +75,21 @@ else
 fi
 
 # --- 4. The whole demo ------------------------------------------------------
-missing=()
-for svc in jobstore gateway indexer keeper worker; do
-  [ -n "${started[$svc]:-}" ] || missing+=("loom-$svc")
-done
-"$LOOM_BUILD/bin/loom-gateway" --help 2>&1 | grep -qF ", LOOM_FEED (" \
-  || missing+=("the gateway's /api/events mirror of the job feed")
-if [ ${#missing[@]} -gt 0 ]; then
-  skip "the demo path (two jobs posted, run, paid, fetched): not on this branch yet: ${missing[*]}"
-  finish
+# shellcheck disable=SC2086
+if missing=$(e2e_pieces_missing jobstore gateway indexer keeper worker); then
+  skip "the demo path (two jobs posted, run, paid, fetched): not on this branch yet: $missing"
+  e2e_finish
 fi
-if LOOM_DEMO_BUILD=0 LOOM_DEMO_WINDOW_S=20 LOOM_DEMO_TIMEOUT_S=600 LOOM_DEMO_OUT=$work/demo \
-  timeout 900 deploy/demo.sh >"$work/demo.log" 2>&1; then
-  demo_rc=0
-else
-  demo_rc=$?
-fi
+demo_rc=0
+LOOM_DEMO_BUILD=0 LOOM_DEMO_WINDOW_S=20 LOOM_DEMO_TIMEOUT_S=300 LOOM_DEMO_OUT=$work/demo \
+  e2e_run timeout 420 deploy/demo.sh >"$work/demo.log" 2>&1 || demo_rc=$?
 cat "$work/demo.log"
-equal "make demo's exit status" "$demo_rc" 0
+if [ "$demo_rc" != 0 ]; then
+  bad "make demo's path ended with exit $demo_rc"
+  show_logs gateway indexer keeper worker
+  e2e_finish
+fi
+ok "make demo's path: exit 0"
 check "make demo: all checks passed" grep -q "^  all checks passed$" "$work/demo.log"
 acc=$(sed -n 's/^  test accuracy .* \([0-9.]*\)$/\1/p' "$work/demo.log")
 check "test accuracy ${acc:-none} is at least 0.90 (MLP on digits)" \
@@ -127,11 +98,11 @@ img=$(sed -n 's/^  output image .* \(\/.*\)$/\1/p' "$work/demo.log")
 check "output image ${img:-none} is a 320x213 PNG" \
   python3 - "${img:-/nonexistent}" <<'PY'
 import struct, sys
-with open(sys.argv[1], "rb") as f:
-    h = f.read(24)
+try:
+    with open(sys.argv[1], "rb") as f:
+        h = f.read(24)
+except OSError:
+    sys.exit(1)
 sys.exit(0 if h[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", h[16:24]) == (320, 213) else 1)
 PY
-if [ "$demo_rc" != 0 ]; then
-  for f in "$state"/logs/{gateway,indexer,keeper,worker}.log; do show_log "$f"; done
-fi
-finish
+e2e_finish
