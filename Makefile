@@ -126,13 +126,24 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(SVC_LIBS) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(SVC_LIBS) $(LIB) $(LDLIBS) -lopenblas
 
 # libFuzzer targets: clang, its own object tree, ASan + UBSan.
+# The library and service modules are compiled once with sanitizer coverage
+# into one archive; each target links only the members it needs.
 FUZZ_CFLAGS := $(CSTD) -O1 -g -I. -Icommon -Iproto -I/usr/include/cjson \
-               -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+               -fsanitize=address,undefined -fno-omit-frame-pointer
 FUZZ_LIB_SRCS := $(LIB_SRCS) $(foreach s,$(SERVICES),$($(s)_SRCS))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
+FUZZ_LIB      := $(BUILD)/fuzz/libfuzzloom.a
+$(BUILD)/fuzzobj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC-FUZZ $<"
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LDLIBS)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 
 # `make test` is the README's test command: it installs what is missing,
 # builds, starts PostgreSQL and anvil, and runs every test.

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
+
 /* ---- error path ---------------------------------------------------------- */
 
 void json_err_init(struct json_err *e)
@@ -302,17 +304,10 @@ enum err json_add_bool(cJSON *obj, const char *key, bool v)
 
 enum err json_add_hex(cJSON *obj, const char *key, const uint8_t *bytes, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
     char *s = malloc(2 * n + 3);
     if (!s)
         return ERR_NOMEM;
-    s[0] = '0';
-    s[1] = 'x';
-    for (size_t i = 0; i < n; i++) {
-        s[2 + 2 * i] = digits[bytes[i] >> 4];
-        s[3 + 2 * i] = digits[bytes[i] & 15];
-    }
-    s[2 * n + 2] = '\0';
+    hex_encode(bytes, n, true, s);
     enum err rc = json_add_str(obj, key, s);
     free(s);
     return rc;
@@ -327,29 +322,11 @@ enum err json_add_u256(cJSON *obj, const char *key, const uint8_t be[32])
 
 /* ---- pure conversions ----------------------------------------------------- */
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum err json_hex_decode(const char *s, size_t len, uint8_t *out, size_t n)
 {
     if (len != 2 + 2 * n || s[0] != '0' || s[1] != 'x')
         return ERR_INVAL;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_val(s[2 + 2 * i]), lo = hex_val(s[3 + 2 * i]);
-        if (hi < 0 || lo < 0)
-            return ERR_INVAL;
-    }
-    for (size_t i = 0; i < n; i++)
-        out[i] = (uint8_t)(hex_val(s[2 + 2 * i]) << 4 | hex_val(s[3 + 2 * i]));
-    return ERR_OK;
+    return hex_decode_digits(s + 2, n, out);
 }
 
 enum err json_u256_from_dec(const char *s, size_t len, uint8_t out[32])

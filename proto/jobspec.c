@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "hex.h"
 
 /* Integers above 2^53 do not survive a trip through a JSON number (a double),
  * so larger long/ulong scalars must be given as decimal strings. */
@@ -184,17 +185,6 @@ static enum err get_bool(struct dec *d, const cJSON *obj, const char *path, cons
     return ERR_OK;
 }
 
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static enum err decode_inputs(struct dec *d, const cJSON *root, struct jobspec *s)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "inputs");
@@ -226,12 +216,7 @@ static enum err decode_inputs(struct dec *d, const cJSON *root, struct jobspec *
         e = get_str(d, it, path, "sha256", 1, 64, &hex);
         if (e != ERR_OK)
             return e;
-        int ok = strlen(hex) == 64;
-        for (int k = 0; ok && k < 32; k++) {
-            int hi = hex_nibble(hex[2 * k]), lo = hex_nibble(hex[2 * k + 1]);
-            ok = hi >= 0 && lo >= 0;
-            in->sha256[k] = (unsigned char)(hi << 4 | lo);
-        }
+        int ok = strlen(hex) == 64 && hex_decode_digits(hex, 32, in->sha256) == ERR_OK;
         free(hex);
         if (!ok)
             return fail(d, ERR_INVAL, "\"%s.sha256\": must be 64 hex digits", path);
@@ -786,8 +771,7 @@ enum err jobspec_result_encode(struct buf *out, int ok, const char *reason,
         goto done;
     for (size_t i = 0; i < n_files; i++) {
         char hex[65];
-        for (int k = 0; k < 32; k++)
-            snprintf(hex + 2 * k, 3, "%02x", files[i].sha256[k]);
+        hex_encode(files[i].sha256, 32, false, hex);
         cJSON *f = cJSON_CreateObject();
         if (f == NULL)
             goto done;

@@ -110,7 +110,7 @@ if [ "$only" != unit ]; then
 
   # 5. Fuzz targets, briefly: a smoke run with the seed corpus.
   if command -v clang >/dev/null && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
-    step "fuzz/build" 900 make -s fuzz-build
+    step "fuzz/build" 1200 make -s -j2 fuzz-build
     for f in build/fuzz/fuzz_*; do
       [ -x "$f" ] || continue
       step "fuzz/$(basename "$f")" 300 scripts/fuzz.sh run "$f" "${LOOM_FUZZ_SECONDS:-5}"

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "eth/hex.h"
+#include "hex.h"
 #include "json.h"
 #include "sign.h"
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "eth/abi.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/keccak.h"
 #include "eth/key.h"
 #include "eth/tx.h"

@@ -17,7 +17,7 @@
 
 #include "api.h"
 #include "cmds.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "json.h"
 #include "sign.h"
 

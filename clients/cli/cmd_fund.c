@@ -13,7 +13,7 @@
 #include "cmds.h"
 #include "cli_escrow.h"
 #include "eth/abi.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 #include "json.h"
 

@@ -10,7 +10,7 @@
 
 #include "api.h"
 #include "cmds.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 #include "json.h"
 

@@ -16,7 +16,7 @@
 
 #include "eth/ecdsa.h"
 #include "eth/eip191.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 
 void sign_sha256(const void *p, size_t n, uint8_t out[32])

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "eth/ecdsa.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/keccak.h"
 
 enum err key_from_bytes(const uint8_t priv[32], struct key *out)

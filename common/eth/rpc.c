@@ -174,6 +174,18 @@ static enum err node_str(const cJSON *n, const char *what, const char **s, size_
     return ERR_OK;
 }
 
+/* Turn the result <e> of parsing quantity <s> of field <what> (at most
+ * <bits> bits) into this module's error. */
+static enum err quantity_result(enum err e, const char *what, const char *s, unsigned bits,
+                                struct buf *why)
+{
+    if (e == ERR_RANGE)
+        return bad(why, "field \"%s\": quantity over %u bits", what, bits);
+    if (e != ERR_OK)
+        return bad(why, "field \"%s\": bad quantity \"%.*s\"", what, RPC_EXCERPT, s);
+    return ERR_OK;
+}
+
 static enum err node_u64(const cJSON *n, const char *what, uint64_t *out, struct buf *why)
 {
     const char *s = NULL;
@@ -181,12 +193,7 @@ static enum err node_u64(const cJSON *n, const char *what, uint64_t *out, struct
     enum err e = node_str(n, what, &s, &len, why);
     if (e != ERR_OK)
         return e;
-    e = hexq_parse_u64(s, len, out);
-    if (e == ERR_RANGE)
-        return bad(why, "field \"%s\": quantity over 64 bits", what);
-    if (e != ERR_OK)
-        return bad(why, "field \"%s\": bad quantity \"%.*s\"", what, RPC_EXCERPT, s);
-    return ERR_OK;
+    return quantity_result(hexq_parse_u64(s, len, out), what, s, 64, why);
 }
 
 static enum err node_u256(const cJSON *n, const char *what, uint8_t out[32], struct buf *why)
@@ -196,12 +203,7 @@ static enum err node_u256(const cJSON *n, const char *what, uint8_t out[32], str
     enum err e = node_str(n, what, &s, &len, why);
     if (e != ERR_OK)
         return e;
-    e = hexq_parse_u256(s, len, out);
-    if (e == ERR_RANGE)
-        return bad(why, "field \"%s\": quantity over 256 bits", what);
-    if (e != ERR_OK)
-        return bad(why, "field \"%s\": bad quantity \"%.*s\"", what, RPC_EXCERPT, s);
-    return ERR_OK;
+    return quantity_result(hexq_parse_u256(s, len, out), what, s, 256, why);
 }
 
 static enum err node_fixed(const cJSON *n, const char *what, uint8_t *out, size_t nbytes,

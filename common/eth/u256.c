@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "eth/hex.h"
+#include "hex.h"
 
 typedef unsigned __int128 u128;
 

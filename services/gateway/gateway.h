@@ -75,8 +75,13 @@ int gateway_port(const struct gateway *gw);
  */
 LOOM_MUST_CHECK enum err gateway_broadcast(struct gateway *gw, const char *event, const char *data);
 
-/* Append the Prometheus text exposition (version 0.0.4) to <out>. The seam
- * for common/metrics: once it lands, these counters move into it. */
+/* Append the Prometheus text exposition (version 0.0.4) of the gateway's
+ * common/metrics registry to <out> (what GET /metrics serves:
+ * loom_gateway_requests_total{route,status}, loom_gateway_request_duration_
+ * seconds{route}, connections, SSE clients and drops, upload bytes, rate
+ * limiter keys). GET /metrics and /health are common/metrics routes on the
+ * gateway's evhttp (metrics_http_attach), outside the rate limiter.
+ * Returns ERR_OK, ERR_NOMEM, ERR_TOOBIG (past out's cap). */
 LOOM_MUST_CHECK enum err gateway_metrics(const struct gateway *gw, struct buf *out);
 
 #endif

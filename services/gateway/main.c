@@ -23,16 +23,21 @@
 #include "buf.h"
 #include "cfg.h"
 #include "digest.h"
+#include "feedmirror.h"
 #include "gateway.h"
+#include "jobback.h"
 #include "log.h"
 #include "memback.h"
+#include "quote.h"
 #include "store.h"
+#include "verify.h"
 
 static char *listen_addr, *store_dir, *backend_name, *jobstore_addr, *rpc_url, *siwe_domain;
-static char *session_key_file, *log_level;
+static char *session_key_file, *log_level, *deployment_path, *feed_addr;
 static long long max_upload_bytes, max_json_bytes, max_header_bytes, request_timeout_s;
 static long long rate_per_s, rate_burst, rate_max_keys, auth_window_s, chain_id, session_ttl_s;
-static long long sse_max_queue_bytes, sse_max_clients;
+static long long sse_max_queue_bytes, sse_max_clients, jobstore_timeout_ms, job_deadline_s;
+static long long job_max_runtime_s, quote_threads, rpc_timeout_ms;
 
 static const struct cfg_opt opts[] = {
     {"listen", CFG_STR, "127.0.0.1:8080", 0, 0, NULL, "HTTP address host:port", &listen_addr},
@@ -42,10 +47,30 @@ static const struct cfg_opt opts[] = {
      "jobstore (nanomsg REQ to the job store) or memory (in-process, volatile: for trying the "
      "gateway alone, docs and tests)",
      &backend_name},
-    {"jobstore", CFG_STR, "tcp://127.0.0.1:5560", 0, 0, NULL, "job store REP address (nanomsg)",
+    {"jobstore", CFG_STR, "tcp://127.0.0.1:7401", 0, 0, NULL, "job store REP address (nanomsg)",
      &jobstore_addr},
+    {"feed", CFG_STR, "tcp://127.0.0.1:7402", 0, 0, NULL,
+     "job store PUB address (nanomsg) mirrored to GET /api/events (jobstore backend)",
+     &feed_addr},
+    {"jobstore_timeout_ms", CFG_INT, "5000", 1, 600000, NULL,
+     "longest wait for a job store reply, ms; past it the request answers 503",
+     &jobstore_timeout_ms},
+    {"job_deadline_s", CFG_INT, "604800", 60, 10LL * 365 * 86400, NULL,
+     "deadline of a new job, seconds from its creation (refund after it)", &job_deadline_s},
+    {"job_max_runtime_s", CFG_INT, "3600", 1, 31536000, NULL,
+     "longest a claim on a new job may run, seconds (LoomEscrow.MAX_DURATION at most)",
+     &job_max_runtime_s},
     {"rpc_url", CFG_STR, "http://127.0.0.1:8545", 0, 0, NULL, "Ethereum JSON-RPC URL for quotes",
      &rpc_url},
+    {"deployment", CFG_STR, "", 0, 0, NULL,
+     "contracts/deploy.sh's JSON (escrow, priceFeed): quotes come from LoomEscrow.quote and the "
+     "feed's latestRoundData; empty: /api/quote answers 503 (jobstore backend)",
+     &deployment_path},
+    {"quote_threads", CFG_INT, "2", 1, 16, NULL,
+     "threads making the blocking eth_calls of quotes (the event loop never waits on the chain)",
+     &quote_threads},
+    {"rpc_timeout_ms", CFG_INT, "3000", 100, 600000, NULL,
+     "limit per eth_call of a quote, ms (one attempt: the client may ask again)", &rpc_timeout_ms},
     {"max_upload_bytes", CFG_INT, "104857600", 1, 1LL << 40, NULL,
      "largest request body for uploads, bytes (413 beyond)", &max_upload_bytes},
     {"max_json_bytes", CFG_INT, "1048576", 1024, 1LL << 30, NULL, "largest JSON body, bytes",
@@ -80,22 +105,6 @@ static const struct cfg_opt opts[] = {
     {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level", &log_level},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
-
-/*
- * The verifier until common/eth's secp256k1 recovery is wired in: it
- * recovers nobody, so signed routes answer 401 and reads work. Replace with
- * the recovery function (same signature) when common/eth lands.
- */
-static enum err verify_unavailable(void *ctx, const char *message, size_t len,
-                                   const char *signature, char **address_out)
-{
-    (void)ctx;
-    (void)message;
-    (void)len;
-    (void)signature;
-    (void)address_out;
-    return ERR_CRYPTO;
-}
 
 static void stop_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -138,6 +147,9 @@ int main(int argc, char **argv)
     struct event_base *base = NULL;
     struct store *store = NULL;
     struct memback *mem = NULL;
+    struct jobback *jb = NULL;
+    struct quoter *quoter = NULL;
+    struct feedmirror *feed = NULL;
     struct gateway *gw = NULL;
     struct event *ev_term = NULL, *ev_int = NULL;
     unsigned char key[64];
@@ -175,10 +187,9 @@ int main(int argc, char **argv)
         rc = EX_CONFIG;
         goto out;
     }
-    if (strcmp(backend_name, "memory") != 0) {
-        fprintf(stderr,
-                "loom-gateway: backend \"%s\" is not built into this version yet; "
-                "run with --backend=memory\n",
+    int use_memory = strcmp(backend_name, "memory") == 0;
+    if (!use_memory && strcmp(backend_name, "jobstore") != 0) {
+        fprintf(stderr, "loom-gateway: backend must be jobstore or memory, not \"%s\"\n",
                 backend_name);
         rc = EX_CONFIG;
         goto out;
@@ -201,11 +212,42 @@ int main(int argc, char **argv)
         rc = EX_CANTCREAT;
         goto out;
     }
-    if (memback_new(base, &mem) != ERR_OK)
-        goto out;
     struct gw_backend be;
-    memback_backend(mem, &be);
-    be.verify = verify_unavailable;
+    if (use_memory) {
+        if (memback_new(base, &mem) != ERR_OK)
+            goto out;
+        memback_backend(mem, &be);
+    } else {
+        struct jobback_config jc = {
+            .addr = jobstore_addr,
+            .timeout_ms = (int)jobstore_timeout_ms,
+            .job_deadline_s = job_deadline_s,
+            .job_max_runtime_s = job_max_runtime_s,
+        };
+        if (jobback_new(base, &jc, &jb) != ERR_OK) {
+            fprintf(stderr, "loom-gateway: bad jobstore address \"%s\"\n", jobstore_addr);
+            rc = EX_CONFIG;
+            goto out;
+        }
+        jobback_backend(jb, &be);
+        if (deployment_path != NULL && deployment_path[0] != '\0') {
+            struct quote_config qc = {
+                .rpc_url = rpc_url,
+                .deployment_path = deployment_path,
+                .threads = (int)quote_threads,
+                .rpc_timeout_ms = rpc_timeout_ms,
+                .max_queued = 1024,
+            };
+            if (quote_new(base, &qc, &quoter, &msg) != ERR_OK) {
+                fprintf(stderr, "loom-gateway: %s\n", buf_cstr(&msg));
+                rc = EX_CONFIG;
+                goto out;
+            }
+            jobback_set_quoter(jb, quote_request, quoter);
+        }
+    }
+    be.verify = verify_eip191;
+    be.verify_ctx = NULL;
     struct gateway_config gc = {
         .host = listen_addr,
         .port = (int)port,
@@ -231,22 +273,29 @@ int main(int argc, char **argv)
         rc = e == ERR_IO ? EX_UNAVAILABLE : EX_CONFIG;
         goto out;
     }
+    if (!use_memory && feedmirror_new(base, feed_addr, gw, &feed) != ERR_OK) {
+        fprintf(stderr, "loom-gateway: cannot subscribe to feed \"%s\"\n", feed_addr);
+        rc = EX_CONFIG;
+        goto out;
+    }
     ev_term = evsignal_new(base, SIGTERM, stop_cb, base);
     ev_int = evsignal_new(base, SIGINT, stop_cb, base);
     if (ev_term == NULL || ev_int == NULL || evsignal_add(ev_term, NULL) == -1 ||
         evsignal_add(ev_int, NULL) == -1)
         goto out;
     signal(SIGPIPE, SIG_IGN);
-    LOG_INFO("gateway.started", "listen=%s port=%d backend=%s store=%s", listen_addr,
-             gateway_port(gw), backend_name, store_dir);
-    LOG_WARN("gateway.verify_unavailable", "cause=%s",
-             "signature recovery (common/eth) is not linked: signed routes answer 401");
+    LOG_INFO("gateway.started", "listen=%s port=%d backend=%s jobstore=%s store=%s",
+             listen_addr, gateway_port(gw), backend_name, use_memory ? "-" : jobstore_addr,
+             store_dir);
     started = 1;
     event_base_dispatch(base);
     rc = 0;
 out:
     /* Backend first: its pending callbacks still reply to live requests. */
+    feedmirror_free(feed);
     memback_free(mem);
+    jobback_free(jb);
+    quote_free(quoter);
     gateway_free(gw);
     if (base != NULL) /* run the deferred frees of connections evhttp_free closed */
         event_base_loop(base, EVLOOP_NONBLOCK);

@@ -17,7 +17,7 @@
 
 #include "cmd.h"
 #include "escrowlog.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/rpc.h"
 #include "log.h"
 
@@ -624,6 +624,8 @@ enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uin
         }
         bool idle;
         enum err rc = follower_step(f, &idle);
+        if (f->o.on_step != NULL)
+            f->o.on_step(f->o.on_step_arg, &f->m, rc);
         if (rc == ERR_OK && until_block != 0 && f->has_cp &&
             (uint64_t)f->cp.number >= until_block) {
             log_metrics(f);

@@ -39,6 +39,8 @@ struct escrowlog;
 struct follower;
 
 /* Settings; a zero field takes the default in brackets. */
+struct follower_metrics;
+
 struct follower_opts {
     uint64_t start_block;          /* first block read when the sink has no
                                       checkpoint: the escrow's deployment
@@ -54,6 +56,12 @@ struct follower_opts {
     long backoff_max_ms;           /* longest retry delay [5000] */
     long metrics_log_ms;           /* follower_run logs "indexer.metrics"
                                       this often; < 0 never [10000] */
+    /* Optional (NULL): follower_run() calls on_step(on_step_arg, m, status)
+     * after every step, on its own thread, with the metrics (borrowed for
+     * the call) and the step's result (ERR_OK, or the error it will back
+     * off from). For /metrics: the callback copies what it needs. */
+    void (*on_step)(void *arg, const struct follower_metrics *m, enum err status);
+    void *on_step_arg;
 };
 
 /* Counters and gauges for /metrics (monotonic unless marked gauge). */

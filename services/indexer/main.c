@@ -5,9 +5,9 @@
  * chain source, the sink and the follower, then follower_run() until
  * SIGTERM or SIGINT (or --until-block). The logic is in follower.c;
  * docs/indexer.md explains the exactly-once and reorg design.
- * Sinks: "journal" (memsink.h with a journal file: durable, what the crash
- * test uses) and "memory" (benchmarks). The job store over the bus is the
- * production sink once common/bus and the jobstore service exist.
+ * Sinks: "jobstore" (jobsink.h: the job store over the bus; the default),
+ * "journal" (memsink.h with a journal file: durable, what the crash test
+ * uses) and "memory" (benchmarks).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -20,16 +20,19 @@
 #include "cfg.h"
 #include "chain.h"
 #include "escrowlog.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/rpc.h"
 #include "follower.h"
+#include "imetrics.h"
+#include "jobsink.h"
 #include "log.h"
 #include "memsink.h"
 
-static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *log_level;
+static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *jobstore_url, *metrics_host,
+    *log_level;
 static long long start_block, confirmations, poll_interval_ms, initial_range_blocks,
     max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms, metrics_log_ms,
-    until_block;
+    until_block, jobstore_timeout_ms, metrics_port;
 static int journal_sync;
 
 static const struct cfg_opt opts[] = {
@@ -53,12 +56,22 @@ static const struct cfg_opt opts[] = {
      "blocks rolled back when no kept block hash is shared (after a restart)", &max_reorg_depth},
     {"rpc_timeout_ms", CFG_INT, "5000", 100, 600000, NULL, "limit of one JSON-RPC attempt, ms",
      &rpc_timeout_ms},
-    {"sink", CFG_STR, "journal", 0, 0, "journal|memory",
-     "where events go: a journal file, or memory (benchmarks)", &sink_kind},
+    {"sink", CFG_STR, "jobstore", 0, 0, "jobstore|journal|memory",
+     "where events go: the job store over the bus, a journal file, or memory (benchmarks)",
+     &sink_kind},
+    {"jobstore_url", CFG_STR, "tcp://127.0.0.1:7401", 0, 0, NULL,
+     "the job store's bus address (its rep_addr: tcp://host:port, ipc:///path)", &jobstore_url},
+    {"jobstore_timeout_ms", CFG_INT, "30000", 100, 600000, NULL,
+     "limit of one job store call (an events.apply of 5,000 events must fit), ms",
+     &jobstore_timeout_ms},
     {"journal_path", CFG_STR, "loom-indexer.journal", 0, 0, NULL, "the journal sink's file",
      &journal_path},
     {"journal_sync", CFG_BOOL, "true", 0, 0, NULL, "fdatasync the journal after every command",
      &journal_sync},
+    {"metrics_host", CFG_STR, "127.0.0.1", 0, 0, NULL, "address of the /metrics, /health listener",
+     &metrics_host},
+    {"metrics_port", CFG_INT, "9403", -1, 65535, NULL,
+     "port of the /metrics, /health listener (0: any free port, logged; -1: none)", &metrics_port},
     {"metrics_log_ms", CFG_INT, "10000", -1, 3600000, NULL,
      "log the metrics this often, ms (-1: never)", &metrics_log_ms},
     {"until_block", CFG_INT, "0", 0, 1LL << 53, NULL,
@@ -84,7 +97,9 @@ int main(int argc, char **argv)
     struct escrowlog *el = NULL;
     struct chain_rpc *cr = NULL;
     struct memsink *ms = NULL;
+    struct jobsink *js = NULL;
     struct follower *f = NULL;
+    struct imetrics *im = NULL;
     enum err e = cfg_load(opts, N_OPTS, argc, argv, &help, NULL, NULL, errbuf);
     enum log_level lvl = LOG_LEVEL_INFO;
     if (e == ERR_OK && !help && log_level_parse(log_level, &lvl) != ERR_OK)
@@ -129,12 +144,22 @@ int main(int argc, char **argv)
         rc = EX_OSERR;
         goto done;
     }
-    bool journal = strcmp(sink_kind, "journal") == 0;
-    e = memsink_open(journal ? journal_path : NULL, journal_sync, &ms, &sink);
-    if (e != ERR_OK) {
-        LOG_ERROR("indexer.sink_open_failed", "path=%s error=%s", journal_path, err_str(e));
-        rc = e == ERR_IO ? EX_IOERR : EX_DATAERR;
-        goto done;
+    if (strcmp(sink_kind, "jobstore") == 0) {
+        e = jobsink_new(jobstore_url, (int)jobstore_timeout_ms, &js, &sink);
+        if (e != ERR_OK) {
+            fprintf(stderr, "loom-indexer: LOOM_JOBSTORE_URL \"%s\": %s\n", jobstore_url,
+                    err_str(e));
+            rc = e == ERR_INVAL ? EX_USAGE : EX_OSERR;
+            goto done;
+        }
+    } else {
+        bool journal = strcmp(sink_kind, "journal") == 0;
+        e = memsink_open(journal ? journal_path : NULL, journal_sync, &ms, &sink);
+        if (e != ERR_OK) {
+            LOG_ERROR("indexer.sink_open_failed", "path=%s error=%s", journal_path, err_str(e));
+            rc = e == ERR_IO ? EX_IOERR : EX_DATAERR;
+            goto done;
+        }
     }
     struct follower_opts fo = {
         .start_block = (uint64_t)start_block,
@@ -146,6 +171,21 @@ int main(int argc, char **argv)
         .poll_interval_ms = (long)poll_interval_ms,
         .metrics_log_ms = (long)metrics_log_ms,
     };
+    if (metrics_port >= 0) {
+        e = imetrics_new(&im);
+        if (e == ERR_OK)
+            e = imetrics_start(im, metrics_host, (uint16_t)metrics_port);
+        if (e != ERR_OK) {
+            LOG_ERROR("indexer.start_failed", "metrics=%s:%lld error=%s", metrics_host,
+                      metrics_port, err_str(e));
+            rc = e == ERR_INVAL || e == ERR_EXISTS ? EX_CONFIG : EX_OSERR;
+            goto done;
+        }
+        LOG_INFO("indexer.metrics_listening", "host=%s port=%u", metrics_host,
+                 (unsigned)imetrics_port(im));
+        fo.on_step = imetrics_update;
+        fo.on_step_arg = im;
+    }
     if (fo.initial_range_blocks > fo.max_range_blocks)
         fo.initial_range_blocks = fo.max_range_blocks;
     e = follower_new(&fo, chain, sink, el, &f);
@@ -166,7 +206,9 @@ int main(int argc, char **argv)
     LOG_INFO("indexer.stop", "reason=%s", e == ERR_OK ? "until_block" : "signal");
 done:
     follower_free(f);
+    imetrics_free(im);
     memsink_free(ms);
+    jobsink_free(js);
     chain_rpc_free(cr);
     escrowlog_free(el);
     rpc_free(rpc);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/keccak.h"
 #include "eth/u256.h"
 
@@ -269,6 +269,8 @@ enum err jobmap_event(const struct proto_event *ev, struct jobdb_event *out)
 
 void jobmap_block(const struct proto_block_ref *b, struct jobdb_block *out)
 {
+    /* parent_hash stays zero: events.apply carries none, so jobdb checks the
+     * batch against its stored checkpoint only (docs/PROTOCOL.md, continuity). */
     memset(out, 0, sizeof *out);
     out->number = (uint64_t)b->number;
     memcpy(out->hash, b->hash, 32);

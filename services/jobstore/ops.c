@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "db.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "jobdb.h"
 #include "jobmap.h"
 

@@ -15,7 +15,7 @@
 
 #include "buf.h"
 #include "due.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 #include "eth/rpc.h"
 #include "eth/tx.h"

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "eth/hex.h"
+#include "hex.h"
 
 struct txjournal {
     char *path;

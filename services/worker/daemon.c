@@ -25,7 +25,7 @@
 #include "bundle.h"
 #include "bus.h"
 #include "escrow.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 #include "feed.h"
 #include "gwclient.h"

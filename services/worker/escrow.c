@@ -11,7 +11,7 @@
 
 #include "buf.h"
 #include "eth/abi.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 #include "eth/rpc.h"
 #include "eth/tx.h"

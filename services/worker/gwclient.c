@@ -17,7 +17,7 @@
 #include "buf.h"
 #include "eth/ecdsa.h"
 #include "eth/eip191.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 #include "feed.h"
 #include "http.h"

@@ -18,7 +18,7 @@
 #include "buf.h"
 #include "cmd.h"
 #include "eth/abi.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/hexq.h"
 #include "eth/rpc.h"
 #include "log.h"

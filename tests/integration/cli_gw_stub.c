@@ -46,7 +46,7 @@
 
 #include "buf.h"
 #include "eth/eip191.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "json.h"
 
 #define MAX_STREAMS 16

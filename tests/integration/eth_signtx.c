@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 #include "eth/tx.h"
 

@@ -37,7 +37,7 @@
 #include "buf.h"
 #include "bus.h"
 #include "eth/eip191.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 
 static const char *dir;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "eth/abi.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/keccak.h"
 
 /* Build expected bytes from words: "n:<hex>" right-aligned number,

@@ -9,7 +9,7 @@
 
 #include "eth/eip191.h"
 #include "eth/eip712.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/keccak.h"
 #include "eth/key.h"
 

@@ -27,7 +27,7 @@
 #include "eth/abi.h"
 #include "eth/ecdsa.h"
 #include "eth/eip191.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/keccak.h"
 #include "eth/key.h"
 #include "eth/tx.h"

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/rpc.h"
 #include "log.h"
 #include "services/indexer/chain.h"

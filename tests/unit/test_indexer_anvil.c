@@ -41,7 +41,7 @@
 
 #include "cmd.h"
 #include "eth/abi.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/hexq.h"
 #include "eth/keccak.h"
 #include "eth/rpc.h"

@@ -37,7 +37,7 @@
 #include "bus.h"
 #include "client.h"
 #include "cmd.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "proto/feed.h"
 
 #define CLIENT   "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "../../services/jobstore/jobmap.h"
-#include "eth/hex.h"
+#include "hex.h"
 
 #define CLIENT "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
 #define WORKER "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc"

@@ -1,4 +1,4 @@
-/* Unit tests for common/eth/keccak and common/eth/hex. SPDX-License-Identifier: MIT */
+/* Unit tests for common/eth/keccak and common/hex. SPDX-License-Identifier: MIT */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/keccak.h"
 
 static void check_hash(const void *data, size_t len, const char *want_hex)

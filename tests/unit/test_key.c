@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "eth/ecdsa.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 
 /* anvil's first dev account (public test key). */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/rlp.h"
 #include "rlp_vectors.h"
 

@@ -29,7 +29,7 @@
 #include "buf.h"
 #include "services/worker/bundle.h"
 #include "eth/eip191.h"
-#include "eth/hex.h"
+#include "hex.h"
 #include "eth/key.h"
 #include "feed.h"
 #include "services/worker/gwclient.h"

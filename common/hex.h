@@ -1,14 +1,17 @@
 /*
- * hex -- hexadecimal text for byte strings, the way Ethereum JSON-RPC and
- * tools write it ("0x" prefix, lower case).
+ * hex -- hexadecimal text for byte strings: the one owner of hex digits in
+ * the tree. Encoders write lower case, with an optional "0x" prefix (the way
+ * Ethereum JSON-RPC and tools write it); decoders take digits of either case.
+ * Stricter grammars (JSON-RPC QUANTITY/DATA, "0x" required, fixed lengths)
+ * live with their callers and use these functions for the digits.
  *
- * Not here: quantities (minimal hex for numbers: see u256_to_hex), EIP-55
- * checksums (key.h). Threading: pure functions.
+ * Not here: quantities (minimal hex for numbers: see eth/u256.h, eth/hexq.h),
+ * EIP-55 checksums (eth/key.h). Threading: pure functions.
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef LOOM_ETH_HEX_H
-#define LOOM_ETH_HEX_H
+#ifndef LOOM_HEX_H
+#define LOOM_HEX_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,5 +59,20 @@ LOOM_MUST_CHECK enum err hex_decode_buf(const char *s, struct buf *b);
 
 /* Return the value of hex digit <c> (0-15), or -1 if it is not one. */
 int hex_digit(int c);
+
+/*
+ * True if all <len> characters at <s> (borrowed, need not be NUL-terminated)
+ * are hex digits of either case; true for len 0. No prefix is skipped.
+ */
+bool hex_is_digits(const char *s, size_t len);
+
+/*
+ * Decode exactly 2*<n> hex digits at <s> (borrowed, either case, no prefix,
+ * need not be NUL-terminated) into the <n> bytes of <out>. For callers whose
+ * grammar (prefix, length) is checked elsewhere.
+ * Returns ERR_OK or ERR_INVAL (a character that is not a hex digit); <out> is
+ * unchanged on error.
+ */
+LOOM_MUST_CHECK enum err hex_decode_digits(const char *s, size_t n, uint8_t *out);
 
 #endif

@@ -2,7 +2,7 @@
  * hex -- hexadecimal encoding and strict decoding of byte strings.
  * SPDX-License-Identifier: MIT
  */
-#include "eth/hex.h"
+#include "hex.h"
 
 #include <string.h>
 
@@ -17,6 +17,25 @@ int hex_digit(int c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+bool hex_is_digits(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (hex_digit((unsigned char)s[i]) < 0)
+            return false;
+    }
+    return true;
+}
+
+enum err hex_decode_digits(const char *s, size_t n, uint8_t *out)
+{
+    if (!hex_is_digits(s, 2 * n))
+        return ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)(hex_digit((unsigned char)s[2 * i]) << 4 |
+                           hex_digit((unsigned char)s[2 * i + 1]));
+    return ERR_OK;
 }
 
 void hex_encode(const void *data, size_t len, bool prefix, char *out)
@@ -35,15 +54,23 @@ void hex_encode(const void *data, size_t len, bool prefix, char *out)
 
 enum err hex_append(struct buf *b, const void *data, size_t len, bool prefix)
 {
-    size_t need = 2 * len + (prefix ? 2 : 0);
+    /* buf's fields are read-only outside buf.c: encode in small chunks,
+     * after reserving the whole length so that a failure changes nothing. */
+    const uint8_t *p = data;
     if (len > (SIZE_MAX - 2) / 2)
         return ERR_TOOBIG;
-    enum err e = buf_reserve(b, need);
-    if (e != ERR_OK)
-        return e;
-    hex_encode(data, len, prefix, b->data + b->len); /* reserve left room for the NUL */
-    b->len += need;
-    return ERR_OK;
+    enum err e = buf_reserve(b, 2 * len + (prefix ? 2 : 0));
+    if (e == ERR_OK && prefix)
+        e = buf_append(b, "0x", 2);
+    char chunk[128 + 1];
+    while (e == ERR_OK && len > 0) {
+        size_t n = len < 64 ? len : 64;
+        hex_encode(p, n, false, chunk);
+        e = buf_append(b, chunk, 2 * n);
+        p += n;
+        len -= n;
+    }
+    return e;
 }
 
 static size_t skip_prefix(const char *s, size_t slen)
@@ -60,15 +87,10 @@ enum err hex_decode(const char *s, size_t slen, uint8_t *out, size_t out_cap, si
         return ERR_INVAL;
     if (slen / 2 > out_cap)
         return ERR_TOOBIG;
-    for (size_t i = 0; i < slen / 2; i++) {
-        int hi = hex_digit((unsigned char)s[2 * i]);
-        int lo = hex_digit((unsigned char)s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return ERR_INVAL;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *out_len = slen / 2;
-    return ERR_OK;
+    enum err e = hex_decode_digits(s, slen / 2, out);
+    if (e == ERR_OK)
+        *out_len = slen / 2;
+    return e;
 }
 
 enum err hex_decode_exact(const char *s, uint8_t *out, size_t n)

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Gateway throughput against its ceilings (issue 5), wrk on loopback, same
+# concurrency for each pair, printed side by side:
+#   reads:  GET /api/jobs/{id} through loom-gateway and loom-jobstore (on
+#           PostgreSQL) vs a bare evhttp server returning a fixed body of the
+#           same size (tests/bench/gw_bare_server.c);
+#   writes: POST /api/jobs (a small multipart job with its job.json: the job
+#           store requires the spec hash; authenticated by a Sign-In with
+#           Ethereum session cookie, since per-request signatures need a fresh
+#           nonce each) vs pgbench inserting the same row into a table of the
+#           same columns.
+# Also /health (common/metrics' route) for reference. Needs LOOM_BENCH_PG_URL
+# (scripts/bench.sh). Settings: BENCH_CONNS (64), BENCH_SECONDS (10),
+# BENCH_THREADS (2).
+set -uo pipefail
+: "${LOOM_BENCH_PG_URL:?run through make bench}"
+B=${LOOM_BUILD:-build}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export PATH="$ROOT/node_modules/.bin:$PATH"
+C=${BENCH_CONNS:-64} D=${BENCH_SECONDS:-10} TH=${BENCH_THREADS:-2}
+T=$(mktemp -d "${LOOM_BENCH_TMP:-/tmp}/gwbench.XXXXXX")
+SCHEMA="gwbench_$$"
+pids=""
+cleanup() {
+  for p in $pids; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  psql -q "$LOOM_BENCH_PG_URL" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1
+  rm -rf "$T"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+"$B/bin/loom-jobstore" --database-url="$LOOM_BENCH_PG_URL" --db-schema="$SCHEMA" \
+  --rep-addr="ipc://$T/rep" --pub-addr="ipc://$T/pub" --metrics-port=0 >"$T/js.log" 2>&1 &
+pids="$pids $!"
+GP=$(free_port)
+"$B/bin/loom-gateway" --listen="127.0.0.1:$GP" --jobstore="ipc://$T/rep" --feed="ipc://$T/pub" \
+  --store-root="$T/store" --rate-per-s=1000000 --rate-burst=1000000 --log-level=error \
+  --siwe-domain="127.0.0.1:$GP" >"$T/gw.log" 2>&1 &
+pids="$pids $!"
+G="http://127.0.0.1:$GP"
+for _ in $(seq 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$G/api/jobs")" = 200 ] && break; sleep 0.1
+done
+
+# Sign in (EIP-4361) with anvil's public account 1 key.
+K=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+A=$(cast wallet address --private-key $K)
+NONCE=$(curl -s "$G/api/auth/nonce" | jq -r .nonce)
+MSG=$(printf '%s wants you to sign in with your Ethereum account:\n%s\n\nSign in to The Loom\n\nURI: %s\nVersion: 1\nChain ID: 31337\nNonce: %s\nIssued At: %s' \
+  "127.0.0.1:$GP" "$A" "$G" "$NONCE" "$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+SIG=$(cast wallet sign --private-key $K "$MSG")
+COOKIE=$(curl -s -D - -o "$T/siwe.json" -H 'Content-Type: application/json' \
+  --data-binary "$(jq -cn --arg m "$MSG" --arg s "$SIG" '{message:$m,signature:$s}')" \
+  "$G/api/auth/siwe" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(loom_session=[^;]*\).*/\1/p')
+[ -n "$COOKIE" ] || { echo "bench_gateway: sign-in failed: $(cat "$T/siwe.json")"; exit 1; }
+
+BND=benchboundary
+printf -- '--%s\r\nContent-Disposition: form-data; name="title"\r\n\r\nbench job\r\n--%s\r\nContent-Disposition: form-data; name="type"\r\n\r\nIA\r\n--%s\r\nContent-Disposition: form-data; name="price_usd_cents"\r\n\r\n1500\r\n--%s\r\nContent-Disposition: form-data; name="job.json"; filename="job.json"\r\n\r\n{"kernel":"bench"}\r\n--%s--\r\n' \
+  $BND $BND $BND $BND $BND >"$T/form"
+ID=$(curl -s -H "Cookie: $COOKIE" -H "Content-Type: multipart/form-data; boundary=$BND" \
+  --data-binary "@$T/form" "$G/api/jobs" | jq -r .id)
+[ "$ID" != null ] && [ -n "$ID" ] || { echo "bench_gateway: cannot create a job"; exit 1; }
+JOB_BYTES=$(curl -s "$G/api/jobs/$ID" | wc -c)
+
+cc -O2 -o "$T/bare" "$ROOT/tests/bench/gw_bare_server.c" -levent || exit 1
+BP=$(free_port)
+"$T/bare" "$BP" "$JOB_BYTES" &
+pids="$pids $!"
+sleep 0.3
+
+# run NAME wrk-args...: prints "NAME rps p99_ms non2xx"
+run() {
+  local name=$1; shift
+  wrk -t"$TH" -c"$C" -d"${D}s" --latency "$@" >"$T/wrk.txt" 2>&1
+  local rps p99 bad
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$T/wrk.txt")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' "$T/wrk.txt")
+  bad=$(awk '/Non-2xx/ {print $5}' "$T/wrk.txt")
+  printf '%-34s %10s req/s  p99 %8s ms  non-2xx %s\n' "$name" "${rps:-?}" "${p99:-?}" "${bad:-0}"
+}
+
+cat >"$T/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "multipart/form-data; boundary=$BND"
+wrk.headers["Cookie"] = "$COOKIE"
+local f = io.open("$T/form", "rb"); wrk.body = f:read("*a"); f:close()
+LUA
+
+psql -q "$LOOM_BENCH_PG_URL" -c "CREATE SCHEMA IF NOT EXISTS ${SCHEMA}_pgb; CREATE TABLE ${SCHEMA}_pgb.jobs (id bigserial PRIMARY KEY, title text NOT NULL, description text NOT NULL DEFAULT '', type text NOT NULL, price_usd_cents bigint NOT NULL, wallet_address text NOT NULL, status text NOT NULL DEFAULT 'PENDING', progress int NOT NULL DEFAULT 0, created_at timestamptz NOT NULL DEFAULT now(), spec_sha256 text)" >/dev/null
+echo "INSERT INTO ${SCHEMA}_pgb.jobs (title, type, price_usd_cents, wallet_address, spec_sha256) VALUES ('bench job', 'IA', 1500, '$A', '0x8a19d6156684bbe7328097ac7dc47d51dcd3d288a7e7dccb94f54949f3a314c2');" >"$T/insert.sql"
+
+echo "bench_gateway: wrk -t$TH -c$C -d${D}s on loopback, $(nproc) cores; job JSON $JOB_BYTES bytes"
+run "bare evhttp, fixed body" "http://127.0.0.1:$BP/"
+run "GET /api/jobs/$ID (gateway+jobstore)" "$G/api/jobs/$ID"
+run "GET /health (gateway)" "$G/health"
+run "POST /api/jobs (gateway+jobstore)" -s "$T/post.lua" "$G/api/jobs"
+pgbench -n -c "$C" -j "$TH" -T "$D" -r -f "$T/insert.sql" "$LOOM_BENCH_PG_URL" >"$T/pgb.txt" 2>&1
+tps=$(awk '/^tps/ {print $3; exit}' "$T/pgb.txt")
+lat=$(awk '/^latency average/ {print $4}' "$T/pgb.txt")
+printf '%-34s %10s tx/s   avg %8s ms\n' "pgbench INSERT same row" "${tps:-?}" "${lat:-?}"
+psql -q "$LOOM_BENCH_PG_URL" -c "DROP SCHEMA ${SCHEMA}_pgb CASCADE" >/dev/null 2>&1
