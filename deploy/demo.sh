@@ -107,6 +107,23 @@ for j in "$ia" "$gr"; do
 done
 tail -n +1 -f "$out/watch-$ia.log" "$out/watch-$gr.log" &
 tailer=$!
+# A job the worker gives up on (its log's "job.skipped", with the reason)
+# will not be done: say so at once instead of waiting out the timeout.
+worker_skips() {
+  [ -f "$log_dir/worker.log" ] || return 1
+  jq -R -r --argjson a "$ia" --argjson b "$gr" 'fromjson? | select(.event == "job.skipped"
+    and (.job_id == $a or .job_id == $b)) | "job \(.job_id): \(.reason) (\(.detail // "no detail"))"' \
+    "$log_dir/worker.log" 2>/dev/null | grep .
+}
+while kill -0 "${pids[0]}" 2>/dev/null || kill -0 "${pids[1]}" 2>/dev/null; do
+  if why=$(worker_skips); then
+    kill "${pids[@]}" "$tailer" 2>/dev/null || true
+    echo "make demo: the worker will not run the demo's jobs; it logged:" >&2
+    while IFS= read -r line; do echo "make demo:   $line" >&2; done <<<"$why"
+    die "a job was not run (logs: $log_dir/worker.log, $log_dir/gateway.log)"
+  fi
+  sleep 1
+done
 ok=1 i=0 t0=$SECONDS
 jobs_=("$ia" "$gr")
 for p in "${pids[@]}"; do
