@@ -16,10 +16,16 @@
 # It exits 0 only if all of that held, and leaves the stack running for
 # exploring until `make down`.
 #
+# A piece that is not built yet (a service that refuses the stack's
+# configuration with exit 78, or whose --help lacks a setting the stack must
+# give it, or a gateway without the job feed's /api/events mirror) stops the
+# demo before any job is posted, with a line naming it: no step is faked.
+#
 # Settings: LOOM_DEMO_IA_USD (default 12.00), LOOM_DEMO_GRAFICA_USD (4.50),
 # LOOM_DEMO_WINDOW_S (challenge window, default 20), LOOM_DEMO_TIMEOUT_S (how
 # long to wait for the payouts, default 900), LOOM_DEMO_OUT (default
-# .run/demo); make up's LOOM_UP_* settings apply to step 2.
+# .run/demo), LOOM_DEMO_BUILD (default 1; 0 skips step 1, for tests that have
+# built already); make up's LOOM_UP_* settings apply to step 2.
 #
 # SPDX-License-Identifier: MIT
 set -euo pipefail
@@ -34,17 +40,31 @@ gr_usd=${LOOM_DEMO_GRAFICA_USD:-4.50}
 window_s=${LOOM_DEMO_WINDOW_S:-20}
 timeout_s=${LOOM_DEMO_TIMEOUT_S:-900}
 out=${LOOM_DEMO_OUT:-$state_dir/demo}
+do_build=${LOOM_DEMO_BUILD:-1}
 build=${LOOM_BUILD:-build}
-loom=$deploy_root/$build/bin/loom
+case "$build" in /*) build_abs=$build ;; *) build_abs=$deploy_root/$build ;; esac
+loom=$build_abs/bin/loom
 cast=$deploy_root/node_modules/.bin/cast
+[[ "$window_s" =~ ^[0-9]+$ ]] || die "LOOM_DEMO_WINDOW_S must be whole seconds, not \"$window_s\""
+[[ "$timeout_s" =~ ^[1-9][0-9]*$ ]] || die "LOOM_DEMO_TIMEOUT_S must be a positive integer"
 
 # --- 1, 2 -------------------------------------------------------------------
-say "installing what is missing and building"
-scripts/deps.sh --quiet
-targets=("$build/bin/loom")
-for f in services/*/main.c; do n=${f#services/}; targets+=("$build/bin/loom-${n%/main.c}"); done
-make -s -j"$(nproc)" "${targets[@]}"
-LOOM_UP_STRICT=1 LOOM_BUILD=$build deploy/up.sh
+if [ "$do_build" = 1 ]; then
+  say "installing what is missing and building"
+  scripts/deps.sh --quiet
+  targets=("$build/bin/loom")
+  for f in services/*/main.c; do n=${f#services/}; targets+=("$build/bin/loom-${n%/main.c}"); done
+  make -s -j"$(nproc)" BUILD="$build" "${targets[@]}"
+fi
+if ! LOOM_UP_STRICT=1 LOOM_BUILD=$build deploy/up.sh; then
+  echo "make demo: the stack cannot run on this build (the \"cannot start\" lines above name each" >&2
+  echo "make demo: service and why: a setting its --help lacks, or exit 78, is a piece not built yet);" >&2
+  die "no job was posted. Logs: $log_dir/"
+fi
+# `loom watch` follows GET /api/events, the gateway's mirror of the job feed.
+if ! "$build_abs/bin/loom-gateway" --help 2>&1 | grep -qF ", LOOM_FEED ("; then
+  die "missing piece: the gateway's job feed -> /api/events mirror (its --help lacks LOOM_FEED); no job was posted. \`make down\` stops the stack"
+fi
 # shellcheck disable=SC1091
 source "$state_dir/env"
 export LOOM_GATEWAY_URL LOOM_RPC_URL LOOM_DEPLOYMENT LOOM_KEY_FILE
@@ -82,13 +102,43 @@ fund "$gr"
 say "following both jobs (a worker claims, runs and submits; the keeper pays after the ${window_s}s window)"
 pids=()
 for j in "$ia" "$gr"; do
-  "$loom" watch --timeout "$timeout_s" "$j" >"$out/watch-$j.log" 2>&1 &
+  timeout "$timeout_s" "$loom" watch --timeout "$timeout_s" "$j" >"$out/watch-$j.log" 2>&1 &
   pids+=($!)
 done
 tail -n +1 -f "$out/watch-$ia.log" "$out/watch-$gr.log" &
 tailer=$!
-ok=1
-for p in "${pids[@]}"; do wait "$p" || ok=0; done
+# A job the worker gives up on (its log's "job.skipped", with the reason)
+# will not be done: say so at once instead of waiting out the timeout.
+worker_skips() {
+  [ -f "$log_dir/worker.log" ] || return 1
+  jq -R -r --argjson a "$ia" --argjson b "$gr" 'fromjson? | select(.event == "job.skipped"
+    and (.job_id == $a or .job_id == $b)) | "job \(.job_id): \(.reason) (\(.detail // "no detail"))"' \
+    "$log_dir/worker.log" 2>/dev/null | grep .
+}
+while kill -0 "${pids[0]}" 2>/dev/null || kill -0 "${pids[1]}" 2>/dev/null; do
+  if why=$(worker_skips); then
+    kill "${pids[@]}" "$tailer" 2>/dev/null || true
+    echo "make demo: the worker will not run the demo's jobs; it logged:" >&2
+    while IFS= read -r line; do echo "make demo:   $line" >&2; done <<<"$why"
+    die "a job was not run (logs: $log_dir/worker.log, $log_dir/gateway.log)"
+  fi
+  sleep 1
+done
+ok=1 i=0 t0=$SECONDS
+jobs_=("$ia" "$gr")
+for p in "${pids[@]}"; do
+  rc=0
+  wait "$p" || rc=$?
+  if [ "$rc" != 0 ]; then
+    ok=0
+    case "$rc" in
+      124) echo "make demo: job ${jobs_[i]}: not COMPLETED within ${timeout_s}s" >&2 ;;
+      2) echo "make demo: job ${jobs_[i]} ended without payment to the worker: $(tail -n 1 "$out/watch-${jobs_[i]}.log")" >&2 ;;
+      *) echo "make demo: loom watch ${jobs_[i]} failed (exit $rc) after $((SECONDS - t0))s: $(tail -n 1 "$out/watch-${jobs_[i]}.log")" >&2 ;;
+    esac
+  fi
+  i=$((i + 1))
+done
 kill "$tailer" 2>/dev/null || true
 [ "$ok" = 1 ] || die "a job did not end COMPLETED (logs: $out/watch-*.log, $log_dir/)"
 

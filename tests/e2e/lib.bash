@@ -1,0 +1,116 @@
+# lib.bash -- helpers shared by the end-to-end tests (sourced, not run; the
+# test runner runs tests/e2e/*.sh only).
+# shellcheck shell=bash disable=SC2034  # (variables for the scripts that source this)
+#
+# A test sources this, then calls e2e_up with the services it needs. Each test
+# gets its own state folder under LOOM_TEST_TMP and free ports
+# (LOOM_UP_PORTS=auto), and everything deploy/up.sh started is stopped on
+# exit (deploy/down.sh on that folder), whatever happens, a TERM from the
+# test runner's time limit included.
+#   ok / bad / skip / check / equal   count results ("skipped: ..." counts
+#                                     neither passed nor failed)
+#   e2e_finish                        print "N passed, N failed" (last line), exit
+#   e2e_run CMD...                    a long step, interruptible by TERM
+#   e2e_up "SERVICES" PIECE...        start the stack; skip the test (and
+#                                     finish) when a service or piece is missing
+# SPDX-License-Identifier: MIT
+set -uo pipefail
+e2e_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$e2e_root" || exit 1
+export LOOM_BUILD=${LOOM_BUILD:-$e2e_root/build}
+e2e_name=$(basename "$0" .sh)
+work=$(mktemp -d "${LOOM_TEST_TMP:-/tmp}/e2e-$e2e_name.XXXXXX")
+chmod 755 "$work"
+export LOOM_UP_DIR=$work/run LOOM_UP_PORTS=auto LOOM_UP_LOG_LEVEL=info
+unset LOOM_UP_STRICT LOOM_UP_SERVICES
+state=$LOOM_UP_DIR
+cast=$e2e_root/node_modules/.bin/cast
+loom=$LOOM_BUILD/bin/loom
+
+passed=0 failed=0 skipped=0
+ok() { echo "ok: $1"; passed=$((passed + 1)); }
+bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
+skip() { echo "skipped: $1"; skipped=$((skipped + 1)); }
+# check NAME COMMAND...: one test, passed when COMMAND succeeds.
+check() { local n=$1; shift; if "$@"; then ok "$n"; else bad "$n"; fi; }
+# equal NAME GOT WANT
+equal() { if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got \"$2\", want \"$3\""; fi; }
+e2e_finish() { echo "($skipped skipped)"; echo "$passed passed, $failed failed"; exit $((failed > 0)); }
+# Print a log's end, for the CI log.
+show_log() { if [ -f "$1" ]; then echo "--- last lines of $1:"; grep -v '^\[warn\] Epoll' "$1" | tail -n 30; fi; }
+show_logs() { local s; for s in "$@"; do show_log "$state/logs/$s.log"; done; }
+
+# shellcheck disable=SC2317  # (run by the traps)
+e2e_cleanup() {
+  "$e2e_root/deploy/down.sh" --quiet >/dev/null 2>&1 || "$e2e_root/deploy/down.sh"
+  rm -rf "$work"
+}
+trap e2e_cleanup EXIT
+# A long step runs in the background and is waited for, so that a TERM (the
+# test runner's time limit) interrupts the wait at once: the step is stopped
+# and the EXIT trap still stops the stack.
+step_pid=""
+e2e_run() { "$@" & step_pid=$!; wait "$step_pid"; local rc=$?; step_pid=""; return $rc; }
+# shellcheck disable=SC2317
+e2e_stop_step() { [ -n "$step_pid" ] && kill "$step_pid" 2>/dev/null; wait 2>/dev/null; }
+trap 'e2e_stop_step; exit 130' INT
+trap 'e2e_stop_step; exit 143' TERM
+
+# e2e_pieces_missing SVC...: print each named service that is not running,
+# and the gateway's /api/events mirror of the job feed when the gateway is
+# asked for and lacks it (loom watch follows it); fail when none is missing.
+declare -A started
+e2e_pieces_missing() {
+  local s out=()
+  for s in "$@"; do [ -n "${started[$s]:-}" ] || out+=("loom-$s"); done
+  if [[ " $* " == *" gateway "* ]] \
+    && ! "$LOOM_BUILD/bin/loom-gateway" --help 2>&1 | grep -qF ", LOOM_FEED ("; then
+    out+=("the gateway's /api/events mirror of the job feed")
+  fi
+  [ ${#out[@]} -gt 0 ] && echo "${out[*]}"
+}
+
+# e2e_up "SERVICES" [WHAT]: start the stack with LOOM_UP_SERVICES=SERVICES
+# (not strict), check each started service's /health, and report each one
+# that could not start as skipped with make up's reason. When one of
+# SERVICES is missing, WHAT (the test's scenario) is reported as skipped and
+# the test finishes. On success, sources the stack's env for loom.
+e2e_up() {
+  local want=$1 what=${2:-the scenario} svc pid url why missing
+  if LOOM_UP_SERVICES=$want e2e_run "$e2e_root/deploy/up.sh" >"$work/up.log" 2>&1; then
+    ok "make up ($want; auto ports, state in its own folder)"
+  else
+    bad "make up ($want)"
+    cat "$work/up.log"
+    for f in "$state"/logs/*.log; do show_log "$f"; done
+    e2e_finish
+  fi
+  while IFS=$'\t' read -r svc pid url; do
+    started[$svc]=1
+    check "$svc (pid $pid) answers $url" curl -fsS -m 5 -o /dev/null "$url"
+  done <"$state/services.tsv"
+  # shellcheck disable=SC2086
+  for svc in $want; do
+    [ -n "${started[$svc]:-}" ] && continue
+    why=$(sed -n "s/^  $svc \{1,\}SKIPPED: //p" "$state/summary.txt")
+    skip "loom-$svc: a piece not on this branch yet (make up: ${why:-no reason given})"
+  done
+  # shellcheck disable=SC2086
+  if missing=$(e2e_pieces_missing $want); then
+    skip "$what: not on this branch yet: $missing"
+    e2e_finish
+  fi
+  # shellcheck disable=SC1091
+  source "$state/env"
+  deployment=$state/deployment.json
+  rpc=$LOOM_RPC_URL
+  escrow=$(jq -r .escrow "$deployment")
+}
+
+# wei ADDRESS: the wallet's balance; escrow_balance ADDRESS: what the escrow
+# holds for it to withdraw.
+wei() { "$cast" balance --rpc-url "$rpc" "$1"; }
+escrow_balance() { "$cast" call --rpc-url "$rpc" "$escrow" 'balanceOf(address)(uint256)' "$1" | awk '{print $1}'; }
+# add A B... / sub A B: exact integer arithmetic on wei.
+add() { python3 -c 'import sys; print(sum(int(x) for x in sys.argv[1:]))' "$@"; }
+sub() { python3 -c 'import sys; print(int(sys.argv[1]) - int(sys.argv[2]))' "$1" "$2"; }
