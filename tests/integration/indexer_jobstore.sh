@@ -8,7 +8,10 @@
 # WORKING, SUBMITTED, COMPLETED; a reorg of depth 1 (evm_snapshot / evm_revert,
 # then other transactions) leaves the rows equal to the canonical chain;
 # kill -9 of the indexer during a backfill of a few hundred events, restarted:
-# every row and the events table equal what eth_getLogs says.
+# every row and the events table equal what eth_getLogs says. Then
+# loom-keeper (--jobstore-url): a submitted job whose window passes
+# (evm_increaseTime + evm_mine) is released by the keeper, the row becomes
+# COMPLETED through the indexer, and the worker's escrow balance is the price.
 set -uo pipefail
 : "${LOOM_TEST_PG_URL:?run through make test}" "${LOOM_BUILD:?run through make test}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -88,7 +91,7 @@ check "events table equals eth_getLogs after the reorg" [ "$(sql 'SELECT count(*
 echo "($SECONDS s) reorg done"
 # ---- kill -9 during a backfill -------------------------------------------------
 kill -9 "$INDEXER_PID"; wait "$INDEXER_PID" 2>/dev/null
-N=100
+N=200
 first=0
 rpc evm_setAutomine '[false]' >/dev/null
 : >"$work/ids"
@@ -118,13 +121,40 @@ check "the indexer finished the backfill after $kills kill -9" [ $? = 0 ]
 start_indexer
 check "chain_events holds each of the $logs events once" [ "$(sql 'SELECT count(*) FROM chain_events')" = "$logs" ]
 check "no (block, log index) twice" [ "$(sql 'SELECT count(*) FROM (SELECT block_number, log_index FROM chain_events GROUP BY 1,2 HAVING count(*) > 1) d')" = 0 ]
-# Every job row against the chain: jobs 1..N/2 claimed (WORKING), the rest OPEN.
-mism=0
-while read -r id cj; do
-  row=$(sql "SELECT status, escrow_wei, coalesce(worker_address,'') FROM jobs WHERE id = $id")
-  n=$(rpc eth_getLogs "[{\"address\":\"$ESCROW\",\"fromBlock\":\"0x0\",\"toBlock\":\"latest\",\"topics\":[null,\"$cj\"]}]" | jq length)
-  want="OPEN|$AMOUNT_WEI|"
-  [ "$n" = 2 ] && want="WORKING|$AMOUNT_WEI|${WORKER,,}"
-  [ "$row" = "$want" ] || { mism=$((mism + 1)); echo "job $id: row $row, chain says $want ($n events)"; }
-done <"$work/ids"
-check "all $N rows equal what eth_getLogs says" [ "$mism" = 0 ]
+# Every job row against the chain, from one eth_getLogs: a job with two
+# events (JobCreated, JobClaimed) is WORKING with the worker, one with one
+# event OPEN; both hold the escrowed wei.
+rpc eth_getLogs "[{\"address\":\"$ESCROW\",\"fromBlock\":\"0x0\",\"toBlock\":\"latest\"}]" |
+  jq -r '.[].topics[1]' | sort | uniq -c |
+  awk -v w="$AMOUNT_WEI" -v wk="${WORKER,,}" '{ if ($1 == 2) print $2 "|WORKING|" w "|" wk; else print $2 "|OPEN|" w "|" }' |
+  sort >"$work/want"
+ids=$(cut -d' ' -f1 "$work/ids" | paste -sd,)
+sql "SELECT chain_job_id, status, escrow_wei, coalesce(worker_address,'') FROM jobs WHERE id IN ($ids)" | sort >"$work/got"
+check "all $N rows equal what eth_getLogs says" [ "$(join -t'|' -v1 "$work/got" "$work/want" | wc -l)" = 0 -a "$(comm -23 "$work/got" "$work/want" | wc -l)" = 0 -a "$(wc -l <"$work/got")" = "$N" ]
+echo "($SECONDS s) backfill checked"
+
+# ---- the keeper releases a job whose window passed -----------------------------
+unset FIXED_DEADLINE
+WORKER=${ACCTS[3]} # a worker with no earlier credit
+job_create || die "job.create (keeper)"
+k_id=$JOB_ID
+receipt_ok "$(fund_job 60)" >/dev/null || die "fund (keeper)"
+receipt_ok "$(sendtx "$WORKER" "$ESCROW" "$SEL_CLAIM${CHAIN_JOB_ID#0x}")" >/dev/null || die "claim (keeper)"
+receipt_ok "$(sendtx "$WORKER" "$ESCROW" "$SEL_SUBMIT${CHAIN_JOB_ID#0x}${result#0x}")" >/dev/null || die "submit (keeper)"
+check "keeper job SUBMITTED" wait_status "$k_id" SUBMITTED
+printf '%s\n' "$DEV0_KEY" >"$work/keeper.key"
+chmod 600 "$work/keeper.key"
+"$LOOM_BUILD/bin/loom-keeper" --rpc-url "$RPC" --key-file "$work/keeper.key" --escrow "$ESCROW" \
+  --jobstore-url "$REP" --journal "$work/keeper.journal" --poll-ms 100 --metrics-listen 127.0.0.1:0 \
+  --max-fee-gwei 500 2>>"$work/keeper.log" &
+KEEPER_PID=$!
+sleep 0.5
+check "no release while the window is open" jqt '.result.status == "SUBMITTED"' <<<"$(job_get "$k_id")"
+rpc evm_increaseTime '[61]' >/dev/null && mine
+check "the keeper releases it after the window: COMPLETED via the indexer" wait_status "$k_id" COMPLETED 20
+bal=$("$CAST" call --rpc-url "$RPC" "$ESCROW" 'balanceOf(address)(uint256)' "$WORKER" | cut -d' ' -f1)
+check "the worker's balanceOf on the escrow is the price in wei ($bal)" [ "$bal" = "$AMOUNT_WEI" ]
+rtx=$(sql "SELECT released_tx FROM jobs WHERE id = $k_id")
+from=$(rpc eth_getTransactionByHash "[\"$rtx\"]" | jq -r .from)
+check "the release was sent by the keeper's account, after the window (by_client false)" \
+  [ "$from" = "${DEPLOYER,,}" -a "$(sql "SELECT by_client FROM chain_events WHERE tx_hash = '$rtx'")" = f ]
