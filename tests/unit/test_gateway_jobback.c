@@ -53,7 +53,43 @@ static void test_from_proto(void **state)
     assert_null(j.result_sha256);
     assert_string_equal(j.cloud_link, "https://example.org/data");
     assert_null(j.external_links);
+    assert_int_equal(j.n_files, 0);
+    assert_int_equal(j.result_size_bytes, 0);
     gw_job_release(&j);
+
+    /* job.get's files: spec and inputs listed, the result as result_*. */
+    struct proto_job_file files[3] = {
+        {PROTO_FILE_SPEC, "job.json", {0}, 412, "application/json"},
+        {PROTO_FILE_RESULT, "out.tar", {0}, 2048, "application/x-tar"},
+        {PROTO_FILE_INPUT, "in.csv", {0}, 11, "text/csv"},
+    };
+    memset(files[0].sha256, 0xd4, 32);
+    memset(files[1].sha256, 0x0f, 32);
+    memset(files[2].sha256, 0xba, 32);
+    p.files = files;
+    p.n_files = 3;
+    assert_int_equal(jobback_job_from_proto(&j, &p), ERR_OK);
+    assert_int_equal(j.n_files, 2);
+    assert_string_equal(j.files[0].name, "job.json");
+    assert_string_equal(j.files[0].sha256,
+                        "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    assert_int_equal(j.files[0].size_bytes, 412);
+    assert_string_equal(j.files[1].name, "in.csv");
+    assert_int_equal(j.files[1].size_bytes, 11);
+    assert_string_equal(j.result_sha256,
+                        "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f");
+    assert_int_equal(j.result_size_bytes, 2048);
+    gw_job_release(&j);
+    /* A committed result_sha256 stays the record's. */
+    p.has_result_sha256 = true;
+    memset(p.result_sha256, 0xee, 32);
+    assert_int_equal(jobback_job_from_proto(&j, &p), ERR_OK);
+    assert_string_equal(j.result_sha256,
+                        "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+    gw_job_release(&j);
+    p.has_result_sha256 = false;
+    p.files = NULL;
+    p.n_files = 0;
     p.status = PROTO_STATUS__COUNT;
     assert_int_equal(jobback_job_from_proto(&j, &p), ERR_INVAL);
 }
