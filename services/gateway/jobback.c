@@ -156,6 +156,17 @@ enum err jobback_job_from_proto(struct gw_job *dst, const struct proto_job *src)
     if (src->has_result_sha256 &&
         (e = dup_hex(&dst->result_sha256, src->result_sha256, 32, false)) != ERR_OK)
         goto out;
+    if (src->has_chain_job_id &&
+        (e = dup_hex(&dst->chain_job_id, src->chain_job_id, 32, true)) != ERR_OK)
+        goto out;
+    if (src->has_escrow_wei) {
+        char wei[JSON_U256_DEC_MAX];
+        json_u256_to_dec(src->escrow_wei, wei);
+        if ((e = dup_str(&dst->escrow_wei, wei)) != ERR_OK)
+            goto out;
+    }
+    dst->deadline_at = src->deadline_at;
+    dst->max_runtime_s = src->max_runtime_s;
     e = files_from_proto(dst, src);
 out:
     if (e != ERR_OK)

@@ -162,6 +162,9 @@ apply() {  # apply FROM TO HASH EVENT_JSON
 }
 rep=$(apply 1 1 $H1 '{"block_number":1,"block_hash":"'$H1'","block_at":'$NOW',"tx_hash":"'$TX'","log_index":0,"name":"JobCreated","fields":{"chain_job_id":"'$CJ'","client":"'$CA'","ref":"'$REF'","price_usd_cents":300,"amount_wei":"1000000000000000","spec_sha256":"0x'$SPEC_SHA'","deadline_at":'$((NOW + 86400))',"max_runtime_s":3600,"challenge_window_s":86400}}')
 check "events.apply JobCreated accepted" 'echo "$rep" | grep -q "\"ok\":true"' || echo "$rep"
+r=$(curl -s "$G/api/jobs?status=OPEN")
+check "OPEN list after JobCreated carries the worker's fields (docs/api.md)" \
+  '[ "$(jq_ "$r" "[.jobs[]|select(.id==$ID)|[.status,.chain_job_id,.escrow_wei,.spec_sha256,(.deadline_at|tostring),(.max_runtime_s|tostring),(.price_usd_cents|tostring)]|join(\" \")][0]")" = "OPEN $CJ 1000000000000000 $SPEC_SHA $((NOW + 86400)) 3600 300" ]' || echo "$r"
 for _ in $(seq 30); do grep -q '^event: job.open' "$T/sse.txt" && break; sleep 0.1; done
 check "SSE receives job.open for the funded job" \
   'grep -A1 "^event: job.open" "$T/sse.txt" | grep -q "\"job_id\":$ID"' || cat "$T/sse.txt"

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "proto/job.h"
 #include "services/gateway/jobback.h"
 
@@ -36,6 +37,15 @@ static void test_from_proto(void **state)
     p.has_spec_sha256 = true;
     memset(p.spec_sha256, 0xd4, 32);
     p.cloud_link = "https://example.org/data";
+    p.has_chain_job_id = true;
+    assert_int_equal(hex_decode_exact("9414886b1ebf025db067a4cbd13a0903fbd9733a5372bba1b58bd72c1699b798",
+                                      p.chain_job_id, 32),
+                     ERR_OK);
+    p.has_escrow_wei = true; /* 4166666666666666 = 0x0ecd8fae906aaa */
+    static const uint8_t wei_tail[] = {0x0e, 0xcd, 0x8f, 0xae, 0x90, 0x6a, 0xaa};
+    memcpy(p.escrow_wei + 25, wei_tail, 7);
+    p.deadline_at = 1764547200;
+    p.max_runtime_s = 3600;
     struct gw_job j;
     assert_int_equal(jobback_job_from_proto(&j, &p), ERR_OK);
     assert_int_equal(j.id, 42);
@@ -55,6 +65,11 @@ static void test_from_proto(void **state)
     assert_null(j.external_links);
     assert_int_equal(j.n_files, 0);
     assert_int_equal(j.result_size_bytes, 0);
+    assert_string_equal(j.chain_job_id,
+                        "0x9414886b1ebf025db067a4cbd13a0903fbd9733a5372bba1b58bd72c1699b798");
+    assert_string_equal(j.escrow_wei, "4166666666666666");
+    assert_int_equal(j.deadline_at, 1764547200);
+    assert_int_equal(j.max_runtime_s, 3600);
     gw_job_release(&j);
 
     /* job.get's files: spec and inputs listed, the result as result_*. */
