@@ -96,7 +96,7 @@ const struct proto__type proto__job_type = {
 };
 
 const struct proto__type *const proto__job_types[] = {&proto__job_type, &transition_type,
-                                                     &job_file_type};
+                                                      &job_file_type};
 const size_t proto__n_job_types = PROTO__N(proto__job_types);
 
 enum err proto_job_encode(const struct proto_job *job, struct buf *out, struct json_err *e)

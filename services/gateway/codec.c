@@ -177,9 +177,8 @@ static cJSON *job_object(const struct gw_job *j)
         add_str(o, "client", j->client) && add_str(o, "worker", j->worker) &&
         add_str(o, "status", j->status) && cJSON_AddNumberToObject(o, "progress", j->progress) &&
         cJSON_AddNumberToObject(o, "created_at", (double)j->created_at) &&
-        add_str(o, "spec_sha256", j->spec_sha256) &&
-        add_str(o, "chain_job_id", j->chain_job_id) && add_str(o, "escrow_wei", j->escrow_wei) &&
-        add_pos(o, "deadline_at", j->deadline_at) &&
+        add_str(o, "spec_sha256", j->spec_sha256) && add_str(o, "chain_job_id", j->chain_job_id) &&
+        add_str(o, "escrow_wei", j->escrow_wei) && add_pos(o, "deadline_at", j->deadline_at) &&
         add_pos(o, "max_runtime_s", j->max_runtime_s) &&
         add_str(o, "result_sha256", j->result_sha256) &&
         cJSON_AddNumberToObject(o, "result_size_bytes", (double)j->result_size_bytes) &&

@@ -205,8 +205,8 @@ enum err jobmap_job_files(const struct jobdb_file *f, size_t n, struct proto_job
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
         struct proto_job_file *o = &job->files[i];
         job->n_files++;
-        if ((unsigned)f[i].role >= PROTO_FILE_ROLE__COUNT || f[i].size_bytes < 0 ||
-            !f[i].name || !f[i].content_type) {
+        if ((unsigned)f[i].role >= PROTO_FILE_ROLE__COUNT || f[i].size_bytes < 0 || !f[i].name ||
+            !f[i].content_type) {
             e = ERR_DB;
             break;
         }

@@ -38,9 +38,10 @@ static void test_from_proto(void **state)
     memset(p.spec_sha256, 0xd4, 32);
     p.cloud_link = "https://example.org/data";
     p.has_chain_job_id = true;
-    assert_int_equal(hex_decode_exact("9414886b1ebf025db067a4cbd13a0903fbd9733a5372bba1b58bd72c1699b798",
-                                      p.chain_job_id, 32),
-                     ERR_OK);
+    assert_int_equal(
+        hex_decode_exact("9414886b1ebf025db067a4cbd13a0903fbd9733a5372bba1b58bd72c1699b798",
+                         p.chain_job_id, 32),
+        ERR_OK);
     p.has_escrow_wei = true; /* 4166666666666666 = 0x0ecd8fae906aaa */
     static const uint8_t wei_tail[] = {0x0e, 0xcd, 0x8f, 0xae, 0x90, 0x6a, 0xaa};
     memcpy(p.escrow_wei + 25, wei_tail, 7);
