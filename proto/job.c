@@ -6,7 +6,10 @@
 
 #include <stddef.h>
 
+#include "cmd.h"
 #include "codec.h"
+
+const char *const proto_file_role_names[PROTO_FILE_ROLE__COUNT] = {"input", "spec", "result"};
 
 #define T struct proto_transition
 static const struct proto__field transition_fields[] = {
@@ -20,6 +23,20 @@ static const struct proto__field transition_fields[] = {
 static const struct proto__type transition_type = {
     "transition", sizeof(struct proto_transition), transition_fields, PROTO__N(transition_fields),
     NULL,
+};
+
+#define T struct proto_job_file
+static const struct proto__field job_file_fields[] = {
+    PF_ENUM(T, role, proto_file_role_names, PROTO_FILE_ROLE__COUNT),
+    PF_STR(T, name, true, 1, PROTO_FILE_NAME_MAX),
+    PF_BYTES(PK_HASH, T, sha256),
+    PF_INT(T, size_bytes, 0, PROTO_FILE_SIZE_MAX),
+    PF_STR(T, content_type, true, 1, PROTO_CONTENT_TYPE_MAX),
+};
+#undef T
+
+static const struct proto__type job_file_type = {
+    "job_file", sizeof(struct proto_job_file), job_file_fields, PROTO__N(job_file_fields), NULL,
 };
 
 /*
@@ -70,6 +87,7 @@ static const struct proto__field job_fields[] = {
     PF_INT_OPT(T, claim_expires_at, 0, PROTO_MAX_TIME_AT),
     PF_INT_OPT(T, challenge_ends_at, 0, PROTO_MAX_TIME_AT),
     PF_ARR(T, transitions, false, transition_type, PROTO_TRANSITIONS_MAX),
+    PF_ARR(T, files, false, job_file_type, PROTO_JOB_FILES_MAX),
 };
 #undef T
 
@@ -77,7 +95,8 @@ const struct proto__type proto__job_type = {
     "job", sizeof(struct proto_job), job_fields, PROTO__N(job_fields), job_check,
 };
 
-const struct proto__type *const proto__job_types[] = {&proto__job_type, &transition_type};
+const struct proto__type *const proto__job_types[] = {&proto__job_type, &transition_type,
+                                                      &job_file_type};
 const size_t proto__n_job_types = PROTO__N(proto__job_types);
 
 enum err proto_job_encode(const struct proto_job *job, struct buf *out, struct json_err *e)

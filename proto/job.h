@@ -25,6 +25,28 @@
 #define PROTO_PATH_MAX        1024
 #define PROTO_INFO_MAX        4096
 #define PROTO_TRANSITIONS_MAX 64
+#define PROTO_JOB_FILES_MAX   256 /* files listed in one record */
+
+/* What a file of a job is: an input, the job spec (job.json) or the result. */
+enum proto_file_role {
+    PROTO_FILE_INPUT = 0,
+    PROTO_FILE_SPEC,
+    PROTO_FILE_RESULT,
+    PROTO_FILE_ROLE__COUNT
+};
+/* Wire names, indexed by enum proto_file_role: "input", "spec", "result". */
+extern const char *const proto_file_role_names[PROTO_FILE_ROLE__COUNT];
+
+/* One stored file of a job (type "job_file"): the bytes live in the
+ * gateway's content-addressed store under <sha256>; the job store keeps the
+ * row (jobdb_list_files). */
+struct proto_job_file {
+    enum proto_file_role role;
+    char *name;         /* 1..PROTO_FILE_NAME_MAX (cmd.h) bytes, unique in the job */
+    uint8_t sha256[32]; /* sha256 of the bytes: their store address */
+    int64_t size_bytes; /* 0..PROTO_FILE_SIZE_MAX (cmd.h) */
+    char *content_type; /* a media type, 1..PROTO_CONTENT_TYPE_MAX (cmd.h) bytes */
+};
 
 /* One on-chain transition of a job: the event that moved it to <status>. */
 struct proto_transition {
@@ -68,6 +90,8 @@ struct proto_job {
     int64_t challenge_ends_at;            /* challenge window ends at, Unix seconds */
     struct proto_transition *transitions; /* oldest first, 0..PROTO_TRANSITIONS_MAX */
     size_t n_transitions;
+    struct proto_job_file *files; /* by name, 0..PROTO_JOB_FILES_MAX; job.get only */
+    size_t n_files;
 };
 
 /*

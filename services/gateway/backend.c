@@ -27,6 +27,8 @@ void gw_job_release(struct gw_job *job)
     free(job->worker);
     free(job->status);
     free(job->spec_sha256);
+    free(job->chain_job_id);
+    free(job->escrow_wei);
     free(job->result_sha256);
     free(job->cloud_link);
     free(job->external_links);
@@ -65,10 +67,14 @@ enum err gw_job_copy(struct gw_job *dst, const struct gw_job *src)
     dst->progress = src->progress;
     dst->created_at = src->created_at;
     dst->result_size_bytes = src->result_size_bytes;
+    dst->deadline_at = src->deadline_at;
+    dst->max_runtime_s = src->max_runtime_s;
     int bad = dup_opt(&dst->title, src->title) | dup_opt(&dst->description, src->description) |
               dup_opt(&dst->type, src->type) | dup_opt(&dst->client, src->client) |
               dup_opt(&dst->worker, src->worker) | dup_opt(&dst->status, src->status) |
               dup_opt(&dst->spec_sha256, src->spec_sha256) |
+              dup_opt(&dst->chain_job_id, src->chain_job_id) |
+              dup_opt(&dst->escrow_wei, src->escrow_wei) |
               dup_opt(&dst->result_sha256, src->result_sha256) |
               dup_opt(&dst->cloud_link, src->cloud_link) |
               dup_opt(&dst->external_links, src->external_links);

@@ -158,6 +158,13 @@ static int add_str(cJSON *o, const char *key, const char *v)
     return (v ? cJSON_AddStringToObject(o, key, v) : cJSON_AddNullToObject(o, key)) != NULL;
 }
 
+/* <v> as a number, or null when 0 (not known). */
+static int add_pos(cJSON *o, const char *key, int64_t v)
+{
+    return (v > 0 ? cJSON_AddNumberToObject(o, key, (double)v) : cJSON_AddNullToObject(o, key)) !=
+           NULL;
+}
+
 static cJSON *job_object(const struct gw_job *j)
 {
     cJSON *o = cJSON_CreateObject();
@@ -170,7 +177,9 @@ static cJSON *job_object(const struct gw_job *j)
         add_str(o, "client", j->client) && add_str(o, "worker", j->worker) &&
         add_str(o, "status", j->status) && cJSON_AddNumberToObject(o, "progress", j->progress) &&
         cJSON_AddNumberToObject(o, "created_at", (double)j->created_at) &&
-        add_str(o, "spec_sha256", j->spec_sha256) &&
+        add_str(o, "spec_sha256", j->spec_sha256) && add_str(o, "chain_job_id", j->chain_job_id) &&
+        add_str(o, "escrow_wei", j->escrow_wei) && add_pos(o, "deadline_at", j->deadline_at) &&
+        add_pos(o, "max_runtime_s", j->max_runtime_s) &&
         add_str(o, "result_sha256", j->result_sha256) &&
         cJSON_AddNumberToObject(o, "result_size_bytes", (double)j->result_size_bytes) &&
         add_str(o, "cloud_link", j->cloud_link) && add_str(o, "external_links", j->external_links);

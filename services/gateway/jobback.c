@@ -84,6 +84,52 @@ static enum err dup_hex(char **dst, const uint8_t *data, size_t len, bool prefix
     return ERR_OK;
 }
 
+/*
+ * The record's files (job.get lists them) as the gateway's: inputs and the
+ * spec go to dst->files (as memback keeps them); the result file gives
+ * result_size_bytes and, until JobSubmitted commits result_sha256 on chain,
+ * result_sha256. With several result files (a job reopened and worked
+ * again) the one matching the commitment wins, else the last listed.
+ */
+static enum err files_from_proto(struct gw_job *dst, const struct proto_job *src)
+{
+    const struct proto_job_file *result = NULL;
+    size_t n_in = 0;
+    for (size_t i = 0; i < src->n_files; i++) {
+        const struct proto_job_file *f = &src->files[i];
+        if (f->role != PROTO_FILE_RESULT) {
+            n_in++;
+            continue;
+        }
+        if (result == NULL || !src->has_result_sha256 ||
+            memcmp(result->sha256, src->result_sha256, 32) != 0)
+            result = f;
+    }
+    if (n_in > 0) {
+        dst->files = calloc(n_in, sizeof(*dst->files));
+        if (dst->files == NULL)
+            return ERR_NOMEM;
+    }
+    for (size_t i = 0; i < src->n_files; i++) {
+        const struct proto_job_file *f = &src->files[i];
+        if (f->role == PROTO_FILE_RESULT)
+            continue;
+        struct gw_file *g = &dst->files[dst->n_files++];
+        g->size_bytes = (uint64_t)f->size_bytes;
+        enum err e = dup_str(&g->name, f->name);
+        if (e == ERR_OK)
+            e = dup_hex(&g->sha256, f->sha256, 32, false);
+        if (e != ERR_OK)
+            return e;
+    }
+    if (result != NULL) {
+        dst->result_size_bytes = (uint64_t)result->size_bytes;
+        if (dst->result_sha256 == NULL)
+            return dup_hex(&dst->result_sha256, result->sha256, 32, false);
+    }
+    return ERR_OK;
+}
+
 enum err jobback_job_from_proto(struct gw_job *dst, const struct proto_job *src)
 {
     enum err e = ERR_OK;
@@ -110,6 +156,18 @@ enum err jobback_job_from_proto(struct gw_job *dst, const struct proto_job *src)
     if (src->has_result_sha256 &&
         (e = dup_hex(&dst->result_sha256, src->result_sha256, 32, false)) != ERR_OK)
         goto out;
+    if (src->has_chain_job_id &&
+        (e = dup_hex(&dst->chain_job_id, src->chain_job_id, 32, true)) != ERR_OK)
+        goto out;
+    if (src->has_escrow_wei) {
+        char wei[JSON_U256_DEC_MAX];
+        json_u256_to_dec(src->escrow_wei, wei);
+        if ((e = dup_str(&dst->escrow_wei, wei)) != ERR_OK)
+            goto out;
+    }
+    dst->deadline_at = src->deadline_at;
+    dst->max_runtime_s = src->max_runtime_s;
+    e = files_from_proto(dst, src);
 out:
     if (e != ERR_OK)
         gw_job_release(dst);

@@ -62,7 +62,10 @@ void jobback_set_quoter(struct jobback *jb, jobback_quote_fn fn, void *ctx);
 /*
  * Convert a proto job record into the gateway's form: addresses as "0x" +
  * lower-case hex, hashes as 64 lower-case hex digits, type and status by
- * name. <dst> is overwritten; free it with gw_job_release().
+ * name. The record's files (job.get) become dst->files (roles input and
+ * spec) and the result's size (role result; also result_sha256 while the
+ * record has no committed one). <dst> is overwritten; free it with
+ * gw_job_release().
  * Returns ERR_OK or ERR_NOMEM (dst released).
  */
 struct proto_job;

@@ -176,6 +176,53 @@ enum err jobmap_job(const struct jobdb_job *row, const struct jobdb_history_entr
     return e;
 }
 
+static void files_free(struct proto_job *job)
+{
+    for (size_t i = 0; i < job->n_files; i++) {
+        free(job->files[i].name);
+        free(job->files[i].content_type);
+    }
+    free(job->files);
+    job->files = NULL;
+    job->n_files = 0;
+}
+
+_Static_assert((int)PROTO_FILE_INPUT == (int)JOBDB_FILE_INPUT &&
+                   (int)PROTO_FILE_SPEC == (int)JOBDB_FILE_SPEC &&
+                   (int)PROTO_FILE_RESULT == (int)JOBDB_FILE_RESULT,
+               "file role orders differ");
+
+enum err jobmap_job_files(const struct jobdb_file *f, size_t n, struct proto_job *job)
+{
+    enum err e = ERR_OK;
+
+    files_free(job);
+    if (n == 0)
+        return ERR_OK;
+    job->files = calloc(n, sizeof *job->files);
+    if (!job->files)
+        return ERR_NOMEM;
+    for (size_t i = 0; e == ERR_OK && i < n; i++) {
+        struct proto_job_file *o = &job->files[i];
+        job->n_files++;
+        if ((unsigned)f[i].role >= PROTO_FILE_ROLE__COUNT || f[i].size_bytes < 0 || !f[i].name ||
+            !f[i].content_type) {
+            e = ERR_DB;
+            break;
+        }
+        o->role = (enum proto_file_role)f[i].role;
+        o->size_bytes = f[i].size_bytes;
+        e = hex_in(f[i].sha256, o->sha256, 32);
+        if (e == ERR_OK)
+            e = dup_opt(f[i].name, &o->name);
+        if (e == ERR_OK)
+            e = dup_opt(f[i].content_type, &o->content_type);
+    }
+    if (e != ERR_OK)
+        files_free(job);
+    return e;
+}
+
 void jobmap_filter(const struct proto_job_list *a, struct jobmap_filter *out)
 {
     memset(out, 0, sizeof *out);

@@ -69,6 +69,16 @@ LOOM_MUST_CHECK enum err jobmap_job(const struct jobdb_job *row,
                                     const struct jobdb_history_entry *h, size_t n_h,
                                     struct proto_job *out);
 
+/*
+ * Set the file list of wire record <job> (built by jobmap_job(); its
+ * previous list is freed) from the <n> file rows <f> (borrowed; in the
+ * order given). jobdb roles map to their wire names (input, spec, result).
+ * Returns ERR_OK; ERR_NOMEM; ERR_DB (a row with a malformed sha256, a
+ * negative size or an unknown role; <job>'s list is then empty).
+ */
+LOOM_MUST_CHECK enum err jobmap_job_files(const struct jobdb_file *f, size_t n,
+                                          struct proto_job *job);
+
 /* A job.list's filter in jobdb's form; addresses are stored in the struct. */
 struct jobmap_filter {
     struct jobdb_filter f;

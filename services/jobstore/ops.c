@@ -87,21 +87,31 @@ static enum err feed_push(struct ops_result *out, const struct proto_feed *m)
     return ERR_OK;
 }
 
-/* Read job <id> with its history into the reply's job. */
-static enum err load_job(struct jobdb *db, int64_t id, bool with_history, struct proto_job *job)
+/* Read job <id> into the reply's job; <full> adds its history and files
+ * (job.get). */
+static enum err load_job(struct jobdb *db, int64_t id, bool full, struct proto_job *job)
 {
     struct jobdb_history_entry *h = NULL;
+    struct jobdb_file *files = NULL;
     struct jobdb_job row;
-    size_t n_h = 0;
+    size_t n_h = 0, n_f = 0;
     enum err e;
 
     e = jobdb_get(db, id, &row);
     if (e != ERR_OK)
         return e;
-    if (with_history)
+    if (full)
         e = jobdb_history(db, id, &h, &n_h);
+    if (e == ERR_OK && full)
+        e = jobdb_list_files(db, id, &files, &n_f);
     if (e == ERR_OK)
         e = jobmap_job(&row, h, n_h, job);
+    if (e == ERR_OK && n_f > 0) {
+        e = jobmap_job_files(files, n_f, job);
+        if (e != ERR_OK)
+            proto_job_release(job);
+    }
+    jobdb_files_free(files, n_f);
     free(h);
     jobdb_job_release(&row);
     return e;

@@ -95,6 +95,16 @@ static enum err reply_err(const struct http_resp *r, const char *what, struct bu
     return e;
 }
 
+/* A sha256 member as the gateway writes it (docs/api.md: 64 hex digits);
+ * a "0x" prefix is accepted too. */
+static enum err get_sha256(const cJSON *j, const char *key, uint8_t out[32])
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsString(v) || v->valuestring == NULL)
+        return ERR_PROTO;
+    return hex_decode_exact(v->valuestring, out, 32) == ERR_OK ? ERR_OK : ERR_PROTO;
+}
+
 /* Read one job record of a snapshot page; ERR_NOTFOUND when it lacks what
  * a worker needs to check it on chain. */
 static enum err snapshot_job(const cJSON *j, struct proto_feed_open *o)
@@ -113,7 +123,7 @@ static enum err snapshot_job(const cJSON *j, struct proto_feed_open *o)
     if (!json_has(j, "chain_job_id") || !json_has(j, "spec_sha256"))
         return ERR_NOTFOUND;
     if (json_get_hash(j, "chain_job_id", JSON_REQUIRED, o->chain_job_id, &je) != ERR_OK ||
-        json_get_hash(j, "spec_sha256", JSON_REQUIRED, o->spec_sha256, &je) != ERR_OK ||
+        get_sha256(j, "spec_sha256", o->spec_sha256) != ERR_OK ||
         json_get_u256(j, "escrow_wei", JSON_OPTIONAL, o->escrow_wei, &je) != ERR_OK ||
         json_get_int(j, "deadline_at", JSON_OPTIONAL, 0, PROTO_MAX_TIME_AT, &o->deadline_at, &je) !=
             ERR_OK ||

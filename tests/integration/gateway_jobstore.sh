@@ -101,6 +101,28 @@ J=$(body "$r"); ID=$(jq_ "$J" .id)
 check "job is PENDING, owned by the signer, spec recorded" \
   '[ "$(jq_ "$J" '"'"'.status+" "+.client+" "+.spec_sha256'"'"')" = "PENDING $CA $SPEC_SHA" ]'
 
+# 1b. downloads through the job store (job.get lists the files): bytes and
+# headers; GET /api/jobs/{id} lists both files with their sha256 and size
+dl() {  # dl TARGET OUTFILE: prints "status sha256-header content-length"
+  curl -s -D "$T/dl.h" -o "$2" -w '%{http_code}' "$G$1"
+  printf ' %s %s' "$(tr -d '\r' <"$T/dl.h" | sed -n 's/^[Xx]-[Ll]oom-[Ss][Hh][Aa]256: //p')" \
+    "$(tr -d '\r' <"$T/dl.h" | sed -n 's/^[Cc]ontent-[Ll]ength: //p')"
+}
+IN_SHA=$(printf 'hello china' | sha256sum | cut -d' ' -f1)
+r=$(dl "/api/jobs/$ID/files/china.txt" "$T/china.dl")
+check "input file download: 200, X-Loom-SHA256 and Content-Length of the upload" \
+  '[ "$r" = "200 $IN_SHA 11" ] && [ "$(sha256sum "$T/china.dl" | cut -d" " -f1)" = "$IN_SHA" ]' || echo "$r"
+r=$(dl "/api/jobs/$ID/files/job.json" "$T/spec.dl")
+check "job.json download equals the spec" \
+  '[ "$r" = "200 $SPEC_SHA ${#SPEC}" ] && cmp -s "$T/spec.dl" "$T/job.json"' || echo "$r"
+r=$(curl -s "$G/api/jobs/$ID")
+check "the job lists its files from the job store" \
+  '[ "$(jq_ "$r" '"'"'[.files[]|.name+":"+.sha256+":"+(.size_bytes|tostring)]|sort|join(",")'"'"')" = "china.txt:$IN_SHA:11,job.json:$SPEC_SHA:${#SPEC}" ]' || echo "$r"
+r=$(curl -s -o /dev/null -w '%{http_code}' "$G/api/jobs/$ID/files/nope.txt")
+check "an unknown file name is 404" '[ "$r" = 404 ]'
+r=$(curl -s -o /dev/null -w '%{http_code}' "$G/api/jobs/$ID/result")
+check "no result yet: GET result is 404" '[ "$r" = 404 ]'
+
 # 2. wrong signer, replay, bad input
 printf '{"title":"x","type":"IA","price_usd_cents":100}' >"$T/small.json"
 r=$(signed $WK $CA POST /api/jobs "$T/small.json" -H "Content-Type: application/json")
@@ -140,6 +162,9 @@ apply() {  # apply FROM TO HASH EVENT_JSON
 }
 rep=$(apply 1 1 $H1 '{"block_number":1,"block_hash":"'$H1'","block_at":'$NOW',"tx_hash":"'$TX'","log_index":0,"name":"JobCreated","fields":{"chain_job_id":"'$CJ'","client":"'$CA'","ref":"'$REF'","price_usd_cents":300,"amount_wei":"1000000000000000","spec_sha256":"0x'$SPEC_SHA'","deadline_at":'$((NOW + 86400))',"max_runtime_s":3600,"challenge_window_s":86400}}')
 check "events.apply JobCreated accepted" 'echo "$rep" | grep -q "\"ok\":true"' || echo "$rep"
+r=$(curl -s "$G/api/jobs?status=OPEN")
+check "OPEN list after JobCreated carries the worker's fields (docs/api.md)" \
+  '[ "$(jq_ "$r" "[.jobs[]|select(.id==$ID)|[.status,.chain_job_id,.escrow_wei,.spec_sha256,(.deadline_at|tostring),(.max_runtime_s|tostring),(.price_usd_cents|tostring)]|join(\" \")][0]")" = "OPEN $CJ 1000000000000000 $SPEC_SHA $((NOW + 86400)) 3600 300" ]' || echo "$r"
 for _ in $(seq 30); do grep -q '^event: job.open' "$T/sse.txt" && break; sleep 0.1; done
 check "SSE receives job.open for the funded job" \
   'grep -A1 "^event: job.open" "$T/sse.txt" | grep -q "\"job_id\":$ID"' || cat "$T/sse.txt"
@@ -162,8 +187,12 @@ check "result from the client is 403" '[ "$(code "$r")" = 403 ]' || echo "$r"
 r=$(signed $WK $WA POST "/api/jobs/$ID/result?name=out.bin" "$T/result.bin" -H "Content-Type: application/octet-stream")
 check "result from the worker is 200 with its sha256" \
   '[ "$(code "$r")" = 200 ] && [ "$(jq_ "$(body "$r")" .result_sha256)" = "$RSHA" ]' || echo "$r"
-# Not checked: GET /api/jobs/{id}/result and .../files/{name} through the job
-# store: proto's job record carries no file list (see services/gateway/jobback.h).
+r=$(dl "/api/jobs/$ID/result" "$T/result.dl")
+check "the client downloads the worker's result: same sha256 and size" \
+  '[ "$r" = "200 $RSHA 17" ] && cmp -s "$T/result.dl" "$T/result.bin"' || echo "$r"
+r=$(curl -s "$G/api/jobs/$ID")
+check "the job shows the result's sha256 and size, not as an input file" \
+  '[ "$(jq_ "$r" '"'"'.result_sha256+" "+(.result_size_bytes|tostring)+" "+(.files|length|tostring)'"'"')" = "$RSHA 17 2" ]' || echo "$r"
 
 # 6. quote from the chain
 r=$(curl -s -w ' %{http_code}' "$G/api/quote?usd_cents=1234")

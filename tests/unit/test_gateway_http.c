@@ -810,6 +810,11 @@ static void test_multipart_upload_and_download(void **state)
     digest_sha256_hex(spec, strlen(spec), hs);
     assert_string_equal(jstr(r.json, "spec_sha256"), hs);
     assert_string_equal(jstr(r.json, "type"), "GRAFICA");
+    /* The memory backend knows no escrow terms: the chain members are null. */
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r.json, "chain_job_id")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r.json, "escrow_wei")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r.json, "deadline_at")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r.json, "max_runtime_s")));
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(r.json, "files");
     assert_int_equal(cJSON_GetArraySize(files), 3);
     assert_string_equal(jstr(cJSON_GetArrayItem(files, 1), "name"), "data.bin");

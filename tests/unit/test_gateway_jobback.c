@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "proto/job.h"
 #include "services/gateway/jobback.h"
 
@@ -36,6 +37,16 @@ static void test_from_proto(void **state)
     p.has_spec_sha256 = true;
     memset(p.spec_sha256, 0xd4, 32);
     p.cloud_link = "https://example.org/data";
+    p.has_chain_job_id = true;
+    assert_int_equal(
+        hex_decode_exact("9414886b1ebf025db067a4cbd13a0903fbd9733a5372bba1b58bd72c1699b798",
+                         p.chain_job_id, 32),
+        ERR_OK);
+    p.has_escrow_wei = true; /* 4166666666666666 = 0x0ecd8fae906aaa */
+    static const uint8_t wei_tail[] = {0x0e, 0xcd, 0x8f, 0xae, 0x90, 0x6a, 0xaa};
+    memcpy(p.escrow_wei + 25, wei_tail, 7);
+    p.deadline_at = 1764547200;
+    p.max_runtime_s = 3600;
     struct gw_job j;
     assert_int_equal(jobback_job_from_proto(&j, &p), ERR_OK);
     assert_int_equal(j.id, 42);
@@ -53,7 +64,48 @@ static void test_from_proto(void **state)
     assert_null(j.result_sha256);
     assert_string_equal(j.cloud_link, "https://example.org/data");
     assert_null(j.external_links);
+    assert_int_equal(j.n_files, 0);
+    assert_int_equal(j.result_size_bytes, 0);
+    assert_string_equal(j.chain_job_id,
+                        "0x9414886b1ebf025db067a4cbd13a0903fbd9733a5372bba1b58bd72c1699b798");
+    assert_string_equal(j.escrow_wei, "4166666666666666");
+    assert_int_equal(j.deadline_at, 1764547200);
+    assert_int_equal(j.max_runtime_s, 3600);
     gw_job_release(&j);
+
+    /* job.get's files: spec and inputs listed, the result as result_*. */
+    struct proto_job_file files[3] = {
+        {PROTO_FILE_SPEC, "job.json", {0}, 412, "application/json"},
+        {PROTO_FILE_RESULT, "out.tar", {0}, 2048, "application/x-tar"},
+        {PROTO_FILE_INPUT, "in.csv", {0}, 11, "text/csv"},
+    };
+    memset(files[0].sha256, 0xd4, 32);
+    memset(files[1].sha256, 0x0f, 32);
+    memset(files[2].sha256, 0xba, 32);
+    p.files = files;
+    p.n_files = 3;
+    assert_int_equal(jobback_job_from_proto(&j, &p), ERR_OK);
+    assert_int_equal(j.n_files, 2);
+    assert_string_equal(j.files[0].name, "job.json");
+    assert_string_equal(j.files[0].sha256,
+                        "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    assert_int_equal(j.files[0].size_bytes, 412);
+    assert_string_equal(j.files[1].name, "in.csv");
+    assert_int_equal(j.files[1].size_bytes, 11);
+    assert_string_equal(j.result_sha256,
+                        "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f");
+    assert_int_equal(j.result_size_bytes, 2048);
+    gw_job_release(&j);
+    /* A committed result_sha256 stays the record's. */
+    p.has_result_sha256 = true;
+    memset(p.result_sha256, 0xee, 32);
+    assert_int_equal(jobback_job_from_proto(&j, &p), ERR_OK);
+    assert_string_equal(j.result_sha256,
+                        "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+    gw_job_release(&j);
+    p.has_result_sha256 = false;
+    p.files = NULL;
+    p.n_files = 0;
     p.status = PROTO_STATUS__COUNT;
     assert_int_equal(jobback_job_from_proto(&j, &p), ERR_INVAL);
 }

@@ -151,6 +151,55 @@ static void test_job_record(void **state)
     assert_int_equal(jobmap_job(&r, NULL, 0, &j), ERR_DB);
 }
 
+/* File rows -> the record's files: roles by name, sha256 as bytes; a bad
+ * row empties the list. */
+static void test_job_files(void **state)
+{
+    struct jobdb_file f[3] = {
+        {42, "job.json", JOBDB_FILE_SPEC, TX, 412, "application/json"},
+        {42, "in.csv", JOBDB_FILE_INPUT, TX, 0, "text/csv"},
+        {42, "out.tar", JOBDB_FILE_RESULT, TX, 1048576, "application/x-tar"},
+    };
+    struct proto_job j;
+    struct jobdb_job r;
+    uint8_t want[32];
+
+    (void)state;
+    row_of(&r);
+    hexb(TX, want, 32);
+    assert_int_equal(jobmap_job(&r, NULL, 0, &j), ERR_OK);
+    assert_int_equal(j.n_files, 0);
+    assert_int_equal(jobmap_job_files(f, 3, &j), ERR_OK);
+    assert_int_equal(j.n_files, 3);
+    assert_int_equal(j.files[0].role, PROTO_FILE_SPEC);
+    assert_string_equal(j.files[0].name, "job.json");
+    assert_int_equal(j.files[0].size_bytes, 412);
+    assert_string_equal(j.files[0].content_type, "application/json");
+    assert_int_equal(j.files[1].role, PROTO_FILE_INPUT);
+    assert_int_equal(j.files[1].size_bytes, 0);
+    assert_int_equal(j.files[2].role, PROTO_FILE_RESULT);
+    assert_string_equal(j.files[2].name, "out.tar");
+    assert_int_equal(j.files[2].size_bytes, 1048576);
+    assert_memory_equal(j.files[2].sha256, want, 32);
+    /* Setting again replaces the list. */
+    assert_int_equal(jobmap_job_files(f + 2, 1, &j), ERR_OK);
+    assert_int_equal(j.n_files, 1);
+    assert_string_equal(j.files[0].name, "out.tar");
+
+    f[1].sha256 = "0x12";
+    assert_int_equal(jobmap_job_files(f, 3, &j), ERR_DB);
+    assert_int_equal(j.n_files, 0);
+    assert_null(j.files);
+    f[1].sha256 = TX;
+    f[1].size_bytes = -1;
+    assert_int_equal(jobmap_job_files(f, 3, &j), ERR_DB);
+    f[1].size_bytes = 0;
+    f[1].role = (enum jobdb_file_role)7;
+    assert_int_equal(jobmap_job_files(f, 3, &j), ERR_DB);
+    assert_int_equal(j.n_files, 0);
+    proto_job_release(&j);
+}
+
 static void test_events(void **state)
 {
     struct proto_event ev;
@@ -295,6 +344,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_id_and_price),
         cmocka_unit_test(test_job_record),
+        cmocka_unit_test(test_job_files),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_feed),
     };

@@ -136,6 +136,62 @@ static void test_job_roundtrip_and_exact(void **state)
     buf_release(&b);
 }
 
+/* job.get's file list: exact text, round trip, and each member's rules. */
+static void test_job_files(void **state)
+{
+    (void)state;
+    struct buf b;
+    struct json_err e;
+    struct proto_job p = pending_job(), back;
+    struct proto_job_file f = {PROTO_FILE_RESULT, "out.tar", {0}, 2048, "application/x-tar"};
+    hex(SPEC, f.sha256, 32);
+    p.files = &f;
+    p.n_files = 1;
+    buf_init(&b, 0);
+    json_err_init(&e);
+    assert_int_equal(proto_job_encode(&p, &b, &e), ERR_OK);
+    static const char want[] =
+        "{\"v\":1,\"id\":7,\"title\":\"t\",\"description\":\"\",\"type\":\"GRAFICA\","
+        "\"price_usd_cents\":300,\"wallet_address\":\"" CLIENT "\","
+        "\"status\":\"PENDING\",\"progress\":0,\"created_at\":1764460800,"
+        "\"deadline_at\":1764547200,\"max_runtime_s\":600,\"files\":[{\"role\":\"result\","
+        "\"name\":\"out.tar\",\"sha256\":\"" SPEC "\",\"size_bytes\":2048,"
+        "\"content_type\":\"application/x-tar\"}]}";
+    assert_string_equal(buf_cstr(&b), want);
+    assert_int_equal(proto_job_decode(b.data, b.len, &back, &e), ERR_OK);
+    assert_true(proto_job_equal(&p, &back));
+    assert_int_equal(back.n_files, 1);
+    assert_string_equal(back.files[0].name, "out.tar");
+    proto_job_release(&back);
+
+    f.role = PROTO_FILE_ROLE__COUNT;
+    buf_reset(&b);
+    assert_int_equal(proto_job_encode(&p, &b, &e), ERR_RANGE);
+    f.role = PROTO_FILE_SPEC;
+    f.size_bytes = -1;
+    buf_reset(&b);
+    assert_int_equal(proto_job_encode(&p, &b, &e), ERR_RANGE);
+    f.size_bytes = 0;
+    f.name = "";
+    buf_reset(&b);
+    assert_int_equal(proto_job_encode(&p, &b, &e), ERR_INVAL);
+
+    /* An unknown role on the wire names its member. */
+    struct buf t;
+    buf_init(&t, 0);
+    const char *r = strstr(want, "\"result\"");
+    assert_non_null(r);
+    assert_int_equal(buf_append(&t, want, (size_t)(r - want)), ERR_OK);
+    assert_int_equal(buf_append_str(&t, "\"output\""), ERR_OK);
+    assert_int_equal(buf_append_str(&t, r + strlen("\"result\"")), ERR_OK);
+    json_err_init(&e);
+    assert_int_equal(proto_job_decode(t.data, t.len, &back, &e), ERR_INVAL);
+    assert_string_equal(e.path, "files[0].role");
+    assert_null(back.files);
+    buf_release(&t);
+    buf_release(&b);
+}
+
 static void test_feed_roundtrip_and_exact(void **state)
 {
     (void)state;
@@ -927,6 +983,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_roundtrip_and_exact),
+        cmocka_unit_test(test_job_files),
         cmocka_unit_test(test_feed_roundtrip_and_exact),
         cmocka_unit_test(test_request_roundtrips),
         cmocka_unit_test(test_reply_roundtrips),

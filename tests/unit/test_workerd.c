@@ -42,6 +42,8 @@
 #define TEST_ADDR "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
 #define CHAIN_ID1 "0x9414886b1ebf025db067a4cbd13a0903fbd9733a5372bba1b58bd72c1699b798"
 #define SPEC1     "0xd4f02eaafd1a9e9de7d10972ca8e47fa7a985825c3c9c1e249c72683cb3e4f19"
+/* The gateway writes sha256s as bare hex (docs/api.md). */
+#define SPEC1_BARE "d4f02eaafd1a9e9de7d10972ca8e47fa7a985825c3c9c1e249c72683cb3e4f19"
 
 /* ---- a small server in a thread ------------------------------------------- */
 
@@ -73,7 +75,7 @@ static void srv_cb(struct evhttp_request *req, void *arg)
     (void)arg;
     const char *t = evhttp_request_get_uri(req);
     static const char page1[] = "{\"jobs\":[{\"id\":7,\"type\":\"IA\",\"price_usd_cents\":1250,"
-                                "\"chain_job_id\":\"" CHAIN_ID1 "\",\"spec_sha256\":\"" SPEC1
+                                "\"chain_job_id\":\"" CHAIN_ID1 "\",\"spec_sha256\":\"" SPEC1_BARE
                                 "\",\"escrow_wei\":\"4166666666666666\",\"max_runtime_s\":3600,"
                                 "\"status\":\"OPEN\",\"title\":\"x\"},"
                                 "{\"id\":6,\"type\":\"IA\",\"price_usd_cents\":99,\"chain_job_id\":"
