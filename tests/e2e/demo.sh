@@ -21,9 +21,7 @@
 # Environment (scripts/test.sh): LOOM_BUILD, LOOM_TEST_TMP.
 # SPDX-License-Identifier: MIT
 # shellcheck source=tests/e2e/lib.bash
-# Pending: not run by make test until the worker can fetch job files through
-# the real gateway (job files are not yet in the job store's job record).
-source "$(dirname "$0")/../lib.bash"
+source "$(dirname "$0")/lib.bash"
 
 # --- 1. The stack -----------------------------------------------------------
 # Every check below that needs a missing service is skipped, so the stack is
