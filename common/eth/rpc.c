@@ -1,11 +1,12 @@
 /*
  * rpc -- blocking Ethereum JSON-RPC 2.0 client over libcurl.
  *
- * Layout: option checks and libcurl set-up; the HTTP exchange with retries;
- * strict response parsing on cJSON trees (envelope, then typed results);
- * request builders; the public calls, which are (builder, exchange, parser)
- * triples. See rpc.h for the contracts, the retry policy and the threading
- * model.
+ * Layout, top to bottom: messages and error kinds; strict parsers on cJSON
+ * trees (values, the envelope, typed results, and their text-in wrappers);
+ * request builders; client set-up (the one CURL easy handle); the HTTP
+ * exchange with retries; the typed calls, each a (builder, exchange, parser)
+ * triple; batches. See rpc.h for the contracts, the retry policy and the
+ * threading model.
  *
  * SPDX-License-Identifier: MIT
  */
