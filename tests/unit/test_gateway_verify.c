@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -238,6 +239,8 @@ static void test_signed_create(void **state)
 
 int main(void)
 {
+    /* teardown schedules the stop from this thread onto the loop thread */
+    evthread_use_pthreads();
     curl_global_init(CURL_GLOBAL_ALL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cast_vector),
