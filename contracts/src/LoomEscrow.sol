@@ -13,7 +13,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// commits the sha256 of its result and is paid when the client accepts or the
 /// challenge window passes. Every payout is a pull payment (withdraw).
 /// @dev Lifecycle and rules are documented in docs/contracts.md. Timestamps are
-/// uint32 seconds (valid until 2106). Storage is packed for gas (see Job).
+/// uint32 seconds (valid until 2106). Storage is packed for gas (see Stored).
 contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// @notice Where a job stands. None = no such job.
     enum Status {
@@ -253,17 +253,37 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         GUARDIAN = guardian;
     }
 
+    /// @dev The reentrancy guard of functions that make no external call. Such a
+    /// function cannot be re-entered while it runs (it never hands control to
+    /// anyone), so it only has to refuse to run inside an external call made by a
+    /// nonReentrant function (create's surplus send, withdraw's send): exactly the
+    /// protection nonReentrant gives it, for one TLOAD instead of a TLOAD and two
+    /// TSTOREs (docs/contracts.md, "Safety rules").
+    modifier notEntered() {
+        if (_reentrancyGuardEntered()) revert ReentrancyGuardReentrantCall();
+        _;
+    }
+
     // ------------------------------------------------------------------ views
 
     /// @notice The job id of `ref` for `client`: references are namespaced per client.
     /// @param client the job's client. @param ref the client's reference. @return keccak256(abi.encode(client, ref)).
     function jobIdOf(address client, bytes32 ref) public pure returns (bytes32) {
-        return keccak256(abi.encode(client, ref));
+        bytes32 id;
+        // keccak256(abi.encode(client, ref)), hashed in the scratch space (no memory allocated).
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            mstore(0x00, client)
+            mstore(0x20, ref)
+            id := keccak256(0x00, 0x40)
+        }
+        return id;
     }
 
     /// @notice A job's full state (status None: no such job). @param jobId the job.
-    /// @return job the job as stored (all zero when there is none).
-    function getJob(bytes32 jobId) external view returns (Job memory job) {
+    /// @return the job as stored (all zero when there is none).
+    function getJob(bytes32 jobId) external view returns (Job memory) {
+        Job memory job;
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -279,6 +299,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         job.window = j.window;
         job.priceCents = j.priceCents;
         job.specHash = j.specHash;
+        return job;
     }
 
     /// @notice Wei an account may withdraw. @param account the account. @return wei.
@@ -336,7 +357,10 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         j.specHash = specHash;
         emit JobCreated(jobId, msg.sender, ref, priceCents, amount, specHash, deadline, maxRuntime, window);
 
-        uint256 surplus = msg.value - amount;
+        uint256 surplus;
+        unchecked {
+            surplus = msg.value - amount; // msg.value >= amount checked above
+        }
         if (surplus != 0 && !_send(msg.sender, surplus)) {
             _addCredit(msg.sender, surplus);
             emit SurplusCredited(msg.sender, surplus);
@@ -344,7 +368,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice Claims an open job for msg.sender (first valid claimer wins). @param jobId the job.
-    function claim(bytes32 jobId) external nonReentrant {
+    function claim(bytes32 jobId) external notEntered {
         if (paused) revert Paused();
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
@@ -366,7 +390,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     /// @notice The claiming worker commits the sha256 of its result; the challenge window starts.
     /// @param jobId the job. @param resultHash sha256 of the result (non-zero).
-    function submit(bytes32 jobId, bytes32 resultHash) external nonReentrant {
+    function submit(bytes32 jobId, bytes32 resultHash) external notEntered {
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -386,7 +410,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice The client accepts a submitted result: the worker is paid at once. @param jobId the job.
-    function accept(bytes32 jobId) external nonReentrant {
+    function accept(bytes32 jobId) external notEntered {
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -397,7 +421,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice The client disputes a submitted result inside the challenge window. @param jobId the job.
-    function dispute(bytes32 jobId) external nonReentrant {
+    function dispute(bytes32 jobId) external notEntered {
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -411,7 +435,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     /// @notice The arbiter rules on a disputed job: `toWorker` wei to the worker, the rest to the client.
     /// @param jobId the job. @param toWorker wei for the worker, at most the job's amount.
-    function resolve(bytes32 jobId, uint256 toWorker) external nonReentrant {
+    function resolve(bytes32 jobId, uint256 toWorker) external notEntered {
         if (msg.sender != ARBITER) revert NotArbiter();
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
@@ -429,7 +453,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice Anyone: pays the worker once the challenge window has passed. @param jobId the job.
-    function release(bytes32 jobId) external nonReentrant {
+    function release(bytes32 jobId) external notEntered {
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -441,7 +465,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     /// @notice Anyone: reopens a job whose claim ran past its max runtime without a submission.
     /// @param jobId the job.
-    function reopen(bytes32 jobId) external nonReentrant {
+    function reopen(bytes32 jobId) external notEntered {
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -455,7 +479,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     /// @notice Anyone: refunds the client once the deadline has passed without a submission.
     /// @param jobId the job.
-    function refund(bytes32 jobId) external nonReentrant {
+    function refund(bytes32 jobId) external notEntered {
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -523,7 +547,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// @notice Anyone: carries out a list of (jobId, action). Each item is
     /// re-validated here; an item that is not due (any more) is skipped, never reverted.
     /// @param performData abi.encode(Item[]), at most MAX_BATCH items.
-    function performUpkeep(bytes calldata performData) external override nonReentrant {
+    function performUpkeep(bytes calldata performData) external override notEntered {
         Item[] memory items = abi.decode(performData, (Item[]));
         uint256 len = items.length;
         if (len > MAX_BATCH) revert BatchTooLarge(len);
@@ -620,15 +644,22 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         if (answer <= 0) revert InvalidPrice(answer);
         if (updatedAt == 0 || answeredInRound < roundId) revert IncompleteRound(roundId);
         if (updatedAt > block.timestamp) revert FuturePrice(updatedAt);
-        if (block.timestamp - updatedAt > HEARTBEAT) revert StalePrice(updatedAt);
+        unchecked {
+            // updatedAt <= block.timestamp checked above
+            if (block.timestamp - updatedAt > HEARTBEAT) revert StalePrice(updatedAt);
+        }
         // forge-lint: disable-next-line(unsafe-typecast)
         return uint256(answer); // answer > 0 checked above
     }
 
     /// @dev wei = ceil(cents * 10^(18 + d - 2) / answer), d = feed decimals: rounded up, in the escrow's favour.
     function _toWei(uint64 priceCents, uint256 answer) private view returns (uint256) {
-        uint256 num = uint256(priceCents) * WEI_SCALE;
-        return (num + answer - 1) / answer;
+        // No overflow: cents < 2^64 and WEI_SCALE <= 10^52 < 2^173, so num < 2^237;
+        // 0 < answer < 2^255 (an int256 > 0), so num + answer - 1 < 2^256.
+        unchecked {
+            uint256 num = uint256(priceCents) * WEI_SCALE;
+            return (num + answer - 1) / answer;
+        }
     }
 
     // ------------------------------------------------------- state word codec
