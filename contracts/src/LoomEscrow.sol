@@ -13,7 +13,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// commits the sha256 of its result and is paid when the client accepts or the
 /// challenge window passes. Every payout is a pull payment (withdraw).
 /// @dev Lifecycle and rules are documented in docs/contracts.md. Timestamps are
-/// uint32 seconds (valid until 2106). Storage is packed for gas (see Job).
+/// uint32 seconds (valid until 2106). Storage is packed for gas (see Stored).
 contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// @notice Where a job stands. None = no such job.
     enum Status {
@@ -41,14 +41,11 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         Action action;
     }
 
-    /// @notice A job, four storage slots.
-    /// @dev slot 0: client | amount. slot 1: worker | status | deadline | expiry.
-    /// slot 2: maxRuntime | window | priceCents. slot 3: specHash. The result's
-    /// sha256 is committed in the JobSubmitted event only (nothing on chain reads
-    /// it; storing it would cost 20,000 gas per job, docs/contracts.md "Gas").
+    /// @notice A job as getJob returns it (docs/contracts.md "getJob"). This is
+    /// the external view only; storage is laid out differently (see Stored).
     /// `expiry` is the claim's lapse time while Claimed and the end of the
-    /// challenge window once Submitted. While Open after a reopen, `worker` keeps
-    /// the lapsed claimer, who may not claim this job again.
+    /// challenge window once Submitted, 0 while Open. While Open after a reopen,
+    /// `worker` is the lapsed claimer, who may not claim this job again.
     struct Job {
         address client;
         uint96 amount;
@@ -62,12 +59,53 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         bytes32 specHash;
     }
 
+    /// @dev A job in storage, four slots written once at create; a transition
+    /// rewrites `state` only (plus a balance slot when money is credited).
+    /// `state` carries everything claim needs, and with `parties` everything
+    /// submit and release need, so no transition reads slots 2 and 3 but reopen
+    /// (docs/contracts.md "Gas", storage layout). `state`'s bits, low to high:
+    /// [0, 160) an address: the client's copy while ST_OPEN (saves claim a
+    /// read of `parties`), the worker from the claim on, the lapsed claimer
+    /// while ST_REOPENED, address(0) once refunded unclaimed;
+    /// [160, 164) the stage, ST_*; [164, 196) deadline; [196, 228) expiry,
+    /// which holds maxRuntime while the job is open (ST_OPEN, ST_REOPENED);
+    /// [228, 256) the challenge window (at most MAX_DURATION < 2^28).
+    /// `parties` = client | amount << 160. The result's sha256 is committed in
+    /// the JobSubmitted event only (nothing on chain reads it; storing it would
+    /// cost 20,000 gas per job).
+    struct Stored {
+        uint256 state;
+        uint256 parties;
+        uint32 maxRuntime;
+        uint32 window;
+        uint64 priceCents;
+        bytes32 specHash;
+    }
+
     /// @notice Default deadline when create is given 0: 7 days.
     uint32 public constant DEFAULT_DEADLINE = 7 days;
     /// @notice Longest deadline, claim runtime or challenge window: 365 days.
     uint32 public constant MAX_DURATION = 365 days;
     /// @notice Most items performUpkeep accepts, and checkUpkeep returns, per call.
     uint256 public constant MAX_BATCH = 100;
+
+    // Stages in Stored.state: Status values, except that Open is split in two.
+    uint256 private constant ST_NONE = 0;
+    /// @dev Open, never claimed: state's address field is the client.
+    uint256 private constant ST_OPEN = 1;
+    uint256 private constant ST_CLAIMED = 2;
+    uint256 private constant ST_SUBMITTED = 3;
+    uint256 private constant ST_DISPUTED = 4;
+    uint256 private constant ST_RELEASED = 5;
+    uint256 private constant ST_REFUNDED = 6;
+    uint256 private constant ST_RESOLVED = 7;
+    /// @dev Open again after a reopen: state's address field is the lapsed claimer.
+    uint256 private constant ST_REOPENED = 8;
+    // Bit offsets of Stored.state's fields (see Stored).
+    uint256 private constant OFF_STAGE = 160;
+    uint256 private constant OFF_DEADLINE = 164;
+    uint256 private constant OFF_EXPIRY = 196;
+    uint256 private constant OFF_WINDOW = 228;
 
     /// @notice Chainlink ETH/USD feed.
     AggregatorV3Interface public immutable PRICE_FEED;
@@ -79,6 +117,8 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     uint32 public immutable GRACE_PERIOD;
     /// @notice The price feed's decimals, read once at deployment.
     uint8 public immutable FEED_DECIMALS;
+    /// @dev 10 ** (16 + FEED_DECIMALS): cents to wei times the feed's scale (_toWei).
+    uint256 private immutable WEI_SCALE;
     /// @notice Rules on disputed jobs.
     address public immutable ARBITER;
     /// @notice May pause create and claim (nothing else).
@@ -87,7 +127,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// @notice true: create and claim are refused. Nothing else is ever paused.
     bool public paused;
 
-    mapping(bytes32 jobId => Job) private _jobs;
+    mapping(bytes32 jobId => Stored) private _jobs;
     /// @dev 0 = never credited; otherwise balance + 1, so that crediting an
     /// account that has withdrawn rewrites a non-zero slot (EIP-2200: 2,900 gas
     /// instead of 20,000). See balanceOf.
@@ -208,8 +248,20 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         SEQUENCER_FEED = sequencerFeed;
         GRACE_PERIOD = gracePeriod;
         FEED_DECIMALS = d;
+        WEI_SCALE = 10 ** (16 + uint256(d));
         ARBITER = arbiter;
         GUARDIAN = guardian;
+    }
+
+    /// @dev The reentrancy guard of functions that make no external call. Such a
+    /// function cannot be re-entered while it runs (it never hands control to
+    /// anyone), so it only has to refuse to run inside an external call made by a
+    /// nonReentrant function (create's surplus send, withdraw's send): exactly the
+    /// protection nonReentrant gives it, for one TLOAD instead of a TLOAD and two
+    /// TSTOREs (docs/contracts.md, "Safety rules").
+    modifier notEntered() {
+        if (_reentrancyGuardEntered()) revert ReentrancyGuardReentrantCall();
+        _;
     }
 
     // ------------------------------------------------------------------ views
@@ -217,12 +269,37 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// @notice The job id of `ref` for `client`: references are namespaced per client.
     /// @param client the job's client. @param ref the client's reference. @return keccak256(abi.encode(client, ref)).
     function jobIdOf(address client, bytes32 ref) public pure returns (bytes32) {
-        return keccak256(abi.encode(client, ref));
+        bytes32 id;
+        // keccak256(abi.encode(client, ref)), hashed in the scratch space (no memory allocated).
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            mstore(0x00, client)
+            mstore(0x20, ref)
+            id := keccak256(0x00, 0x40)
+        }
+        return id;
     }
 
-    /// @notice A job's full state (status None: no such job). @param jobId the job. @return the stored job.
+    /// @notice A job's full state (status None: no such job). @param jobId the job.
+    /// @return the job as stored (all zero when there is none).
     function getJob(bytes32 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
+        Job memory job;
+        Stored storage j = _jobs[jobId];
+        uint256 w = j.state;
+        uint256 st = _stage(w);
+        if (st == ST_NONE) return job;
+        uint256 p = j.parties;
+        job.client = _client(p);
+        job.amount = _amount(p);
+        job.worker = st == ST_OPEN ? address(0) : _addr(w);
+        job.status = _status(st);
+        job.deadline = _deadline(w);
+        job.expiry = st == ST_OPEN || st == ST_REOPENED ? 0 : _expiry(w);
+        job.maxRuntime = j.maxRuntime;
+        job.window = j.window;
+        job.priceCents = j.priceCents;
+        job.specHash = j.specHash;
+        return job;
     }
 
     /// @notice Wei an account may withdraw. @param account the account. @return wei.
@@ -265,25 +342,25 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         if (maxRuntime == 0 || maxRuntime > MAX_DURATION) revert BadDuration(maxRuntime);
         if (window > MAX_DURATION) revert BadDuration(window);
         jobId = jobIdOf(msg.sender, ref);
-        Job storage j = _jobs[jobId];
-        if (j.status != Status.None) revert JobExists(jobId);
+        Stored storage j = _jobs[jobId];
+        if (j.state != 0) revert JobExists(jobId);
 
         uint256 amount = _toWei(priceCents, _price());
         if (amount > type(uint96).max) revert AmountTooLarge(amount);
         if (msg.value < amount) revert InsufficientPayment(amount, msg.value);
 
-        j.client = msg.sender;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        j.amount = uint96(amount); // checked against type(uint96).max above
-        j.status = Status.Open;
-        j.deadline = deadline;
+        j.state = _pack(msg.sender, ST_OPEN, deadline, maxRuntime, window);
+        j.parties = uint256(uint160(msg.sender)) | (amount << 160); // amount < 2^96 checked above
         j.maxRuntime = maxRuntime;
         j.window = window;
         j.priceCents = priceCents;
         j.specHash = specHash;
         emit JobCreated(jobId, msg.sender, ref, priceCents, amount, specHash, deadline, maxRuntime, window);
 
-        uint256 surplus = msg.value - amount;
+        uint256 surplus;
+        unchecked {
+            surplus = msg.value - amount; // msg.value >= amount checked above
+        }
         if (surplus != 0 && !_send(msg.sender, surplus)) {
             _addCredit(msg.sender, surplus);
             emit SurplusCredited(msg.sender, surplus);
@@ -291,110 +368,125 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice Claims an open job for msg.sender (first valid claimer wins). @param jobId the job.
-    function claim(bytes32 jobId) external nonReentrant {
+    function claim(bytes32 jobId) external notEntered {
         if (paused) revert Paused();
-        Job storage j = _jobs[jobId];
-        Status s = j.status;
-        if (s != Status.Open) revert WrongStatus(jobId, s);
-        if (msg.sender == j.client) revert ClientCannotClaim(jobId);
-        if (msg.sender == j.worker) revert LapsedWorker(jobId);
-        uint32 deadline = j.deadline;
+        Stored storage j = _jobs[jobId];
+        uint256 w = j.state;
+        uint256 st = _stage(w);
+        address client;
+        address lapsed;
+        if (st == ST_OPEN) client = _addr(w);
+        else if (st == ST_REOPENED) (client, lapsed) = (_client(j.parties), _addr(w));
+        else revert WrongStatus(jobId, _status(st));
+        if (msg.sender == client) revert ClientCannotClaim(jobId);
+        if (msg.sender == lapsed) revert LapsedWorker(jobId);
+        uint32 deadline = _deadline(w);
         if (block.timestamp >= deadline) revert DeadlinePassed(jobId, deadline);
-        uint32 expiry = uint32(block.timestamp) + j.maxRuntime;
-        j.worker = msg.sender;
-        j.status = Status.Claimed;
-        j.expiry = expiry;
-        emit JobClaimed(jobId, j.client, msg.sender, expiry);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint32 expiry = uint32(block.timestamp) + _expiry(w); // open: the expiry field holds maxRuntime
+        j.state = _pack(msg.sender, ST_CLAIMED, deadline, expiry, _window(w));
+        emit JobClaimed(jobId, client, msg.sender, expiry);
     }
 
     /// @notice The claiming worker commits the sha256 of its result; the challenge window starts.
     /// @param jobId the job. @param resultHash sha256 of the result (non-zero).
-    function submit(bytes32 jobId, bytes32 resultHash) external nonReentrant {
-        Job storage j = _jobs[jobId];
-        Status s = j.status;
-        if (s != Status.Claimed) revert WrongStatus(jobId, s);
-        if (msg.sender != j.worker) revert NotWorker(jobId);
+    function submit(bytes32 jobId, bytes32 resultHash) external notEntered {
+        Stored storage j = _jobs[jobId];
+        uint256 w = j.state;
+        uint256 st = _stage(w);
+        if (st != ST_CLAIMED) revert WrongStatus(jobId, _status(st));
+        address worker = _addr(w);
+        if (msg.sender != worker) revert NotWorker(jobId);
         if (resultHash == bytes32(0)) revert ZeroHash();
-        uint32 expiry = j.expiry;
+        uint32 expiry = _expiry(w);
         if (block.timestamp > expiry) revert ClaimLapsed(jobId, expiry);
-        uint32 deadline = j.deadline;
+        uint32 deadline = _deadline(w);
         if (block.timestamp > deadline) revert DeadlinePassed(jobId, deadline);
-        uint32 windowEnd = uint32(block.timestamp) + j.window;
-        j.status = Status.Submitted;
-        j.expiry = windowEnd;
-        emit JobSubmitted(jobId, j.client, msg.sender, resultHash, windowEnd);
+        uint32 window = _window(w);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint32 windowEnd = uint32(block.timestamp) + window;
+        j.state = _pack(worker, ST_SUBMITTED, deadline, windowEnd, window);
+        emit JobSubmitted(jobId, _client(j.parties), worker, resultHash, windowEnd);
     }
 
     /// @notice The client accepts a submitted result: the worker is paid at once. @param jobId the job.
-    function accept(bytes32 jobId) external nonReentrant {
-        Job storage j = _jobs[jobId];
-        Status s = j.status;
-        if (s != Status.Submitted) revert WrongStatus(jobId, s);
-        if (msg.sender != j.client) revert NotClient(jobId);
-        _release(jobId, j, true);
+    function accept(bytes32 jobId) external notEntered {
+        Stored storage j = _jobs[jobId];
+        uint256 w = j.state;
+        uint256 st = _stage(w);
+        if (st != ST_SUBMITTED) revert WrongStatus(jobId, _status(st));
+        uint256 p = j.parties;
+        if (msg.sender != _client(p)) revert NotClient(jobId);
+        _release(jobId, j, w, p, true);
     }
 
     /// @notice The client disputes a submitted result inside the challenge window. @param jobId the job.
-    function dispute(bytes32 jobId) external nonReentrant {
-        Job storage j = _jobs[jobId];
-        Status s = j.status;
-        if (s != Status.Submitted) revert WrongStatus(jobId, s);
-        if (msg.sender != j.client) revert NotClient(jobId);
-        uint32 windowEnd = j.expiry;
+    function dispute(bytes32 jobId) external notEntered {
+        Stored storage j = _jobs[jobId];
+        uint256 w = j.state;
+        uint256 st = _stage(w);
+        if (st != ST_SUBMITTED) revert WrongStatus(jobId, _status(st));
+        if (msg.sender != _client(j.parties)) revert NotClient(jobId);
+        uint32 windowEnd = _expiry(w);
         if (block.timestamp > windowEnd) revert WindowClosed(jobId, windowEnd);
-        j.status = Status.Disputed;
-        emit JobDisputed(jobId, msg.sender, j.worker);
+        j.state = _withStage(w, ST_DISPUTED);
+        emit JobDisputed(jobId, msg.sender, _addr(w));
     }
 
     /// @notice The arbiter rules on a disputed job: `toWorker` wei to the worker, the rest to the client.
     /// @param jobId the job. @param toWorker wei for the worker, at most the job's amount.
-    function resolve(bytes32 jobId, uint256 toWorker) external nonReentrant {
+    function resolve(bytes32 jobId, uint256 toWorker) external notEntered {
         if (msg.sender != ARBITER) revert NotArbiter();
-        Job storage j = _jobs[jobId];
-        Status s = j.status;
-        if (s != Status.Disputed) revert WrongStatus(jobId, s);
-        uint256 amount = j.amount;
+        Stored storage j = _jobs[jobId];
+        uint256 w = j.state;
+        uint256 st = _stage(w);
+        if (st != ST_DISPUTED) revert WrongStatus(jobId, _status(st));
+        uint256 p = j.parties;
+        uint256 amount = _amount(p);
         if (toWorker > amount) revert SplitTooLarge(toWorker, amount);
-        address client = j.client;
-        address worker = j.worker;
-        j.status = Status.Resolved;
+        address client = _client(p);
+        address worker = _addr(w);
+        j.state = _withStage(w, ST_RESOLVED);
         if (toWorker != 0) _addCredit(worker, toWorker);
         if (amount != toWorker) _addCredit(client, amount - toWorker);
         emit DisputeResolved(jobId, client, worker, toWorker, amount - toWorker);
     }
 
     /// @notice Anyone: pays the worker once the challenge window has passed. @param jobId the job.
-    function release(bytes32 jobId) external nonReentrant {
-        Job storage j = _jobs[jobId];
-        Status s = j.status;
-        if (s != Status.Submitted) revert WrongStatus(jobId, s);
-        uint32 windowEnd = j.expiry;
+    function release(bytes32 jobId) external notEntered {
+        Stored storage j = _jobs[jobId];
+        uint256 w = j.state;
+        uint256 st = _stage(w);
+        if (st != ST_SUBMITTED) revert WrongStatus(jobId, _status(st));
+        uint32 windowEnd = _expiry(w);
         if (block.timestamp <= windowEnd) revert WindowOpen(jobId, windowEnd);
-        _release(jobId, j, false);
+        _release(jobId, j, w, j.parties, false);
     }
 
     /// @notice Anyone: reopens a job whose claim ran past its max runtime without a submission.
     /// @param jobId the job.
-    function reopen(bytes32 jobId) external nonReentrant {
-        Job storage j = _jobs[jobId];
-        Status s = j.status;
-        if (s != Status.Claimed) revert WrongStatus(jobId, s);
-        uint32 expiry = j.expiry;
+    function reopen(bytes32 jobId) external notEntered {
+        Stored storage j = _jobs[jobId];
+        uint256 w = j.state;
+        uint256 st = _stage(w);
+        if (st != ST_CLAIMED) revert WrongStatus(jobId, _status(st));
+        uint32 expiry = _expiry(w);
         if (block.timestamp <= expiry) revert ClaimNotLapsed(jobId, expiry);
-        uint32 deadline = j.deadline;
+        uint32 deadline = _deadline(w);
         if (block.timestamp >= deadline) revert DeadlinePassed(jobId, deadline);
-        _reopen(jobId, j);
+        _reopen(jobId, j, w);
     }
 
     /// @notice Anyone: refunds the client once the deadline has passed without a submission.
     /// @param jobId the job.
-    function refund(bytes32 jobId) external nonReentrant {
-        Job storage j = _jobs[jobId];
-        Status s = j.status;
-        if (s != Status.Open && s != Status.Claimed) revert WrongStatus(jobId, s);
-        uint32 deadline = j.deadline;
+    function refund(bytes32 jobId) external notEntered {
+        Stored storage j = _jobs[jobId];
+        uint256 w = j.state;
+        uint256 st = _stage(w);
+        if (st != ST_OPEN && st != ST_REOPENED && st != ST_CLAIMED) revert WrongStatus(jobId, _status(st));
+        uint32 deadline = _deadline(w);
         if (block.timestamp <= deadline) revert DeadlineNotPassed(jobId, deadline);
-        _refund(jobId, j);
+        _refund(jobId, j, w);
     }
 
     /// @notice Sends msg.sender's whole balance to msg.sender.
@@ -449,19 +541,13 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     /// @notice What a keeper should do with a job now. @param jobId the job. @return the action, or None.
     function dueAction(bytes32 jobId) public view returns (Action) {
-        Job storage j = _jobs[jobId];
-        Status s = j.status;
-        if (s == Status.Submitted) return block.timestamp > j.expiry ? Action.Release : Action.None;
-        if (s != Status.Open && s != Status.Claimed) return Action.None;
-        if (block.timestamp > j.deadline) return Action.Refund;
-        if (s == Status.Claimed && block.timestamp > j.expiry && block.timestamp < j.deadline) return Action.Reopen;
-        return Action.None;
+        return _due(_jobs[jobId].state);
     }
 
     /// @notice Anyone: carries out a list of (jobId, action). Each item is
     /// re-validated here; an item that is not due (any more) is skipped, never reverted.
     /// @param performData abi.encode(Item[]), at most MAX_BATCH items.
-    function performUpkeep(bytes calldata performData) external override nonReentrant {
+    function performUpkeep(bytes calldata performData) external override notEntered {
         Item[] memory items = abi.decode(performData, (Item[]));
         uint256 len = items.length;
         if (len > MAX_BATCH) revert BatchTooLarge(len);
@@ -469,11 +555,12 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         for (uint256 i; i < len; ++i) {
             bytes32 id = items[i].jobId;
             Action a = items[i].action;
-            if (a == Action.None || a != dueAction(id)) continue;
-            Job storage j = _jobs[id];
-            if (a == Action.Release) _release(id, j, false);
-            else if (a == Action.Refund) _refund(id, j);
-            else _reopen(id, j);
+            Stored storage j = _jobs[id];
+            uint256 w = j.state;
+            if (a == Action.None || a != _due(w)) continue;
+            if (a == Action.Release) _release(id, j, w, j.parties, false);
+            else if (a == Action.Refund) _refund(id, j, w);
+            else _reopen(id, j, w);
             ++settled;
         }
         emit UpkeepPerformed(msg.sender, settled, len - settled);
@@ -481,26 +568,47 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     // ----------------------------------------------------------------- internal
 
-    function _release(bytes32 jobId, Job storage j, bool byClient) private {
-        address worker = j.worker;
-        uint256 amount = j.amount;
-        j.status = Status.Released;
+    /// @dev Submitted job `j` (state word `w`, parties word `p`): Released, the worker credited.
+    function _release(bytes32 jobId, Stored storage j, uint256 w, uint256 p, bool byClient) private {
+        address worker = _addr(w);
+        uint256 amount = _amount(p);
+        j.state = _withStage(w, ST_RELEASED);
         _addCredit(worker, amount);
-        emit PaymentReleased(jobId, j.client, worker, amount, byClient);
+        emit PaymentReleased(jobId, _client(p), worker, amount, byClient);
     }
 
-    function _refund(bytes32 jobId, Job storage j) private {
-        address client = j.client;
-        uint256 amount = j.amount;
-        j.status = Status.Refunded;
+    /// @dev Open, reopened or claimed job `j` (state word `w`): Refunded, the client credited.
+    /// Unclaimed, the address field (the client's copy) is cleared; open, the expiry field
+    /// (maxRuntime) is cleared: getJob then shows what it showed before the refund.
+    function _refund(bytes32 jobId, Stored storage j, uint256 w) private {
+        uint256 st = _stage(w);
+        uint256 p = j.parties;
+        address client = _client(p);
+        uint256 amount = _amount(p);
+        address worker = st == ST_OPEN ? address(0) : _addr(w);
+        uint32 expiry = st == ST_CLAIMED ? _expiry(w) : 0;
+        j.state = _pack(worker, ST_REFUNDED, _deadline(w), expiry, _window(w));
         _addCredit(client, amount);
-        emit JobRefunded(jobId, client, j.worker, amount);
+        emit JobRefunded(jobId, client, worker, amount);
     }
 
-    function _reopen(bytes32 jobId, Job storage j) private {
-        j.status = Status.Open;
-        j.expiry = 0;
-        emit JobReopened(jobId, j.client, j.worker);
+    /// @dev Claimed job `j` (state word `w`) whose claim lapsed: open again, the
+    /// claimer kept as the lapsed one, the expiry field back to maxRuntime.
+    function _reopen(bytes32 jobId, Stored storage j, uint256 w) private {
+        address worker = _addr(w);
+        j.state = _pack(worker, ST_REOPENED, _deadline(w), j.maxRuntime, _window(w));
+        emit JobReopened(jobId, _client(j.parties), worker);
+    }
+
+    /// @dev dueAction of a job whose state word is `w`.
+    function _due(uint256 w) private view returns (Action) {
+        uint256 st = _stage(w);
+        if (st == ST_SUBMITTED) return block.timestamp > _expiry(w) ? Action.Release : Action.None;
+        if (st != ST_OPEN && st != ST_REOPENED && st != ST_CLAIMED) return Action.None;
+        uint32 deadline = _deadline(w);
+        if (block.timestamp > deadline) return Action.Refund;
+        if (st == ST_CLAIMED && block.timestamp > _expiry(w) && block.timestamp < deadline) return Action.Reopen;
+        return Action.None;
     }
 
     function _addCredit(address account, uint256 amount) private {
@@ -536,14 +644,77 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         if (answer <= 0) revert InvalidPrice(answer);
         if (updatedAt == 0 || answeredInRound < roundId) revert IncompleteRound(roundId);
         if (updatedAt > block.timestamp) revert FuturePrice(updatedAt);
-        if (block.timestamp - updatedAt > HEARTBEAT) revert StalePrice(updatedAt);
+        unchecked {
+            // updatedAt <= block.timestamp checked above
+            if (block.timestamp - updatedAt > HEARTBEAT) revert StalePrice(updatedAt);
+        }
         // forge-lint: disable-next-line(unsafe-typecast)
         return uint256(answer); // answer > 0 checked above
     }
 
     /// @dev wei = ceil(cents * 10^(18 + d - 2) / answer), d = feed decimals: rounded up, in the escrow's favour.
     function _toWei(uint64 priceCents, uint256 answer) private view returns (uint256) {
-        uint256 num = uint256(priceCents) * 10 ** (16 + uint256(FEED_DECIMALS));
-        return (num + answer - 1) / answer;
+        // No overflow: cents < 2^64 and WEI_SCALE <= 10^52 < 2^173, so num < 2^237;
+        // 0 < answer < 2^255 (an int256 > 0), so num + answer - 1 < 2^256.
+        unchecked {
+            uint256 num = uint256(priceCents) * WEI_SCALE;
+            return (num + answer - 1) / answer;
+        }
+    }
+
+    // ------------------------------------------------------- state word codec
+
+    /// @dev Stored.state from its fields (layout in Stored); `window` <= MAX_DURATION < 2^28.
+    function _pack(address a, uint256 stage, uint32 deadline, uint32 expiry, uint32 window)
+        private
+        pure
+        returns (uint256)
+    {
+        return uint256(uint160(a)) | (stage << OFF_STAGE) | (uint256(deadline) << OFF_DEADLINE)
+            | (uint256(expiry) << OFF_EXPIRY) | (uint256(window) << OFF_WINDOW);
+    }
+
+    /// @dev `w` with its stage replaced by `stage`.
+    function _withStage(uint256 w, uint256 stage) private pure returns (uint256) {
+        return (w & ~(uint256(0xf) << OFF_STAGE)) | (stage << OFF_STAGE);
+    }
+
+    function _stage(uint256 w) private pure returns (uint256) {
+        return (w >> OFF_STAGE) & 0xf;
+    }
+
+    function _addr(uint256 w) private pure returns (address) {
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return address(uint160(w)); // the low 160 bits
+    }
+
+    function _deadline(uint256 w) private pure returns (uint32) {
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint32(w >> OFF_DEADLINE); // 32 bits
+    }
+
+    function _expiry(uint256 w) private pure returns (uint32) {
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint32(w >> OFF_EXPIRY); // 32 bits
+    }
+
+    function _window(uint256 w) private pure returns (uint32) {
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint32(w >> OFF_WINDOW); // the top 28 bits
+    }
+
+    /// @dev The public status of a stage: ST_REOPENED is Open; the others are equal.
+    function _status(uint256 stage) private pure returns (Status) {
+        return Status(stage == ST_REOPENED ? ST_OPEN : stage);
+    }
+
+    function _client(uint256 p) private pure returns (address) {
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return address(uint160(p)); // the low 160 bits
+    }
+
+    function _amount(uint256 p) private pure returns (uint96) {
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint96(p >> 160); // the top 96 bits
     }
 }

@@ -8,7 +8,9 @@ import {Base} from "./Base.sol";
 /// every call from a test is its own transaction, so the figures include the
 /// 21,000 base cost, calldata and cold storage access, and apply refunds).
 /// Run with -vv to print them; docs/contracts.md reports them. The issue's
-/// targets are asserted for a returning worker (see "Gas" in docs/contracts.md).
+/// targets are asserted for the lifecycle (a worker's first payment and a
+/// returning worker's) and for the upkeep with returning workers; an upkeep
+/// batch of first payments is reported only (see "Gas" in docs/contracts.md).
 contract GasTest is Base {
     event log_named_uint(string key, uint256 val);
 
@@ -60,7 +62,8 @@ contract GasTest is Base {
     }
 
     function test_gas_lifecycleFirstPayment() public {
-        _lifecycle("first payment:");
+        uint256 total = _lifecycle("first payment:");
+        _ok(total <= LIFECYCLE_TARGET, "first-payment lifecycle over 250,000 gas");
     }
 
     function test_gas_createWithSurplus() public {

@@ -576,6 +576,56 @@ contract LoomEscrowTest is Base {
         _ok(j.status == LoomEscrow.Status.Open && j.expiry == 0, "open again");
     }
 
+    /// A reopened job keeps every rule and field of an open one (storage splits
+    /// Open into "never claimed" and "reopened"; getJob and claim must not tell).
+    function test_reopen_thenClaimKeepsRulesAndFields() public {
+        bytes32 id = _claimed(CLIENT, REF, WORKER);
+        VM.warp(T0 + 1 hours + 1);
+        esc.reopen(id);
+        LoomEscrow.Job memory j = esc.getJob(id);
+        _ok(j.client == CLIENT && j.worker == WORKER && j.amount == WEI, "parties kept");
+        _eq(j.deadline, T0 + 7 days, "deadline");
+        _eq(j.maxRuntime, 1 hours, "maxRuntime");
+        _eq(j.window, 1 days, "window");
+        _eq(j.priceCents, CENTS, "price");
+        _ok(j.specHash == SPEC, "spec");
+        VM.prank(CLIENT);
+        VM.expectRevert(abi.encodeWithSelector(LoomEscrow.ClientCannotClaim.selector, id));
+        esc.claim(id);
+        VM.warp(T0 + 2 hours);
+        VM.expectEmit(true, true, true, true, address(esc));
+        emit JobClaimed(id, CLIENT, WORKER2, T0 + 3 hours); // now + maxRuntime again
+        VM.prank(WORKER2);
+        esc.claim(id);
+        j = esc.getJob(id);
+        _ok(j.worker == WORKER2 && j.status == LoomEscrow.Status.Claimed, "claimed again");
+        _eq(j.expiry, T0 + 3 hours, "expiry");
+        VM.prank(WORKER2);
+        esc.submit(id, RESULT);
+        _eq(esc.getJob(id).expiry, T0 + 2 hours + 1 days, "window end");
+    }
+
+    /// Refunds leave getJob as it was: worker 0 and expiry 0 when never claimed,
+    /// the lapsed claimer (also in the event) and expiry 0 when reopened.
+    function test_refund_keepsGetJobFields() public {
+        bytes32 a = _create(CLIENT, REF);
+        bytes32 b = _claimed(CLIENT, bytes32("b"), WORKER);
+        VM.warp(T0 + 1 hours + 1);
+        esc.reopen(b);
+        VM.warp(T0 + 7 days + 1);
+        esc.refund(a);
+        VM.expectEmit(true, true, true, true, address(esc));
+        emit JobRefunded(b, CLIENT, WORKER, WEI);
+        esc.refund(b);
+        LoomEscrow.Job memory ja = esc.getJob(a);
+        LoomEscrow.Job memory jb = esc.getJob(b);
+        _ok(ja.status == LoomEscrow.Status.Refunded && jb.status == LoomEscrow.Status.Refunded, "refunded");
+        _ok(ja.client == CLIENT && ja.worker == address(0) && ja.expiry == 0 && ja.amount == WEI, "a");
+        _ok(jb.client == CLIENT && jb.worker == WORKER && jb.expiry == 0 && jb.amount == WEI, "b");
+        _eq(ja.maxRuntime, 1 hours, "a maxRuntime");
+        _eq(ja.deadline, T0 + 7 days, "a deadline");
+    }
+
     function test_reopen_revertsNotLapsed() public {
         bytes32 id = _claimed(CLIENT, REF, WORKER);
         VM.warp(T0 + 1 hours);
