@@ -29,10 +29,24 @@ mine() { rpc evm_mine >/dev/null; }
 addr_of() { "$CAST" wallet address --private-key "$1"; }
 fund() { rpc anvil_setBalance "[\"$1\",\"0x21e19e0c9bab2400000\"]" >/dev/null; } # 10,000 ETH
 
+# compile_contracts: LoomEscrow, MockV3Aggregator and the fixtures, through
+# forge and solc-js (about 25 s on a busy machine). The artifacts and forge's
+# cache live in $LOOM_BUILD/keeper-forge, so that a later run recompiles only
+# what changed; the ones the tests use are copied to $work/out under a lock
+# (two runs at once share the folder).
 compile_contracts() {
-  (cd "$root/contracts" && "$FORGE" build --out "$work/out" --cache-path "$work/cache" \
-    src/LoomEscrow.sol ../node_modules/@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol \
-    ../tests/integration/keeper_fixture.sol) >"$work/forge.log" 2>&1 || { cat "$work/forge.log"; return 1; }
+  local dir="$LOOM_BUILD/keeper-forge" a
+  mkdir -p "$dir" "$work/out" || return 1
+  (
+    flock 9 || exit 1
+    (cd "$root/contracts" && "$FORGE" build --out "$dir/out" --cache-path "$dir/cache" \
+      src/LoomEscrow.sol ../node_modules/@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol \
+      ../tests/integration/keeper_fixture.sol) || exit 1
+    for a in LoomEscrow.sol/LoomEscrow.json MockV3Aggregator.sol/MockV3Aggregator.json \
+      keeper_fixture.sol/KeeperFixtureClient.json keeper_fixture.sol/KeeperFixtureWorker.json; do
+      mkdir -p "$work/out/${a%/*}" && cp "$dir/out/$a" "$work/out/$a" || exit 1
+    done
+  ) 9>"$dir/lock" >"$work/forge.log" 2>&1 || { cat "$work/forge.log"; return 1; }
 }
 bytecode() { jq -r .bytecode.object "$work/out/$1"; }
 
