@@ -924,9 +924,17 @@ enum err keeper_tick(struct keeper *k, int64_t now_ms)
     }
     if (!is_new)
         return ERR_OK;
-    k->have_block = 1;
-    k->last_block = blk.number;
     k->st.last_block = blk.number;
     check_balance(k, now_ms);
-    return settle_due(k, &blk, now_ms);
+    e = settle_due(k, &blk, now_ms);
+    /* The block counts as done only once its due work went out: after a
+     * failed round (a node busy mining answers eth_call with "block out of
+     * range") the next tick tries again instead of waiting for a new block,
+     * which on a quiet chain may be minutes away. Jobs already sent are in
+     * flight by then and not sent twice. */
+    if (e == ERR_OK) {
+        k->have_block = 1;
+        k->last_block = blk.number;
+    }
+    return e;
 }

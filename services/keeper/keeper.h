@@ -92,7 +92,9 @@ LOOM_MUST_CHECK enum err keeper_start(struct keeper *k, int64_t now_ms);
  * One round: reconcile transactions in flight, replace those past
  * replace_after_ms, and on a new block settle what is due. Blocks on RPC.
  * Returns ERR_OK, or the error that stopped the round early (rpc.h's
- * transport errors, ERR_NOMEM); the next tick starts over, nothing is lost.
+ * errors, ERR_NOMEM); the next tick starts over, nothing is lost: a block
+ * whose settlement round failed is settled again on the next tick, not
+ * only once the next block arrives.
  * Logs every transaction and settlement.
  */
 LOOM_MUST_CHECK enum err keeper_tick(struct keeper *k, int64_t now_ms);

@@ -8,6 +8,7 @@ CAST="$root/node_modules/.bin/cast"
 FORGE="$root/node_modules/.bin/forge"
 # Test keys: keccak256 of a name, funded with anvil_setBalance (fund).
 DEPLOYER_KEY=$("$CAST" keccak loom-keeper-test-deployer)
+DEPLOYER=$("$CAST" wallet address --private-key "$DEPLOYER_KEY")
 PRICE_CENTS=1250
 # MockV3Aggregator: 8 decimals, 2,000 USD per ETH. Wei per job =
 # ceil(1250 * 10^24 / (2000 * 10^8)) (LoomEscrow._toWei).
@@ -26,13 +27,35 @@ hex2dec() { local h=${1//\"/}; echo $((16#${h#0x})); }
 nonce_of() { hex2dec "$(rpc eth_getTransactionCount "[\"$1\",\"${2:-latest}\"]")"; }
 block_ts() { hex2dec "$(rpc eth_getBlockByNumber "[\"${1:-latest}\",false]" | jq -r .timestamp)"; }
 mine() { rpc evm_mine >/dev/null; }
-addr_of() { "$CAST" wallet address --private-key "$1"; }
+addr_of() { # key -> address (the deployer's known: cast takes a while to start)
+  if [ "$1" = "$DEPLOYER_KEY" ]; then echo "$DEPLOYER"; else "$CAST" wallet address --private-key "$1"; fi
+}
 fund() { rpc anvil_setBalance "[\"$1\",\"0x21e19e0c9bab2400000\"]" >/dev/null; } # 10,000 ETH
 
+# compile_contracts: LoomEscrow, MockV3Aggregator and the fixtures, through
+# forge and solc-js (about 25 s on a busy machine). The artifacts and forge's
+# cache live in $LOOM_BUILD/keeper-forge, so that a later run recompiles only
+# what changed; the ones the tests use are copied to $work/out under a lock
+# (two runs at once share the folder).
 compile_contracts() {
-  (cd "$root/contracts" && "$FORGE" build --out "$work/out" --cache-path "$work/cache" \
-    src/LoomEscrow.sol ../node_modules/@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol \
-    ../tests/integration/keeper_fixture.sol) >"$work/forge.log" 2>&1 || { cat "$work/forge.log"; return 1; }
+  local dir="$LOOM_BUILD/keeper-forge" a
+  mkdir -p "$dir" "$work/out" || return 1
+  (
+    flock 9 || exit 1
+    # forge itself takes seconds to find nothing to do: skip it while no
+    # input is newer than the last build's stamp.
+    if [ ! -f "$dir/stamp" ] || [ -n "$(find "$root/contracts/src" "$root/contracts/foundry.toml" \
+      "$root/tests/integration/keeper_fixture.sol" -newer "$dir/stamp" -print -quit)" ]; then
+      (cd "$root/contracts" && "$FORGE" build --out "$dir/out" --cache-path "$dir/cache" \
+        src/LoomEscrow.sol ../node_modules/@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol \
+        ../tests/integration/keeper_fixture.sol) || exit 1
+      touch "$dir/stamp"
+    fi
+    for a in LoomEscrow.sol/LoomEscrow.json MockV3Aggregator.sol/MockV3Aggregator.json \
+      keeper_fixture.sol/KeeperFixtureClient.json keeper_fixture.sol/KeeperFixtureWorker.json; do
+      mkdir -p "$work/out/${a%/*}" && cp "$dir/out/$a" "$work/out/$a" || exit 1
+    done
+  ) 9>"$dir/lock" >"$work/forge.log" 2>&1 || { cat "$work/forge.log"; return 1; }
 }
 bytecode() { jq -r .bytecode.object "$work/out/$1"; }
 
@@ -43,15 +66,30 @@ start_anvil() { # extra anvil flags...
 }
 stop_anvil() { [ -n "${anvil_dir:-}" ] && "$root/scripts/anvil.sh" stop "$anvil_dir" >/dev/null 2>&1; }
 
-# cast send waits for receipts with a slow poll; send without waiting and
-# read the receipt over plain JSON-RPC (automine answers at once).
-send_async() { # key args... -> tx hash
-  local key=$1; shift
-  "$CAST" send --async --rpc-url "$RPC" --private-key "$key" "$@" 2>"$work/send.log" || { cat "$work/send.log" >&2; return 1; }
+# Transactions go out as eth_sendTransaction from an impersonated account
+# (anvil_impersonateAccount: anvil signs nothing and checks no key), which
+# costs one curl instead of a cast process that asks the node four questions.
+# Calldata is made by `cast calldata`, which needs no node.
+send_async() { # key [--value WEI] (--create CODE | TO SIG [ARGS...]) -> tx hash
+  local key=$1 from value=0 to="" data; shift
+  from=$(addr_of "$key") || return 1
+  if [ "$from" != "$DEPLOYER" ]; then # deploy() impersonates the deployer
+    rpc anvil_impersonateAccount "[\"$from\"]" >/dev/null || return 1
+  fi
+  if [ "$1" = --value ]; then value=$2; shift 2; fi
+  if [ "$1" = --create ]; then
+    data=$2
+  else
+    to=$1; shift
+    data=$("$CAST" calldata "$@") || return 1
+  fi
+  jq -cn --arg f "$from" --arg t "$to" --arg d "$data" --arg v "$(printf '0x%x' "$value")" \
+    '[{from: $f, data: $d, value: $v} + (if $t == "" then {} else {to: $t} end)]' >"$work/send.json"
+  rpc eth_sendTransaction "$(cat "$work/send.json")" | jq -r .
 }
 receipt() { # hash field -> the field of its receipt once mined; fails on a revert
   local r
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     r=$(rpc eth_getTransactionReceipt "[\"$1\"]") || return 1
     [ "$r" != null ] && break
     sleep 0.1
@@ -72,8 +110,9 @@ create_contract() { # artifact [ctor-sig args...] -> address
 
 # deploy: sets ESCROW, CLIENT (fixture), WORKER (fixture).
 deploy() {
-  local dep; dep=$(addr_of "$DEPLOYER_KEY")
+  local dep=$DEPLOYER
   fund "$dep"
+  rpc anvil_impersonateAccount "[\"$dep\"]" >/dev/null || return 1
   FEED=$(create_contract MockV3Aggregator.sol/MockV3Aggregator.json "constructor(uint8,int256)" 8 "$FEED_ANSWER") || return 1
   ESCROW=$(create_contract LoomEscrow.sol/LoomEscrow.json \
     "constructor(address,uint32,address,uint32,address,address)" "$FEED" 4000000000 \
@@ -132,7 +171,12 @@ write_due() {
 }
 
 # credit ACCOUNT: escrow balanceOf in wei (decimal).
-credit() { "$CAST" call --rpc-url "$RPC" "$ESCROW" "balanceOf(address)(uint256)" "$1" | cut -d' ' -f1; }
+# balanceOf(address) is 0x70a08231; credits here stay far under 2^63 wei.
+credit() {
+  local a=${1#0x} r
+  r=$(rpc eth_call "[{\"to\":\"$ESCROW\",\"data\":\"0x70a08231000000000000000000000000${a,,}\"},\"latest\"]") || return 1
+  hex2dec "$r"
+}
 
 # start_keeper NAME KEY DUE [flags...]: runs loom-keeper in the background.
 # DUE is a due file, or jobstore:<bus address> for the job store's jobs.due.
