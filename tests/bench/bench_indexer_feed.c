@@ -318,7 +318,8 @@ int main(void)
            "indexer head detection: %s, interval %ld ms; job store on PostgreSQL; anvil "
            "automine; %ld cores, load %s\n",
            n, N_JOBS, run_s, mode ? mode : "eth_blockNumber polling", poll_ms,
-           sysconf(_SC_NPROCESSORS_ONLN), getenv("LOOM_BENCH_LOAD") ? getenv("LOOM_BENCH_LOAD") : "?");
+           sysconf(_SC_NPROCESSORS_ONLN),
+           getenv("LOOM_BENCH_LOAD") ? getenv("LOOM_BENCH_LOAD") : "?");
     if (n > 0) {
         report("block mined (receipt back) -> job.open:", lat, n);
         report("eth_sendTransaction answered -> job.open:", lat_sent, n);
