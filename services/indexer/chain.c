@@ -131,14 +131,14 @@ static enum err logs_parallel(struct chain_rpc *c, uint64_t from, uint64_t to, s
             rc = ERR_NOMEM;
     }
     for (size_t k = 0; k < n_parts; k++) {
-        if (rc == ERR_OK) {
+        if (rc == ERR_OK && parts[k].logs.count > 0) {
             /* Move the logs: what each owns goes with it. */
             memcpy(out->items + out->count, parts[k].logs.items,
                    parts[k].logs.count * sizeof(*out->items));
             out->count += parts[k].logs.count;
             free(parts[k].logs.items);
         } else {
-            rpc_logs_release(&parts[k].logs);
+            rpc_logs_release(&parts[k].logs); /* a failure, or none to move */
         }
     }
     return rc;

@@ -85,13 +85,15 @@ LOOM_MUST_CHECK enum err chain_rpc_new(struct rpc *rpc, const uint8_t address[20
  * (at least <min_part_blocks> blocks each, so a narrow range stays one
  * request), the first part is asked on the main client and each other on
  * one of <extra> from a thread of its own, and the logs are joined in block
- * order. Why: a node answers eth_getLogs at a rate bound by its own work per
- * request (anvil: about 3,000 logs/s per request on one core), so several
- * requests on a node with idle cores are done sooner; the result is the
- * same as one request's, and the follower's hash check around the read
- * (follower.c) covers every part. A part that is refused or times out makes
- * the whole read ERR_TOOBIG or ERR_TIMEDOUT (the follower narrows the
- * range); otherwise the first failing part's error is returned.
+ * order. Why: catch-up waits on the node's eth_getLogs, whose cost grows
+ * with the logs it returns; a node that serves requests on several threads
+ * (anvil, geth) answers parts on idle cores at once. The result is the same
+ * as one request's, and the follower's hash check around the read
+ * (follower.c) covers every part. Each part also gets the client's response
+ * cap, so a range that one request could not carry may succeed. A part that
+ * is refused or times out makes the whole read ERR_TOOBIG or ERR_TIMEDOUT
+ * (the follower narrows the range); otherwise the first failing part's
+ * error is returned.
  *   extra: n_extra clients (borrowed; must outlive <c>; each distinct from
  *          the main client and used only inside the logs call); 0..7 of
  *          them; n_extra 0 turns it off.
