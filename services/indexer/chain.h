@@ -76,6 +76,34 @@ LOOM_MUST_CHECK enum err chain_rpc_new(struct rpc *rpc, const uint8_t address[20
                                        const uint8_t (*topics)[32], size_t n_topics,
                                        struct chain_rpc **out, struct chain *chain);
 
+/* The most eth_getLogs requests chain_rpc_set_parallel() puts in flight. */
+#define CHAIN_RPC_MAX_PARALLEL 8
+
+/*
+ * Read the logs of a range with up to 1 + n_extra eth_getLogs requests in
+ * flight at once: the range is cut into adjacent parts of near-equal width
+ * (at least <min_part_blocks> blocks each, so a narrow range stays one
+ * request), the first part is asked on the main client and each other on
+ * one of <extra> from a thread of its own, and the logs are joined in block
+ * order. Why: catch-up waits on the node's eth_getLogs, whose cost grows
+ * with the logs it returns; a node that serves requests on several threads
+ * (anvil, geth) answers parts on idle cores at once. The result is the same
+ * as one request's, and the follower's hash check around the read
+ * (follower.c) covers every part. Each part also gets the client's response
+ * cap, so a range that one request could not carry may succeed. A part that
+ * is refused or times out makes the whole read ERR_TOOBIG or ERR_TIMEDOUT
+ * (the follower narrows the range); otherwise the first failing part's
+ * error is returned.
+ *   extra: n_extra clients (borrowed; must outlive <c>; each distinct from
+ *          the main client and used only inside the logs call); 0..7 of
+ *          them; n_extra 0 turns it off.
+ *   min_part_blocks: >= 1.
+ * Returns ERR_OK, ERR_INVAL (too many clients, a NULL or repeated one,
+ * min_part_blocks 0). Not thread-safe: call before reading.
+ */
+LOOM_MUST_CHECK enum err chain_rpc_set_parallel(struct chain_rpc *c, struct rpc *const *extra,
+                                                size_t n_extra, uint64_t min_part_blocks);
+
 /* Free <c>. Accepts NULL. Does not free the rpc client. */
 void chain_rpc_free(struct chain_rpc *c);
 

@@ -572,25 +572,29 @@ enum err follower_step(struct follower *f, bool *idle)
     return ERR_OK;
 }
 
-/* Sleep <ms>, waking every 20 ms to look at *stop. Returns true if stopped. */
-static bool nap(long ms, const volatile sig_atomic_t *stop)
-{
-    while (ms > 0) {
-        if (stop != NULL && *stop)
-            return true;
-        long slice = ms < 20 ? ms : 20;
-        struct timespec ts = {slice / 1000, (slice % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= slice;
-    }
-    return stop != NULL && *stop;
-}
-
 static double mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Sleep until the monotonic time <until_ms>, waking at least every 20 ms to
+ * look at *stop. Returns true if stopped. Sleeping to a deadline, not for a
+ * sum of slices, keeps the poll period exact on a loaded machine, where each
+ * nanosleep() oversleeps a little. */
+static bool nap_until(double until_ms, const volatile sig_atomic_t *stop)
+{
+    for (;;) {
+        if (stop != NULL && *stop)
+            return true;
+        double left = until_ms - mono_ms();
+        if (left <= 0)
+            return false;
+        long us = left < 20.0 ? (long)(left * 1000.0) + 1 : 20000;
+        struct timespec ts = {0, us * 1000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void log_metrics(const struct follower *f)
@@ -623,6 +627,7 @@ enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uin
             last_report = mono_ms();
         }
         bool idle;
+        double step_at = mono_ms();
         enum err rc = follower_step(f, &idle);
         if (f->o.on_step != NULL)
             f->o.on_step(f->o.on_step_arg, &f->m, rc);
@@ -642,10 +647,12 @@ enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uin
             f->backoff_ms = cap;
             f->rng = f->rng * 6364136223846793005ULL + 1442695040888963407ULL; /* Knuth MMIX LCG */
             long wait = cap > 0 ? (long)((f->rng >> 33) % (uint64_t)(cap + 1)) : 0;
-            nap(wait, stop);
+            nap_until(mono_ms() + (double)wait, stop);
             continue;
         }
+        /* The next head poll is one interval after this one began, so a
+         * new block waits at most poll_interval_ms to be seen. */
         if (idle)
-            nap(f->o.poll_interval_ms, stop);
+            nap_until(step_at + (double)f->o.poll_interval_ms, stop);
     }
 }

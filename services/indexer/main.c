@@ -32,7 +32,7 @@ static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *jobstore_url,
     *log_level;
 static long long start_block, confirmations, poll_interval_ms, initial_range_blocks,
     max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms, metrics_log_ms,
-    until_block, jobstore_timeout_ms, metrics_port;
+    until_block, jobstore_timeout_ms, metrics_port, logs_in_flight, logs_min_part_blocks;
 static int journal_sync;
 
 static const struct cfg_opt opts[] = {
@@ -54,6 +54,11 @@ static const struct cfg_opt opts[] = {
      &max_batch_events},
     {"max_reorg_depth", CFG_INT, "128", 1, 1000000, NULL,
      "blocks rolled back when no kept block hash is shared (after a restart)", &max_reorg_depth},
+    {"logs_in_flight", CFG_INT, "1", 1, CHAIN_RPC_MAX_PARALLEL, NULL,
+     "eth_getLogs requests in flight at once over parts of one range (catch-up speed)",
+     &logs_in_flight},
+    {"logs_min_part_blocks", CFG_INT, "1", 1, 100000, NULL,
+     "narrowest part of a range read on its own connection, blocks", &logs_min_part_blocks},
     {"rpc_timeout_ms", CFG_INT, "5000", 100, 600000, NULL, "limit of one JSON-RPC attempt, ms",
      &rpc_timeout_ms},
     {"sink", CFG_STR, "jobstore", 0, 0, "jobstore|journal|memory",
@@ -94,6 +99,8 @@ int main(int argc, char **argv)
     char errbuf[CFG_ERR_MAX];
     int rc = EX_OK;
     struct rpc *rpc = NULL;
+    struct rpc *extra[CHAIN_RPC_MAX_PARALLEL - 1] = {NULL};
+    size_t n_extra = 0;
     struct escrowlog *el = NULL;
     struct chain_rpc *cr = NULL;
     struct memsink *ms = NULL;
@@ -137,10 +144,14 @@ int main(int argc, char **argv)
         rc = EX_USAGE;
         goto done;
     }
+    for (; e == ERR_OK && n_extra + 1 < (size_t)logs_in_flight; n_extra++)
+        e = rpc_new(&ro, &extra[n_extra]);
     struct chain chain;
     struct sink sink;
-    if (escrowlog_new(&el) != ERR_OK || chain_rpc_new(rpc, address, escrowlog_topics(el),
-                                                      ESCROWLOG_N_EVENTS, &cr, &chain) != ERR_OK) {
+    if (e != ERR_OK || escrowlog_new(&el) != ERR_OK ||
+        chain_rpc_new(rpc, address, escrowlog_topics(el), ESCROWLOG_N_EVENTS, &cr, &chain) !=
+            ERR_OK ||
+        chain_rpc_set_parallel(cr, extra, n_extra, (uint64_t)logs_min_part_blocks) != ERR_OK) {
         rc = EX_OSERR;
         goto done;
     }
@@ -212,6 +223,8 @@ done:
     chain_rpc_free(cr);
     escrowlog_free(el);
     rpc_free(rpc);
+    for (size_t k = 0; k < n_extra; k++)
+        rpc_free(extra[k]);
     cfg_release(opts, N_OPTS);
     return rc;
 }

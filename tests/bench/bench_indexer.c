@@ -153,6 +153,8 @@ static void cd_create(struct buf *out, uint64_t ref, uint64_t deadline)
 
 struct run {
     struct rpc *rpc;
+    struct rpc *extra[CHAIN_RPC_MAX_PARALLEL - 1];
+    size_t n_extra;
     struct chain_rpc *cr;
     struct chain chain;
     struct memsink *ms;
@@ -160,15 +162,23 @@ struct run {
     struct follower *f;
 };
 
-static void run_open(struct run *r, const char *journal, uint64_t start_block, struct sink *wrap)
+/* in_flight: eth_getLogs requests at once over one range (1: one);
+ * first_range: the follower's first span, blocks (0: its default). */
+static void run_open(struct run *r, const char *journal, uint64_t start_block, struct sink *wrap,
+                     size_t in_flight, uint64_t first_range)
 {
     memset(r, 0, sizeof(*r));
     r->rpc = new_rpc();
+    for (r->n_extra = 0; r->n_extra + 1 < in_flight; r->n_extra++)
+        r->extra[r->n_extra] = new_rpc();
     enum err rc =
         chain_rpc_new(r->rpc, escrow, escrowlog_topics(el), ESCROWLOG_N_EVENTS, &r->cr, &r->chain);
     if (rc == ERR_OK)
+        rc = chain_rpc_set_parallel(r->cr, r->extra, r->n_extra, 1);
+    if (rc == ERR_OK)
         rc = memsink_open(journal, true, &r->ms, &r->sink);
-    struct follower_opts o = {.start_block = start_block, .metrics_log_ms = -1};
+    struct follower_opts o = {
+        .start_block = start_block, .metrics_log_ms = -1, .initial_range_blocks = first_range};
     if (rc == ERR_OK)
         rc = follower_new(&o, r->chain, wrap ? *wrap : r->sink, el, &r->f);
     if (rc != ERR_OK)
@@ -181,12 +191,15 @@ static void run_close(struct run *r)
     memsink_free(r->ms);
     chain_rpc_free(r->cr);
     rpc_free(r->rpc);
+    for (size_t k = 0; k < r->n_extra; k++)
+        rpc_free(r->extra[k]);
 }
 
-static void catch_up(const char *label, const char *journal, uint64_t head, size_t want)
+static void catch_up(const char *label, const char *journal, uint64_t head, size_t want,
+                     size_t in_flight, uint64_t first_range)
 {
     struct run r;
-    run_open(&r, journal, escrow_block, NULL);
+    run_open(&r, journal, escrow_block, NULL, in_flight, first_range);
     struct timespec c0, c1;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     double t0 = now_ms();
@@ -198,12 +211,13 @@ static void catch_up(const char *label, const char *journal, uint64_t head, size
     memsink_events(r.ms, &n);
     struct follower_metrics m;
     follower_get_metrics(r.f, &m);
-    printf("catch-up %-26s %zu events (want %zu) in %.0f ms: %.0f events/s; indexer CPU "
-           "%.2f s (%.0f events per CPU second; the rest is waiting for anvil); %llu batches, "
-           "%llu range shrinks, final span %llu blocks (%s)\n",
-           label, n, want, ms, (double)n / (ms / 1e3), cpu_s, (double)n / cpu_s,
-           (unsigned long long)m.batches, (unsigned long long)m.range_shrinks,
-           (unsigned long long)m.span_blocks, err_str(rc));
+    printf(
+        "catch-up in-process, %-24s %zu events (want %zu) in %.0f ms: %.0f events/s; indexer CPU "
+        "%.2f s (%.0f events per CPU second; the rest is waiting for anvil); %llu batches, "
+        "%llu range shrinks, final span %llu blocks (%s)\n",
+        label, n, want, ms, (double)n / (ms / 1e3), cpu_s, (double)n / cpu_s,
+        (unsigned long long)m.batches, (unsigned long long)m.range_shrinks,
+        (unsigned long long)m.span_blocks, err_str(rc));
     run_close(&r);
 }
 
@@ -241,7 +255,7 @@ static void catch_up_binary(uint64_t head, size_t want)
     double ms = now_ms() - t0;
     printf("catch-up %-26s %zu events in %.0f ms (process start included): %.0f events/s "
            "(exit %d)\n",
-           "loom-indexer, memory sink", want, ms, (double)want / (ms / 1e3),
+           "loom-indexer, memory sink, defaults:", want, ms, (double)want / (ms / 1e3),
            WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
@@ -321,7 +335,7 @@ static void head_latency(struct rpc *c)
         die("head", ERR_IO, c);
     struct sink wrap = {&timing_ops, &t};
     struct run r;
-    run_open(&r, NULL, h + 1, &wrap);
+    run_open(&r, NULL, h + 1, &wrap, 1, 0);
     t.inner = r.sink;
     pthread_t th;
     pthread_create(&th, NULL, follow_thread, &r);
@@ -444,11 +458,19 @@ int main(void)
            (unsigned long long)n_events, make_ms / 1e3, PER_TX, N_JOBS,
            (unsigned long long)escrow_block, (unsigned long long)head, cores);
 
-    catch_up("in-process, memory sink:", NULL, head, (size_t)n_events + N_JOBS);
+    size_t want = (size_t)n_events + N_JOBS;
+    /* The first range (1,000 blocks) holds every event: anvil builds the
+     * whole answer before the client refuses it as too large, and the
+     * follower narrows by halves; starting at 4 blocks shows the cost of
+     * those refused answers. */
+    catch_up("memory sink, 1 getLogs:", NULL, head, want, 1, 0);
+    catch_up("memory sink, 1 getLogs, first 4:", NULL, head, want, 1, 4);
+    catch_up("memory sink, 4 getLogs:", NULL, head, want, 4, 0);
+    catch_up("memory sink, 4 getLogs, first 4:", NULL, head, want, 4, 4);
     char journal[512];
     snprintf(journal, sizeof(journal), "%s/bench.journal", getenv("LOOM_BENCH_TMP"));
     unlink(journal);
-    catch_up("in-process, journal sink:", journal, head, (size_t)n_events + N_JOBS);
+    catch_up("journal sink, 1 getLogs:", journal, head, want, 1, 0);
     unlink(journal);
     catch_up_binary(head, (size_t)n_events + N_JOBS);
     rpc_free(c);

@@ -729,6 +729,84 @@ static void test_faulty_rpc(void **state)
     proxy_stop(&p);
 }
 
+/* Logs read with several eth_getLogs in flight (chain_rpc_set_parallel)
+ * equal one request's, in the same order, for ranges that split evenly,
+ * unevenly and narrower than the parts; a dead extra client fails the read;
+ * bad settings are refused. */
+static void test_parallel_logs(void **state)
+{
+    (void)state;
+    if (rpc_url == NULL)
+        skip();
+    struct rpc *c = new_rpc(rpc_url, 10000, 0);
+    uint64_t h = head(c);
+    struct chain_rpc *one, *par;
+    struct chain ch1, chp;
+    assert_int_equal(chain_rpc_new(c, escrow, escrowlog_topics(el), ESCROWLOG_N_EVENTS, &one, &ch1),
+                     ERR_OK);
+    struct rpc *c2 = new_rpc(rpc_url, 10000, 0);
+    struct rpc *extra[3] = {new_rpc(rpc_url, 10000, 0), new_rpc(rpc_url, 10000, 0),
+                            new_rpc(rpc_url, 10000, 0)};
+    assert_int_equal(
+        chain_rpc_new(c2, escrow, escrowlog_topics(el), ESCROWLOG_N_EVENTS, &par, &chp), ERR_OK);
+    /* Refused settings. */
+    struct rpc *too_many[CHAIN_RPC_MAX_PARALLEL] = {0};
+    assert_int_equal(chain_rpc_set_parallel(par, too_many, CHAIN_RPC_MAX_PARALLEL, 1), ERR_INVAL);
+    assert_int_equal(chain_rpc_set_parallel(par, NULL, 2, 1), ERR_INVAL);
+    assert_int_equal(chain_rpc_set_parallel(par, extra, 3, 0), ERR_INVAL);
+    struct rpc *with_main[2] = {extra[0], c2};
+    assert_int_equal(chain_rpc_set_parallel(par, with_main, 2, 1), ERR_INVAL);
+    struct rpc *with_null[2] = {extra[0], NULL};
+    assert_int_equal(chain_rpc_set_parallel(par, with_null, 2, 1), ERR_INVAL);
+    assert_int_equal(chain_rpc_set_parallel(par, extra, 3, 1), ERR_OK);
+
+    uint64_t from = escrow_block;
+    uint64_t ranges[][2] = {{from, h}, {from, from + 2}, {from + 1, from + 6}, {from, from}};
+    size_t total = 0;
+    for (size_t k = 0; k < sizeof(ranges) / sizeof(ranges[0]); k++) {
+        struct rpc_logs a = {0}, b = {0};
+        assert_int_equal(ch1.ops->logs(ch1.ctx, ranges[k][0], ranges[k][1], &a), ERR_OK);
+        assert_int_equal(chp.ops->logs(chp.ctx, ranges[k][0], ranges[k][1], &b), ERR_OK);
+        assert_int_equal(b.count, a.count);
+        for (size_t i = 0; i < a.count; i++) {
+            assert_int_equal(b.items[i].block_number, a.items[i].block_number);
+            assert_int_equal(b.items[i].log_index, a.items[i].log_index);
+            assert_memory_equal(b.items[i].tx_hash, a.items[i].tx_hash, 32);
+            assert_int_equal(b.items[i].data_len, a.items[i].data_len);
+            assert_memory_equal(b.items[i].data, a.items[i].data, a.items[i].data_len);
+        }
+        if (k == 0)
+            total = a.count;
+        rpc_logs_release(&a);
+        rpc_logs_release(&b);
+    }
+    assert_true(total > 100); /* the backfill test's events are there */
+
+    /* Wide parts only: a 3-block range with at least 2 blocks per part is
+     * one request, so the dead client below is not used. */
+    struct rpc *dead = new_rpc("http://127.0.0.1:1", 500, 1);
+    struct rpc *with_dead[1] = {dead};
+    assert_int_equal(chain_rpc_set_parallel(par, with_dead, 1, 2), ERR_OK);
+    struct rpc_logs d = {0};
+    assert_int_equal(chp.ops->logs(chp.ctx, from, from + 2, &d), ERR_OK);
+    rpc_logs_release(&d);
+    /* A 4-block range is two parts: the dead one fails the read, and its
+     * error text is the one reported. */
+    enum err rc = chp.ops->logs(chp.ctx, from, from + 3, &d);
+    assert_int_equal(rc, ERR_UNAVAILABLE);
+    assert_int_equal(d.count, 0);
+    assert_null(d.items);
+    assert_string_not_equal(chp.ops->errmsg(chp.ctx), "");
+
+    chain_rpc_free(one);
+    chain_rpc_free(par);
+    for (size_t k = 0; k < 3; k++)
+        rpc_free(extra[k]);
+    rpc_free(dead);
+    rpc_free(c2);
+    rpc_free(c);
+}
+
 int main(void)
 {
     log_init("test", LOG_LEVEL_ERROR);
@@ -763,7 +841,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_event),   cmocka_unit_test(test_reorg_depth_1),
         cmocka_unit_test(test_reorg_depth_3), cmocka_unit_test(test_kill9_backfill),
-        cmocka_unit_test(test_faulty_rpc),
+        cmocka_unit_test(test_parallel_logs), cmocka_unit_test(test_faulty_rpc),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     escrowlog_free(el);
