@@ -743,9 +743,8 @@ static enum bufferevent_filter_result out_filter_cb(struct evbuffer *src, struct
     if (r == 1)
         return BEV_OK;
     if (evbuffer_get_length(dst) == 0) { /* else the socket bufferevent retries */
-        if (c->wready == NULL &&
-            (c->wready = event_new(bufferevent_get_base(c->bev), fd, EV_WRITE, wready_cb, c)) ==
-                NULL)
+        if (c->wready == NULL && (c->wready = event_new(bufferevent_get_base(c->bev), fd, EV_WRITE,
+                                                        wready_cb, c)) == NULL)
             return BEV_ERROR;
         if (!event_pending(c->wready, EV_WRITE, NULL) && event_add(c->wready, NULL) == -1)
             return BEV_ERROR;
@@ -857,8 +856,8 @@ struct bufferevent *intake_bevcb(struct event_base *base, void *arg)
     if (u == NULL)
         goto fail;
     c->underlying = u;
-    c->bev =
-        bufferevent_filter_new(u, in_filter_cb, out_filter_cb, BEV_OPT_DEFER_CALLBACKS, conn_free_cb, c);
+    c->bev = bufferevent_filter_new(u, in_filter_cb, out_filter_cb, BEV_OPT_DEFER_CALLBACKS,
+                                    conn_free_cb, c);
     if (c->bev == NULL) {
         bufferevent_free(u);
         c->underlying = NULL;
