@@ -28,6 +28,7 @@
 #include "routes.h"
 #include "sse.h"
 #include "store.h"
+#include "syncq.h"
 #include "validate.h"
 
 /* Field caps (bytes): generous for humans, small for memory. */
@@ -37,7 +38,12 @@
 #define SPEC_MAX        ((size_t)1 << 20)
 /* 10^12 cents (ten billion dollars) keeps quote arithmetic under 2^128. */
 #define PRICE_MAX_CENTS 1000000000000LL
-
+/* Threads committing uploads (fsync, link, folder fsync; store.h). Each
+ * commit waits milliseconds on the disk, not the CPU: enough of them run at
+ * once that concurrent uploads share journal commits. */
+#define SYNC_THREADS 16
+/* Most files one request commits: a multipart body has at most 64 parts. */
+#define COMMIT_MAX 64
 
 struct gateway {
     struct event_base *base;
@@ -51,10 +57,12 @@ struct gateway {
     struct intake_limits limits;
     struct ratelimit *rl;
     struct sse *sse;
+    struct syncq *sync;
+    int closing; /* gateway_free runs: the backend is gone */
     int port;
     struct metrics *metrics;
-    struct metrics_family *requests;                     /* {route, status} */
-    struct metrics_series *latency[ROUTE__COUNT + 1];    /* last: unrouted */
+    struct metrics_family *requests;                  /* {route, status} */
+    struct metrics_series *latency[ROUTE__COUNT + 1]; /* last: unrouted */
     struct metrics_series *connections, *sse_clients, *sse_dropped, *upload_bytes, *rl_keys;
     uint64_t sse_dropped_seen;
 };
@@ -75,6 +83,14 @@ struct req_ctx {
     size_t n_files;
     struct store_writer **committed;
     size_t n_committed;
+    /* Files being committed on a syncq thread (commit_files()). */
+    struct store_writer *to_commit[COMMIT_MAX];
+    const char *to_commit_name[COMMIT_MAX]; /* borrowed from the body or query */
+    size_t n_to_commit, n_commit_done;
+    enum err commit_err;
+    int commit_is_result;
+    void (*after_commit)(struct req_ctx *c);
+    struct codec_job_fields job_fields; /* create: kept across the commit */
     char *siwe_address;
     int64_t siwe_expires;
     struct timespec started; /* CLOCK_MONOTONIC when the handler got it */
@@ -103,6 +119,7 @@ static void ctx_free(struct req_ctx *c)
         gw_file_release(&c->files[i]);
     free(c->files);
     free(c->committed);
+    codec_job_fields_release(&c->job_fields);
     free(c->siwe_address);
     free(c);
 }
@@ -119,9 +136,8 @@ static void count(struct req_ctx *c, int status)
         metrics_inc(s);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    metrics_observe(c->gw->latency[row],
-                    (double)(now.tv_sec - c->started.tv_sec) +
-                        (double)(now.tv_nsec - c->started.tv_nsec) / 1e9);
+    metrics_observe(c->gw->latency[row], (double)(now.tv_sec - c->started.tv_sec) +
+                                             (double)(now.tv_nsec - c->started.tv_nsec) / 1e9);
 }
 
 /* Send <status> with <body> (may be NULL) and free the context. */
@@ -180,12 +196,9 @@ static void reply_backend_error(struct req_ctx *c, enum err e, const char *msg)
 
 /* ---- files committed by a request ------------------------------------- */
 
-/* Commit writer <w> and record it under <name>. */
-static enum err commit_file(struct req_ctx *c, struct store_writer *w, const char *name)
+/* Record committed writer <w> under <name> (loop thread). */
+static enum err record_file(struct req_ctx *c, struct store_writer *w, const char *name)
 {
-    enum err e = store_writer_commit(w);
-    if (e != ERR_OK)
-        return e;
     struct store_writer **cw = realloc(c->committed, (c->n_committed + 1) * sizeof(*cw));
     if (cw == NULL) {
         store_writer_uncommit(w);
@@ -216,6 +229,63 @@ static void uncommit_all(struct req_ctx *c)
 {
     for (size_t i = 0; i < c->n_committed; i++)
         store_writer_uncommit(c->committed[i]);
+}
+
+/* Pool thread: commit the request's files in order, up to the first
+ * failure. The loop does not touch <c> until commit_done runs. */
+static void commit_work(void *arg)
+{
+    struct req_ctx *c = arg;
+    for (; c->n_commit_done < c->n_to_commit; c->n_commit_done++) {
+        enum err e = store_writer_commit(c->to_commit[c->n_commit_done]);
+        if (e != ERR_OK) {
+            c->commit_err = e;
+            return;
+        }
+    }
+}
+
+/* Loop thread: record what was committed, then go on or reply the error. */
+static void commit_done(void *arg, enum err status)
+{
+    struct req_ctx *c = arg;
+    enum err e = status != ERR_OK ? status : c->commit_err;
+    if (c->gw->closing) /* the backend was freed before us (gateway.h) */
+        e = ERR_CANCELED;
+    for (size_t i = 0; i < c->n_commit_done; i++) {
+        enum err r = record_file(c, c->to_commit[i], c->to_commit_name[i]);
+        if (r != ERR_OK && e == ERR_OK)
+            e = r;
+    }
+    if (e == ERR_OK) {
+        c->after_commit(c);
+        return;
+    }
+    uncommit_all(c);
+    if (e == ERR_CANCELED)
+        reply_error(c, ERR_UNAVAILABLE, "the gateway is shutting down");
+    else if (c->commit_is_result)
+        reply_error(c, e, "cannot store result");
+    else
+        reply_error(c, e, "cannot store file \"%s\"",
+                    c->to_commit_name[c->n_commit_done < c->n_to_commit ? c->n_commit_done : 0]);
+}
+
+/*
+ * Commit the <n> writers queued in c->to_commit (names in c->to_commit_name)
+ * off the loop: fsyncs take milliseconds. Then <next>(c) runs on the loop
+ * with c->files and c->committed filled in, or the request is answered with
+ * the error (nothing committed is left behind).
+ */
+static void commit_files(struct req_ctx *c, size_t n, void (*next)(struct req_ctx *c))
+{
+    c->n_to_commit = n;
+    c->n_commit_done = 0;
+    c->commit_err = ERR_OK;
+    c->after_commit = next;
+    enum err e = syncq_submit(c->gw->sync, commit_work, commit_done, c);
+    if (e != ERR_OK)
+        reply_error(c, e, "cannot store files: %s", err_str(e));
 }
 
 /* ---- job handlers ----------------------------------------------------- */
@@ -297,6 +367,34 @@ static enum err check_job_fields(struct req_ctx *c, const struct codec_job_field
     return ERR_OK;
 }
 
+/* After the files of a new job are committed: create its record. */
+static void create_committed(struct req_ctx *c)
+{
+    const struct intake_body *b = c->body;
+    const struct codec_job_fields *f = &c->job_fields;
+    const char *spec_sha = NULL;
+    for (size_t i = 0; i < b->n_files && i < c->n_files; i++)
+        if (is_spec(&b->files[i]))
+            spec_sha = c->files[i].sha256;
+    struct gw_job_new in = {
+        .title = f->title,
+        .description = f->description ? f->description : "",
+        .type = f->type,
+        .price_usd_cents = f->price_usd_cents,
+        .client = c->signer,
+        .spec_sha256 = spec_sha,
+        .cloud_link = f->cloud_link,
+        .external_links = f->external_links,
+        .files = c->files,
+        .n_files = c->n_files,
+    };
+    enum err e = c->gw->be.create_job(c->gw->be.ctx, &in, job_reply_cb, c);
+    if (e != ERR_OK) {
+        uncommit_all(c);
+        reply_error(c, e, "cannot create job: %s", err_str(e));
+    }
+}
+
 static void handle_create(struct req_ctx *c)
 {
     struct intake_body *b = c->body;
@@ -305,7 +403,6 @@ static void handle_create(struct req_ctx *c)
     struct buf msg;
     buf_init(&msg, 512);
     enum err e;
-    const char *spec_sha = NULL;
     if (b->sink == INTAKE_SINK_BUFFER) {
         e = codec_parse_job_fields(b->data.data ? b->data.data : "", b->data.len, &f, &msg);
         if (e != ERR_OK) {
@@ -349,33 +446,17 @@ static void handle_create(struct req_ctx *c)
             goto out;
         }
     }
+    if (b->n_files > COMMIT_MAX) { /* intake caps parts below this */
+        reply_error(c, ERR_TOOBIG, "more than %d files", COMMIT_MAX);
+        goto out;
+    }
     for (size_t i = 0; i < b->n_files; i++) {
-        const struct intake_file *file = &b->files[i];
-        if ((e = commit_file(c, file->writer, file->filename)) != ERR_OK) {
-            uncommit_all(c);
-            reply_error(c, e, "cannot store file \"%s\"", file->filename);
-            goto out;
-        }
-        if (is_spec(file))
-            spec_sha = c->files[c->n_files - 1].sha256;
+        c->to_commit[i] = b->files[i].writer;
+        c->to_commit_name[i] = b->files[i].filename;
     }
-    struct gw_job_new in = {
-        .title = f.title,
-        .description = f.description ? f.description : "",
-        .type = f.type,
-        .price_usd_cents = f.price_usd_cents,
-        .client = c->signer,
-        .spec_sha256 = spec_sha,
-        .cloud_link = f.cloud_link,
-        .external_links = f.external_links,
-        .files = c->files,
-        .n_files = c->n_files,
-    };
-    e = c->gw->be.create_job(c->gw->be.ctx, &in, job_reply_cb, c);
-    if (e != ERR_OK) {
-        uncommit_all(c);
-        reply_error(c, e, "cannot create job: %s", err_str(e));
-    }
+    c->job_fields = f; /* the request owns the fields now */
+    memset(&f, 0, sizeof(f));
+    commit_files(c, b->n_files, create_committed);
 out:
     codec_job_fields_release(&f);
     buf_release(&msg);
@@ -471,6 +552,16 @@ static void handle_progress(struct req_ctx *c)
     buf_release(&msg);
 }
 
+static void result_committed(struct req_ctx *c)
+{
+    enum err e =
+        c->gw->be.set_result(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb, c);
+    if (e != ERR_OK) {
+        uncommit_all(c);
+        reply_error(c, e, "cannot record result: %s", err_str(e));
+    }
+}
+
 static void handle_result_put(struct req_ctx *c)
 {
     struct intake_file *file = &c->body->files[0];
@@ -478,16 +569,19 @@ static void handle_result_put(struct req_ctx *c)
         reply_error(c, ERR_INVAL, "empty result");
         return;
     }
-    enum err e = commit_file(c, file->writer, "result");
+    c->to_commit[0] = file->writer;
+    c->to_commit_name[0] = "result";
+    c->commit_is_result = 1;
+    commit_files(c, 1, result_committed);
+}
+
+static void file_committed(struct req_ctx *c)
+{
+    enum err e =
+        c->gw->be.add_file(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb, c);
     if (e != ERR_OK) {
         uncommit_all(c);
-        reply_error(c, e, "cannot store result");
-        return;
-    }
-    e = c->gw->be.set_result(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb, c);
-    if (e != ERR_OK) {
-        uncommit_all(c);
-        reply_error(c, e, "cannot record result: %s", err_str(e));
+        reply_error(c, e, "cannot record file: %s", err_str(e));
     }
 }
 
@@ -509,17 +603,9 @@ static void handle_files_post(struct req_ctx *c)
     } else {
         name = b->files[0].filename;
     }
-    enum err e = commit_file(c, b->files[0].writer, name);
-    if (e != ERR_OK) {
-        uncommit_all(c);
-        reply_error(c, e, "cannot store file");
-        return;
-    }
-    e = c->gw->be.add_file(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb, c);
-    if (e != ERR_OK) {
-        uncommit_all(c);
-        reply_error(c, e, "cannot record file: %s", err_str(e));
-    }
+    c->to_commit[0] = b->files[0].writer;
+    c->to_commit_name[0] = name;
+    commit_files(c, 1, file_committed);
 }
 
 /* Stream store object <sha256> as the reply; libevent sends it from the file
@@ -1036,8 +1122,8 @@ static void collect_cb(void *arg, struct metrics *m)
  * x2.5 apart, around the issue's targets (p99 <= 20 ms at 64 connections). */
 static enum err metrics_init(struct gateway *gw)
 {
-    static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02,
-                                    0.05,   0.1,   0.25,   0.5,   1,    2.5, 10};
+    static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05,
+                                    0.1,    0.25,  0.5,    1,     2.5,  10};
     static const char *const req_labels[] = {"route", "status"};
     static const char *const lat_labels[] = {"route"};
     struct metrics_family *lat;
@@ -1046,12 +1132,11 @@ static enum err metrics_init(struct gateway *gw)
         (e = metrics_family_new(gw->metrics, METRICS_COUNTER, "loom_gateway_requests_total",
                                 "HTTP requests answered, by route and status code", req_labels, 2,
                                 NULL, 0, &gw->requests)) != ERR_OK ||
-        (e = metrics_family_new(gw->metrics, METRICS_HISTOGRAM,
-                                "loom_gateway_request_duration_seconds",
-                                "time from the request's arrival at its handler to its reply, "
-                                "by route",
-                                lat_labels, 1, bounds, sizeof(bounds) / sizeof(bounds[0]),
-                                &lat)) != ERR_OK)
+        (e = metrics_family_new(
+             gw->metrics, METRICS_HISTOGRAM, "loom_gateway_request_duration_seconds",
+             "time from the request's arrival at its handler to its reply, "
+             "by route",
+             lat_labels, 1, bounds, sizeof(bounds) / sizeof(bounds[0]), &lat)) != ERR_OK)
         return e;
     for (size_t r = 0; r <= ROUTE__COUNT; r++) {
         const char *v[1] = {r < ROUTE__COUNT ? routes_table[r].name : "none"};
@@ -1066,11 +1151,11 @@ static enum err metrics_init(struct gateway *gw)
                                  "event-stream clients dropped for falling behind",
                                  &gw->sse_dropped)) != ERR_OK ||
         (e = metrics_counter_new(gw->metrics, "loom_gateway_upload_bytes_total",
-                                 "bytes committed to the upload store",
-                                 &gw->upload_bytes)) != ERR_OK ||
+                                 "bytes committed to the upload store", &gw->upload_bytes)) !=
+            ERR_OK ||
         (e = metrics_gauge_new(gw->metrics, "loom_gateway_ratelimit_keys",
-                               "client addresses tracked by the rate limiter",
-                               &gw->rl_keys)) != ERR_OK)
+                               "client addresses tracked by the rate limiter", &gw->rl_keys)) !=
+            ERR_OK)
         return e;
     metrics_on_collect(gw->metrics, collect_cb, gw);
     return ERR_OK;
@@ -1116,6 +1201,7 @@ enum err gateway_new(struct event_base *base, const struct gateway_config *cfg,
     if (intake_new(store, &gw->limits, classify_cb, gw, &gw->intake) != ERR_OK ||
         ratelimit_new(cfg->rate_per_s, cfg->rate_burst, cfg->rate_max_keys, &gw->rl) != ERR_OK ||
         sse_new(cfg->sse_max_queue_bytes, cfg->sse_max_clients, &gw->sse) != ERR_OK ||
+        syncq_new(base, SYNC_THREADS, &gw->sync) != ERR_OK ||
         (gw->http = evhttp_new(base)) == NULL || metrics_init(gw) != ERR_OK)
         goto fail;
     e = ERR_EXISTS;
@@ -1159,6 +1245,8 @@ void gateway_free(struct gateway *gw)
     if (gw == NULL)
         return;
     sse_free(gw->sse);
+    gw->closing = 1;
+    syncq_free(gw->sync); /* pending commits answer their requests first */
     if (gw->http)
         evhttp_free(gw->http);
     intake_free(gw->intake);

@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct intake_conn {
     struct bufferevent *bev;        /* the filter; NULL in intake_feed_for_test */
     struct bufferevent *underlying; /* the socket bufferevent under it */
     struct event *kick;
+    struct event *wready; /* one-shot EV_WRITE on the socket after EAGAIN */
     struct evbuffer_cb_entry *out_cb;
     enum conn_state state;
     struct buf head;           /* rewritten head, forwarded when the body is done */
@@ -671,6 +673,85 @@ static enum bufferevent_filter_result in_filter_cb(struct evbuffer *src, struct 
     return BEV_OK;
 }
 
+/* Try to empty <b> into socket <fd>: 1 when empty, 0 when the socket is
+ * full (EAGAIN), -1 on a hard error (the peer is gone). */
+static int write_all(struct evbuffer *b, evutil_socket_t fd)
+{
+    while (evbuffer_get_length(b) > 0) {
+        int k = evbuffer_write(b, fd);
+        if (k > 0)
+            continue;
+        if (k == -1 && errno == EINTR)
+            continue;
+        if (k == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return -1;
+    }
+    return 1;
+}
+
+/* Whether evhttp still holds the connection: freeing the filter unlinks it
+ * at once (the socket bufferevent loses its callbacks), while the rest of
+ * the free is deferred past evhttp's close(2) of the descriptor, whose
+ * number accept() may then reuse. Nothing may touch the socket after. */
+static int conn_linked(struct intake_conn *c)
+{
+    bufferevent_event_cb ecb = NULL;
+    bufferevent_getcb(c->underlying, NULL, NULL, &ecb, NULL);
+    return ecb != NULL;
+}
+
+static void wready_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct intake_conn *c = arg;
+    if (conn_linked(c))
+        (void)bufferevent_flush(c->bev, EV_WRITE, BEV_NORMAL);
+}
+
+/*
+ * The output side: write the reply straight to the socket instead of
+ * queueing it on the socket bufferevent. evhttp treats the filter's output
+ * running empty as "reply sent", and on Connection: close (or HTTP/1.0) it
+ * then shuts the socket down at once: bytes still queued below the filter
+ * were lost (an empty reply). Here the filter's output only empties once
+ * the kernel holds every byte. When the socket is full the bytes stay in
+ * <src> and a one-shot EV_WRITE event retries; bytes queued on the socket
+ * bufferevent itself (the 100 Continue line) go first.
+ */
+static enum bufferevent_filter_result out_filter_cb(struct evbuffer *src, struct evbuffer *dst,
+                                                    ev_ssize_t dst_limit,
+                                                    enum bufferevent_flush_mode mode, void *arg)
+{
+    (void)dst_limit;
+    (void)mode;
+    struct intake_conn *c = arg;
+    evutil_socket_t fd = bufferevent_getfd(c->underlying);
+    if (fd == -1 || !conn_linked(c)) {
+        evbuffer_drain(src, evbuffer_get_length(src)); /* no socket: nowhere to go */
+        return BEV_OK;
+    }
+    int r = write_all(dst, fd);
+    if (r == 1)
+        r = write_all(src, fd);
+    if (r == -1) {
+        /* The peer is gone: drop the reply; the read side sees the error. */
+        evbuffer_drain(src, evbuffer_get_length(src));
+        return BEV_OK;
+    }
+    if (r == 1)
+        return BEV_OK;
+    if (evbuffer_get_length(dst) == 0) { /* else the socket bufferevent retries */
+        if (c->wready == NULL && (c->wready = event_new(bufferevent_get_base(c->bev), fd, EV_WRITE,
+                                                        wready_cb, c)) == NULL)
+            return BEV_ERROR;
+        if (!event_pending(c->wready, EV_WRITE, NULL) && event_add(c->wready, NULL) == -1)
+            return BEV_ERROR;
+    }
+    return BEV_NEED_MORE;
+}
+
 static void conn_free(struct intake_conn *c)
 {
     intake_body_free(c->cur);
@@ -683,6 +764,8 @@ static void conn_free(struct intake_conn *c)
     buf_release(&c->line);
     if (c->kick)
         event_free(c->kick);
+    if (c->wready)
+        event_free(c->wready);
     free(c);
 }
 
@@ -773,8 +856,8 @@ struct bufferevent *intake_bevcb(struct event_base *base, void *arg)
     if (u == NULL)
         goto fail;
     c->underlying = u;
-    c->bev =
-        bufferevent_filter_new(u, in_filter_cb, NULL, BEV_OPT_DEFER_CALLBACKS, conn_free_cb, c);
+    c->bev = bufferevent_filter_new(u, in_filter_cb, out_filter_cb, BEV_OPT_DEFER_CALLBACKS,
+                                    conn_free_cb, c);
     if (c->bev == NULL) {
         bufferevent_free(u);
         c->underlying = NULL;

@@ -175,14 +175,7 @@ enum err store_writer_finish(struct store_writer *w)
 {
     if (w->finished)
         return ERR_STATE;
-    /* fsync before the rename: a crash must never leave an object whose name
-     * promises content that did not reach the disk. */
-    if (fsync(w->fd) == -1)
-        return ERR_IO;
-    int rc = close(w->fd);
-    w->fd = -1;
-    if (rc == -1)
-        return ERR_IO;
+    /* The descriptor stays open: store_writer_commit() fsyncs it. */
     digest_sha256_final_hex(w->hash, w->sha256);
     w->finished = 1;
     return ERR_OK;
@@ -233,17 +226,32 @@ enum err store_writer_commit(struct store_writer *w)
         goto out;
     struct stat st;
     if (stat(file.data, &st) == 0) {
-        /* Same sha256, same content: keep the existing object. */
-        (void)unlink(w->tmp_path);
+        /* Same sha256, same content: keep the existing object, which was
+         * durable before its name appeared; this copy needs no fsync. */
         w->created = 0;
     } else {
-        if (rename(w->tmp_path, file.data) == -1) {
+        /* fsync before the name appears: a crash must never leave an object
+         * whose name promises content that did not reach the disk. */
+        if (fsync(w->fd) == -1) {
             e = ERR_IO;
             goto out;
         }
-        fsync_dir(dir.data);
-        w->created = 1;
+        /* link(2), not rename(2): it fails when another commit of the same
+         * content won the race, so exactly one writer is its creator (the
+         * one whose uncommit may remove it). */
+        if (link(w->tmp_path, file.data) == 0) {
+            fsync_dir(dir.data);
+            w->created = 1;
+        } else if (errno == EEXIST) {
+            w->created = 0;
+        } else {
+            e = ERR_IO;
+            goto out;
+        }
     }
+    (void)unlink(w->tmp_path);
+    (void)close(w->fd);
+    w->fd = -1;
     free(w->tmp_path);
     w->tmp_path = NULL;
     w->committed = 1;

@@ -3,15 +3,15 @@
  *
  * Files live under <root>/objects/<first two hex digits>/<sha256 hex>. An
  * upload is written to a temporary file under <root>/tmp, hashed while it
- * streams, fsync'd, and renamed into place only when the caller commits it;
+ * streams, and fsync'd and linked into place only when the caller commits it;
  * a writer freed without a commit unlinks its temporary file, so an upload
  * that fails or is cut off leaves nothing behind. Identical content shares
  * one object. Nothing is ever held whole in memory.
  * Not here: which job a file belongs to (the job store), file names (labels
  * chosen by clients; see validate.h), garbage collection of unreferenced
  * objects. Threading: blocking file I/O on the caller's thread; the gateway
- * calls it from its one event loop (writes land in the page cache; fsync runs
- * once per file, at finish).
+ * writes from its event loop (writes land in the page cache) and commits
+ * (fsync, link, folder fsync) on syncq threads.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -57,8 +57,9 @@ LOOM_MUST_CHECK enum err store_writer_new(struct store *s, uint64_t max_bytes,
 LOOM_MUST_CHECK enum err store_writer_write(struct store_writer *w, const void *p, size_t n);
 
 /*
- * Flush the temporary file to disk (fsync) and close it; the sha256 and size
- * are known afterwards. Returns ERR_OK, ERR_STATE (twice), ERR_IO.
+ * End the upload: the sha256 and size are known afterwards. Cheap (no
+ * fsync; store_writer_commit() makes the file durable). Returns ERR_OK,
+ * ERR_STATE (twice).
  */
 LOOM_MUST_CHECK enum err store_writer_finish(struct store_writer *w);
 
@@ -67,10 +68,13 @@ const char *store_writer_sha256(const struct store_writer *w);
 uint64_t store_writer_size(const struct store_writer *w);
 
 /*
- * Move the finished file into objects/ under its sha256 (rename(2), then
- * fsync of the folder). If that object already exists the temporary file is
- * dropped instead. Returns ERR_OK, ERR_STATE (not finished, or committed
- * already), ERR_IO.
+ * Make the finished file durable (fsync) and give it its name in objects/
+ * under its sha256 (link(2), then fsync of the folder). If that object
+ * already exists the temporary file is dropped instead, without an fsync
+ * (the object was durable before it was named). Blocks for disk flushes
+ * (milliseconds): the gateway runs it on a syncq thread. Thread-safe for
+ * distinct writers, also of the same content (one of them is the creator).
+ * Returns ERR_OK, ERR_STATE (not finished, or committed already), ERR_IO.
  */
 LOOM_MUST_CHECK enum err store_writer_commit(struct store_writer *w);
 

@@ -495,6 +495,72 @@ enum err db_exec_batch(struct db_conn *c, const struct db_stmt *st, size_t n,
     return e;
 }
 
+enum err db_exec_multi(struct db_conn *c, const struct db_stmt *const *sts,
+                       const char *const *const *params, size_t n, struct db_res **outs)
+{
+    size_t i;
+    enum err e = ERR_OK, ei;
+    PGresult *r;
+
+    for (i = 0; i < n; i++)
+        outs[i] = NULL;
+    if (n == 0 || n > DB_PIPELINE_CHUNK)
+        return n == 0 ? ERR_OK : ERR_INVAL;
+    if (c->broken) {
+        set_error("", "connection lost");
+        return ERR_UNAVAILABLE;
+    }
+    for (i = 0; i < n; i++)
+        if ((e = ensure_prepared(c, sts[i])) != ERR_OK)
+            return e;
+    if (PQenterPipelineMode(c->pg) != 1) {
+        set_error("cannot enter pipeline mode", PQerrorMessage(c->pg));
+        c->broken = PQstatus(c->pg) == CONNECTION_BAD;
+        return c->broken ? ERR_UNAVAILABLE : ERR_DB;
+    }
+    for (i = 0; i < n; i++) {
+        if (PQsendQueryPrepared(c->pg, sts[i]->name, sts[i]->n_params, params[i], NULL, NULL, 0) !=
+            1) {
+            set_error("", PQerrorMessage(c->pg));
+            c->broken = 1;
+            return ERR_UNAVAILABLE;
+        }
+    }
+    if (PQpipelineSync(c->pg) != 1) {
+        set_error("", PQerrorMessage(c->pg));
+        c->broken = 1;
+        return ERR_UNAVAILABLE;
+    }
+    for (i = 0; i < n && !c->broken; i++) {
+        ei = pipeline_result(c, &outs[i], e);
+        if (e == ERR_OK)
+            e = ei;
+    }
+    if (c->broken)
+        goto fail;
+    r = PQgetResult(c->pg);
+    if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+        set_error("", "pipeline lost its sync point");
+        c->broken = 1;
+        PQclear(r);
+        goto fail;
+    }
+    PQclear(r);
+    if (PQexitPipelineMode(c->pg) != 1) {
+        set_error("", PQerrorMessage(c->pg));
+        c->broken = 1;
+        goto fail;
+    }
+    if (e == ERR_OK)
+        return ERR_OK;
+fail:
+    for (i = 0; i < n; i++) {
+        db_res_free(outs[i]);
+        outs[i] = NULL;
+    }
+    return c->broken ? ERR_UNAVAILABLE : e;
+}
+
 enum err db_exec(struct db_conn *c, const char *sql, int n_params, const char *const *params,
                  struct db_res **out)
 {

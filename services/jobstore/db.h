@@ -150,6 +150,23 @@ LOOM_MUST_CHECK enum err db_exec_stmt(struct db_conn *c, const struct db_stmt *s
 LOOM_MUST_CHECK enum err db_exec_batch(struct db_conn *c, const struct db_stmt *st, size_t n,
                                        const char *const *params, struct db_res **outs);
 
+/*
+ * Run <n> (1..DB_PIPELINE_CHUNK) different prepared statements on <c> in one
+ * round trip (libpq pipeline mode, one sync point): statement i with the
+ * parameters params[i] (st->n_params strings each; borrowed). Outside
+ * db_begin() the runs share one implicit transaction, so reads see one
+ * snapshot and a failure undoes every run.
+ *   outs: n entries; on success outs[i] receives run i's result (free each
+ *         with db_res_free()); on failure all are NULL.
+ * Returns ERR_OK when every run succeeded, else the first failure, mapped as
+ * in db_exec_stmt(); ERR_INVAL when n is over DB_PIPELINE_CHUNK. n = 0
+ * returns ERR_OK at once. Blocks for one round trip (plus one per statement
+ * this connection has not prepared yet).
+ */
+LOOM_MUST_CHECK enum err db_exec_multi(struct db_conn *c, const struct db_stmt *const *sts,
+                                       const char *const *const *params, size_t n,
+                                       struct db_res **outs);
+
 /* Runs per pipeline sync in db_exec_batch(). Their results (a few hundred
  * bytes each at most for our statements) must fit the socket buffers, since
  * the results of a chunk are read only after the whole chunk is sent. */

@@ -751,30 +751,21 @@ void jobdb_files_free(struct jobdb_file *files, size_t n)
     free(files);
 }
 
-enum err jobdb_list_files(struct jobdb *db, int64_t id, struct jobdb_file **files, size_t *n)
+/* The rows of st_files in <r> as files of job <id>. */
+static enum err files_from_res(const struct db_res *r, int64_t id, struct jobdb_file **files,
+                               size_t *n)
 {
-    char key[24];
-    const char *params[1] = {key};
-    struct db_conn *c = NULL;
-    struct db_res *r = NULL;
     struct jobdb_file *fs = NULL;
     size_t rows = 0, i;
-    enum err e;
+    enum err e = ERR_OK;
 
     *files = NULL;
     *n = 0;
-    fmt_i64(key, id);
-    e = db_checkout(db->pool, &c);
-    if (e != ERR_OK)
-        return e;
-    e = db_exec_stmt(c, &st_files, params, &r);
-    if (e == ERR_OK) {
-        rows = db_res_rows(r);
-        if (rows == 0)
-            e = ERR_NOTFOUND;
-        else if (!db_res_text(r, 0, 0))
-            rows = 0; /* the job exists and has no files */
-    }
+    rows = db_res_rows(r);
+    if (rows == 0)
+        e = ERR_NOTFOUND;
+    else if (!db_res_text(r, 0, 0))
+        rows = 0; /* the job exists and has no files */
     if (e == ERR_OK) {
         fs = calloc(rows ? rows : 1, sizeof *fs);
         if (!fs)
@@ -799,6 +790,26 @@ enum err jobdb_list_files(struct jobdb *db, int64_t id, struct jobdb_file **file
     } else {
         jobdb_files_free(fs, rows); /* calloc'd: unset entries are NULL */
     }
+    return e;
+}
+
+enum err jobdb_list_files(struct jobdb *db, int64_t id, struct jobdb_file **files, size_t *n)
+{
+    char key[24];
+    const char *params[1] = {key};
+    struct db_conn *c = NULL;
+    struct db_res *r = NULL;
+    enum err e;
+
+    *files = NULL;
+    *n = 0;
+    fmt_i64(key, id);
+    e = db_checkout(db->pool, &c);
+    if (e != ERR_OK)
+        return e;
+    e = db_exec_stmt(c, &st_files, params, &r);
+    if (e == ERR_OK)
+        e = files_from_res(r, id, files, n);
     db_res_free(r);
     db_checkin(db->pool, c);
     return e;
@@ -1902,25 +1913,16 @@ static int is_true(const char *s)
     return s && strcmp(s, "t") == 0;
 }
 
-enum err jobdb_history(struct jobdb *db, int64_t id, struct jobdb_history_entry **out, size_t *n)
+/* The rows of st_history in <r> as history entries, oldest first. */
+static enum err history_from_res(const struct db_res *r, struct jobdb_history_entry **out,
+                                 size_t *n)
 {
-    char key[24];
-    const char *params[1] = {key};
     struct jobdb_history_entry *h = NULL;
-    struct db_conn *c = NULL;
-    struct db_res *r = NULL;
     size_t rows, i, k = 0;
-    enum err e;
+    enum err e = ERR_OK;
 
     *out = NULL;
     *n = 0;
-    fmt_i64(key, id);
-    e = db_checkout(db->pool, &c);
-    if (e != ERR_OK)
-        return e;
-    e = db_exec_stmt(c, &st_history, params, &r);
-    if (e != ERR_OK)
-        goto out;
     rows = db_res_rows(r);
     if (rows == 0) {
         e = ERR_NOTFOUND;
@@ -1958,7 +1960,67 @@ out:
     } else {
         free(h);
     }
+    return e;
+}
+
+enum err jobdb_history(struct jobdb *db, int64_t id, struct jobdb_history_entry **out, size_t *n)
+{
+    char key[24];
+    const char *params[1] = {key};
+    struct db_conn *c = NULL;
+    struct db_res *r = NULL;
+    enum err e;
+
+    *out = NULL;
+    *n = 0;
+    fmt_i64(key, id);
+    e = db_checkout(db->pool, &c);
+    if (e != ERR_OK)
+        return e;
+    e = db_exec_stmt(c, &st_history, params, &r);
+    if (e == ERR_OK)
+        e = history_from_res(r, out, n);
     db_res_free(r);
+    db_checkin(db->pool, c);
+    return e;
+}
+
+enum err jobdb_get_full(struct jobdb *db, int64_t id, struct jobdb_job *job,
+                        struct jobdb_history_entry **history, size_t *n_history,
+                        struct jobdb_file **files, size_t *n_files)
+{
+    char key[24];
+    const char *params[1] = {key};
+    const struct db_stmt *sts[3] = {&st_get, &st_history, &st_files};
+    const char *const *ps[3] = {params, params, params};
+    struct db_res *rs[3] = {NULL, NULL, NULL};
+    struct db_conn *c = NULL;
+    enum err e;
+
+    memset(job, 0, sizeof *job);
+    *history = NULL;
+    *n_history = 0;
+    *files = NULL;
+    *n_files = 0;
+    fmt_i64(key, id);
+    e = db_checkout(db->pool, &c);
+    if (e != ERR_OK)
+        return e;
+    e = db_exec_multi(c, sts, ps, 3, rs);
+    if (e == ERR_OK)
+        e = db_res_rows(rs[0]) == 1 ? row_to_job(rs[0], 0, job) : ERR_NOTFOUND;
+    if (e == ERR_OK)
+        e = history_from_res(rs[1], history, n_history);
+    if (e == ERR_OK)
+        e = files_from_res(rs[2], id, files, n_files);
+    if (e != ERR_OK) {
+        jobdb_job_release(job);
+        free(*history);
+        *history = NULL;
+        *n_history = 0;
+    }
+    for (size_t i = 0; i < 3; i++)
+        db_res_free(rs[i]);
     db_checkin(db->pool, c);
     return e;
 }

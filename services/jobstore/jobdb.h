@@ -307,6 +307,21 @@ struct jobdb_history_entry {
 LOOM_MUST_CHECK enum err jobdb_history(struct jobdb *db, int64_t id,
                                        struct jobdb_history_entry **out, size_t *n);
 
+/*
+ * Read job <id> with its history (as jobdb_history()) and its files (as
+ * jobdb_list_files()) in one round trip: the three reads go out pipelined
+ * on one connection and see one snapshot.
+ *   job:     receives the row (caller releases with jobdb_job_release()).
+ *   history: receives a heap array (free()); NULL when none; count in
+ *            *n_history.
+ *   files:   receives a heap array (jobdb_files_free()); count in *n_files.
+ * On failure nothing is returned (all zeroed). Returns ERR_OK, ERR_NOTFOUND
+ * (no such job), ERR_NOMEM, database errors.
+ */
+LOOM_MUST_CHECK enum err jobdb_get_full(struct jobdb *db, int64_t id, struct jobdb_job *job,
+                                        struct jobdb_history_entry **history, size_t *n_history,
+                                        struct jobdb_file **files, size_t *n_files);
+
 /* Read job <id> into <out> (caller releases). Returns ERR_OK, ERR_NOTFOUND,
  * and the database errors above. */
 LOOM_MUST_CHECK enum err jobdb_get(struct jobdb *db, int64_t id, struct jobdb_job *out);

@@ -97,15 +97,11 @@ static enum err load_job(struct jobdb *db, int64_t id, bool full, struct proto_j
     size_t n_h = 0, n_f = 0;
     enum err e;
 
-    e = jobdb_get(db, id, &row);
+    /* Full: one round trip for the row, its history and its files. */
+    e = full ? jobdb_get_full(db, id, &row, &h, &n_h, &files, &n_f) : jobdb_get(db, id, &row);
     if (e != ERR_OK)
         return e;
-    if (full)
-        e = jobdb_history(db, id, &h, &n_h);
-    if (e == ERR_OK && full)
-        e = jobdb_list_files(db, id, &files, &n_f);
-    if (e == ERR_OK)
-        e = jobmap_job(&row, h, n_h, job);
+    e = jobmap_job(&row, h, n_h, job);
     if (e == ERR_OK && n_f > 0) {
         e = jobmap_job_files(files, n_f, job);
         if (e != ERR_OK)

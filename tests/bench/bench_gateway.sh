@@ -8,7 +8,8 @@
 #           store requires the spec hash; authenticated by a Sign-In with
 #           Ethereum session cookie, since per-request signatures need a fresh
 #           nonce each) vs pgbench inserting the same row into a table of the
-#           same columns.
+#           same columns; once more with a distinct job.json per request
+#           (identical uploads share one store object and skip its fsyncs).
 # Also /health (common/metrics' route) for reference. Needs LOOM_BENCH_PG_URL
 # (scripts/bench.sh). Settings: BENCH_CONNS (64), BENCH_SECONDS (10),
 # BENCH_THREADS (2).
@@ -32,12 +33,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 "$B/bin/loom-jobstore" --database-url="$LOOM_BENCH_PG_URL" --db-schema="$SCHEMA" \
   --rep-addr="ipc://$T/rep" --pub-addr="ipc://$T/pub" --metrics-port=0 >"$T/js.log" 2>&1 &
-pids="$pids $!"
+pids="$pids $!"; JSPID=$!
 GP=$(free_port)
 "$B/bin/loom-gateway" --listen="127.0.0.1:$GP" --jobstore="ipc://$T/rep" --feed="ipc://$T/pub" \
   --store-root="$T/store" --rate-per-s=1000000 --rate-burst=1000000 --log-level=error \
   --siwe-domain="127.0.0.1:$GP" >"$T/gw.log" 2>&1 &
-pids="$pids $!"
+pids="$pids $!"; GWPID=$!
 G="http://127.0.0.1:$GP"
 for _ in $(seq 100); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$G/api/jobs")" = 200 ] && break; sleep 0.1
@@ -66,18 +67,39 @@ JOB_BYTES=$(curl -s "$G/api/jobs/$ID" | wc -c)
 cc -O2 -o "$T/bare" "$ROOT/tests/bench/gw_bare_server.c" -levent || exit 1
 BP=$(free_port)
 "$T/bare" "$BP" "$JOB_BYTES" &
-pids="$pids $!"
+pids="$pids $!"; BAREPID=$!
 sleep 0.3
 
-# run NAME wrk-args...: prints "NAME rps p99_ms non2xx"
+# CPU time (user + system, clock ticks) of the processes given.
+ticks() {
+  local t=0 p v
+  for p in "$@"; do
+    v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') && t=$((t + ${v:-0}))
+  done
+  echo $t
+}
+PGDIR=$(psql -Atqc 'SHOW data_directory' "$LOOM_BENCH_PG_URL")
+pg_pids() { local pm; pm=$(head -1 "$PGDIR/postmaster.pid" 2>/dev/null) && echo "$pm $(pgrep -P "$pm")"; }
+TCK=$(getconf CLK_TCK)
+
+# run NAME wrk-args...: prints "NAME rps p99_ms non2xx" and the CPU time per
+# request of each process on the path (where the two cores go).
 run() {
   local name=$1; shift
+  local pgp g0 j0 p0 b0 g1 j1 p1 b1 n
+  pgp=$(pg_pids)
+  g0=$(ticks $GWPID); j0=$(ticks $JSPID); p0=$(ticks $pgp); b0=$(ticks $BAREPID)
   wrk -t"$TH" -c"$C" -d"${D}s" --latency "$@" >"$T/wrk.txt" 2>&1
+  g1=$(ticks $GWPID); j1=$(ticks $JSPID); p1=$(ticks $pgp); b1=$(ticks $BAREPID)
+  n=$(awk '/requests in/ {print $1}' "$T/wrk.txt")
   local rps p99 bad
   rps=$(awk '/^Requests\/sec/ {print $2}' "$T/wrk.txt")
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' "$T/wrk.txt")
   bad=$(awk '/Non-2xx/ {print $5}' "$T/wrk.txt")
   printf '%-34s %10s req/s  p99 %8s ms  non-2xx %s\n' "$name" "${rps:-?}" "${p99:-?}" "${bad:-0}"
+  [ "${n:-0}" -gt 0 ] && printf '%-34s CPU us/request: gateway %d, job store %d, PostgreSQL %d, bare %d\n' "" \
+    $(((g1 - g0) * 1000000 / TCK / n)) $(((j1 - j0) * 1000000 / TCK / n)) \
+    $(((p1 - p0) * 1000000 / TCK / n)) $(((b1 - b0) * 1000000 / TCK / n))
 }
 
 cat >"$T/post.lua" <<LUA
@@ -87,14 +109,36 @@ wrk.headers["Cookie"] = "$COOKIE"
 local f = io.open("$T/form", "rb"); wrk.body = f:read("*a"); f:close()
 LUA
 
+# The same job with a job.json of its own per request: every upload is a new
+# store object, so each pays its fsync, link and folder fsync (identical
+# uploads share one object and skip them).
+cat >"$T/post_distinct.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "multipart/form-data; boundary=$BND"
+wrk.headers["Cookie"] = "$COOKIE"
+local n, tag = 0, tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+function setup(thread) thread:set("tid", tostring(math.random(1, 1000000000))) end
+function request()
+  n = n + 1
+  local spec = '{"kernel":"bench","n":"' .. tag .. "-" .. tostring(tid) .. "-" .. n .. '"}'
+  local body = "--$BND\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nbench job\r\n" ..
+    "--$BND\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nIA\r\n" ..
+    "--$BND\r\nContent-Disposition: form-data; name=\"price_usd_cents\"\r\n\r\n1500\r\n" ..
+    "--$BND\r\nContent-Disposition: form-data; name=\"job.json\"; filename=\"job.json\"\r\n\r\n" ..
+    spec .. "\r\n--$BND--\r\n"
+  return wrk.format(nil, nil, nil, body)
+end
+LUA
+
 psql -q "$LOOM_BENCH_PG_URL" -c "CREATE SCHEMA IF NOT EXISTS ${SCHEMA}_pgb; CREATE TABLE ${SCHEMA}_pgb.jobs (id bigserial PRIMARY KEY, title text NOT NULL, description text NOT NULL DEFAULT '', type text NOT NULL, price_usd_cents bigint NOT NULL, wallet_address text NOT NULL, status text NOT NULL DEFAULT 'PENDING', progress int NOT NULL DEFAULT 0, created_at timestamptz NOT NULL DEFAULT now(), spec_sha256 text)" >/dev/null
 echo "INSERT INTO ${SCHEMA}_pgb.jobs (title, type, price_usd_cents, wallet_address, spec_sha256) VALUES ('bench job', 'IA', 1500, '$A', '0x8a19d6156684bbe7328097ac7dc47d51dcd3d288a7e7dccb94f54949f3a314c2');" >"$T/insert.sql"
 
-echo "bench_gateway: wrk -t$TH -c$C -d${D}s on loopback, $(nproc) cores; job JSON $JOB_BYTES bytes"
+echo "bench_gateway: wrk -t$TH -c$C -d${D}s on loopback, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); job JSON $JOB_BYTES bytes"
 run "bare evhttp, fixed body" "http://127.0.0.1:$BP/"
 run "GET /api/jobs/$ID (gateway+jobstore)" "$G/api/jobs/$ID"
 run "GET /health (gateway)" "$G/health"
 run "POST /api/jobs (gateway+jobstore)" -s "$T/post.lua" "$G/api/jobs"
+run "POST /api/jobs, distinct job.json" -s "$T/post_distinct.lua" "$G/api/jobs"
 pgbench -n -c "$C" -j "$TH" -T "$D" -r -f "$T/insert.sql" "$LOOM_BENCH_PG_URL" >"$T/pgb.txt" 2>&1
 tps=$(awk '/^tps/ {print $3; exit}' "$T/pgb.txt")
 lat=$(awk '/^latency average/ {print $4}' "$T/pgb.txt")

@@ -123,6 +123,37 @@ check "an unknown file name is 404" '[ "$r" = 404 ]'
 r=$(curl -s -o /dev/null -w '%{http_code}' "$G/api/jobs/$ID/result")
 check "no result yet: GET result is 404" '[ "$r" = 404 ]'
 
+# 1c. replies survive a connection the client asks to close (HTTP/1.0, or
+# Connection: close): evhttp closes the socket right after the reply, so
+# every byte must have reached the kernel by then. A 3 MiB download read at
+# a limited rate fills the socket and takes the slow path.
+r=$(curl -s --http1.0 -w ' %{http_code}' "$G/api/jobs/$ID")
+check "HTTP/1.0 GET /api/jobs/{id}: 200 with the job" \
+  '[ "$(code "$r")" = 200 ] && [ "$(jq_ "$(body "$r")" .id)" = "$ID" ]' || echo "$r"
+r=$(curl -s -H 'Connection: close' -w ' %{http_code}' "$G/api/jobs/$ID")
+check "Connection: close GET /api/jobs/{id}: 200 with the job" \
+  '[ "$(code "$r")" = 200 ] && [ "$(jq_ "$(body "$r")" .id)" = "$ID" ]' || echo "$r"
+r=$(curl -s --http1.0 -w ' %{http_code}' "$G/api/jobs/999999")
+check "HTTP/1.0 error reply: 404 with the error shape" \
+  '[ "$(code "$r")" = 404 ] && [ "$(jq_ "$(body "$r")" .error.code)" = not_found ]' || echo "$r"
+head -c 3145728 /dev/urandom >"$T/big.bin"
+BIG_SHA=$(sha256sum "$T/big.bin" | cut -d' ' -f1)
+{ printf -- '--%s\r\nContent-Disposition: form-data; name="title"\r\n\r\nbig\r\n' $BND
+  printf -- '--%s\r\nContent-Disposition: form-data; name="type"\r\n\r\nIA\r\n' $BND
+  printf -- '--%s\r\nContent-Disposition: form-data; name="price_usd_cents"\r\n\r\n300\r\n' $BND
+  printf -- '--%s\r\nContent-Disposition: form-data; name="job.json"; filename="job.json"\r\n\r\n%s\r\n' $BND "$SPEC"
+  printf -- '--%s\r\nContent-Disposition: form-data; name="input"; filename="big.bin"\r\n\r\n' $BND
+  cat "$T/big.bin"; printf -- '\r\n--%s--\r\n' $BND; } >"$T/bigform"
+r=$(signed $CK $CA POST /api/jobs "$T/bigform" -H "Content-Type: multipart/form-data; boundary=$BND" -H 'Connection: close')
+BIG_ID=$(jq_ "$(body "$r")" .id)
+check "Connection: close POST of a 3 MiB upload: 201 with the job" '[ "$(code "$r")" = 201 ]' || echo "$r"
+r=$(curl -s --http1.0 --limit-rate 8M -o "$T/big.dl" -w '%{http_code}' "$G/api/jobs/$BIG_ID/files/big.bin")
+check "HTTP/1.0 download of 3 MiB read slowly: every byte" \
+  '[ "$r" = 200 ] && [ "$(sha256sum "$T/big.dl" | cut -d" " -f1)" = "$BIG_SHA" ]' || echo "$r"
+r=$(curl -s -H 'Connection: close' -o "$T/big.dl" -w '%{http_code}' "$G/api/jobs/$BIG_ID/files/big.bin")
+check "Connection: close download of 3 MiB: every byte" \
+  '[ "$r" = 200 ] && [ "$(sha256sum "$T/big.dl" | cut -d" " -f1)" = "$BIG_SHA" ]' || echo "$r"
+
 # 2. wrong signer, replay, bad input
 printf '{"title":"x","type":"IA","price_usd_cents":100}' >"$T/small.json"
 r=$(signed $WK $CA POST /api/jobs "$T/small.json" -H "Content-Type: application/json")

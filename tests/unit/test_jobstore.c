@@ -1063,6 +1063,92 @@ static void test_db_down(void **state)
     js_start(j); /* for the teardown's schema drop and stop */
 }
 
+/* db_exec_multi: different statements in one round trip; results in order;
+ * one failure returns nothing and undoes the writes before it (one implicit
+ * transaction); the connection stays usable. */
+static const struct db_stmt st_m_add = {"t_multi_add", "SELECT $1::int + 1", 1};
+static const struct db_stmt st_m_cat = {"t_multi_cat", "SELECT $1::text || $2::text", 2};
+static const struct db_stmt st_m_ins = {"t_multi_ins", "INSERT INTO t_multi (v) VALUES ($1::int)",
+                                        1};
+static const struct db_stmt st_m_div = {"t_multi_div", "SELECT 10 / $1::int", 1};
+static const struct db_stmt st_m_count = {"t_multi_count", "SELECT count(*) FROM t_multi", 0};
+
+static void test_exec_multi(void **state)
+{
+    char schema[48];
+    struct db_config cfg;
+    struct db_pool *p = NULL;
+    struct db_conn *c = NULL;
+    struct db_res *outs[3];
+    const char *one[1] = {"41"}, *two[2] = {"ab", "cd"}, *zero[1] = {"0"}, *seven[1] = {"7"};
+
+    (void)state;
+    snprintf(schema, sizeof schema, "t_multi_%d", (int)getpid());
+    memset(&cfg, 0, sizeof cfg);
+    cfg.url = pg_url;
+    cfg.n_conns = 1;
+    cfg.checkout_timeout_ms = 5000;
+    cfg.schema = schema;
+    assert_int_equal(db_pool_new(&cfg, &p), ERR_OK);
+    assert_int_equal(db_checkout(p, &c), ERR_OK);
+    assert_int_equal(db_exec(c, "CREATE TABLE t_multi (v int NOT NULL)", 0, NULL, NULL), ERR_OK);
+
+    {
+        const struct db_stmt *sts[3] = {&st_m_add, &st_m_cat, &st_m_add};
+        const char *const *ps[3] = {one, two, seven};
+        assert_int_equal(db_exec_multi(c, sts, ps, 3, outs), ERR_OK);
+        assert_string_equal(db_res_text(outs[0], 0, 0), "42");
+        assert_string_equal(db_res_text(outs[1], 0, 0), "abcd");
+        assert_string_equal(db_res_text(outs[2], 0, 0), "8");
+        for (size_t i = 0; i < 3; i++)
+            db_res_free(outs[i]);
+    }
+    /* A division by zero after an insert: ERR_INVAL (class 22), no results,
+     * and the insert is undone. */
+    {
+        const struct db_stmt *sts[3] = {&st_m_ins, &st_m_div, &st_m_add};
+        const char *const *ps[3] = {seven, zero, one};
+        outs[0] = outs[1] = outs[2] = (struct db_res *)1;
+        assert_int_equal(db_exec_multi(c, sts, ps, 3, outs), ERR_INVAL);
+        assert_null(outs[0]);
+        assert_null(outs[1]);
+        assert_null(outs[2]);
+    }
+    {
+        const struct db_stmt *sts[1] = {&st_m_count};
+        const char *const *ps[1] = {NULL};
+        assert_int_equal(db_exec_multi(c, sts, ps, 1, outs), ERR_OK);
+        assert_string_equal(db_res_text(outs[0], 0, 0), "0");
+        db_res_free(outs[0]);
+    }
+    /* Both succeed: the insert stays. */
+    {
+        const struct db_stmt *sts[2] = {&st_m_ins, &st_m_count};
+        const char *const *ps[2] = {seven, NULL};
+        assert_int_equal(db_exec_multi(c, sts, ps, 2, outs), ERR_OK);
+        assert_string_equal(db_res_text(outs[1], 0, 0), "1");
+        db_res_free(outs[0]);
+        db_res_free(outs[1]);
+    }
+    /* n = 0 does nothing; more than DB_PIPELINE_CHUNK is refused. */
+    assert_int_equal(db_exec_multi(c, NULL, NULL, 0, outs), ERR_OK);
+    {
+        static const struct db_stmt *many[DB_PIPELINE_CHUNK + 1];
+        static const char *const *many_p[DB_PIPELINE_CHUNK + 1];
+        static struct db_res *many_out[DB_PIPELINE_CHUNK + 1];
+        for (size_t i = 0; i <= DB_PIPELINE_CHUNK; i++) {
+            many[i] = &st_m_add;
+            many_p[i] = one;
+        }
+        assert_int_equal(db_exec_multi(c, many, many_p, DB_PIPELINE_CHUNK + 1, many_out),
+                         ERR_INVAL);
+        assert_null(many_out[0]);
+    }
+    db_checkin(p, c);
+    assert_int_equal(db_drop_schema(p, schema), ERR_OK);
+    db_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1072,6 +1158,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_down, setup, teardown),
+        cmocka_unit_test(test_exec_multi),
     };
     const char *tmp = getenv("LOOM_TEST_TMP");
     int rc;
