@@ -6,10 +6,10 @@
 # (examples/opencl-inline.json) at 1.00 and 2.00 USD with a 60 s challenge
 # window; the worker runs both. As each is SUBMITTED the client disputes it
 # with `loom dispute` (the amount held is the locked amount); both show
-# DISPUTED. The arbiter (LoomEscrow's ARBITER: the deployer, anvil's dev
-# account 0, as contracts/deploy.sh sets it; unlocked on anvil, so no key
-# travels on a command line) calls resolve(jobId, toWorker): all of job A
-# to the worker, none of job B. Checked: A ends COMPLETED and B REFUNDED;
+# DISPUTED. `loom resolve` with the client's key is refused (NotArbiter,
+# exit 65, nothing sent). The arbiter (LoomEscrow's ARBITER: the deployer,
+# keys/deployer.key, as contracts/deploy.sh sets it) rules with
+# `loom resolve`: all of job A to the worker, none of job B. Checked: A ends COMPLETED and B REFUNDED;
 # one DisputeResolved each with the split in its data and no PaymentReleased
 # (the keeper left disputed jobs alone after their window); the escrow holds
 # A's amount for the worker and B's for the client; the client's wallet lost
@@ -58,16 +58,24 @@ for k in a b; do
   equal "job ${id[$k]} DISPUTED" "$(e2e_wait_status "${id[$k]}" DISPUTED 60)" DISPUTED
 done
 
-# The arbiter rules: A all to the worker, B all to the client.
-declare -A to_worker=([a]=${locked[a]} [b]=0) resolve_gas
+# Only the arbiter may rule: the client's key is refused before anything is sent.
+rc=0
+"$loom" resolve --client "$client" --to-worker all "${id[a]}" >/dev/null 2>"$work/resolve.err" || rc=$?
+equal "loom resolve with the client's key: exit status (65: refused by the chain)" "$rc" 65
+check "loom resolve with the client's key: NotArbiter" grep -q "NotArbiter" "$work/resolve.err"
+
+# The arbiter rules with `loom resolve` and keys/deployer.key: A all to the
+# worker, B all to the client.
+declare -A to_worker=([a]=all [b]=0) resolve_gas
 for k in a b; do
-  if "$cast" send --rpc-url "$rpc" --unlocked --from "$arbiter" --json "$escrow" \
-    'resolve(bytes32,uint256)' "${cid[$k]}" "${to_worker[$k]}" >"$work/resolve-$k.json" 2>"$work/resolve.err" \
-    && [ "$(jq -r .status "$work/resolve-$k.json")" = 0x1 ]; then
-    ok "the arbiter resolves job ${id[$k]}: ${to_worker[$k]} wei to the worker"
-    resolve_gas[$k]=$(e2e_tx_fee "$(jq -r .transactionHash "$work/resolve-$k.json")")
+  if "$loom" resolve --json --key-file "$state/keys/deployer.key" --client "$client" \
+    --to-worker "${to_worker[$k]}" "${id[$k]}" >"$work/resolve-$k.json" 2>"$work/resolve.err"; then
+    [ "${to_worker[$k]}" = all ] && to_worker[$k]=${locked[$k]}
+    equal "loom resolve ${id[$k]}: to the worker" "$(jq -r .to_worker_wei "$work/resolve-$k.json")" "${to_worker[$k]}"
+    resolve_gas[$k]=$(jq -r .gas_fee_wei "$work/resolve-$k.json")
+    echo "  $(cat "$work/resolve-$k.json")"
   else
-    bad "resolve job ${id[$k]}: $(cat "$work/resolve.err")"
+    bad "loom resolve ${id[$k]}: $(cat "$work/resolve.err")"
     e2e_finish
   fi
 done
