@@ -126,7 +126,9 @@ sub() { python3 -c 'import sys; print(int(sys.argv[1]) - int(sys.argv[2]))' "$1"
 #   e2e_start_worker NAME KEY        one more loom-worker, set up as up.sh sets
 #                                    its own, with keys/KEY.key, logging to
 #                                    logs/NAME.log; recorded in pids/NAME.pid,
-#                                    so deploy/down.sh stops it too
+#                                    so deploy/down.sh stops it too; returns
+#                                    once /health answers and its start-up
+#                                    snapshot is taken
 #   e2e_stop NAME                    SIGTERM a process of pids/, wait until gone
 #   e2e_tx_fee TX...                 the sum of gasUsed x effectiveGasPrice of
 #                                    the transactions, wei (one JSON-RPC batch)
@@ -169,6 +171,11 @@ e2e_start_worker() {
   until curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null; do
     pid_alive "$name" >/dev/null || { echo "loom-worker $name stopped" >&2; return 1; }
     [ $((SECONDS - t0)) -lt 60 ] || { echo "loom-worker $name: no /health in 60 s" >&2; return 1; }
+    sleep 0.2
+  done
+  # Its start-up snapshot comes after it subscribed to the feed.
+  until grep -q '"snapshot.taken"' "$state/logs/$name.log"; do
+    [ $((SECONDS - t0)) -lt 60 ] || { echo "loom-worker $name: no snapshot in 60 s" >&2; return 1; }
     sleep 0.2
   done
 }
