@@ -433,6 +433,22 @@ enum err cli_escrow_calldata_job(const char *fn, const uint8_t job_id[32], struc
     return e;
 }
 
+enum err cli_escrow_calldata_resolve(const uint8_t job_id[32], struct u256 to_worker,
+                                     struct buf *out)
+{
+    struct abi_value args;
+    memset(&args, 0, sizeof(args));
+    enum err e = abi_value_items(&args, 2);
+    if (e == ERR_OK)
+        e = abi_value_fixed_bytes(&args.items[0], job_id, 32);
+    if (e == ERR_OK) {
+        abi_value_uint(&args.items[1], to_worker);
+        e = abi_encode_call("resolve(bytes32,uint256)", &args, out);
+    }
+    abi_value_release(&args);
+    return e;
+}
+
 enum err cli_escrow_calldata_withdraw(struct buf *out)
 {
     struct abi_value args;

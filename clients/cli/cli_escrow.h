@@ -119,6 +119,9 @@ LOOM_MUST_CHECK enum err cli_escrow_calldata_create(const uint8_t ref[32], uint6
 LOOM_MUST_CHECK enum err cli_escrow_calldata_job(const char *fn, const uint8_t job_id[32],
                                                  struct buf *out);
 LOOM_MUST_CHECK enum err cli_escrow_calldata_withdraw(struct buf *out);
+/* The arbiter's ruling: resolve(bytes32 jobId, uint256 toWorker). */
+LOOM_MUST_CHECK enum err cli_escrow_calldata_resolve(const uint8_t job_id[32],
+                                                     struct u256 to_worker, struct buf *out);
 
 /* A mined transaction. */
 struct cli_escrow_sent {

@@ -253,3 +253,123 @@ out:
     cli_release(c, &sp);
     return rc;
 }
+
+/* loom resolve: the arbiter's ruling on a Disputed job (docs/contracts.md
+ * "Lifecycle"): resolve(jobId, toWorker), the rest to the client. The key is
+ * the arbiter's; the escrow refuses any other (NotArbiter). */
+int cmd_resolve(struct cli *c, int argc, char **argv)
+{
+    char *to_worker_s = NULL, *client_s = NULL;
+    const struct cli_opt opts[] = {
+        {"to-worker", CLI_OPT_STR, NULL, NULL, 0, 0, "WEI",
+         "what the worker gets, in wei (decimal), or \"all\"; the client gets the rest",
+         &to_worker_s},
+        {"client", CLI_OPT_STR, NULL, NULL, 0, 0, "ADDR",
+         "the job's client, when JOB is a gateway job id (the escrow id is derived from it)",
+         &client_s},
+    };
+    const struct cli_cmd_spec sp = {
+        "resolve",
+        "JOB",
+        1,
+        1,
+        "As the escrow's arbiter, resolve the Disputed job JOB: the worker is credited "
+        "--to-worker wei and the client the rest. JOB is the escrow's 0x job id, or a gateway "
+        "job id with --client.",
+        "loom resolve --key-file arbiter.key --client 0x6dedd068246e2efa964642b19cac38cb0a9ed849 "
+        "--to-worker all 42",
+        opts,
+        sizeof(opts) / sizeof(opts[0])};
+    struct cli_escrow *x = NULL;
+    struct key k;
+    struct buf why, data;
+    struct cli_escrow_sent sent;
+    struct cli_escrow_job j = {0};
+    struct u256 to_worker = u256_from_u64(0);
+    uint8_t job_id[32], client[20];
+    char what[128];
+    enum err e;
+    int rc = cli_begin(c, &sp, argc, argv);
+    memset(&k, 0, sizeof(k));
+    memset(&sent, 0, sizeof(sent));
+    buf_init(&why, 4096);
+    buf_init(&data, 0);
+    if (rc >= 0)
+        goto out;
+    const char *arg = c->args[0];
+    (void)snprintf(what, sizeof(what), "cannot resolve job %.66s", arg);
+    if (!to_worker_s) {
+        rc = cli_usage(c, "--to-worker WEI (or \"all\") is required");
+        goto out;
+    }
+    if (strcmp(to_worker_s, "all") != 0 && u256_parse_dec(to_worker_s, &to_worker) != ERR_OK) {
+        rc =
+            cli_usage(c, "--to-worker \"%s\" must be a decimal wei amount or \"all\"", to_worker_s);
+        goto out;
+    }
+    if (arg[0] == '0' && arg[1] == 'x') {
+        if (hex_decode_exact(arg, job_id, 32) != ERR_OK) {
+            rc = cli_usage(c, "JOB \"%s\" must be 0x + 64 hex digits", arg);
+            goto out;
+        }
+    } else if (!client_s || key_addr_parse(client_s, client) != ERR_OK) {
+        rc = cli_usage(c,
+                       "JOB \"%s\" is a gateway job id: give its client with --client ADDR "
+                       "(0x + 40 hex digits), or JOB as the escrow's 0x job id",
+                       arg);
+        goto out;
+    } else if (parse_job(arg, client, job_id) != ERR_OK) {
+        rc = cli_usage(c,
+                       "JOB \"%s\" must be a job id (a positive integer) or an escrow id "
+                       "(0x + 64 hex digits)",
+                       arg);
+        goto out;
+    }
+    if ((e = cli_load_key(c, &k, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
+        goto out;
+    }
+    if ((rc = cmd__open_escrow(c, what, &x)) >= 0)
+        goto out;
+    if ((e = cli_escrow_get_job(x, job_id, &j, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
+        goto out;
+    }
+    static const uint8_t zero20[20];
+    if (memcmp(j.client, zero20, 20) == 0) {
+        rc = cli_fail(c, ERR_NOTFOUND, "%s: it is not in the escrow", what);
+        goto out;
+    }
+    if (j.status != 4) {
+        rc = cli_fail(c, ERR_STATE, "%s: it is %s in the escrow; resolve needs Disputed", what,
+                      cli_escrow_status_name(j.status));
+        goto out;
+    }
+    if (strcmp(to_worker_s, "all") == 0)
+        to_worker = j.amount_wei;
+    if (u256_cmp(to_worker, j.amount_wei) > 0) {
+        char amount[U256_DEC_MAX];
+        u256_to_dec(j.amount_wei, amount);
+        rc = cli_fail(c, ERR_INVAL, "%s: --to-worker %s is more than the job's %s wei", what,
+                      to_worker_s, amount);
+        goto out;
+    }
+    if ((e = cli_escrow_calldata_resolve(job_id, to_worker, &data)) != ERR_OK) {
+        rc = cli_fail(c, e, "%s: cannot encode the call", what);
+        goto out;
+    }
+    if ((e = cli_escrow_send(x, &k, (const uint8_t *)data.data, data.len, u256_from_u64(0),
+                             (long)c->timeout_s, &sent, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
+        goto out;
+    }
+    rc = report(c, "resolved", arg, &sent, "to_worker_wei", &to_worker, "worker", j.worker);
+out:
+    rpc_receipt_release(&sent.receipt);
+    cli_escrow_free(x);
+    key_wipe(&k);
+    buf_release(&data);
+    buf_release(&why);
+    cli_release(c, &sp);
+    return rc;
+}

@@ -15,6 +15,8 @@ static const struct cmd_entry table[] = {
     {"dispute", cmd_dispute, "dispute a submitted result within its window"},
     {"fetch", cmd_fetch, "download a job's result and check its sha256"},
     {"withdraw", cmd_withdraw, "withdraw your balance from the escrow"},
+    {"resolve", cmd_resolve,
+     "the arbiter: split a disputed job's amount between worker and client"},
 };
 
 const struct cmd_entry *cmd_table(size_t *n)

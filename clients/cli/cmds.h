@@ -28,6 +28,7 @@ int cmd_watch(struct cli *c, int argc, char **argv);
 int cmd_accept(struct cli *c, int argc, char **argv);
 int cmd_dispute(struct cli *c, int argc, char **argv);
 int cmd_withdraw(struct cli *c, int argc, char **argv);
+int cmd_resolve(struct cli *c, int argc, char **argv);
 int cmd_fetch(struct cli *c, int argc, char **argv);
 
 struct cli_escrow;

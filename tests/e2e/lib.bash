@@ -114,3 +114,113 @@ escrow_balance() { "$cast" call --rpc-url "$rpc" "$escrow" 'balanceOf(address)(u
 # add A B... / sub A B: exact integer arithmetic on wei.
 add() { python3 -c 'import sys; print(sum(int(x) for x in sys.argv[1:]))' "$@"; }
 sub() { python3 -c 'import sys; print(int(sys.argv[1]) - int(sys.argv[2]))' "$1" "$2"; }
+
+# --- Scenario helpers (lapse.sh, dispute.sh, race.sh; branch e2escen) -------
+# Call after e2e_up.
+#   e2e_wait_status JOB STATUS [S]   poll `loom status` until JOB is STATUS
+#                                    (default 120 s); print the last status seen
+#   e2e_dev_account [I]              anvil's dev account I (default 0: the
+#                                    deployer, LoomEscrow's arbiter); unlocked
+#   e2e_new_account NAME [ETH]       keys/NAME.key (0600) and keys/NAME.addr,
+#                                    funded with ETH (default 10) by account 0
+#   e2e_start_worker NAME KEY        one more loom-worker, set up as up.sh sets
+#                                    its own, with keys/KEY.key, logging to
+#                                    logs/NAME.log; recorded in pids/NAME.pid,
+#                                    so deploy/down.sh stops it too; returns
+#                                    once /health answers and its start-up
+#                                    snapshot is taken
+#   e2e_stop NAME                    SIGTERM a process of pids/, wait until gone
+#   e2e_tx_fee TX...                 the sum of gasUsed x effectiveGasPrice of
+#                                    the transactions, wei (one JSON-RPC batch)
+#   e2e_log_events LOG EVENT JOB     the JSON lines of EVENT for gateway job JOB
+#   e2e_wait_log LOG EVENT JOB [S]   poll LOG until one such line is there
+#   e2e_logs TOPIC0 JOB_ID_HEX       count the escrow's logs with these topics
+# shellcheck source=deploy/lib.sh
+source "$e2e_root/deploy/lib.sh"
+e2e_wait_status() {
+  local id=$1 want=$2 limit=${3:-120} got="" t0=$SECONDS
+  while [ $((SECONDS - t0)) -lt "$limit" ]; do
+    got=$("$loom" status --json "$id" 2>/dev/null | jq -r '.status // empty' 2>/dev/null)
+    [ "$got" = "$want" ] && { echo "$got"; return 0; }
+    sleep 0.5
+  done
+  echo "${got:-none}"
+  return 1
+}
+e2e_dev_account() { jq -er ".available_accounts[${1:-0}]" "$state/anvil/anvil.json"; }
+e2e_new_account() {
+  local name=$1 eth=${2:-10} json
+  json=$("$cast" wallet new --json) || return 1
+  (umask 077 && jq -er '.[0].private_key' <<<"$json" | sed 's/^0x//' >"$state/keys/$name.key")
+  chmod 600 "$state/keys/$name.key"
+  jq -er '.[0].address' <<<"$json" >"$state/keys/$name.addr"
+  "$cast" send --rpc-url "$rpc" --unlocked --from "$(e2e_dev_account 0)" \
+    --value "${eth}ether" "$(cat "$state/keys/$name.addr")" >/dev/null
+}
+e2e_start_worker() {
+  local name=$1 key=$2 feed port pid t0=$SECONDS
+  feed=$(sed -n 's/.* feed \(tcp:\/\/[^,]*\),.*/\1/p' "$state/summary.txt")
+  port=$(free_port 127.0.0.1)
+  mkdir -p "$state/data/$name"
+  (cd "$state/data" && exec env LOOM_LOG_LEVEL=info LOOM_FEED="$feed" LOOM_GATEWAY="$LOOM_GATEWAY_URL" \
+    LOOM_RPC_URL="$rpc" LOOM_DEPLOYMENT="$deployment" LOOM_KEY_FILE="$state/keys/$key.key" \
+    LOOM_METRICS_LISTEN="127.0.0.1:$port" LOOM_WORK_DIR="$state/data/$name" \
+    setsid "$LOOM_BUILD/bin/loom-worker" </dev/null >>"$state/logs/$name.log" 2>&1) &
+  pid=$!
+  pid_record "$name" "$pid" || { echo "loom-worker $name stopped at once" >&2; return 1; }
+  until curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null; do
+    pid_alive "$name" >/dev/null || { echo "loom-worker $name stopped" >&2; return 1; }
+    [ $((SECONDS - t0)) -lt 60 ] || { echo "loom-worker $name: no /health in 60 s" >&2; return 1; }
+    sleep 0.2
+  done
+  # Its start-up snapshot comes after it subscribed to the feed.
+  until grep -q '"snapshot.taken"' "$state/logs/$name.log"; do
+    [ $((SECONDS - t0)) -lt 60 ] || { echo "loom-worker $name: no snapshot in 60 s" >&2; return 1; }
+    sleep 0.2
+  done
+}
+e2e_stop() {
+  local pid t0=$SECONDS
+  pid=$(pid_alive "$1") || return 0
+  kill -TERM "$pid" 2>/dev/null
+  while pid_alive "$1" >/dev/null; do
+    [ $((SECONDS - t0)) -lt 30 ] || { kill -KILL "$pid" 2>/dev/null; sleep 0.5; break; }
+    sleep 0.1
+  done
+  rm -f "$pid_dir/$1.pid"
+}
+e2e_tx_fee() {
+  python3 - "$rpc" "$@" <<'PY'
+import json, sys, urllib.request
+batch = [{"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt", "params": [tx]}
+         for i, tx in enumerate(sys.argv[2:])]
+req = urllib.request.Request(sys.argv[1], json.dumps(batch).encode(),
+                             {"Content-Type": "application/json"})
+with urllib.request.urlopen(req, timeout=30) as r:
+    answers = json.load(r)
+receipts = [a["result"] for a in answers]
+if len(receipts) != len(batch) or None in receipts:
+    sys.exit("e2e_tx_fee: a receipt is missing")
+print(sum(int(x["gasUsed"], 16) * int(x["effectiveGasPrice"], 16) for x in receipts))
+PY
+}
+e2e_log_events() {
+  [ -f "$1" ] || return 0
+  jq -R -c --arg ev "$2" --argjson id "$3" 'fromjson? | select(.event == $ev and .job_id == $id)' "$1"
+}
+e2e_wait_log() {
+  local limit=${4:-120} t0=$SECONDS
+  until [ -n "$(e2e_log_events "$1" "$2" "$3")" ]; do
+    [ $((SECONDS - t0)) -lt "$limit" ] || return 1
+    sleep 0.5
+  done
+}
+e2e_logs() {
+  "$cast" logs --rpc-url "$rpc" --json --from-block 0 --address "$escrow" "$1" "$2" | jq length
+}
+# Topics (docs/contracts.md "Events").
+ev_claimed=0x0fa6c12aa943d8ddba26c330f3ae62d4ae2005b32ce185900c5f0964511cf092
+ev_submitted=0x8de90a8fc99e755e25f3540a972e7cc67411a590aac65904475d814145d87371
+ev_reopened=0x802721a5dc5e5650da35fc6c4f85a11558b965c7fb0b37152cffe652e4369721
+ev_released=0x5d663951ad4c96a0e56c58c9f02783be4c57c9283e2942818adf7f35846bcbd4
+ev_resolved=0x2aede0cd57bba3be998c39d156e89ffb3414a33ba9a3d74367e81e4ff49ba211

@@ -641,6 +641,15 @@ static void test_escrow_encodings(void **state)
         assert_string_equal(hex, fns[i][1]);
         assert_memory_equal(data.data + 4, id, 32);
     }
+    /* `cast calldata 'resolve(bytes32,uint256)' <id> 333333333333334` */
+    buf_reset(&data);
+    assert_int_equal(cli_escrow_calldata_resolve(id, u256_from_u64(333333333333334ULL), &data),
+                     ERR_OK);
+    assert_int_equal(data.len, 68);
+    hex_encode(data.data, data.len, true, hex);
+    assert_string_equal(hex, "0xedb70d9e"
+                             "367b324050bfe42dbb24c3286e5acbc18a9dbcf9ddc6ddc81e06ab106e433fdb"
+                             "00000000000000000000000000000000000000000000000000012f2a36ecd556");
     buf_reset(&data);
     assert_int_equal(cli_escrow_calldata_withdraw(&data), ERR_OK);
     hex_encode(data.data, data.len, true, hex);
