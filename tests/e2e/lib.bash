@@ -124,7 +124,7 @@ sub() { python3 -c 'import sys; print(int(sys.argv[1]) - int(sys.argv[2]))' "$1"
 #                     working directory under $work/restart/.
 #   e2e_restart SVC   start it again from what e2e_kill9 saved (same settings,
 #                     same data, its log appended to), in its own session as
-#                     up.sh does; record the new pid in pids/SVC.pid (so
+#                     up.sh does, and not as this script's child; record the new pid in pids/SVC.pid (so
 #                     deploy/down.sh stops it) and services.tsv; wait up to
 #                     LOOM_E2E_HEALTH_S (60) seconds for its /health. Fails,
 #                     with the log's end, when it exits or stays unhealthy.
@@ -154,8 +154,10 @@ e2e_restart() {
     echo "e2e_restart: nothing saved for loom-$svc" >&2
     return 1
   fi
-  (cd "$cwd" && exec env -i "${envs[@]}" setsid "${argv[@]}" </dev/null >>"$state/logs/$svc.log" 2>&1) &
-  pid=$!
+  # Started from a subshell that exits at once, so the service is not this
+  # script's child: lib.bash's TERM trap waits for its children.
+  pid=$( (cd "$cwd" && exec env -i "${envs[@]}" setsid "${argv[@]}") </dev/null \
+    >>"$state/logs/$svc.log" 2>&1 & echo $!)
   pid_record "$svc" "$pid" || { echo "e2e_restart: loom-$svc exited at once" >&2; show_logs "$svc"; return 1; }
   url=$(awk -F '\t' -v s="$svc" '$1 == s {print $3}' "$state/services.tsv")
   awk -F '\t' -v OFS='\t' -v s="$svc" -v p="$pid" '$1 == s {$2 = p} {print}' "$state/services.tsv" \
