@@ -55,7 +55,11 @@
  * down for 3 s cost every job queued behind it, and the claimed one's result).
  * Before the claim, job.json is tried for up to DAEMON_SPEC_RETRY_MS; after
  * it, inputs and the result upload until the claim would leave less than
- * DAEMON_SUBMIT_MARGIN_DIV of its max runtime for the submit transaction. */
+ * DAEMON_SUBMIT_MARGIN_DIV of its max runtime for the submit transaction.
+ * The upload is also retried on 403 and 409: the gateway checks the claim in
+ * the job store, which learns of it from the indexer, so just after a claim
+ * confirmed on chain (or while the indexer restarts) it may not know yet
+ * (chaos.sh again: an indexer down for 3 s cost the two jobs claimed then). */
 #define DAEMON_GW_RETRY_FIRST_MS 250
 #define DAEMON_GW_RETRY_MAX_MS   4000
 #define DAEMON_SPEC_RETRY_MS     60000
@@ -277,14 +281,16 @@ static void job_skip(struct jobctx *j, const char *why)
 }
 
 /* After gateway call number *attempt (from 0) failed with e: when e is
- * transient (ERR_UNAVAILABLE, ERR_TIMEDOUT) and the backoff ends before
+ * transient (ERR_UNAVAILABLE, ERR_TIMEDOUT; with lagging, also ERR_PERM and
+ * ERR_STATE: the job store has not seen our claim yet) and the backoff ends before
  * until_ns (CLOCK_MONOTONIC), log it, sleep the backoff, count the attempt,
  * empty msg and return 1 (try again); otherwise return 0 with msg intact.
  * With stop_aborts, a daemon told to stop gives up during the sleep. */
 static int gw_retry(struct jobctx *j, enum err e, unsigned *attempt, uint64_t until_ns,
-                    int stop_aborts, const char *what)
+                    int stop_aborts, int lagging, const char *what)
 {
-    if (e != ERR_UNAVAILABLE && e != ERR_TIMEDOUT)
+    if (e != ERR_UNAVAILABLE && e != ERR_TIMEDOUT &&
+        !(lagging && (e == ERR_PERM || e == ERR_STATE)))
         return 0;
     uint64_t wait_ms = (uint64_t)DAEMON_GW_RETRY_FIRST_MS << (*attempt < 5 ? *attempt : 5);
     if (wait_ms > DAEMON_GW_RETRY_MAX_MS)
@@ -380,7 +386,7 @@ static int fetch_spec(struct jobctx *j)
     do
         e = gwc_download(j->d->o->gateway, j->id, "job.json", buf_cstr(&j->dir), j->chain.spec_hash,
                          JOBSPEC_MAX_JSON_BYTES, &j->msg);
-    while (gw_retry(j, e, &attempt, until, 1, "job.json"));
+    while (gw_retry(j, e, &attempt, until, 1, 0, "job.json"));
     if (e == ERR_OK)
         e = jobfiles_read(buf_cstr(&j->dir), "job.json", JOBSPEC_MAX_JSON_BYTES, &text, &len,
                           &j->msg);
@@ -483,7 +489,7 @@ static void run_claimed(struct jobctx *j)
         do
             e = gwc_download(o->gateway, j->id, in->name, buf_cstr(&j->in_dir), in->sha256,
                              (uint64_t)1 << 32, &j->msg);
-        while (gw_retry(j, e, &attempt, j->retry_until_ns, 0, "input"));
+        while (gw_retry(j, e, &attempt, j->retry_until_ns, 0, 0, "input"));
         if (e != ERR_OK) {
             job_fail(j, "job.failed", "inputs");
             goto out;
@@ -542,7 +548,7 @@ static void run_claimed(struct jobctx *j)
     do
         e = gwc_post_result(o->gateway, &d->key, j->id, buf_cstr(&j->bundle_path), size, sha,
                             &j->msg);
-    while (gw_retry(j, e, &attempt, j->retry_until_ns, 0, "result"));
+    while (gw_retry(j, e, &attempt, j->retry_until_ns, 0, 1, "result"));
     if (e != ERR_OK) {
         job_fail(j, "job.failed", "upload");
         goto out;

@@ -13,7 +13,9 @@
  *   POST /test/publish?topic=T         publishes the body on the PUB socket bound at FEED_ADDR
  * A gateway that is down for a moment: while DIR/unavailable.files (or
  * DIR/unavailable.result) holds a number N > 0, the next file download (or
- * result upload) is answered 503 and N is decremented.
+ * result upload) is answered 503 and N is decremented; likewise
+ * DIR/forbidden.result answers an upload 403 (a job store that has not yet
+ * seen the claim), before the 503s.
  * Signed requests must carry X-Loom-Address, -Timestamp, -Nonce and
  * -Signature; the signature is checked here against the canonical text of
  * the gateway (written out independently of the worker's code), within
@@ -205,6 +207,10 @@ static void handle(struct evhttp_request *req, void *arg)
         char sha_hex[67];
         if (!verify(req, "POST", body, len, addr)) {
             reply(req, 401, "{\"error\":{\"code\":\"unauthorized\"}}", 34);
+            return;
+        }
+        if (unavailable("forbidden.result")) {
+            reply(req, 403, "{\"error\":{\"code\":\"forbidden\"}}", 30);
             return;
         }
         if (unavailable("unavailable.result")) {
