@@ -48,6 +48,22 @@
 /* Time kept back from the claim's max runtime for uploading and submitting:
  * a fifth of it, at most a minute. */
 #define DAEMON_RESERVE_MAX_MS 60000
+/* A gateway that is restarting, or whose job store is, refuses the
+ * connection or answers 502/503 (ERR_UNAVAILABLE), or stalls
+ * (ERR_TIMEDOUT): such a call is tried again after 250 ms, doubling up to
+ * 4 s, instead of dropping the job (found by tests/e2e/chaos.sh: a gateway
+ * down for 3 s cost every job queued behind it, and the claimed one's result).
+ * Before the claim, job.json is tried for up to DAEMON_SPEC_RETRY_MS; after
+ * it, inputs and the result upload until the claim would leave less than
+ * DAEMON_SUBMIT_MARGIN_DIV of its max runtime for the submit transaction.
+ * The upload is also retried on 403 and 409: the gateway checks the claim in
+ * the job store, which learns of it from the indexer, so just after a claim
+ * confirmed on chain (or while the indexer restarts) it may not know yet
+ * (chaos.sh again: an indexer down for 3 s cost the two jobs claimed then). */
+#define DAEMON_GW_RETRY_FIRST_MS 250
+#define DAEMON_GW_RETRY_MAX_MS   4000
+#define DAEMON_SPEC_RETRY_MS     60000
+#define DAEMON_SUBMIT_MARGIN_DIV 10
 /* Progress goes to the gateway at most this often (the runner reports at
  * least every second, so a report leaves at least every 2 s). */
 #define DAEMON_PROGRESS_EVERY_MS 1000
@@ -234,6 +250,7 @@ struct jobctx {
     struct escrow_job chain;
     uint64_t last_progress_ns;
     uint64_t checked_ns, spec_ns; /* when steps 1 and 2 ended, for the dispatch breakdown */
+    uint64_t retry_until_ns;      /* after the claim: the last moment to start a gateway retry */
 };
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -261,6 +278,42 @@ static void job_skip(struct jobctx *j, const char *why)
     atomic_fetch_add(&j->d->st.skipped, 1);
     LOG_INFO("job.skipped", "job_id=%lld chain_job_id=%s reason=%s detail=%s", (long long)j->id,
              j->chain_id_hex, why, buf_cstr(&j->msg));
+}
+
+/* After gateway call number *attempt (from 0) failed with e: when e is
+ * transient (ERR_UNAVAILABLE, ERR_TIMEDOUT; with lagging, also ERR_PERM and
+ * ERR_STATE: the job store has not seen our claim yet) and the backoff ends before
+ * until_ns (CLOCK_MONOTONIC), log it, sleep the backoff, count the attempt,
+ * empty msg and return 1 (try again); otherwise return 0 with msg intact.
+ * With stop_aborts, a daemon told to stop gives up during the sleep. */
+static int gw_retry(struct jobctx *j, enum err e, unsigned *attempt, uint64_t until_ns,
+                    int stop_aborts, int lagging, const char *what)
+{
+    if (e != ERR_UNAVAILABLE && e != ERR_TIMEDOUT &&
+        !(lagging && (e == ERR_PERM || e == ERR_STATE)))
+        return 0;
+    uint64_t wait_ms = (uint64_t)DAEMON_GW_RETRY_FIRST_MS << (*attempt < 5 ? *attempt : 5);
+    if (wait_ms > DAEMON_GW_RETRY_MAX_MS)
+        wait_ms = DAEMON_GW_RETRY_MAX_MS;
+    uint64_t end = now_ns() + wait_ms * 1000000u;
+    if (end >= until_ns)
+        return 0;
+    LOG_INFO("gateway.retry", "job_id=%lld what=%s attempt=%u wait_ms=%llu error=%s reason=%s",
+             (long long)j->id, what, *attempt + 1, (unsigned long long)wait_ms, err_str(e),
+             buf_cstr(&j->msg));
+    for (uint64_t t = now_ns(); t < end; t = now_ns()) {
+        uint64_t left = end - t < 100000000u ? end - t : 100000000u;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left};
+        (void)nanosleep(&ts, NULL);
+        pthread_mutex_lock(&j->d->mu);
+        int stop = j->d->stopping;
+        pthread_mutex_unlock(&j->d->mu);
+        if (stop && stop_aborts)
+            return 0;
+    }
+    (*attempt)++;
+    buf_reset(&j->msg);
+    return 1;
 }
 
 static void on_progress(void *arg, unsigned percent)
@@ -327,8 +380,13 @@ static int fetch_spec(struct jobctx *j)
     char errbuf[JOBSPEC_ERR_MAX];
     unsigned char *text = NULL;
     size_t len = 0;
-    enum err e = gwc_download(j->d->o->gateway, j->id, "job.json", buf_cstr(&j->dir),
-                              j->chain.spec_hash, JOBSPEC_MAX_JSON_BYTES, &j->msg);
+    unsigned attempt = 0;
+    uint64_t until = now_ns() + (uint64_t)DAEMON_SPEC_RETRY_MS * 1000000u;
+    enum err e;
+    do
+        e = gwc_download(j->d->o->gateway, j->id, "job.json", buf_cstr(&j->dir), j->chain.spec_hash,
+                         JOBSPEC_MAX_JSON_BYTES, &j->msg);
+    while (gw_retry(j, e, &attempt, until, 1, 0, "job.json"));
     if (e == ERR_OK)
         e = jobfiles_read(buf_cstr(&j->dir), "job.json", JOBSPEC_MAX_JSON_BYTES, &text, &len,
                           &j->msg);
@@ -410,6 +468,8 @@ static int claim(struct jobctx *j, const struct cand *c, uint64_t picked_ns)
                  j->chain_id_hex, "claim reverted", tx_hex);
         return 0;
     }
+    uint64_t max_ns = (uint64_t)j->chain.max_runtime * 1000000000u;
+    j->retry_until_ns = now_ns() + max_ns - max_ns / DAEMON_SUBMIT_MARGIN_DIV;
     LOG_INFO("job.claimed", "job_id=%lld chain_job_id=%s tx=%s block=%llu", (long long)j->id,
              j->chain_id_hex, tx_hex, (unsigned long long)r.block_number);
     return 1;
@@ -425,8 +485,11 @@ static void run_claimed(struct jobctx *j)
     enum err e = ERR_OK;
     for (size_t i = 0; i < j->spec->n_inputs; i++) {
         const struct jobspec_input *in = &j->spec->inputs[i];
-        e = gwc_download(o->gateway, j->id, in->name, buf_cstr(&j->in_dir), in->sha256,
-                         (uint64_t)1 << 32, &j->msg);
+        unsigned attempt = 0;
+        do
+            e = gwc_download(o->gateway, j->id, in->name, buf_cstr(&j->in_dir), in->sha256,
+                             (uint64_t)1 << 32, &j->msg);
+        while (gw_retry(j, e, &attempt, j->retry_until_ns, 0, 0, "input"));
         if (e != ERR_OK) {
             job_fail(j, "job.failed", "inputs");
             goto out;
@@ -481,8 +544,12 @@ static void run_claimed(struct jobctx *j)
         goto out;
     }
     hex_encode(sha, 32, true, sha_hex);
-    if ((e = gwc_post_result(o->gateway, &d->key, j->id, buf_cstr(&j->bundle_path), size, sha,
-                             &j->msg)) != ERR_OK) {
+    unsigned attempt = 0;
+    do
+        e = gwc_post_result(o->gateway, &d->key, j->id, buf_cstr(&j->bundle_path), size, sha,
+                            &j->msg);
+    while (gw_retry(j, e, &attempt, j->retry_until_ns, 0, 1, "result"));
+    if (e != ERR_OK) {
         job_fail(j, "job.failed", "upload");
         goto out;
     }

@@ -224,3 +224,59 @@ ev_submitted=0x8de90a8fc99e755e25f3540a972e7cc67411a590aac65904475d814145d87371
 ev_reopened=0x802721a5dc5e5650da35fc6c4f85a11558b965c7fb0b37152cffe652e4369721
 ev_released=0x5d663951ad4c96a0e56c58c9f02783be4c57c9283e2942818adf7f35846bcbd4
 ev_resolved=0x2aede0cd57bba3be998c39d156e89ffb3414a33ba9a3d74367e81e4ff49ba211
+
+# --- Restarting a service (chaos.sh) ------------------------------------------
+# A service is killed and started again exactly as deploy/up.sh started it:
+#   e2e_kill9 SVC     SIGKILL the process in pids/SVC.pid (only while its
+#                     start time still matches, deploy/lib.sh) and wait until it
+#                     is gone; first saves its argv, environment (all its
+#                     LOOM_* settings: ports, database, keys, journals) and
+#                     working directory under $work/restart/.
+#   e2e_restart SVC   start it again from what e2e_kill9 saved (same settings,
+#                     same data, its log appended to), in its own session as
+#                     up.sh does, and not as this script's child; record the new pid in pids/SVC.pid (so
+#                     deploy/down.sh stops it) and services.tsv; wait up to
+#                     LOOM_E2E_HEALTH_S (60) seconds for its /health. Fails,
+#                     with the log's end, when it exits or stays unhealthy.
+e2e_kill9() {
+  local svc=$1 pid saved=$work/restart/$1 i
+  pid=$(pid_alive "$svc") || { echo "e2e_kill9: loom-$svc is not running" >&2; return 1; }
+  mkdir -p "$work/restart"
+  if ! { cat "/proc/$pid/cmdline" >"$saved.argv" && cat "/proc/$pid/environ" >"$saved.environ" \
+    && readlink "/proc/$pid/cwd" >"$saved.cwd"; }; then
+    echo "e2e_kill9: cannot read /proc/$pid" >&2
+    return 1
+  fi
+  kill -KILL "$pid" || return 1
+  for i in $(seq 1 100); do
+    pid_alive "$svc" >/dev/null || return 0
+    sleep 0.1
+  done
+  echo "e2e_kill9: loom-$svc (pid $pid) still there 10 s after SIGKILL" >&2
+  return 1
+}
+e2e_restart() {
+  local svc=$1 saved=$work/restart/$1 argv=() envs=() cwd pid url deadline
+  if ! { mapfile -d '' -t argv <"$saved.argv" && mapfile -d '' -t envs <"$saved.environ" \
+    && cwd=$(cat "$saved.cwd"); }; then
+    echo "e2e_restart: nothing saved for loom-$svc" >&2
+    return 1
+  fi
+  # Started from a subshell that exits at once, so the service is not this
+  # script's child: lib.bash's TERM trap waits for its children.
+  pid=$( (cd "$cwd" && exec env -i "${envs[@]}" setsid "${argv[@]}") </dev/null \
+    >>"$state/logs/$svc.log" 2>&1 & echo $!)
+  pid_record "$svc" "$pid" || { echo "e2e_restart: loom-$svc exited at once" >&2; show_logs "$svc"; return 1; }
+  url=$(awk -F '\t' -v s="$svc" '$1 == s {print $3}' "$state/services.tsv")
+  awk -F '\t' -v OFS='\t' -v s="$svc" -v p="$pid" '$1 == s {$2 = p} {print}' "$state/services.tsv" \
+    >"$state/services.tsv.new" && mv "$state/services.tsv.new" "$state/services.tsv"
+  deadline=$((SECONDS + ${LOOM_E2E_HEALTH_S:-60}))
+  until curl -fsS -m 2 -o /dev/null "$url" 2>/dev/null; do
+    if ! pid_alive "$svc" >/dev/null || [ $SECONDS -ge $deadline ]; then
+      echo "e2e_restart: loom-$svc (pid $pid) did not become healthy at $url" >&2
+      show_logs "$svc"
+      return 1
+    fi
+    sleep 0.2
+  done
+}

@@ -6,7 +6,9 @@
 #     client and worker accounts funded with anvil_setBalance;
 #  2. job 1 is only in the REST snapshot: worker A claims, runs, uploads and
 #     submits it; job 2's input does not match its sha256: claimed, failed
-#     cleanly; job 3 comes on the feed and completes: getJob shows Submitted
+#     cleanly; job 3 comes on the feed and completes although the gateway
+#     answers 503 to its first two job.json downloads, 403 then 503 to its
+#     upload (the worker retries, logging "gateway.retry"): getJob shows Submitted
 #     and JobSubmitted carries the sha256 of the uploaded bundle, whose
 #     outputs equal the C reference; progress reached the gateway signed;
 #  3. after the challenge window the client releases jobs 1 and 3 and
@@ -168,9 +170,20 @@ check "job 2 (bad input sha256) fails at the inputs stage, naming the digest" \
 check "job 2 was claimed first (the inputs come after the claim)" test "$(job_status 2)" = 2
 check "no result uploaded for job 2" test ! -e "$dir/gw/results/2.tar"
 
+# The gateway is "down" for job 3's first two downloads and an upload (503),
+# and refuses its first upload (403: the job store has not seen the claim yet).
+echo 2 >"$dir/gw/unavailable.files"
+echo 1 >"$dir/gw/unavailable.result"
+echo 1 >"$dir/gw/forbidden.result"
 [ "$(publish job.open.IA "$(frame 3)")" = 200 ] || die "publish job 3"
 wait_for "$dir/A.log" '"job.submitted".*"job_id":3,' 60 || die "job 3 not submitted"
 ok "job 3 from the feed submitted after job 2 failed"
+check "job 3: job.json answered 503 twice, then fetched (the worker retried)" \
+  test "$(grep -E '^GET /api/jobs/3/files/job.json [0-9]+$' "$dir/gw/requests.log" | awk '{print $3}' | tr '\n' ' ')" = "503 503 200 "
+check "job 3: the result upload answered 403, then 503, then stored" \
+  test "$(grep -E '^WRITE /api/jobs/3/result [0-9]+$' "$dir/gw/requests.log" | awk '{print $3}' | tr '\n' ' ')" = "403 503 200 "
+check "job 3: the worker logged each retry (2 for job.json, 2 for the result)" \
+  test "$(grep -c '"gateway.retry".*"job_id":3,.*"what":"job.json"' "$dir/A.log")/$(grep -c '"gateway.retry".*"job_id":3,.*"what":"result"' "$dir/A.log")" = 2/2
 check "job 3 is Submitted on chain" test "$(job_status 3)" = 3
 tx3=$(grep '"job.submitted".*"job_id":3,' "$dir/A.log" | sed -E 's/.*"tx":"(0x[0-9a-f]+)".*/\1/')
 sub_hash=$($cast receipt --rpc-url "$rpc" --json "$tx3" | python3 -c '

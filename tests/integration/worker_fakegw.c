@@ -11,6 +11,11 @@
  *   POST /api/jobs/{id}/result         signed: stores DIR/results/{id}.tar and appends
  *                                      "id sha256 address" to DIR/results.log
  *   POST /test/publish?topic=T         publishes the body on the PUB socket bound at FEED_ADDR
+ * A gateway that is down for a moment: while DIR/unavailable.files (or
+ * DIR/unavailable.result) holds a number N > 0, the next file download (or
+ * result upload) is answered 503 and N is decremented; likewise
+ * DIR/forbidden.result answers an upload 403 (a job store that has not yet
+ * seen the claim), before the 503s.
  * Signed requests must carry X-Loom-Address, -Timestamp, -Nonce and
  * -Signature; the signature is checked here against the canonical text of
  * the gateway (written out independently of the worker's code), within
@@ -135,6 +140,24 @@ static int verify(struct evhttp_request *req, const char *method, const unsigned
     return 1;
 }
 
+/* 1 when DIR/<name> holds a count above 0, which is then decremented. */
+static int unavailable(const char *name)
+{
+    char path[4096];
+    long n = 0;
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r+");
+    if (f == NULL)
+        return 0;
+    int take = fscanf(f, "%ld", &n) == 1 && n > 0;
+    if (take) {
+        rewind(f);
+        fprintf(f, "%ld\n", n - 1);
+    }
+    fclose(f);
+    return take;
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
     (void)arg;
@@ -160,6 +183,10 @@ static void handle(struct evhttp_request *req, void *arg)
         sscanf(target, "/api/jobs/%lld/files/%255[A-Za-z0-9._-]%n", &id, name, &used) == 2 &&
         target[used] == '\0') {
         (void)snprintf(path, sizeof(path), "%s/jobs/%lld/%s", dir, id, name);
+        if (unavailable("unavailable.files")) {
+            reply(req, 503, "{\"error\":{\"code\":\"unavailable\"}}", 32);
+            return;
+        }
         if (!send_file(req, path))
             reply(req, 404, "{\"error\":{\"code\":\"not_found\"}}", 31);
         return;
@@ -180,6 +207,14 @@ static void handle(struct evhttp_request *req, void *arg)
         char sha_hex[67];
         if (!verify(req, "POST", body, len, addr)) {
             reply(req, 401, "{\"error\":{\"code\":\"unauthorized\"}}", 34);
+            return;
+        }
+        if (unavailable("forbidden.result")) {
+            reply(req, 403, "{\"error\":{\"code\":\"forbidden\"}}", 30);
+            return;
+        }
+        if (unavailable("unavailable.result")) {
+            reply(req, 503, "{\"error\":{\"code\":\"unavailable\"}}", 32);
             return;
         }
         struct sha256_ctx c;
