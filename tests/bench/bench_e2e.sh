@@ -150,14 +150,17 @@ run_job() {
   wait_line "$dir/$pre-$id.watch" '"status"' 30 || die "loom watch $id printed nothing in 30 s"
   t2=$(now)
   # anvil --prune-history (scripts/anvil.sh) keeps the newest block's state
-  # only, and an eth_call at "latest" that races the next block fails with
-  # BlockOutOfRangeError: fund's quote is tried again then (nothing was sent;
-  # a second create of the same job would be refused by the escrow anyway).
+  # only, so a call at "latest" that races the next block can fail with
+  # BlockOutOfRangeError (any of fund's calls: getJob, quote, estimateGas,
+  # the receipt). fund is tried again then; when the first try's create was
+  # mined after all, the escrow has the job and the retry says "exists
+  # already": funded.
   local try
   for try in 1 2 3; do
     "$loom" fund --json --window-s "$window" "$id" >"$dir/fund-$id.json" 2>"$dir/fund-$id.err" && break
     cat "$dir/fund-$id.err" >>"$dir/cli.err"
-    if [ "$try" = 3 ] || ! grep -q "quote: rpc: BlockOutOfRangeError" "$dir/fund-$id.err"; then
+    if [ "$try" -gt 1 ] && grep -q "exists already" "$dir/fund-$id.err"; then break; fi
+    if [ "$try" = 3 ] || ! grep -q "BlockOutOfRangeError" "$dir/fund-$id.err"; then
       die "loom fund $id failed: $(cat "$dir/fund-$id.err")"
     fi
     fund_retries=$((fund_retries + 1))
