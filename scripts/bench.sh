@@ -6,6 +6,8 @@
 # chain a lot should start its own anvil (DESIGN.md: anvil slows as the chain
 # grows). Figures are printed by each benchmark with its conditions; nothing
 # here asserts a speed. LOOM_BENCH_FILTER=regex picks benchmarks by name.
+# tests/bench/bench_e2e.sh starts a whole stack of its own (make up) and takes
+# minutes: LOOM_BENCH_FILTER=e2e runs it alone (its settings: its header).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -25,6 +25,14 @@ struct feedmirror {
 static void message_cb(void *arg, const char *topic, const void *data, size_t len)
 {
     struct feedmirror *m = arg;
+    /* The job store's payload is PROTOCOL.md's whole frame, "topic {json}";
+     * an event's data is the message alone (docs/api.md), as `loom watch`
+     * reads it, so the topic and its space are cut off. */
+    size_t tl = strlen(topic);
+    if (len > tl && memcmp(data, topic, tl) == 0 && ((const char *)data)[tl] == ' ') {
+        data = (const char *)data + tl + 1;
+        len -= tl + 1;
+    }
     buf_reset(&m->data);
     if (memchr(data, '\n', len) != NULL || memchr(data, '\r', len) != NULL ||
         memchr(data, '\0', len) != NULL || buf_append(&m->data, data, len) != ERR_OK) {

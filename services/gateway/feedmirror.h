@@ -2,7 +2,8 @@
  * feedmirror -- GET /api/events' source: a nanomsg SUB on the job store's
  * PUB feed (prefix "job.": job.open.<type>, job.progress, job.closed; see
  * docs/PROTOCOL.md) whose every message goes to gateway_broadcast() with the
- * topic as the SSE event name and the payload as its data.
+ * topic as the SSE event name and the message as its data: the JSON alone,
+ * without the frame's leading "topic " (docs/api.md).
  *
  * A PUB/SUB feed is lossy by design: messages published while the gateway
  * is not connected are gone, and SSE clients resynchronise with GET

@@ -114,6 +114,11 @@ enum err sse_add(struct sse *s, struct evhttp_request *req)
     evbuffer_add_printf(hello, ": connected\n\n");
     evhttp_send_reply_chunk(req, hello);
     evbuffer_free(hello);
+    /* A stream is open for as long as its client wants: evhttp keeps reading
+     * it (to notice a close) under the server's request timeout, which would
+     * cut every stream after --request-timeout-s. A reader that stops reading
+     * is dropped by the queue bound in sse_broadcast() instead. */
+    bufferevent_set_timeouts(bev, NULL, NULL);
     return ERR_OK;
 }
 

@@ -198,7 +198,7 @@ check "OPEN list after JobCreated carries the worker's fields (docs/api.md)" \
   '[ "$(jq_ "$r" "[.jobs[]|select(.id==$ID)|[.status,.chain_job_id,.escrow_wei,.spec_sha256,(.deadline_at|tostring),(.max_runtime_s|tostring),(.price_usd_cents|tostring)]|join(\" \")][0]")" = "OPEN $CJ 1000000000000000 $SPEC_SHA $((NOW + 86400)) 3600 300" ]' || echo "$r"
 for _ in $(seq 30); do grep -q '^event: job.open' "$T/sse.txt" && break; sleep 0.1; done
 check "SSE receives job.open for the funded job" \
-  'grep -A1 "^event: job.open" "$T/sse.txt" | grep -q "\"job_id\":$ID"' || cat "$T/sse.txt"
+  'grep -A1 "^event: job.open" "$T/sse.txt" | grep -q "^data: {.*\"job_id\":$ID"' || cat "$T/sse.txt"
 rep=$(apply 2 2 $H2 '{"block_number":2,"block_hash":"'$H2'","block_at":'$NOW',"tx_hash":"'$TX'","log_index":1,"name":"JobClaimed","fields":{"chain_job_id":"'$CJ'","client":"'$CA'","worker":"'$WA'","claim_expires_at":'$((NOW + 3600))'}}')
 check "events.apply JobClaimed accepted" 'echo "$rep" | grep -q "\"ok\":true"' || echo "$rep"
 r=$(curl -s "$G/api/jobs/$ID")
