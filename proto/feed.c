@@ -64,7 +64,22 @@ static const struct proto__type closed_type = {
     closed_check,
 };
 
-const struct proto__type *const proto__feed_types[] = {&open_type, &progress_type, &closed_type};
+#define T struct proto_feed_heartbeat
+static const struct proto__field heartbeat_fields[] = {
+    PF_INT(T, epoch, 1, PROTO_MAX_ID),
+    PF_INT(T, seq, 1, PROTO_MAX_ID),
+    PF_INT(T, interval_ms, PROTO_FEED_HEARTBEAT_MIN_MS, PROTO_FEED_HEARTBEAT_MAX_MS),
+    PF_INT(T, at, 0, PROTO_MAX_TIME_AT),
+};
+#undef T
+
+static const struct proto__type heartbeat_type = {
+    "feed:heartbeat", sizeof(struct proto_feed_heartbeat), heartbeat_fields,
+    PROTO__N(heartbeat_fields), NULL,
+};
+
+const struct proto__type *const proto__feed_types[] = {&open_type, &progress_type, &closed_type,
+                                                       &heartbeat_type};
 const size_t proto__n_feed_types = PROTO__N(proto__feed_types);
 
 static const struct proto__type *type_of(enum proto_feed_kind k)
@@ -155,6 +170,34 @@ enum err proto_feed_decode(const char *data, size_t len, struct proto_feed *out,
     }
     return json_fail(e, NULL, ERR_INVAL, "unknown feed topic \"%.*s\"",
                      (int)(tlen > 40 ? 40 : tlen), data);
+}
+
+enum err proto_feed_heartbeat_encode(const struct proto_feed_heartbeat *h, struct buf *out,
+                                     struct json_err *e)
+{
+    size_t start = out->len;
+    enum err rc = buf_append_str(out, PROTO_TOPIC_HEARTBEAT " ");
+    if (rc == ERR_OK)
+        rc = proto__encode_msg(&heartbeat_type, h, out, e);
+    if (rc != ERR_OK && out->len > start) {
+        out->len = start;
+        out->data[start] = '\0';
+    }
+    return rc;
+}
+
+enum err proto_feed_heartbeat_decode(const char *data, size_t len,
+                                     struct proto_feed_heartbeat *out, struct json_err *e)
+{
+    static const char topic[] = PROTO_TOPIC_HEARTBEAT " ";
+    memset(out, 0, sizeof *out);
+    if (len < sizeof topic - 1 || memcmp(data, topic, sizeof topic - 1) != 0)
+        return json_fail(e, NULL, ERR_INVAL, "not a %s frame", PROTO_TOPIC_HEARTBEAT);
+    enum err rc = proto__decode_msg(data + sizeof topic - 1, len - (sizeof topic - 1),
+                                    &heartbeat_type, out, e);
+    if (rc != ERR_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
 }
 
 void proto_feed_release(struct proto_feed *m)

@@ -28,6 +28,14 @@
 #define PROTO_TOPIC_OPEN_GRAFICA "job.open.GRAFICA"
 #define PROTO_TOPIC_PROGRESS     "job.progress"
 #define PROTO_TOPIC_CLOSED       "job.closed"
+/* The publisher's heartbeat. Outside "job." so that a subscriber to "job."
+ * (the gateway's mirror) never receives it; a worker subscribes to it. */
+#define PROTO_TOPIC_HEARTBEAT "feed.heartbeat"
+/* How often the jobstore publishes a heartbeat (its interval_ms). */
+#define PROTO_FEED_HEARTBEAT_MS 1000
+/* Bounds of a heartbeat's interval_ms. */
+#define PROTO_FEED_HEARTBEAT_MIN_MS 100
+#define PROTO_FEED_HEARTBEAT_MAX_MS 60000
 
 enum proto_feed_kind { PROTO_FEED_OPEN = 0, PROTO_FEED_PROGRESS, PROTO_FEED_CLOSED };
 
@@ -70,6 +78,39 @@ struct proto_feed {
         struct proto_feed_closed closed;
     } u;
 };
+
+/*
+ * feed.heartbeat: the publisher is alive. Sent every interval_ms whatever
+ * else is published. A subscriber cannot see its connection drop (nanomsg
+ * reconnects silently), so it watches these: a new epoch (the publisher
+ * restarted), a seq that skips (heartbeats lost), or a silence longer than
+ * a few intervals means feed messages may have been lost, and it re-reads
+ * the open jobs (docs/PROTOCOL.md, Envelopes). Not a kind of struct
+ * proto_feed: it carries no job.
+ */
+struct proto_feed_heartbeat {
+    int64_t epoch;       /* random per publisher start, 1..2^53-1 */
+    int64_t seq;         /* 1 for the first heartbeat of an epoch, then +1 each */
+    int64_t interval_ms; /* the period, PROTO_FEED_HEARTBEAT_MIN_MS..MAX_MS */
+    int64_t at;          /* when sent, Unix seconds */
+};
+
+/*
+ * Append the frame of heartbeat <h>, "feed.heartbeat {json}", to <out>.
+ * Returns ERR_OK; ERR_RANGE (a member out of bounds, path in <e>, which may
+ * be NULL); ERR_TOOBIG; ERR_NOMEM. <out> is unchanged on error.
+ */
+LOOM_MUST_CHECK enum err proto_feed_heartbeat_encode(const struct proto_feed_heartbeat *h,
+                                                     struct buf *out, struct json_err *e);
+
+/*
+ * Decode a heartbeat frame of <len> bytes at <data> (borrowed) into *out.
+ * Returns ERR_OK; ERR_INVAL (another topic, no space after the topic, a
+ * member error with its path); ERR_VERSION; ERR_RANGE; ERR_TOOBIG.
+ */
+LOOM_MUST_CHECK enum err proto_feed_heartbeat_decode(const char *data, size_t len,
+                                                     struct proto_feed_heartbeat *out,
+                                                     struct json_err *e);
 
 /* The topic of <m>: one of the PROTO_TOPIC_* strings (static), or NULL if
  * m->kind or an open message's type is out of range. */

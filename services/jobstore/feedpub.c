@@ -1,11 +1,18 @@
 /*
- * feedpub -- encode proto feed messages and publish them (see feed.h).
+ * feedpub -- encode proto feed messages and publish them (see feed.h), and
+ * publish the feed's heartbeat (proto/feed.h, struct proto_feed_heartbeat)
+ * every PROTO_FEED_HEARTBEAT_MS from a timer on the caller's event base:
+ * epoch random per feedpub_new(), seq counting from 1. Heartbeats are not
+ * counted in feedpub_published() nor in the per-topic metric.
  * SPDX-License-Identifier: MIT
  */
 #include "feedpub.h"
 
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "buf.h"
 #include "bus.h"
@@ -22,7 +29,46 @@ struct feedpub {
     struct bus *pub;
     struct metrics_series *sent[T__COUNT];
     uint64_t n_published;
+    struct event *heartbeat;
+    int64_t epoch, seq;
 };
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    struct feedpub *f = arg;
+    struct proto_feed_heartbeat h = {.epoch = f->epoch,
+                                     .seq = ++f->seq,
+                                     .interval_ms = PROTO_FEED_HEARTBEAT_MS,
+                                     .at = (int64_t)time(NULL)};
+    struct buf frame;
+    size_t len;
+    char *data;
+    (void)fd;
+    (void)what;
+    buf_init(&frame, BUS_MAX_MSG);
+    if (proto_feed_heartbeat_encode(&h, &frame, NULL) != ERR_OK) {
+        buf_release(&frame);
+        return;
+    }
+    data = buf_detach(&frame, &len);
+    if (data && bus_publish(f->pub, PROTO_TOPIC_HEARTBEAT, data, len) != ERR_OK) {
+        free(data);
+        LOG_WARN("feed.heartbeat_failed", "seq=%lld", (long long)h.seq);
+    }
+}
+
+/* A random epoch in 1..2^53-1 (PROTOCOL.md, feed:heartbeat). */
+static int64_t new_epoch(void)
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+    r &= ((uint64_t)1 << 53) - 1;
+    return r ? (int64_t)r : 1;
+}
 
 enum err feedpub_new(struct event_base *base, const char *addr, struct metrics *m,
                      struct feedpub **out)
@@ -45,6 +91,13 @@ enum err feedpub_new(struct event_base *base, const char *addr, struct metrics *
         e = bus_new(base, BUS_PUB, &f->pub);
     if (e == ERR_OK)
         e = bus_bind(f->pub, addr);
+    if (e == ERR_OK) {
+        struct timeval tv = {PROTO_FEED_HEARTBEAT_MS / 1000, PROTO_FEED_HEARTBEAT_MS % 1000 * 1000};
+        f->epoch = new_epoch();
+        f->heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat, f);
+        if (f->heartbeat == NULL || event_add(f->heartbeat, &tv) == -1)
+            e = ERR_NOMEM;
+    }
     if (e != ERR_OK) {
         feedpub_free(f);
         return e;
@@ -94,6 +147,8 @@ void feedpub_free(struct feedpub *f)
 {
     if (!f)
         return;
+    if (f->heartbeat)
+        event_free(f->heartbeat);
     bus_free(f->pub);
     free(f);
 }

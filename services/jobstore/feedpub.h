@@ -29,7 +29,8 @@ struct feedpub;
 /*
  * Bind a PUB endpoint on <addr> (borrowed; a bus address) in <base> and
  * declare loom_jobstore_feed_messages_total{topic} in <m> (borrowed; must
- * outlive the feed).
+ * outlive the feed). From then on a timer in <base> publishes the feed's
+ * heartbeat every PROTO_FEED_HEARTBEAT_MS (proto/feed.h; new random epoch).
  *   out: receives the feed, owned by the caller (feedpub_free()).
  * Returns ERR_OK; bus_new()/bus_bind() errors (ERR_INVAL bad address,
  * ERR_EXISTS address in use, ERR_PERM, ERR_IO); metrics_family_new()
@@ -46,7 +47,7 @@ LOOM_MUST_CHECK enum err feedpub_new(struct event_base *base, const char *addr, 
  */
 LOOM_MUST_CHECK enum err feedpub_publish(struct feedpub *f, const struct proto_feed *msg);
 
-/* Messages published so far. */
+/* Messages published so far (heartbeats not counted). */
 uint64_t feedpub_published(const struct feedpub *f);
 
 /* Close the endpoint and free <f>. Accepts NULL. */

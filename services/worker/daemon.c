@@ -25,6 +25,7 @@
 #include "bundle.h"
 #include "bus.h"
 #include "escrow.h"
+#include "feedwatch.h"
 #include "hex.h"
 #include "eth/key.h"
 #include "feed.h"
@@ -67,6 +68,29 @@
 /* Progress goes to the gateway at most this often (the runner reports at
  * least every second, so a report leaves at least every 2 s). */
 #define DAEMON_PROGRESS_EVERY_MS 1000
+/* At start the snapshot waits this long for the first heartbeat (proof the
+ * feed is connected, so nothing published after the snapshot is missed);
+ * a publisher without heartbeats only delays it by this much. */
+#define DAEMON_FIRST_HEARTBEAT_WAIT_MS (2 * PROTO_FEED_HEARTBEAT_MS + 500)
+/* How often the event thread checks the feed for silence. */
+#define DAEMON_FEED_TICK_MS 500
+
+/* The spec prefetch slot's states (see struct prefetch). */
+enum { PF_IDLE = 0, PF_WANTED, PF_BUSY, PF_DONE };
+
+/* job.json of the job about to be dispatched, fetched by the prefetch
+ * thread while the job thread reads the job on chain: the two requests go
+ * to different servers, so the dispatch waits for the slower one instead
+ * of both in turn. Guarded by daemon.mu. */
+struct prefetch {
+    int state;
+    int64_t job_id;
+    uint8_t spec_sha256[32]; /* the announced hash the download is checked against */
+    enum err err;
+    char *text; /* PF_DONE and ERR_OK: the spec (heap) */
+    size_t len;
+    struct buf msg; /* why it failed */
+};
 
 struct cand {
     struct proto_feed_open o;
@@ -93,10 +117,18 @@ struct daemon {
     struct metrics_http *mh;
     struct event *ev_term, *ev_int;
 
-    pthread_t thread;
-    int thread_started;
+    struct event *ev_tick;
+    struct feedwatch fw; /* event thread only */
+
+    pthread_t thread, pf_thread;
+    int thread_started, pf_started;
     pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t cv;
+    pthread_cond_t cv;    /* job thread: queue, stopping, resync, feed_up */
+    pthread_cond_t pf_cv; /* prefetch thread: a request */
+    pthread_cond_t pf_done_cv; /* job thread: the prefetch finished */
+    struct prefetch pf;
+    int feed_up;          /* a heartbeat was heard */
+    const char *resync;   /* non-NULL: re-read the open jobs (static reason) */
     struct cand queue[DAEMON_QUEUE_MAX];
     size_t n_queue;
     int64_t current_job; /* 0 when idle */
@@ -118,6 +150,107 @@ static uint64_t now_ns(void)
 
 /* ---- candidates (any thread, under mu) ------------------------------------ */
 
+/* Ask the prefetch thread for job <o>'s spec, if it is free. Under mu. */
+static void pf_request_locked(struct daemon *d, const struct proto_feed_open *o)
+{
+    if (d->pf.state != PF_IDLE)
+        return;
+    d->pf.state = PF_WANTED;
+    d->pf.job_id = o->job_id;
+    memcpy(d->pf.spec_sha256, o->spec_sha256, 32);
+    pthread_cond_signal(&d->pf_cv);
+}
+
+/* Forget a finished prefetch. Under mu. */
+static void pf_reset_locked(struct daemon *d)
+{
+    free(d->pf.text);
+    d->pf.text = NULL;
+    d->pf.len = 0;
+    d->pf.err = ERR_OK;
+    buf_reset(&d->pf.msg);
+    d->pf.state = PF_IDLE;
+}
+
+/* Job thread: make sure job <o>'s spec is being fetched. */
+static void pf_ensure(struct daemon *d, const struct proto_feed_open *o)
+{
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        int mine = d->pf.job_id == o->job_id && memcmp(d->pf.spec_sha256, o->spec_sha256, 32) == 0;
+        if (d->pf.state != PF_IDLE && mine)
+            break;
+        if (d->pf.state == PF_DONE)
+            pf_reset_locked(d); /* another job's, no longer wanted */
+        if (d->pf.state == PF_IDLE) {
+            pf_request_locked(d, o);
+            break;
+        }
+        /* Another job's download is in flight (its job was dropped from the
+         * queue): wait for it to end. */
+        pthread_cond_wait(&d->pf_done_cv, &d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Job thread: wait for job <o>'s spec (pf_ensure() first). On ERR_OK *text
+ * (heap, caller frees) and *len hold it; else <msg> says why. */
+static enum err pf_take(struct daemon *d, const struct proto_feed_open *o, char **text,
+                        size_t *len, struct buf *msg)
+{
+    pthread_mutex_lock(&d->mu);
+    while (d->pf.state != PF_DONE && !d->stopping)
+        pthread_cond_wait(&d->pf_done_cv, &d->mu);
+    enum err e = ERR_CANCELED;
+    if (d->pf.state == PF_DONE && d->pf.job_id == o->job_id) {
+        e = d->pf.err;
+        *text = d->pf.text;
+        *len = d->pf.len;
+        d->pf.text = NULL;
+        if (e != ERR_OK)
+            msg_addf(msg, "%s", buf_cstr(&d->pf.msg));
+        pf_reset_locked(d);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return e;
+}
+
+static void *pf_thread(void *arg)
+{
+    struct daemon *d = arg;
+    struct buf msg;
+    buf_init(&msg, 8192);
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (!d->stopping && d->pf.state != PF_WANTED)
+            pthread_cond_wait(&d->pf_cv, &d->mu);
+        if (d->stopping)
+            break;
+        int64_t id = d->pf.job_id;
+        uint8_t sha[32];
+        memcpy(sha, d->pf.spec_sha256, 32);
+        d->pf.state = PF_BUSY;
+        pthread_mutex_unlock(&d->mu);
+        char *text = NULL;
+        size_t len = 0;
+        buf_reset(&msg);
+        enum err e = gwc_fetch(d->o->gateway, id, "job.json", sha, JOBSPEC_MAX_JSON_BYTES, &text,
+                               &len, &msg);
+        pthread_mutex_lock(&d->mu);
+        d->pf.err = e;
+        d->pf.text = text;
+        d->pf.len = len;
+        buf_reset(&d->pf.msg);
+        if (e != ERR_OK)
+            msg_addf(&d->pf.msg, "%s", buf_cstr(&msg));
+        d->pf.state = PF_DONE;
+        pthread_cond_broadcast(&d->pf_done_cv);
+    }
+    pthread_mutex_unlock(&d->mu);
+    buf_release(&msg);
+    return NULL;
+}
+
 static void enqueue(struct daemon *d, const struct proto_feed_open *o, uint64_t recv_ns)
 {
     char id[67];
@@ -131,6 +264,10 @@ static void enqueue(struct daemon *d, const struct proto_feed_open *o, uint64_t 
         d->queue[d->n_queue].recv_ns = recv_ns;
         d->n_queue++;
         pthread_cond_signal(&d->cv);
+        /* The job thread is idle and this job is next: fetch its spec now,
+         * in parallel with the job thread's wake-up and getJob. */
+        if (d->current_job == 0 && d->n_queue == 1)
+            pf_request_locked(d, o);
     }
     pthread_mutex_unlock(&d->mu);
     if (full) {
@@ -168,6 +305,8 @@ static int wanted(struct daemon *d, const struct proto_feed_open *o)
 
 /* ---- the feed (event thread) ---------------------------------------------- */
 
+static void on_heartbeat(struct daemon *d, const char *frame, size_t len);
+
 static void on_feed(void *arg, const char *topic, const void *data, size_t len)
 {
     struct daemon *d = arg;
@@ -184,6 +323,12 @@ static void on_feed(void *arg, const char *topic, const void *data, size_t len)
         e = buf_appendf(&frame, "%s ", topic ? topic : "");
     if (e == ERR_OK)
         e = buf_append(&frame, data, len);
+    if (e == ERR_OK && frame.len > strlen(PROTO_TOPIC_HEARTBEAT) &&
+        memcmp(frame.data, PROTO_TOPIC_HEARTBEAT " ", strlen(PROTO_TOPIC_HEARTBEAT) + 1) == 0) {
+        on_heartbeat(d, (const char *)frame.data, frame.len);
+        buf_release(&frame);
+        return;
+    }
     if (e == ERR_OK)
         e = proto_feed_decode((const char *)frame.data, frame.len, &m, &je);
     if (e != ERR_OK) {
@@ -204,15 +349,71 @@ out:
     buf_release(&frame);
 }
 
+/* Tell the job and prefetch threads to stop. Any thread. */
+static void stop(struct daemon *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->stopping = 1;
+    pthread_cond_broadcast(&d->cv);
+    pthread_cond_broadcast(&d->pf_cv);
+    pthread_cond_broadcast(&d->pf_done_cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Ask the job thread to re-read the open jobs (event thread). */
+static void request_resync(struct daemon *d, const char *why)
+{
+    pthread_mutex_lock(&d->mu);
+    d->resync = why;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void on_heartbeat(struct daemon *d, const char *frame, size_t len)
+{
+    struct proto_feed_heartbeat h;
+    struct json_err je;
+    int64_t missed = 0;
+    json_err_init(&je);
+    enum err e = proto_feed_heartbeat_decode(frame, len, &h, &je);
+    if (e != ERR_OK) {
+        LOG_WARN("feed.bad_message", "topic=%s error=%s path=%s reason=%s", PROTO_TOPIC_HEARTBEAT,
+                 err_str(e), je.path, je.message);
+        return;
+    }
+    enum feedwatch_verdict v = feedwatch_heartbeat(&d->fw, &h, now_ns(), &missed);
+    if (v == FEEDWATCH_FIRST) {
+        LOG_INFO("feed.up", "epoch=%lld seq=%lld interval_ms=%lld", (long long)h.epoch,
+                 (long long)h.seq, (long long)h.interval_ms);
+        pthread_mutex_lock(&d->mu);
+        d->feed_up = 1;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+    } else if (feedwatch_needs_resync(v)) {
+        LOG_INFO("feed.resync", "reason=%s epoch=%lld seq=%lld missed=%lld",
+                 feedwatch_verdict_name(v), (long long)h.epoch, (long long)h.seq,
+                 (long long)missed);
+        request_resync(d, feedwatch_verdict_name(v));
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    (void)fd;
+    (void)what;
+    if (feedwatch_tick(&d->fw, now_ns()))
+        LOG_WARN("feed.silent", "epoch=%lld last_seq=%lld silent_ms_over=%lld",
+                 (long long)d->fw.epoch, (long long)d->fw.seq,
+                 (long long)d->fw.interval_ms * FEEDWATCH_SILENCE_INTERVALS);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon *d = arg;
     (void)what;
     LOG_INFO("worker.stopping", "signal=%d", (int)sig);
-    pthread_mutex_lock(&d->mu);
-    d->stopping = 1;
-    pthread_cond_broadcast(&d->cv);
-    pthread_mutex_unlock(&d->mu);
+    stop(d);
     event_base_loopbreak(d->base);
 }
 
@@ -247,6 +448,8 @@ struct jobctx {
     struct buf dir, in_dir, out_dir, spec_path, bundle_path;
     struct buf msg;
     struct jobspec *spec;
+    char *spec_text; /* job.json as fetched (heap) */
+    size_t spec_len;
     struct escrow_job chain;
     uint64_t last_progress_ns;
     uint64_t checked_ns, spec_ns; /* when steps 1 and 2 ended, for the dispatch breakdown */
@@ -374,28 +577,27 @@ static int check_on_chain(struct jobctx *j, const struct cand *c)
     return 1;
 }
 
-/* Step 2: the spec, checked against the chain's hash, decoded and sized. */
-static int fetch_spec(struct jobctx *j)
+/* Step 2: the spec, fetched by the prefetch thread against the announced
+ * hash (step 1 checked that the chain's is the same), decoded and sized.
+ * Keeps the text in j->spec_text for the job folder. */
+static int fetch_spec(struct jobctx *j, const struct cand *c)
 {
     char errbuf[JOBSPEC_ERR_MAX];
-    unsigned char *text = NULL;
-    size_t len = 0;
     unsigned attempt = 0;
     uint64_t until = now_ns() + (uint64_t)DAEMON_SPEC_RETRY_MS * 1000000u;
-    enum err e;
-    do
-        e = gwc_download(j->d->o->gateway, j->id, "job.json", buf_cstr(&j->dir), j->chain.spec_hash,
-                         JOBSPEC_MAX_JSON_BYTES, &j->msg);
-    while (gw_retry(j, e, &attempt, until, 1, 0, "job.json"));
-    if (e == ERR_OK)
-        e = jobfiles_read(buf_cstr(&j->dir), "job.json", JOBSPEC_MAX_JSON_BYTES, &text, &len,
-                          &j->msg);
+    enum err e = pf_take(j->d, &c->o, &j->spec_text, &j->spec_len, &j->msg);
+    /* The prefetch tries once; a gateway down for a moment is tried again here. */
+    while (gw_retry(j, e, &attempt, until, 1, 0, "job.json")) {
+        free(j->spec_text);
+        j->spec_text = NULL;
+        e = gwc_fetch(j->d->o->gateway, j->id, "job.json", j->chain.spec_hash,
+                      JOBSPEC_MAX_JSON_BYTES, &j->spec_text, &j->spec_len, &j->msg);
+    }
     if (e != ERR_OK) {
         job_skip(j, "cannot fetch job.json");
         return 0;
     }
-    e = jobspec_decode((const char *)text, len, &j->spec, errbuf);
-    free(text);
+    e = jobspec_decode(j->spec_text, j->spec_len, &j->spec, errbuf);
     if (e != ERR_OK) {
         msg_addf(&j->msg, "%s", errbuf);
         job_skip(j, "job.json does not decode");
@@ -625,7 +827,7 @@ static enum err job_dirs(struct jobctx *j)
         msg_addf(&j->msg, "cannot make the job folder under \"%s\": %s", w, strerror(errno));
         return ERR_IO;
     }
-    return ERR_OK;
+    return jobfiles_write(buf_cstr(&j->dir), "job.json", j->spec_text, j->spec_len, &j->msg);
 }
 
 static void process(struct daemon *d, const struct cand *c)
@@ -640,17 +842,24 @@ static void process(struct daemon *d, const struct cand *c)
     buf_init(&j.bundle_path, 8192);
     buf_init(&j.msg, 8192);
     uint64_t picked_ns = now_ns();
+    /* job.json comes from the gateway while getJob goes to the node. */
+    pf_ensure(d, &c->o);
     if (!check_on_chain(&j, c))
-        goto out;
+        goto out; /* the next pf_ensure() drops the prefetch */
     j.checked_ns = now_ns();
-    if (job_dirs(&j) != ERR_OK) {
-        job_skip(&j, "work folder");
+    if (!fetch_spec(&j, c))
         goto out;
-    }
-    if (fetch_spec(&j) && ((j.spec_ns = now_ns()), claim(&j, c, picked_ns)))
+    j.spec_ns = now_ns();
+    if (!claim(&j, c, picked_ns))
+        goto out;
+    /* The claim is ours: only now the job folder (not on the dispatch path). */
+    if (job_dirs(&j) != ERR_OK)
+        job_fail(&j, "job.failed", "work folder");
+    else
         run_claimed(&j);
     rm_tree(buf_cstr(&j.dir));
 out:
+    free(j.spec_text);
     jobspec_free(j.spec);
     buf_release(&j.msg);
     buf_release(&j.bundle_path);
@@ -690,16 +899,46 @@ static void take_snapshot(struct daemon *d)
 static void *job_thread(void *arg)
 {
     struct daemon *d = arg;
+    struct timespec until;
+    /* The start-up snapshot waits for the first heartbeat (or gives up after
+     * DAEMON_FIRST_HEARTBEAT_WAIT_MS): taken once the feed is connected, it
+     * and the feed together miss nothing. */
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += DAEMON_FIRST_HEARTBEAT_WAIT_MS / 1000;
+    until.tv_nsec += DAEMON_FIRST_HEARTBEAT_WAIT_MS % 1000 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (!d->stopping && !d->feed_up &&
+           pthread_cond_timedwait(&d->cv, &d->mu, &until) != ETIMEDOUT)
+        ;
+    int up = d->feed_up;
+    d->resync = NULL; /* the snapshot below covers it */
+    pthread_mutex_unlock(&d->mu);
+    if (!up)
+        LOG_WARN("feed.no_heartbeat",
+                 "waited_ms=%d detail=%s", DAEMON_FIRST_HEARTBEAT_WAIT_MS,
+                 "no heartbeat yet: snapshot taken anyway; reconnects cannot be detected until one comes");
     take_snapshot(d);
     maybe_withdraw(d);
     for (;;) {
         struct cand c;
         pthread_mutex_lock(&d->mu);
-        while (!d->stopping && d->n_queue == 0)
+        while (!d->stopping && d->n_queue == 0 && d->resync == NULL)
             pthread_cond_wait(&d->cv, &d->mu);
         if (d->stopping) {
             pthread_mutex_unlock(&d->mu);
             break;
+        }
+        if (d->resync != NULL) {
+            const char *why = d->resync;
+            d->resync = NULL;
+            pthread_mutex_unlock(&d->mu);
+            LOG_INFO("snapshot.resync", "reason=%s", why);
+            take_snapshot(d);
+            continue;
         }
         c = d->queue[0];
         memmove(&d->queue[0], &d->queue[1], (d->n_queue - 1) * sizeof(d->queue[0]));
@@ -939,6 +1178,8 @@ static int start_loop(struct daemon *d)
     if (e == ERR_OK)
         e = bus_subscribe(d->sub, PROTO_TOPIC_CLOSED);
     if (e == ERR_OK)
+        e = bus_subscribe(d->sub, PROTO_TOPIC_HEARTBEAT);
+    if (e == ERR_OK)
         e = bus_on_message(d->sub, on_feed, d);
     if (e == ERR_OK)
         e = bus_connect(d->sub, o->feed);
@@ -946,6 +1187,12 @@ static int start_loop(struct daemon *d)
         fprintf(stderr, "loom-worker: cannot subscribe to the feed \"%s\": %s\n", o->feed,
                 err_str(e));
         return EX_UNAVAILABLE;
+    }
+    struct timeval tick = {0, DAEMON_FEED_TICK_MS * 1000};
+    d->ev_tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+    if (d->ev_tick == NULL || event_add(d->ev_tick, &tick) == -1) {
+        fprintf(stderr, "loom-worker: cannot start the feed timer\n");
+        return EX_SOFTWARE;
     }
     d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
     d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
@@ -962,11 +1209,25 @@ int daemon_serve(const struct daemon_opts *o)
     struct daemon *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return EX_OSERR;
+    pthread_condattr_t ca;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
+    pthread_condattr_init(&ca);
+    (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* job_thread's timed wait */
+    pthread_cond_init(&d->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&d->pf_cv, NULL);
+    pthread_cond_init(&d->pf_done_cv, NULL);
+    buf_init(&d->pf.msg, 8192);
+    feedwatch_init(&d->fw);
     int rc = setup(d, o);
     if (rc == EX_OK)
         rc = start_loop(d);
+    if (rc == EX_OK && pthread_create(&d->pf_thread, NULL, pf_thread, d) != 0) {
+        fprintf(stderr, "loom-worker: cannot start the prefetch thread\n");
+        rc = EX_OSERR;
+    }
+    if (rc == EX_OK)
+        d->pf_started = 1;
     if (rc == EX_OK && pthread_create(&d->thread, NULL, job_thread, d) != 0) {
         fprintf(stderr, "loom-worker: cannot start the job thread\n");
         rc = EX_OSERR;
@@ -978,13 +1239,16 @@ int daemon_serve(const struct daemon_opts *o)
                  d->mh ? (int)metrics_http_port(d->mh) : 0);
         if (event_base_dispatch(d->base) == -1)
             rc = EX_SOFTWARE;
-        pthread_mutex_lock(&d->mu);
-        d->stopping = 1;
-        pthread_cond_broadcast(&d->cv);
-        pthread_mutex_unlock(&d->mu);
+        stop(d);
         pthread_join(d->thread, NULL);
         LOG_INFO("worker.stopped", "address=%s", d->addr_hex);
     }
+    if (d->pf_started) {
+        stop(d);
+        pthread_join(d->pf_thread, NULL);
+    }
+    if (d->ev_tick)
+        event_free(d->ev_tick);
     if (d->ev_term)
         event_free(d->ev_term);
     if (d->ev_int)
@@ -995,6 +1259,10 @@ int daemon_serve(const struct daemon_opts *o)
     if (d->base)
         event_base_free(d->base);
     teardown(d);
+    free(d->pf.text);
+    buf_release(&d->pf.msg);
+    pthread_cond_destroy(&d->pf_done_cv);
+    pthread_cond_destroy(&d->pf_cv);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d);

@@ -264,6 +264,56 @@ out:
     return e;
 }
 
+enum err gwc_fetch(const char *base, int64_t job_id, const char *name,
+                   const unsigned char sha256[32], uint64_t max_bytes, char **text, size_t *len,
+                   struct buf *msg)
+{
+    struct buf target;
+    struct http_resp r;
+    enum err e = ERR_OK;
+    buf_init(&target, 1024);
+    http_resp_init(&r);
+    if (!jobspec_is_safe_name(name)) {
+        msg_addf(msg, "unsafe file name \"%.64s\"", name);
+        e = ERR_INVAL;
+        goto out;
+    }
+    if ((e = buf_appendf(&target, "/api/jobs/%lld/files/%s", (long long)job_id, name)) != ERR_OK)
+        goto out;
+    /* The cap of the body buffer is one byte over max_bytes so that
+     * http_request()'s own check (ERR_TOOBIG) is the one that fires. */
+    buf_init(&r.body, (size_t)max_bytes + 1);
+    struct http_req rq = {.method = "GET",
+                          .base = base,
+                          .target = buf_cstr(&target),
+                          .body_fd = -1,
+                          .timeout_ms = GWC_TIMEOUT_MS,
+                          .out_fd = -1,
+                          .max_body_bytes = max_bytes};
+    if ((e = http_request(&rq, &r, msg)) != ERR_OK || (e = reply_err(&r, name, msg)) != ERR_OK)
+        goto out;
+    if (memcmp(r.sha256, sha256, 32) != 0) {
+        char got[65], want[65];
+        hex_encode(r.sha256, 32, false, got);
+        hex_encode(sha256, 32, false, want);
+        msg_addf(msg, "\"%s\" has sha256 %s, the spec says %s", name, got, want);
+        e = ERR_AUTH;
+        goto out;
+    }
+    size_t n = 0;
+    char *p = buf_detach(&r.body, &n);
+    if (p == NULL) {
+        e = ERR_NOMEM;
+        goto out;
+    }
+    *text = p;
+    *len = n;
+out:
+    http_resp_release(&r);
+    buf_release(&target);
+    return e;
+}
+
 enum err gwc_put_progress(const char *base, const struct key *k, int64_t job_id, unsigned percent,
                           struct buf *msg)
 {

@@ -77,6 +77,20 @@ LOOM_MUST_CHECK enum err gwc_download(const char *base, int64_t job_id, const ch
                                       uint64_t max_bytes, struct buf *msg);
 
 /*
+ * Fetch file <name> of job <job_id> into memory and check that its SHA-256
+ * equals <sha256> (the dispatch path's job.json: no file, no folder).
+ *   max_bytes: a larger file fails with ERR_TOOBIG.
+ *   text: on ERR_OK receives the bytes (heap, NUL-terminated; caller frees),
+ *         *len their count; untouched on error.
+ * Returns ERR_OK; ERR_AUTH (the digest differs); ERR_INVAL (unsafe name);
+ * ERR_NOMEM; the errors of http_request() and http_status_err(). msg says
+ * why. Blocks (timeout: GWC_TIMEOUT_MS).
+ */
+LOOM_MUST_CHECK enum err gwc_fetch(const char *base, int64_t job_id, const char *name,
+                                   const unsigned char sha256[32], uint64_t max_bytes, char **text,
+                                   size_t *len, struct buf *msg);
+
+/*
  * Report <percent> (0..100) for job <job_id>, signed with <k> (borrowed).
  * Returns ERR_OK; ERR_CRYPTO; the errors of http_request() and
  * http_status_err(). Blocks up to GWC_TIMEOUT_MS.

@@ -61,5 +61,13 @@ void train_sgemm_free(struct train_sgemm *s);
 LOOM_MUST_CHECK enum err train_sgemm_run(struct train_sgemm *s, unsigned m, unsigned n, unsigned k,
                                          struct cl_mem *a, struct cl_mem *b, struct cl_mem *c,
                                          struct buf *msg);
+/* As train_sgemm_run() with op(A) = A^T when <trans_a> (A stored K x M) or
+ * op(B) = B^T when <trans_b> (B stored N x K), as the trainer's backward
+ * pass uses them; not both. Products with K x N over SGEMM_PACK_MIN_KN
+ * (train.c) and M >= 64 take the packed-B kernels. Returns ERR_OK, ERR_CL,
+ * ERR_NOMEM (the panel buffer); does not wait. */
+LOOM_MUST_CHECK enum err train_sgemm_run_op(struct train_sgemm *s, int trans_a, int trans_b,
+                                            unsigned m, unsigned n, unsigned k, struct cl_mem *a,
+                                            struct cl_mem *b, struct cl_mem *c, struct buf *msg);
 
 #endif

@@ -12,6 +12,7 @@
 # after the previous one is submitted, so no job waits behind another.
 #
 #   LOOM_BENCH_DISPATCH_N   jobs (default 40)
+#   LOOM_BENCH_KEEP         set: keep the temporary folder (logs) and name it
 # Uses LOOM_BENCH_RPC_URL (scripts/bench.sh) or starts its own anvil.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,7 +26,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   [ -n "${own_anvil:-}" ] && scripts/anvil.sh stop "$dir/anvil" >/dev/null 2>&1
-  rm -rf "$dir"
+  if [ -n "${LOOM_BENCH_KEEP:-}" ]; then echo "kept $dir" >&2; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 die() { echo "bench_dispatch: $*" >&2; tail -n 20 "$dir"/*.log >&2 2>/dev/null; exit 1; }
@@ -52,7 +53,7 @@ contracts/deploy.sh --rpc-url "$rpc" --key-file "$dir/deployer.key" --out "$dir/
   >"$dir/deploy.log" 2>&1 || die "deploy failed"
 escrow=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["escrow"])' "$dir/deploy.json")
 
-cc -std=c11 -D_GNU_SOURCE -O2 -I. -Icommon -Iproto -o "$dir/fakegw" tests/integration/worker_fakegw.c \
+cc -std=c11 -D_GNU_SOURCE -O2 -I. -Icommon -Iproto -o "$dir/fakegw" tests/integration/worker_fakegw.c services/jobstore/feedpub.c \
   "$LOOM_BUILD/libloom.a" -levent -lnanomsg -lsecp256k1 -lnettle -lcjson -lcrypto -lm -lpthread \
   || die "cannot build worker_fakegw"
 mkdir -p "$dir/gw/jobs" "$dir/gw/results"
@@ -102,19 +103,18 @@ done
 height=$($cast block-number --rpc-url "$rpc")
 grep '"job.claim_sent"' "$dir/w.log" >"$dir/lat.txt"
 python3 - "$dir/lat.txt" "$n" "$height" <<'PY'
-import json, statistics, sys
+import json, math, sys
 rows = [json.loads(x) for x in open(sys.argv[1]) if x.strip()]
 v = sorted(r["dispatch_us"] for r in rows)
 if not v:
     sys.exit("no claims measured")
 def pct(p):  # nearest rank
-    import math
     return v[max(0, math.ceil(p / 100 * len(v)) - 1)]
 print(f"dispatch latency, feed message -> claim tx accepted by the node, {len(v)} of {sys.argv[2]} jobs:")
 print(f"  p50 {pct(50)/1000:.2f} ms  p90 {pct(90)/1000:.2f} ms  p99 {pct(99)/1000:.2f} ms  max {v[-1]/1000:.2f} ms  (target p99 <= 20 ms)")
-med = {k: statistics.median(r[k] for r in rows) / 1000 for k in ("queued_us", "check_us", "spec_us", "send_us")}
-print("  median by step: queue %.2f ms, getJob %.2f ms, job.json %.2f ms, claim tx (sign, send) %.2f ms"
-      % (med["queued_us"], med["check_us"], med["spec_us"], med["send_us"]))
+for label, key in (("queue", "queued_us"), ("getJob", "check_us"), ("job.json", "spec_us"), ("claim tx (sign, send)", "send_us")):
+    s = sorted(r[key] for r in rows)
+    print("  %-22s p50 %6.2f ms  p99 %6.2f ms" % (label, s[len(s) // 2] / 1000, s[max(0, math.ceil(0.99 * len(s)) - 1)] / 1000))
 print(f"  conditions: anvil automine on loopback, chain height {sys.argv[3]} at the end; fake gateway on loopback")
 PY
 echo "  host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,7 +17,13 @@
 #  4. workers A and B race for job 4 (a kernel that never ends): exactly one
 #     claims it on chain, the other logs a lost race and takes job 5; the
 #     winner's job 4 fails (timeout) and, B stopped, the winner completes
-#     job 6.
+#     job 6;
+#  5. the feed drops: the fake gateway (and its feed publisher, the
+#     jobstore's services/jobstore/feedpub.c with its heartbeat) is killed;
+#     the worker logs the silence; job 7 is opened while it is down (so no
+#     one hears of it on the feed); the gateway comes back on the same
+#     addresses; the worker sees the new heartbeat epoch, re-reads the open
+#     jobs and completes job 7.
 # Needs LOOM_TEST_RPC_URL, LOOM_BUILD, LOOM_TEST_TMP (scripts/test.sh).
 set -uo pipefail
 : "${LOOM_TEST_RPC_URL:?run through make test}" "${LOOM_BUILD:?}" "${LOOM_TEST_TMP:?}"
@@ -121,16 +127,18 @@ create_job 3 sq.cl sq 3
 create_job 4 spin.cl spin 4
 create_job 5 sq.cl sq 5
 create_job 6 sq.cl sq 6
-ok "six jobs created on chain"
+create_job 7 sq.cl sq 7
+ok "seven jobs created on chain"
 echo "{\"jobs\":[$(record 1)],\"next_cursor\":null}" >"$dir/gw/snapshot.json"
 
 # ---- fake gateway and feed ----------------------------------------------------
-cc -std=c11 -D_GNU_SOURCE -O1 -I. -Icommon -Iproto -o "$dir/fakegw" tests/integration/worker_fakegw.c \
+cc -std=c11 -D_GNU_SOURCE -O1 -I. -Icommon -Iproto -o "$dir/fakegw" tests/integration/worker_fakegw.c services/jobstore/feedpub.c \
   "$LOOM_BUILD/libloom.a" -levent -lnanomsg -lsecp256k1 -lnettle -lcjson -lcrypto -lm -lpthread \
   || die "cannot build worker_fakegw"
 feed="tcp://127.0.0.1:$(free_port)"
 "$dir/fakegw" "$dir/gw" "$feed" "$dir/gw.port" 2>"$dir/fakegw.log" &
-pids+=($!)
+gw_pid=$!
+pids+=($gw_pid)
 wait_for "$dir/gw.port" . 10 || die "fake gateway did not start"
 gw="http://127.0.0.1:$(cat "$dir/gw.port")"
 publish() { curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "$gw/test/publish?topic=$1"; }
@@ -157,7 +165,8 @@ start_worker() { # NAME KEYFILE -> pid in $wpid
 # ---- 2. one worker: snapshot, bad input, feed -----------------------------------
 start_worker A "$dir/a.key"
 pid_a=$wpid
-check "worker A read the snapshot (status OPEN, type IA)" grep -q 'status=OPEN&type=IA' "$dir/gw/snapshots.log"
+check "worker A heard the feed's heartbeat" wait_for "$dir/A.log" '"feed.up"' 20
+check "worker A read the snapshot (status OPEN, type IA)" wait_for "$dir/gw/snapshots.log" 'status=OPEN&type=IA' 20
 wait_for "$dir/A.log" '"job.submitted".*"job_id":1,' 60 || die "job 1 (snapshot) not submitted"
 ok "job 1 from the snapshot: claimed, run, uploaded, submitted"
 check "job 1 is Submitted on chain (status 3)" test "$(job_status 1)" = 3
@@ -283,4 +292,22 @@ check "$lose stops cleanly on SIGTERM (exit 0)" test $? = 0
 wait_for "$dir/$win.log" '"job.submitted".*"job_id":6,' 60 || die "$win did not complete job 6"
 ok "$win keeps serving after the hostile kernel: job 6 submitted"
 check "job 6 is Submitted on chain by $win" test "$(job_status 6)/$(job_worker 6)" = "3/$win_addr"
+
+# ---- 5. the feed drops and comes back ---------------------------------------------
+gw_port=$(cat "$dir/gw.port")
+snaps_before=$(count "$dir/gw/snapshots.log" 'status=OPEN')
+kill -TERM "$gw_pid"
+wait "$gw_pid"
+wait_for "$dir/$win.log" '"feed.silent"' 20 || die "$win did not notice the silent feed"
+ok "$win noticed the feed went silent"
+echo "{\"jobs\":[$(record 7)],\"next_cursor\":null}" >"$dir/gw/snapshot.json"
+"$dir/fakegw" "$dir/gw" "$feed" "$dir/gw2.port" "$gw_port" 2>"$dir/fakegw2.log" &
+pids+=($!)
+wait_for "$dir/gw2.port" . 10 || die "fake gateway did not restart on port $gw_port"
+wait_for "$dir/$win.log" '"feed.resync"' 20 || die "$win did not resync after the feed came back"
+check "the resync names the publisher's restart" grep -qE '"feed.resync".*"reason":"restart"' "$dir/$win.log"
+wait_for "$dir/$win.log" '"job.submitted".*"job_id":7,' 60 || die "job 7 (opened while the feed was down) not submitted"
+ok "job 7, opened while the feed was down, found by the resync and submitted"
+check "one more snapshot was read" test "$(count "$dir/gw/snapshots.log" 'status=OPEN')" -gt "$snaps_before"
+check "job 7 is Submitted on chain by $win" test "$(job_status 7)/$(job_worker 7)" = "3/$win_addr"
 finish

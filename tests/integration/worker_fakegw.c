@@ -2,15 +2,18 @@
  * worker_fakegw -- a stand-in for the gateway and the jobstore's feed, for
  * tests/integration/worker_daemon.sh and tests/bench/bench_dispatch.sh.
  *
- *   worker_fakegw DIR FEED_ADDR PORT_FILE
+ *   worker_fakegw DIR FEED_ADDR PORT_FILE [PORT]
  *
- * Serves, on 127.0.0.1 and a free port (written to PORT_FILE):
+ * Serves, on 127.0.0.1 and PORT or a free port (written to PORT_FILE):
  *   GET  /api/jobs?...                 DIR/snapshot.json, or an empty page
  *   GET  /api/jobs/{id}/files/{name}   DIR/jobs/{id}/{name}
  *   PUT  /api/jobs/{id}/progress       signed: appends "id body address" to DIR/progress.log
  *   POST /api/jobs/{id}/result         signed: stores DIR/results/{id}.tar and appends
  *                                      "id sha256 address" to DIR/results.log
- *   POST /test/publish?topic=T         publishes the body on the PUB socket bound at FEED_ADDR
+ *   POST /test/publish?topic=T         publishes the body, a feed frame, through the jobstore's
+ *                                      feed publisher (services/jobstore/feedpub.c) bound at
+ *                                      FEED_ADDR, which also sends the heartbeat every second;
+ *                                      a body that does not decode, or of another topic, gets 400
  * A gateway that is down for a moment: while DIR/unavailable.files (or
  * DIR/unavailable.result) holds a number N > 0, the next file download (or
  * result upload) is answered 503 and N is decremented; likewise
@@ -41,12 +44,15 @@
 
 #include "buf.h"
 #include "bus.h"
+#include "feed.h"
+#include "metrics.h"
+#include "services/jobstore/feedpub.h"
 #include "eth/eip191.h"
 #include "hex.h"
 #include "eth/key.h"
 
 static const char *dir;
-static struct bus *pub;
+static struct feedpub *pub;
 static char *nonces[4096];
 static size_t n_nonces;
 
@@ -236,11 +242,14 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     }
     if (cmd == EVHTTP_REQ_POST && strncmp(target, "/test/publish?topic=", 20) == 0) {
-        void *copy = malloc(len ? len : 1);
-        if (copy != NULL)
-            memcpy(copy, body, len);
-        if (copy == NULL || bus_publish(pub, target + 20, copy, len) != ERR_OK) {
-            free(copy);
+        struct proto_feed m;
+        const char *topic = NULL;
+        if (proto_feed_decode((const char *)body, len, &m, NULL) != ERR_OK ||
+            (topic = proto_feed_topic(&m)) == NULL || strcmp(topic, target + 20) != 0) {
+            reply(req, 400, "{\"error\":{\"code\":\"invalid\"}}", 28);
+            return;
+        }
+        if (feedpub_publish(pub, &m) != ERR_OK) {
             reply(req, 500, "{\"error\":{\"code\":\"io_error\"}}", 29);
             return;
         }
@@ -259,22 +268,24 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: worker_fakegw DIR FEED_ADDR PORT_FILE\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: worker_fakegw DIR FEED_ADDR PORT_FILE [PORT]\n");
         return 64;
     }
     dir = argv[1];
+    long want_port = argc == 5 ? strtol(argv[4], NULL, 10) : 0;
     struct event_base *base = event_base_new();
     struct evhttp *http = base ? evhttp_new(base) : NULL;
-    if (http == NULL || bus_new(base, BUS_PUB, &pub) != ERR_OK ||
-        bus_bind(pub, argv[2]) != ERR_OK) {
+    struct metrics *m = NULL;
+    if (http == NULL || want_port < 0 || want_port > 65535 || metrics_new(&m) != ERR_OK ||
+        feedpub_new(base, argv[2], m, &pub) != ERR_OK) {
         fprintf(stderr, "worker_fakegw: cannot set up (feed %s)\n", argv[2]);
         return 1;
     }
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST);
     evhttp_set_max_body_size(http, (ev_ssize_t)256 << 20);
     evhttp_set_gencb(http, handle, NULL);
-    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(http, "127.0.0.1", (ev_uint16_t)want_port);
     struct sockaddr_in sa;
     socklen_t sl = sizeof(sa);
     if (s == NULL ||
@@ -294,7 +305,8 @@ int main(int argc, char **argv)
     evsignal_add(term, NULL);
     event_base_dispatch(base);
     event_free(term);
-    bus_free(pub);
+    feedpub_free(pub);
+    metrics_free(m);
     evhttp_free(http);
     event_base_free(base);
     for (size_t i = 0; i < n_nonces; i++)

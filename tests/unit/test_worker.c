@@ -27,6 +27,7 @@
 #include "jobspec.h"
 #include "services/worker/runner.h"
 #include "services/worker/sandbox.h"
+#include "services/worker/train.h"
 
 static char tmp_root[1024];
 static int tmp_seq;
@@ -695,6 +696,69 @@ static void test_sandbox_denies_network(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* The trainer's SGEMM in its three forms (A B, A^T B, A B^T) at a size
+ * below the packing threshold and at one above it (packed panels of B),
+ * against a C reference. Entries are multiples of 1/8 in [-1, 1], so every
+ * product and partial sum is exact in float32 and the results must be
+ * equal bit for bit, whatever the order of the additions. */
+static void test_sgemm_forms(void **state)
+{
+    (void)state;
+    struct buf msg;
+    buf_init(&msg, 0);
+    struct cl_ctx *cl = NULL;
+    struct train_sgemm *sg = NULL;
+    assert_int_equal(cl_open("0", "0", &cl, &msg), ERR_OK);
+    assert_int_equal(train_sgemm_new(cl, &sg, &msg), ERR_OK);
+    static const unsigned sizes[][3] = {{32, 64, 64}, {64, 512, 256}, {72, 528, 200}};
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        unsigned m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+        float *a = malloc((size_t)m * k * 4), *b = malloc((size_t)k * n * 4);
+        float *c = malloc((size_t)m * n * 4);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_non_null(c);
+        for (size_t i = 0; i < (size_t)m * k; i++)
+            a[i] = (float)((int)(i * 37 % 17) - 8) / 8.0f;
+        for (size_t i = 0; i < (size_t)k * n; i++)
+            b[i] = (float)((int)(i * 53 % 17) - 8) / 8.0f;
+        struct cl_mem *da = NULL, *db = NULL, *dc = NULL;
+        assert_int_equal(cl_buffer_new(cl, (size_t)m * k * 4, a, &da, &msg), ERR_OK);
+        assert_int_equal(cl_buffer_new(cl, (size_t)k * n * 4, b, &db, &msg), ERR_OK);
+        assert_int_equal(cl_buffer_new(cl, (size_t)m * n * 4, NULL, &dc, &msg), ERR_OK);
+        for (int form = 0; form < 3; form++) {
+            /* form 1: the stored a is op(A)'s transpose (K x M); form 2: b is
+             * op(B)'s (N x K). The same storage, read another way. */
+            assert_int_equal(train_sgemm_run_op(sg, form == 1, form == 2, m, n, k, da, db, dc, &msg),
+                             ERR_OK);
+            assert_int_equal(cl_finish(cl, &msg), ERR_OK);
+            assert_int_equal(cl_buffer_read(cl, dc, 0, c, (size_t)m * n * 4, &msg), ERR_OK);
+            for (unsigned i = 0; i < m; i++) {
+                for (unsigned j = 0; j < n; j++) {
+                    float want = 0.0f;
+                    for (unsigned p = 0; p < k; p++) {
+                        float x = form == 1 ? a[(size_t)p * m + i] : a[(size_t)i * k + p];
+                        float y = form == 2 ? b[(size_t)j * k + p] : b[(size_t)p * n + j];
+                        want += x * y;
+                    }
+                    if (c[(size_t)i * n + j] != want)
+                        fail_msg("%ux%ux%u form %d: C[%u][%u] = %g, want %g", m, n, k, form, i, j,
+                                 (double)c[(size_t)i * n + j], (double)want);
+                }
+            }
+        }
+        cl_buffer_free(da);
+        cl_buffer_free(db);
+        cl_buffer_free(dc);
+        free(a);
+        free(b);
+        free(c);
+    }
+    train_sgemm_free(sg);
+    cl_close(cl);
+    buf_release(&msg);
+}
+
 static void test_cl_module(void **state)
 {
     (void)state;
@@ -780,6 +844,7 @@ int main(void)
         cmocka_unit_test(test_hostile_kernels),
         cmocka_unit_test(test_input_digest_mismatch),
         cmocka_unit_test(test_cl_module),
+        cmocka_unit_test(test_sgemm_forms),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

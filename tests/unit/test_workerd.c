@@ -289,6 +289,46 @@ static void test_download(void **state)
     buf_release(&msg);
 }
 
+/* gwc_fetch: the dispatch path's job.json, into memory. */
+static void test_fetch(void **state)
+{
+    (void)state;
+    char url[64];
+    unsigned char sha[32], other[32];
+    struct buf msg;
+    char *text = NULL;
+    size_t len = 0;
+    buf_init(&msg, 0);
+    base_url(url, sizeof(url));
+    jobfiles_sha256("hello", 5, sha);
+    jobfiles_sha256("hellO", 5, other);
+
+    assert_int_equal(gwc_fetch(url, 1, "in.bin", sha, 1000, &text, &len, &msg), ERR_OK);
+    assert_int_equal(len, 5);
+    assert_string_equal(text, "hello"); /* NUL-terminated */
+    free(text);
+    text = NULL;
+    /* Exactly at the limit is fine, one byte under it is not. */
+    assert_int_equal(gwc_fetch(url, 1, "in.bin", sha, 5, &text, &len, &msg), ERR_OK);
+    free(text);
+    text = NULL;
+    assert_int_equal(gwc_fetch(url, 1, "in.bin", sha, 4, &text, &len, &msg), ERR_TOOBIG);
+    assert_null(text);
+    buf_reset(&msg);
+    assert_int_equal(gwc_fetch(url, 1, "in.bin", other, 1000, &text, &len, &msg), ERR_AUTH);
+    assert_null(text);
+    assert_non_null(strstr(buf_cstr(&msg), "the spec says"));
+    buf_reset(&msg);
+    assert_int_equal(gwc_fetch(url, 1, "none.bin", sha, 1000, &text, &len, &msg), ERR_NOTFOUND);
+    assert_null(text);
+    assert_non_null(strstr(buf_cstr(&msg), "HTTP 404"));
+    assert_int_equal(gwc_fetch(url, 1, "../etc", sha, 1000, &text, &len, &msg), ERR_INVAL);
+    assert_int_equal(gwc_fetch("http://127.0.0.1:1", 1, "in.bin", sha, 1000, &text, &len, &msg),
+                     ERR_UNAVAILABLE);
+    assert_null(text);
+    buf_release(&msg);
+}
+
 /* Check the last signed request as the gateway would. */
 static void check_signed(const char *method, const char *target, const void *body, size_t len)
 {
@@ -510,7 +550,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canonical),     cmocka_unit_test(test_snapshot_pages),
-        cmocka_unit_test(test_download),      cmocka_unit_test(test_progress_signed),
+        cmocka_unit_test(test_download),      cmocka_unit_test(test_fetch),
+        cmocka_unit_test(test_progress_signed),
         cmocka_unit_test(test_result_upload), cmocka_unit_test(test_http_errors),
         cmocka_unit_test(test_bundle),
     };
