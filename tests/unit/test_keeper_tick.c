@@ -94,9 +94,10 @@ static void node_cb(struct evhttp_request *req, void *arg)
         if (e == ERR_OK)
             e = buf_appendf(&out, BLOCK_FMT, 0, (unsigned long long)nd->block);
     } else if (strcmp(m, "eth_feeHistory") == 0) {
-        e = buf_appendf(&out, "\"result\":{\"oldestBlock\":\"0x%llx\",\"baseFeePerGas\":"
-                              "[\"0x3b9aca00\",\"0x3b9aca00\"],\"gasUsedRatio\":[0.0],"
-                              "\"reward\":[[\"0x1\"]]}",
+        e = buf_appendf(&out,
+                        "\"result\":{\"oldestBlock\":\"0x%llx\",\"baseFeePerGas\":"
+                        "[\"0x3b9aca00\",\"0x3b9aca00\"],\"gasUsedRatio\":[0.0],"
+                        "\"reward\":[[\"0x1\"]]}",
                         (unsigned long long)nd->block);
     } else if (strcmp(m, "eth_getTransactionCount") == 0) {
         e = buf_appendf(&out, "\"result\":\"0x0\"");
@@ -107,8 +108,9 @@ static void node_cb(struct evhttp_request *req, void *arg)
         if (nd->eth_call_fails > 0) {
             nd->eth_call_fails--;
             /* What anvil answers when a block is mined during the call. */
-            e = buf_appendf(&out, "\"error\":{\"code\":-32602,\"message\":\"BlockOutOfRangeError: "
-                                  "block height is %llu but requested was %llu\"}",
+            e = buf_appendf(&out,
+                            "\"error\":{\"code\":-32602,\"message\":\"BlockOutOfRangeError: "
+                            "block height is %llu but requested was %llu\"}",
                             (unsigned long long)nd->block + 1, (unsigned long long)nd->block);
         } else {
             e = buf_appendf(&out, "\"result\":%s", CHECK_NONE);
