@@ -74,8 +74,11 @@ static const struct proto__field heartbeat_fields[] = {
 #undef T
 
 static const struct proto__type heartbeat_type = {
-    "feed:heartbeat", sizeof(struct proto_feed_heartbeat), heartbeat_fields,
-    PROTO__N(heartbeat_fields), NULL,
+    "feed:heartbeat",
+    sizeof(struct proto_feed_heartbeat),
+    heartbeat_fields,
+    PROTO__N(heartbeat_fields),
+    NULL,
 };
 
 const struct proto__type *const proto__feed_types[] = {&open_type, &progress_type, &closed_type,
@@ -186,8 +189,8 @@ enum err proto_feed_heartbeat_encode(const struct proto_feed_heartbeat *h, struc
     return rc;
 }
 
-enum err proto_feed_heartbeat_decode(const char *data, size_t len,
-                                     struct proto_feed_heartbeat *out, struct json_err *e)
+enum err proto_feed_heartbeat_decode(const char *data, size_t len, struct proto_feed_heartbeat *out,
+                                     struct json_err *e)
 {
     static const char topic[] = PROTO_TOPIC_HEARTBEAT " ";
     memset(out, 0, sizeof *out);

@@ -122,13 +122,13 @@ struct daemon {
 
     pthread_t thread, pf_thread;
     int thread_started, pf_started;
-    pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t cv;    /* job thread: queue, stopping, resync, feed_up */
-    pthread_cond_t pf_cv; /* prefetch thread: a request */
+    pthread_mutex_t mu;        /* guards everything below */
+    pthread_cond_t cv;         /* job thread: queue, stopping, resync, feed_up */
+    pthread_cond_t pf_cv;      /* prefetch thread: a request */
     pthread_cond_t pf_done_cv; /* job thread: the prefetch finished */
     struct prefetch pf;
-    int feed_up;          /* a heartbeat was heard */
-    const char *resync;   /* non-NULL: re-read the open jobs (static reason) */
+    int feed_up;        /* a heartbeat was heard */
+    const char *resync; /* non-NULL: re-read the open jobs (static reason) */
     struct cand queue[DAEMON_QUEUE_MAX];
     size_t n_queue;
     int64_t current_job; /* 0 when idle */
@@ -195,8 +195,8 @@ static void pf_ensure(struct daemon *d, const struct proto_feed_open *o)
 
 /* Job thread: wait for job <o>'s spec (pf_ensure() first). On ERR_OK *text
  * (heap, caller frees) and *len hold it; else <msg> says why. */
-static enum err pf_take(struct daemon *d, const struct proto_feed_open *o, char **text,
-                        size_t *len, struct buf *msg)
+static enum err pf_take(struct daemon *d, const struct proto_feed_open *o, char **text, size_t *len,
+                        struct buf *msg)
 {
     pthread_mutex_lock(&d->mu);
     while (d->pf.state != PF_DONE && !d->stopping)
@@ -918,9 +918,9 @@ static void *job_thread(void *arg)
     d->resync = NULL; /* the snapshot below covers it */
     pthread_mutex_unlock(&d->mu);
     if (!up)
-        LOG_WARN("feed.no_heartbeat",
-                 "waited_ms=%d detail=%s", DAEMON_FIRST_HEARTBEAT_WAIT_MS,
-                 "no heartbeat yet: snapshot taken anyway; reconnects cannot be detected until one comes");
+        LOG_WARN("feed.no_heartbeat", "waited_ms=%d detail=%s", DAEMON_FIRST_HEARTBEAT_WAIT_MS,
+                 "no heartbeat yet: snapshot taken anyway; reconnects cannot be detected until one "
+                 "comes");
     take_snapshot(d);
     maybe_withdraw(d);
     for (;;) {

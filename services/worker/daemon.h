@@ -2,8 +2,9 @@
  * daemon -- loom-worker's serving mode: hear of jobs, claim, run, deliver,
  * get paid.
  *
- * Two threads. The event thread runs a libevent loop with the feed (a
- * nanomsg SUB on job.open.<type> for each type offered, and job.closed),
+ * Three threads. The event thread runs a libevent loop with the feed (a
+ * nanomsg SUB on job.open.<type> for each type offered, job.closed and
+ * feed.heartbeat),
  * the /metrics and /health listener and the SIGTERM/SIGINT handlers; it
  * never blocks. A job.open that passes the cheap filters (type, minimum
  * price) goes into a FIFO of candidates, stamped with the time it arrived;
@@ -13,8 +14,12 @@
  *      its spec hash is the one advertised, it pays at least the minimum
  *      price, and it is not this worker's own lapsed claim (which the
  *      escrow would refuse);
- *   2. job.json over REST, checked against the on-chain spec hash and
- *      decoded, before any claim: a worker never claims what it cannot run;
+ *   2. job.json over REST, checked against the announced spec hash (equal
+ *      to the on-chain one, step 1) and decoded, before any claim: a
+ *      worker never claims what it cannot run. The prefetch thread fetches
+ *      it, into memory, while step 1 runs: it starts as soon as a job is
+ *      queued for an idle worker, or when the job thread picks a job;
+ *      the job's folder is made only after the claim;
  *   3. claim(): a signed EIP-1559 transaction (escrow.h). The time from the
  *      feed message to the transaction's acceptance by the node is the
  *      dispatch latency (metric loom_worker_dispatch_seconds). A claim
@@ -33,9 +38,12 @@
  * One job at a time per worker: a GPU runs one job well, and the claim's
  * clock starts at once, so claiming a second job while busy would only
  * burn its runtime. Run several workers (one per device) for more.
- * On start the job thread takes one snapshot of open jobs over REST
+ * On start the job thread waits (up to 2.5 s) for the feed's first
+ * heartbeat, then takes one snapshot of open jobs over REST
  * (GET /api/jobs?status=OPEN&type=T) before serving the feed; it never
- * polls the gateway.
+ * polls the gateway. It takes another snapshot, before its next job,
+ * whenever the heartbeats say the feed may have lost messages (feedwatch.h:
+ * new epoch, seq gap, silence).
  * SIGTERM stops taking candidates and waits for the job in hand to finish
  * (its claim would otherwise lapse unpaid).
  *

@@ -30,19 +30,19 @@
 #define FEEDWATCH_SILENCE_INTERVALS 3
 
 enum feedwatch_verdict {
-    FEEDWATCH_OK = 0,   /* the next heartbeat, in time */
-    FEEDWATCH_FIRST,    /* the first heartbeat heard: the feed is up */
-    FEEDWATCH_RESTART,  /* another epoch: resync */
-    FEEDWATCH_GAP,      /* seq skipped (or went back): resync */
-    FEEDWATCH_RESUMED,  /* back after a silence: resync */
+    FEEDWATCH_OK = 0,  /* the next heartbeat, in time */
+    FEEDWATCH_FIRST,   /* the first heartbeat heard: the feed is up */
+    FEEDWATCH_RESTART, /* another epoch: resync */
+    FEEDWATCH_GAP,     /* seq skipped (or went back): resync */
+    FEEDWATCH_RESUMED, /* back after a silence: resync */
 };
 
 struct feedwatch {
-    int heard;            /* any heartbeat yet */
-    int silent;           /* feedwatch_tick() found the feed silent */
-    int64_t epoch, seq;   /* of the last heartbeat */
-    int64_t interval_ms;  /* of the last heartbeat */
-    uint64_t last_ns;     /* when it arrived (caller's monotonic clock) */
+    int heard;           /* any heartbeat yet */
+    int silent;          /* feedwatch_tick() found the feed silent */
+    int64_t epoch, seq;  /* of the last heartbeat */
+    int64_t interval_ms; /* of the last heartbeat */
+    uint64_t last_ns;    /* when it arrived (caller's monotonic clock) */
 };
 
 /* Start with nothing heard. */

@@ -46,7 +46,7 @@
  * costs one pass over B and one more kernel launch, so it is used only
  * where B (k x n floats) is over 256 KiB and there are at least 64 rows
  * of A to reuse each panel: never at the digits MLP's sizes. */
-#define SGEMM_PACK_MIN_KN  65536
+#define SGEMM_PACK_MIN_KN   65536
 #define SGEMM_PACK_MIN_ROWS 64
 
 static const char train_cl[] =
@@ -305,15 +305,13 @@ struct model {
 static void model_release(struct model *m)
 {
     struct cl_mem *mems[] = {m->w1, m->b1, m->w2, m->b2, m->dw1, m->db1, m->dw2, m->db2, m->xb,
-                             m->yb, m->hb, m->zb, m->gb, m->dhb, m->xe,  m->he,  m->ze,
-                             m->packed};
+                             m->yb, m->hb, m->zb, m->gb, m->dhb, m->xe,  m->he,  m->ze,  m->packed};
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
         cl_buffer_free(mems[i]);
-    struct cl_kern *ks[] = {m->nn[0],     m->nn[1],  m->tn[0],    m->tn[1],
-                            m->nt[0],     m->nt[1],  m->bias_act, m->softmax_grad,
-                            m->relu_back, m->colsum, m->sgd,          m->pn[0],
-                            m->pn[1],     m->pt[0],  m->pt[1],        m->pack_n,
-                            m->pack_t};
+    struct cl_kern *ks[] = {m->nn[0],  m->nn[1],    m->tn[0],        m->tn[1],     m->nt[0],
+                            m->nt[1],  m->bias_act, m->softmax_grad, m->relu_back, m->colsum,
+                            m->sgd,    m->pn[0],    m->pn[1],        m->pt[0],     m->pt[1],
+                            m->pack_n, m->pack_t};
     for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
         cl_kernel_free(ks[i]);
     cl_prog_free(m->prog);
@@ -944,9 +942,9 @@ enum err train_sgemm_run(struct train_sgemm *s, unsigned m, unsigned n, unsigned
     return gemm(&s->m, s->m.nn, m, n, k, a, k, b, n, c, n, msg);
 }
 
-enum err train_sgemm_run_op(struct train_sgemm *s, int trans_a, int trans_b, unsigned m,
-                            unsigned n, unsigned k, struct cl_mem *a, struct cl_mem *b,
-                            struct cl_mem *c, struct buf *msg)
+enum err train_sgemm_run_op(struct train_sgemm *s, int trans_a, int trans_b, unsigned m, unsigned n,
+                            unsigned k, struct cl_mem *a, struct cl_mem *b, struct cl_mem *c,
+                            struct buf *msg)
 {
     LOOM_ASSERT(!(trans_a && trans_b));
     if (trans_a)

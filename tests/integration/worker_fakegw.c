@@ -285,7 +285,8 @@ int main(int argc, char **argv)
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST);
     evhttp_set_max_body_size(http, (ev_ssize_t)256 << 20);
     evhttp_set_gencb(http, handle, NULL);
-    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(http, "127.0.0.1", (ev_uint16_t)want_port);
+    struct evhttp_bound_socket *s =
+        evhttp_bind_socket_with_handle(http, "127.0.0.1", (ev_uint16_t)want_port);
     struct sockaddr_in sa;
     socklen_t sl = sizeof(sa);
     if (s == NULL ||

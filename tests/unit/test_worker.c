@@ -729,8 +729,8 @@ static void test_sgemm_forms(void **state)
         for (int form = 0; form < 3; form++) {
             /* form 1: the stored a is op(A)'s transpose (K x M); form 2: b is
              * op(B)'s (N x K). The same storage, read another way. */
-            assert_int_equal(train_sgemm_run_op(sg, form == 1, form == 2, m, n, k, da, db, dc, &msg),
-                             ERR_OK);
+            assert_int_equal(
+                train_sgemm_run_op(sg, form == 1, form == 2, m, n, k, da, db, dc, &msg), ERR_OK);
             assert_int_equal(cl_finish(cl, &msg), ERR_OK);
             assert_int_equal(cl_buffer_read(cl, dc, 0, c, (size_t)m * n * 4, &msg), ERR_OK);
             for (unsigned i = 0; i < m; i++) {

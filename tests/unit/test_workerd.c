@@ -549,11 +549,10 @@ static void test_bundle(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_canonical),     cmocka_unit_test(test_snapshot_pages),
-        cmocka_unit_test(test_download),      cmocka_unit_test(test_fetch),
-        cmocka_unit_test(test_progress_signed),
-        cmocka_unit_test(test_result_upload), cmocka_unit_test(test_http_errors),
-        cmocka_unit_test(test_bundle),
+        cmocka_unit_test(test_canonical),       cmocka_unit_test(test_snapshot_pages),
+        cmocka_unit_test(test_download),        cmocka_unit_test(test_fetch),
+        cmocka_unit_test(test_progress_signed), cmocka_unit_test(test_result_upload),
+        cmocka_unit_test(test_http_errors),     cmocka_unit_test(test_bundle),
     };
     return cmocka_run_group_tests(tests, srv_setup, srv_teardown);
 }
