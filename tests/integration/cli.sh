@@ -96,7 +96,11 @@ expect_exit 64 "never taken on the command line" "a key on the command line" -- 
 expect_exit 64 'unknown option "--frob"' "unknown option" -- "$loom" status 1 --frob
 out=$("$loom" fund --help) && grep -q "usage: loom fund \[options\] JOB" <<<"$out" && grep -q "LOOM_KEY_FILE" <<<"$out" \
   && ok "fund --help prints usage and settings" || bad "fund --help: $out"
-for c in create quote fund status list watch accept dispute fetch withdraw; do
+expect_exit 64 "--to-worker WEI" "resolve without --to-worker" -- "$loom" resolve 1
+expect_exit 64 "give its client with --client" "resolve of a gateway id without --client" -- \
+  "$loom" resolve 1 --to-worker all
+expect_exit 64 "decimal wei amount" "resolve with a bad --to-worker" -- "$loom" resolve 1 --to-worker 1e18
+for c in create quote fund status list watch accept dispute fetch withdraw resolve; do
   "$loom" "$c" --help | grep -q "^Example:" || bad "$c --help has no example"
 done
 ok "every command has --help with an example"
