@@ -25,7 +25,8 @@
 #    U(0, 10 s), 5 s on average and 10 s at worst, plus its request.
 # 2. Throughput: W workers (default 4: make up's own plus W-1 more loom-worker
 #    daemons, each with its own key funded on chain), M jobs (default 20)
-#    created and funded back to back; jobs per minute from the first `loom
+#    posted by C clients side by side (default 4, each its own funded key;
+#    each job: create, watch, fund); jobs per minute from the first `loom
 #    create` to the last SUBMITTED and to the last payout.
 #
 # Timestamps: each line of `loom watch --json` (flushed per line) is stamped
@@ -39,6 +40,8 @@
 #   LOOM_BENCH_E2E_N         jobs for the latency run (default 20)
 #   LOOM_BENCH_E2E_WORKERS   workers for the throughput run (default 4; 0 skips it)
 #   LOOM_BENCH_E2E_M         jobs for the throughput run (default 20)
+#   LOOM_BENCH_E2E_CLIENTS   clients posting them side by side, each with its
+#                            own funded key (default 4)
 #   LOOM_BENCH_E2E_WINDOW_S  challenge window given to `loom fund` (default 2)
 #   LOOM_BENCH_E2E_SPEC      job spec (default examples/opencl-mandelbrot.json;
 #                            its inputs are taken from the spec's folder)
@@ -60,15 +63,16 @@ case "$LOOM_BUILD" in /*) ;; *) LOOM_BUILD=$root/$LOOM_BUILD ;; esac
 export LOOM_BUILD
 n1=${LOOM_BENCH_E2E_N:-20}
 nw=${LOOM_BENCH_E2E_WORKERS:-4}
+nc=${LOOM_BENCH_E2E_CLIENTS:-4}
 n4=${LOOM_BENCH_E2E_M:-20}
 window=${LOOM_BENCH_E2E_WINDOW_S:-2}
 spec=${LOOM_BENCH_E2E_SPEC:-examples/opencl-mandelbrot.json}
 jtype=${LOOM_BENCH_E2E_TYPE:-GRAFICA}
 job_timeout=${LOOM_BENCH_E2E_TIMEOUT_S:-300}
-for v in n1 nw n4 window job_timeout; do
+for v in n1 nw nc n4 window job_timeout; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "bench_e2e: $v must be a whole number, not \"${!v}\"" >&2; exit 64; }
 done
-if [ "$n1" -lt 1 ] || [ "$job_timeout" -lt 1 ]; then echo "bench_e2e: N and TIMEOUT_S must be at least 1" >&2; exit 64; fi
+if [ "$n1" -lt 1 ] || [ "$nc" -lt 1 ] || [ "$job_timeout" -lt 1 ]; then echo "bench_e2e: N and TIMEOUT_S CLIENTS and TIMEOUT_S must be at least 1" >&2; exit 64; fi
 [ -f "$spec" ] || { echo "bench_e2e: no spec $spec" >&2; exit 64; }
 cast=$root/node_modules/.bin/cast
 loom=$LOOM_BUILD/bin/loom
@@ -83,6 +87,8 @@ bg=() # the watchers and extra workers this script started
 fund_retries=0
 cleanup() {
   local p
+  # Watchers started by the throughput run's client loops (subshells).
+  [ -f "$dir/watchers.pids" ] && while read -r p; do kill "$p" 2>/dev/null; done <"$dir/watchers.pids"
   for p in "${bg[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   if [ "${LOOM_BENCH_E2E_KEEP:-0}" = 1 ]; then
@@ -117,7 +123,7 @@ wait_line() {
 }
 
 # --- The stack --------------------------------------------------------------
-cmdline="LOOM_BENCH_E2E_N=$n1 LOOM_BENCH_E2E_WORKERS=$nw LOOM_BENCH_E2E_M=$n4 LOOM_BENCH_E2E_WINDOW_S=$window LOOM_BENCH_E2E_SPEC=$spec bash tests/bench/bench_e2e.sh"
+cmdline="LOOM_BENCH_E2E_N=$n1 LOOM_BENCH_E2E_WORKERS=$nw LOOM_BENCH_E2E_CLIENTS=$nc LOOM_BENCH_E2E_M=$n4 LOOM_BENCH_E2E_WINDOW_S=$window LOOM_BENCH_E2E_SPEC=$spec bash tests/bench/bench_e2e.sh"
 echo "bench_e2e: $cmdline"
 echo "bench_e2e: starting the stack (deploy/up.sh, auto ports, state in $state)"
 t_up=$(now)
@@ -145,6 +151,7 @@ run_job() {
   # Process substitution, so that $! is loom watch itself.
   "$loom" watch --json --timeout "$job_timeout" "$id" 2>>"$dir/cli.err" > >(stamp >"$dir/$pre-$id.watch") &
   bg+=($!)
+  echo $! >>"$dir/watchers.pids"
   # The watcher reads the record once its stream is open: its first line
   # (PENDING) says it is subscribed, so no later change is missed.
   wait_line "$dir/$pre-$id.watch" '"status"' 30 || die "loom watch $id printed nothing in 30 s"
@@ -209,9 +216,25 @@ if [ "$nw" -ge 1 ]; then
       sleep 0.2
     done
   done
+  # Clients, each with its own funded key, post the jobs side by side, so
+  # that posting (create + fund, a block each) is not the bottleneck.
+  for c in $(seq 1 "$nc"); do
+    json=$("$cast" wallet new --json)
+    (umask 077 && jq -er '.[0].private_key' <<<"$json" >"$dir/client$c.key")
+    "$cast" send --rpc-url "$LOOM_RPC_URL" --unlocked --from "$dev" --value 100ether \
+      "$(jq -er '.[0].address' <<<"$json")" >>"$dir/fund-workers.log" 2>&1 || die "cannot fund client $c"
+  done
   : >"$dir/four.tsv"
   t_first=$(now)
-  for i in $(seq 1 "$n4"); do run_job "$i" four; done
+  loops=()
+  for c in $(seq 1 "$nc"); do
+    (
+      export LOOM_KEY_FILE=$dir/client$c.key
+      for i in $(seq "$c" "$nc" "$n4"); do run_job "$i" four; done
+    ) &
+    loops+=($!)
+  done
+  for p in "${loops[@]}"; do wait "$p" || die "a client loop failed (above)"; done
   for f in "$dir"/four-*.watch; do
     wait_line "$f" '"(COMPLETED|REFUNDED|DISPUTED)"' "$job_timeout" || die "$f: not paid within ${job_timeout}s"
   done
@@ -228,11 +251,12 @@ echo "  device     ${cl_device:-?} (LOOM_CL_PLATFORM=$LOOM_UP_CL_PLATFORM)"
 echo "  chain      anvil, a block every ${block_time}s; indexer confirmations 0, poll 250 ms; keeper poll 1000 ms"
 echo "  jobs       $spec ($jtype, 1.00 USD), window ${window}s, deadline 7 d, max runtime 3600 s (fund's defaults)"
 echo "  stack up   ${up_s}s (make up); loom fund retried $fund_retries time(s) after anvil's BlockOutOfRangeError"
-python3 - "$dir" "$n1" "$nw" "$n4" "$window" "$t_first" <<'PY' || exit 1
+python3 - "$dir" "$n1" "$nw" "$n4" "$window" "$t_first" "$nc" <<'PY' || exit 1
 import glob, json, math, os, sys
 from datetime import datetime, timezone
 
 d, n1, nw, n4, window, t_first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+nc = int(sys.argv[7])
 
 def rows(pre):
     out = {}
@@ -336,13 +360,18 @@ if nw >= 1 and four:
     span_pay = max(pays) - t_first
     created = max(r["f1"] for r in four.values()) - t_first
     print()
-    print("bench_e2e: throughput, %d workers, %d jobs created and funded back to back" % (nw, len(four)))
+    print("bench_e2e: throughput, %d workers, %d jobs posted by %d clients side by side" % (nw, len(four), nc))
     print("  %-52s %8.1f s" % ("first create -> last job funded", created))
     print("  %-52s %8.1f s  %6.1f jobs/min" % ("first create -> last SUBMITTED", span_sub, 60 * len(four) / span_sub))
     print("  %-52s %8.1f s  %6.1f jobs/min" % ("first create -> last payout (COMPLETED)", span_pay, 60 * len(four) / span_pay))
 PY
 echo
-echo "  who ran the throughput jobs (job.submitted lines per worker log):"
-for f in "$state"/logs/worker*.log; do
-  printf '    %-12s %s\n' "$(basename "$f" .log)" "$(grep -c '"event":"job.submitted"' "$f")"
-done
+if [ -s "$dir/four.tsv" ]; then
+  cut -d' ' -f1 "$dir/four.tsv" >"$dir/four.ids"
+  echo "  throughput run, per worker: jobs submitted, claims lost to another worker (reverted or found taken)"
+  for f in "$state"/logs/worker*.log; do
+    printf '    %-8s %3s submitted, %3s lost\n' "$(basename "$f" .log)" \
+      "$(jq -R -r 'fromjson? | select(.event == "job.submitted") | .job_id' "$f" 2>/dev/null | grep -cxF -f "$dir/four.ids")" \
+      "$(jq -R -r 'fromjson? | select(.event == "job.lost") | .job_id' "$f" 2>/dev/null | grep -cxF -f "$dir/four.ids")"
+  done
+fi
