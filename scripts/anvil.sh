@@ -5,7 +5,10 @@
 #   scripts/anvil.sh stop DIR
 #
 # anvil keeps historical state on disk by default (~0.4 GB per 1,000 blocks,
-# DESIGN.md): HOME and the cache go into DIR, removed by `stop`.
+# DESIGN.md): HOME and the cache go into DIR, removed by `stop`. It keeps only
+# the newest 64 states, in memory: enough that a call at "latest" never races a
+# block that was mined meanwhile (a bare --prune-history keeps one state and
+# such calls failed with BlockOutOfRangeError under load).
 set -euo pipefail
 cmd=${1:?usage: anvil.sh start|stop DIR [PORT]}
 dir=${2:?usage: anvil.sh start|stop DIR [PORT]}
@@ -17,7 +20,7 @@ start)
   mkdir -p "$dir/home"
   dir=$(cd "$dir" && pwd)
   HOME="$dir/home" setsid "$root/node_modules/.bin/anvil" --host 127.0.0.1 --port "$port" \
-    --prune-history --cache-path "$dir/cache" --chain-id 31337 "$@" >"$dir/anvil.log" 2>&1 &
+    --prune-history 64 --cache-path "$dir/cache" --chain-id 31337 "$@" >"$dir/anvil.log" 2>&1 &
   echo $! >"$dir/anvil.pid"
   for _ in $(seq 1 100); do
     if curl -s -m 1 -H 'content-type: application/json' \

@@ -20,6 +20,8 @@
 /* Reconnections after the stream drops before watch gives up; with the
  * backoff below that rides out about half a minute of gateway restart. */
 #define WATCH_RECONNECTS 5
+/* A stream open this long before it dropped resets the count above. */
+#define WATCH_STABLE_S 30
 #define WATCH_BAR_WIDTH  30
 /* Event data is one feed message: a few hundred bytes. */
 #define WATCH_EVENT_MAX 65536
@@ -194,13 +196,20 @@ int cmd_watch(struct cli *c, int argc, char **argv)
     }
     for (int attempt = 0;; attempt++) {
         w.err = ERR_OK;
+        time_t opened_at = time(NULL);
         e = api_events(w.a, opened_cb, event_cb, &w);
         if (w.done || w.err != ERR_OK)
             break;
         /* Only a dropped stream is retried (a gateway that is down from the
          * start is reported at once); the read on reopening resynchronises,
          * so events missed meanwhile do not matter. */
-        if (e != ERR_UNAVAILABLE || !w.opened || attempt >= WATCH_RECONNECTS)
+        if (e != ERR_UNAVAILABLE || !w.opened)
+            break;
+        /* A stream that lived a while before it dropped starts the count
+         * again: the limit is on reconnects in a row, not in a lifetime. */
+        if (time(NULL) - opened_at >= WATCH_STABLE_S)
+            attempt = 0;
+        if (attempt >= WATCH_RECONNECTS)
             break;
         struct timespec ts = {(time_t)1 << attempt, 0};
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
