@@ -137,7 +137,11 @@ int main(int argc, char **argv)
         rc = EX_USAGE;
         goto done;
     }
-    struct rpc_opts ro = {.url = rpc_url, .timeout_ms = (long)rpc_timeout_ms};
+    /* One attempt per call: the follower is the retry layer (backoff with
+     * jitter, and a range that timed out is narrowed rather than asked
+     * again). The client's own retries would repeat a heavy eth_getLogs
+     * that timed out up to 4 times before the follower could narrow it. */
+    struct rpc_opts ro = {.url = rpc_url, .timeout_ms = (long)rpc_timeout_ms, .max_attempts = 1};
     e = rpc_new(&ro, &rpc);
     if (e != ERR_OK) {
         fprintf(stderr, "loom-indexer: LOOM_RPC_URL \"%s\": %s\n", rpc_url, err_str(e));
