@@ -124,10 +124,11 @@ sub() { python3 -c 'import sys; print(int(sys.argv[1]) - int(sys.argv[2]))' "$1"
 #                     working directory under $work/restart/.
 #   e2e_restart SVC   start it again from what e2e_kill9 saved (same settings,
 #                     same data, its log appended to), in its own session as
-#                     up.sh does, and not as this script's child; record the new pid in pids/SVC.pid (so
-#                     deploy/down.sh stops it) and services.tsv; wait up to
-#                     LOOM_E2E_HEALTH_S (60) seconds for its /health. Fails,
-#                     with the log's end, when it exits or stays unhealthy.
+#                     up.sh does, and not as this script's child; record the
+#                     new pid in pids/SVC.pid (so deploy/down.sh stops it) and
+#                     services.tsv; wait up to LOOM_E2E_HEALTH_S (60) seconds
+#                     for its /health. Fails, with the log's end, when it
+#                     exits or stays unhealthy.
 # shellcheck source=deploy/lib.sh
 source "$e2e_root/deploy/lib.sh"
 e2e_kill9() {
