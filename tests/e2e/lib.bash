@@ -234,10 +234,11 @@ ev_resolved=0x2aede0cd57bba3be998c39d156e89ffb3414a33ba9a3d74367e81e4ff49ba211
 #                     working directory under $work/restart/.
 #   e2e_restart SVC   start it again from what e2e_kill9 saved (same settings,
 #                     same data, its log appended to), in its own session as
-#                     up.sh does, and not as this script's child; record the new pid in pids/SVC.pid (so
-#                     deploy/down.sh stops it) and services.tsv; wait up to
-#                     LOOM_E2E_HEALTH_S (60) seconds for its /health. Fails,
-#                     with the log's end, when it exits or stays unhealthy.
+#                     up.sh does, and not as this script's child; record the
+#                     new pid in pids/SVC.pid (so deploy/down.sh stops it) and
+#                     services.tsv; wait up to LOOM_E2E_HEALTH_S (60) seconds
+#                     for its /health. Fails, with the log's end, when it
+#                     exits or stays unhealthy.
 e2e_kill9() {
   local svc=$1 pid saved=$work/restart/$1 i
   pid=$(pid_alive "$svc") || { echo "e2e_kill9: loom-$svc is not running" >&2; return 1; }
