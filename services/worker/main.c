@@ -188,9 +188,12 @@ int main(int argc, char **argv)
     if (e == ERR_OK && !help && log_level_parse(log_level, &lvl) != ERR_OK)
         lvl = LOG_LEVEL_INFO;
     const char *mode = n_pos == 1 ? argv[pos[0]] : n_pos == 0 ? "serve" : NULL;
-    char exe[PATH_MAX];
-    ssize_t n_exe = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    exe[n_exe > 0 ? n_exe : 0] = '\0';
+    /* Jobs exec "/proc/self/exe", which in the forked child is this very
+     * binary even after the file on disk was replaced (an upgrade or a
+     * rebuild while the daemon runs); readlink only checks /proc is there. */
+    const char *exe = "/proc/self/exe";
+    char exe_path[PATH_MAX];
+    ssize_t n_exe = readlink(exe, exe_path, sizeof(exe_path) - 1);
     log_init(mode && strcmp(mode, "run-job") == 0 ? "worker-job" : "worker", lvl);
     if (help) {
         cfg_print_help(
