@@ -8,6 +8,11 @@
 #   be scaled (no container_name, no published port) and takes its keys from
 #   the worker_keys secret; no key or password is written inline; LOOM_RPC_URL
 #   and LOOM_ESCROW from the environment reach every service.
+# - Every LOOM_* name a Loom service sets is one its binary's --help lists or
+#   one docker-entrypoint.sh reads (the shared x-loom-env names excepted, each
+#   read by some service), and each /health check asks the port the service
+#   listens on (the first of LOOM_METRICS_PORT, LOOM_METRICS_LISTEN and
+#   LOOM_LISTEN its --help lists, set in compose.yaml).
 # - Every shared library the built binaries link comes from a package the
 #   runtime stage installs (or one they depend on), and each of those exists in
 #   Debian's archive.
@@ -57,16 +62,43 @@ LOOM_RPC_URL=https://rpc.example.org LOOM_ESCROW=0x00000000000000000000000000000
   dc config >"$tmp/prod.yaml" 2>>"$tmp/plain.err"
 check "config: no warnings" [ ! -s "$tmp/plain.err" ]
 
+# Each Loom binary's settings, as its --help lists them.
+for b in gateway jobstore indexer keeper worker; do
+  "${LOOM_BUILD:-$root/build}/bin/loom-$b" --help >"$tmp/help.loom-$b" 2>&1 || : >"$tmp/help.loom-$b"
+done
+
 # The structural checks, in one Python run (loading PyYAML takes seconds here):
 # CHECKS holds (name, test) pairs over c (the
 # plain config), p (the config with LOOM_RPC_URL and LOOM_ESCROW set) and s
 # (c's services).
-py_out=$(python3 - "$tmp/plain.yaml" "$tmp/prod.yaml" "$sec" <<'PY'
-import re, sys, yaml
+py_out=$(python3 - "$tmp/plain.yaml" "$tmp/prod.yaml" "$sec" "$tmp" "$root/deploy" <<'PY'
+import os, re, sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 p = yaml.safe_load(open(sys.argv[2]))
 sec = sys.argv[3]
 s = c["services"]
+names = lambda text: set(re.findall(r"LOOM_[A-Z0-9_]+", text))
+shared = set(yaml.safe_load(open(os.path.join(sys.argv[5], "compose.yaml")))["x-loom-env"])
+entry = set(re.findall(r"\$\{?(LOOM_[A-Z0-9_]+)", open(os.path.join(sys.argv[5], "docker-entrypoint.sh")).read()))
+loom = {n: s[n]["command"][0] for n in s if s[n].get("command", [""])[0].startswith("loom-")}
+helps = {b: names(open(os.path.join(sys.argv[4], "help." + b)).read()) for b in set(loom.values())}
+def unknown_env():
+    bad = [f"{n}:{k}" for n, b in sorted(loom.items()) for k in s[n].get("environment", {})
+           if k.startswith("LOOM_") and k not in helps[b] | entry | shared]
+    bad += [f"x-loom-env:{k}" for k in sorted(shared) if not any(k in h for h in helps.values()) and k not in entry]
+    if bad: print("  not read by the service:", " ".join(bad), file=sys.stderr)
+    return all(helps.values()) and not bad
+def health_ports():
+    bad = []
+    for n in sorted(loom):
+        e = s[n].get("environment", {})
+        # The service's own listener setting (unset: its default, not 9460).
+        k = next((k for k in ("LOOM_METRICS_PORT", "LOOM_METRICS_LISTEN", "LOOM_LISTEN") if k in helps[loom[n]]), "")
+        want = str(e.get(k, "")).rpartition(":")[2]
+        got = re.search(r"//[^/:]+:(\d+)/health", " ".join(s[n]["healthcheck"]["test"]))
+        if not got or got.group(1) != want: bad.append(f"{n}({got and got.group(1)} vs {want or 'none'})")
+    if bad: print("  health check off the listener:", " ".join(bad), file=sys.stderr)
+    return not bad
 env = lambda n: s[n].get("environment", {})
 secrets = lambda n: sorted(x["source"] if isinstance(x, dict) else x for x in s[n].get("secrets", []))
 CHECKS = [
@@ -84,6 +116,9 @@ CHECKS = [
     ("every Loom service has a /health check", lambda: all("/health" in " ".join(s[n]["healthcheck"]["test"]) for n in ("jobstore","gateway","indexer","keeper","worker"))),
     ("LOOM_RPC_URL and LOOM_ESCROW from the environment", lambda: all(p["services"][n]["environment"]["LOOM_RPC_URL"] == "https://rpc.example.org" and p["services"][n]["environment"]["LOOM_ESCROW"] == "0x00000000000000000000000000000000000000e5" for n in ("gateway","indexer","keeper","worker"))),
     ("dev chain by default", lambda: env("keeper")["LOOM_RPC_URL"] == "http://anvil:8545"),
+    ("every LOOM_* name is in the service's --help or the entrypoint", unknown_env),
+    ("every /health check asks the service's listener", health_ports),
+    ("the gateway's feed and deployment (/api/events, /api/quote)", lambda: env("gateway")["LOOM_FEED"] == env("worker")["LOOM_FEED"] == "tcp://jobstore:5561" and env("jobstore")["LOOM_PUB_ADDR"].endswith(":5561") and env("gateway")["LOOM_DEPLOYMENT"] == "/deploy/deployment.json"),
 ]
 for name, f in CHECKS:
     try:
@@ -97,7 +132,7 @@ PY
 echo "$py_out"
 passed=$((passed + $(grep -c '^ok' <<<"$py_out")))
 failed=$((failed + $(grep -c '^FAIL' <<<"$py_out")))
-check "config: all 14 structural checks ran" [ "$(grep -c . <<<"$py_out")" = 14 ]
+check "config: all 17 structural checks ran" [ "$(grep -c . <<<"$py_out")" = 17 ]
 
 # 2. The runtime stage installs every library the binaries link.
 pkgs=$(sed -n '/^FROM debian:12-slim AS runtime/,/^FROM/p' Dockerfile \
