@@ -59,7 +59,7 @@ static const struct cfg_opt opts[] = {
      &progress_fd},
     {"job_id", CFG_INT, "0", 0, 9007199254740991LL, NULL, "run-job: the daemon's job id, for logs",
      &job_id},
-    {"feed", CFG_STR, "tcp://127.0.0.1:7201", 0, 0, NULL, "serve: nanomsg address of the job feed",
+    {"feed", CFG_STR, "tcp://127.0.0.1:7402", 0, 0, NULL, "serve: nanomsg address of the job feed",
      &feed},
     {"types", CFG_STR, "IA,GRAFICA", 0, 0, NULL, "serve: job types offered, IA and/or GRAFICA",
      &types},
