@@ -158,6 +158,10 @@ enum err cfg_load(const struct cfg_opt *opts, size_t n_opts, int argc, char **ar
                 return ERR_NOMEM;
             continue;
         }
+        if (o->type == CFG_INT && !o->def) {
+            *(long long *)o->dst = 0; /* unset: not held to the bounds */
+            continue;
+        }
         if ((e = set_value(o, def, "default", errbuf)) != ERR_OK)
             return e;
     }

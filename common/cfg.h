@@ -35,7 +35,9 @@ enum cfg_type {
 struct cfg_opt {
     const char *name; /* lower_snake_case; env LOOM_<NAME>, flag --<name-with-dashes> */
     enum cfg_type type;
-    const char *def;     /* default, as text; NULL = no default (empty string, 0, false) */
+    const char *def;     /* default, as text; NULL = no default (empty string, 0, false);
+                          * a CFG_INT's 0 then means unset and need not be within its
+                          * bounds (a required setting: min 1, the caller refuses 0) */
     long long min, max;  /* CFG_INT bounds, inclusive (ignored when min > max... never: set both) */
     const char *choices; /* CFG_STR only: "a|b|c" restricts the value; NULL = any */
     const char *help;    /* one line, with the unit */

@@ -27,6 +27,7 @@
 #include "jobsink.h"
 #include "log.h"
 #include "memsink.h"
+#include "proto.h"
 
 static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *jobstore_url, *metrics_host,
     *log_level;
@@ -40,7 +41,7 @@ static const struct cfg_opt opts[] = {
      &rpc_url},
     {"escrow_address", CFG_STR, NULL, 0, 0, NULL, "LoomEscrow's address, 0x + 40 hex digits",
      &escrow_address},
-    {"start_block", CFG_INT, NULL, 0, 1LL << 53, NULL,
+    {"start_block", CFG_INT, NULL, 1, PROTO_MAX_ID, NULL,
      "the escrow's deployment block: where indexing starts without a checkpoint", &start_block},
     {"confirmations", CFG_INT, "0", 0, 100000, NULL,
      "blocks kept below the head (0 on anvil; see docs/indexer.md for Scroll)", &confirmations},

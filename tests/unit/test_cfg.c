@@ -144,6 +144,38 @@ static void test_help_and_positional(void **state)
     assert_string_equal(env, "LOOM_RPC_URL");
 }
 
+/* A CFG_INT without a default: 0 when unset, though its bounds start at 1;
+ * a value given is held to them, 0 included. */
+static void test_required_int(void **state)
+{
+    (void)state;
+    static long long block = -1;
+    static const struct cfg_opt req[] = {
+        {"start_block", CFG_INT, NULL, 1, 100, NULL, "first block", &block},
+    };
+    char err[CFG_ERR_MAX];
+    int help;
+    unsetenv("LOOM_START_BLOCK");
+    char *a1[] = {"prog", NULL};
+    assert_int_equal(cfg_load(req, 1, 1, a1, &help, NULL, NULL, err), ERR_OK);
+    assert_int_equal(block, 0);
+    char *a2[] = {"prog", "--start-block", "0", NULL};
+    assert_int_equal(cfg_load(req, 1, 3, a2, &help, NULL, NULL, err), ERR_INVAL);
+    assert_string_equal(err, "invalid value \"0\" for LOOM_START_BLOCK (--start-block, from "
+                             "command line): must be between 1 and 100");
+    char *a3[] = {"prog", "--start-block=7", NULL};
+    assert_int_equal(cfg_load(req, 1, 2, a3, &help, NULL, NULL, err), ERR_OK);
+    assert_int_equal(block, 7);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cfg_print_help(f, "loom-indexer", "x", req, 1);
+    fclose(f);
+    assert_non_null(strstr(text, "--start-block, LOOM_START_BLOCK (integer 1..100; default \"\")"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +183,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_then_flags, clear_env),
         cmocka_unit_test_setup(test_errors_are_precise, clear_env),
         cmocka_unit_test_setup(test_help_and_positional, clear_env),
+        cmocka_unit_test_setup(test_required_int, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
