@@ -61,7 +61,8 @@ static void bind_globals(struct cli *c, struct cli_opt g[G__COUNT])
         [G_GATEWAY] = {"gateway", CLI_OPT_STR, "LOOM_GATEWAY_URL", "http://127.0.0.1:8080", 0, 0,
                        "URL", "the REST gateway", &c->gateway_url},
         [G_RPC] = {"rpc-url", CLI_OPT_STR, "LOOM_RPC_URL", "http://127.0.0.1:8545", 0, 0, "URL",
-                   "Ethereum JSON-RPC endpoint (fund, accept, dispute, withdraw)", &c->rpc_url},
+                   "Ethereum JSON-RPC endpoint (fund, accept, dispute, withdraw, resolve)",
+                   &c->rpc_url},
         [G_DEPLOYMENT] = {"deployment", CLI_OPT_STR, "LOOM_DEPLOYMENT", "deployment.json", 0, 0,
                           "FILE", "contracts/deploy.sh's JSON: escrow address and chain id",
                           &c->deployment},
@@ -270,9 +271,10 @@ void cli_print_help(FILE *out, const struct cli_cmd_spec *spec)
         print_opt(out, &g[i]);
     fprintf(out, "  --help, -h\n      print this help and exit\n");
     fprintf(out,
-            "\nExample:\n  %s\n\nExit status: 0 ok, 64 usage, 65 bad input or refused, "
-            "66 no such job or file, 69 unavailable, 75 try again later, 76 bad answer, "
-            "77 key or permission; see docs/cli.md.\n",
+            "\nExample:\n  %s\n\nExit status: 0 ok, 2 watch: job refunded or disputed, 64 usage, "
+            "65 bad input or refused, 66 no such job or file, 69 unavailable, 70 internal "
+            "error, 73 cannot create output, 74 I/O error, 75 try again later, 76 bad answer, "
+            "77 key or permission, 78 configuration; see docs/cli.md \"Exit codes\".\n",
             spec->example);
 }
 
