@@ -746,50 +746,52 @@ enum err jobdb_add_file(struct jobdb *db, int64_t id, const struct jobdb_new_fil
     return e;
 }
 
+/* Most statements of one jobdb_create_with_files() pipeline: the job and
+ * up to PROTO_CREATE_FILES_MAX (64) files, well under DB_PIPELINE_CHUNK. */
+#define CREATE_FILES_MAX 64
+
 enum err jobdb_create_with_files(struct jobdb *db, const struct jobdb_new_job *in,
                                  const struct jobdb_new_file *files, size_t n_files,
                                  struct jobdb_job *out)
 {
     struct create_args a;
-    char key[24], sha[HEX32_LEN], size[24];
-    const char *fparams[6];
+    char key[24], sha[CREATE_FILES_MAX][HEX32_LEN], size[CREATE_FILES_MAX][24];
+    const char *fparams[CREATE_FILES_MAX][6];
+    const struct db_stmt *sts[CREATE_FILES_MAX + 1];
+    const char *const *ps[CREATE_FILES_MAX + 1];
+    struct db_res *rs[CREATE_FILES_MAX + 1] = {NULL};
     struct db_conn *c = NULL;
-    struct db_res *r = NULL;
     enum err e;
     size_t i;
 
     memset(out, 0, sizeof *out);
     if (n_files == 0)
         return jobdb_create(db, in, out);
-    if (create_prepare(in, &a) != ERR_OK)
+    /* The files name the job by id: it must be reserved (jobdb_next_id). */
+    if (in->id <= 0 || n_files > CREATE_FILES_MAX || create_prepare(in, &a) != ERR_OK)
         return ERR_INVAL;
-    for (i = 0; i < n_files; i++)
-        if (file_norm(&files[i], sha) != ERR_OK || files[i].role == JOBDB_FILE_RESULT)
+    fmt_i64(key, in->id);
+    sts[0] = &st_create;
+    ps[0] = a.params;
+    for (i = 0; i < n_files; i++) {
+        if (file_norm(&files[i], sha[i]) != ERR_OK || files[i].role == JOBDB_FILE_RESULT)
             return ERR_INVAL;
+        fmt_i64(size[i], files[i].size_bytes);
+        file_params(key, &files[i], sha[i], size[i], fparams[i]);
+        sts[i + 1] = &st_file_add;
+        ps[i + 1] = fparams[i];
+    }
     e = db_checkout(db->pool, &c);
     if (e != ERR_OK)
         return e;
-    /* One transaction, so one commit (one WAL flush) for the job and its
-     * files, and never a job without the files its client sent. */
-    e = db_begin(c);
+    /* One pipeline, one implicit transaction: one round trip and one
+     * commit (one WAL flush) for the job and its files, and never a job
+     * without the files its client sent. */
+    e = db_exec_multi(c, sts, ps, n_files + 1, rs);
     if (e == ERR_OK)
-        e = db_exec_stmt(c, &st_create, a.params, &r);
-    if (e == ERR_OK)
-        e = row_to_job(r, 0, out);
-    for (i = 0; e == ERR_OK && i < n_files; i++) {
-        (void)file_norm(&files[i], sha); /* checked above: fills sha */
-        fmt_i64(key, out->id);
-        fmt_i64(size, files[i].size_bytes);
-        file_params(key, &files[i], sha, size, fparams);
-        e = db_exec_stmt(c, &st_file_add, fparams, NULL);
-    }
-    if (e == ERR_OK)
-        e = db_commit(c);
-    else
-        db_rollback(c);
-    if (e != ERR_OK)
-        jobdb_job_release(out);
-    db_res_free(r);
+        e = row_to_job(rs[0], 0, out);
+    for (i = 0; i <= n_files; i++)
+        db_res_free(rs[i]);
     db_checkin(db->pool, c);
     return e;
 }
