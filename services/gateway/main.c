@@ -51,8 +51,7 @@ static const struct cfg_opt opts[] = {
     {"jobstore", CFG_STR, "tcp://127.0.0.1:7401", 0, 0, NULL, "job store REP address (nanomsg)",
      &jobstore_addr},
     {"feed", CFG_STR, "tcp://127.0.0.1:7402", 0, 0, NULL,
-     "job store PUB address (nanomsg) mirrored to GET /api/events (jobstore backend)",
-     &feed_addr},
+     "job store PUB address (nanomsg) mirrored to GET /api/events (jobstore backend)", &feed_addr},
     {"jobstore_timeout_ms", CFG_INT, "5000", 1, 600000, NULL,
      "longest wait for a job store reply, ms; past it the request answers 503",
      &jobstore_timeout_ms},
@@ -299,9 +298,8 @@ int main(int argc, char **argv)
         evsignal_add(ev_int, NULL) == -1)
         goto out;
     signal(SIGPIPE, SIG_IGN);
-    LOG_INFO("gateway.started", "listen=%s port=%d backend=%s jobstore=%s store=%s",
-             listen_addr, gateway_port(gw), backend_name, use_memory ? "-" : jobstore_addr,
-             store_dir);
+    LOG_INFO("gateway.started", "listen=%s port=%d backend=%s jobstore=%s store=%s", listen_addr,
+             gateway_port(gw), backend_name, use_memory ? "-" : jobstore_addr, store_dir);
     started = 1;
     event_base_dispatch(base);
     rc = 0;
