@@ -28,6 +28,17 @@ const char *const proto_cmd_names[PROTO_CMD__COUNT] = {
 
 /* ---- argument types ----------------------------------------------------- */
 
+#define T struct proto_new_file
+static const struct proto__field new_file_fields[] = {
+    PF_STR(T, name, true, 1, PROTO_FILE_NAME_MAX),
+    PF_BYTES(PK_HASH, T, sha256),
+    PF_INT(T, size_bytes, 0, PROTO_FILE_SIZE_MAX),
+    PF_STR(T, content_type, true, 1, PROTO_CONTENT_TYPE_MAX),
+};
+#undef T
+static const struct proto__type new_file_type = {"new_file", sizeof(struct proto_new_file),
+                                                 new_file_fields, PROTO__N(new_file_fields), NULL};
+
 #define T struct proto_job_create
 static const struct proto__field job_create_fields[] = {
     PF_STR(T, title, true, 1, PROTO_TITLE_MAX),
@@ -42,6 +53,7 @@ static const struct proto__field job_create_fields[] = {
     PF_BYTES_OPT(PK_HASH, T, spec_sha256),
     PF_INT(T, deadline_at, 0, PROTO_MAX_TIME_AT),
     PF_INT(T, max_runtime_s, 1, PROTO_RUNTIME_MAX_S),
+    PF_ARR(T, files, false, new_file_type, PROTO_CREATE_FILES_MAX),
 };
 #undef T
 
@@ -380,6 +392,7 @@ const struct proto__type *const proto__cmd_types[] = {
     &event_type,          &event_fields_type, &events_apply_type, &empty_type,
     &reorg_rollback_type, &jobs_due_type,     &job_page_type,     &applied_type,
     &checkpoint_type,     &rollback_type,     &due_type,          &due_page_type,
+    &new_file_type,
 };
 const size_t proto__n_cmd_types = PROTO__N(proto__cmd_types);
 

@@ -47,6 +47,7 @@ extern const char *const proto_cmd_names[PROTO_CMD__COUNT];
 #define PROTO_REQ_ID_MAX       64
 #define PROTO_FILE_NAME_MAX    255
 #define PROTO_CONTENT_TYPE_MAX 255
+#define PROTO_CREATE_FILES_MAX 64                 /* files in one job.create: a form's parts */
 #define PROTO_FILE_SIZE_MAX    ((int64_t)1 << 40) /* 1 TiB */
 #define PROTO_NONCE_MIN        8
 #define PROTO_NONCE_MAX        128
@@ -58,6 +59,15 @@ extern const char *const proto_cmd_names[PROTO_CMD__COUNT];
 #define PROTO_ERR_MESSAGE_MAX  1024
 
 /* ---- arguments ------------------------------------------------------------ */
+
+/* One input file of a job.create: an uploaded store object, recorded in the
+ * same transaction as the job. */
+struct proto_new_file {
+    char *name;         /* 1..PROTO_FILE_NAME_MAX bytes, unique within the job */
+    uint8_t sha256[32]; /* content address in the gateway's store */
+    int64_t size_bytes; /* 0..PROTO_FILE_SIZE_MAX */
+    char *content_type; /* a media type, 1..PROTO_CONTENT_TYPE_MAX bytes */
+};
 
 /* job.create: a client posts a job (PENDING until the escrow is funded). */
 struct proto_job_create {
@@ -74,6 +84,10 @@ struct proto_job_create {
     uint8_t spec_sha256[32]; /* sha256 of job.json, if uploaded already */
     int64_t deadline_at;     /* Unix seconds */
     int64_t max_runtime_s;   /* 1..PROTO_RUNTIME_MAX_S */
+    /* Input files, recorded with the job in one transaction (optional:
+     * 0..PROTO_CREATE_FILES_MAX; file.put adds more while PENDING). */
+    struct proto_new_file *files;
+    size_t n_files;
 };
 
 /* job.get */

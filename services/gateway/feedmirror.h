@@ -5,6 +5,10 @@
  * topic as the SSE event name and the message as its data: the JSON alone,
  * without the frame's leading "topic " (docs/api.md).
  *
+ * It also keeps the gateway's job cache (jobcache.h) honest: each job
+ * message drops that job's cached reply, and the publisher's heartbeats
+ * ("feed.heartbeat", subscribed to here but never mirrored) flush the cache
+ * on a restart, a gap or a silence (checked by a one-second timer).
  * A PUB/SUB feed is lossy by design: messages published while the gateway
  * is not connected are gone, and SSE clients resynchronise with GET
  * /api/jobs (docs/api.md). Not here: SSE framing and slow clients (sse.c).

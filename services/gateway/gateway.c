@@ -21,6 +21,7 @@
 #include "digest.h"
 #include "httperr.h"
 #include "intake.h"
+#include "jobcache.h"
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
@@ -58,6 +59,7 @@ struct gateway {
     struct ratelimit *rl;
     struct sse *sse;
     struct syncq *sync;
+    struct jobcache *cache;
     int closing; /* gateway_free runs: the backend is gone */
     int port;
     struct metrics *metrics;
@@ -65,6 +67,8 @@ struct gateway {
     struct metrics_series *latency[ROUTE__COUNT + 1]; /* last: unrouted */
     struct metrics_series *connections, *sse_clients, *sse_dropped, *upload_bytes, *rl_keys;
     uint64_t sse_dropped_seen;
+    struct metrics_series *cache_hits, *cache_misses, *cache_entries;
+    uint64_t cache_hits_seen, cache_misses_seen;
 };
 
 /* One request's context: everything it allocated, freed by ctx_free. */
@@ -94,6 +98,7 @@ struct req_ctx {
     char *siwe_address;
     int64_t siwe_expires;
     struct timespec started; /* CLOCK_MONOTONIC when the handler got it */
+    uint64_t cache_gen;      /* GET: jobcache_gen() before the backend read */
 };
 
 static int64_t now_s(void)
@@ -293,6 +298,12 @@ static void commit_files(struct req_ctx *c, size_t n, void (*next)(struct req_ct
 static void job_reply_cb(void *arg, enum err e, const char *msg, const struct gw_job *job)
 {
     struct req_ctx *c = arg;
+    /* A write through this gateway: its job's cached reply is stale now,
+     * whether or not the feed will say so (a file or a result is not on
+     * the feed). On an error too: the write may have half-happened
+     * (ERR_UNAVAILABLE after the job store committed). */
+    if (c->route->id != ROUTE_JOBS_CREATE)
+        jobcache_drop(c->gw->cache, c->params.id);
     if (e != ERR_OK) {
         uncommit_all(c);
         reply_backend_error(c, e, msg);
@@ -530,9 +541,36 @@ static void handle_list(struct req_ctx *c)
         reply_error(c, e, "cannot list jobs: %s", err_str(e));
 }
 
+/* GET /api/jobs/{id} from the backend: the reply, also stored in the cache. */
+static void get_reply_cb(void *arg, enum err e, const char *msg, const struct gw_job *job)
+{
+    struct req_ctx *c = arg;
+    if (e != ERR_OK) {
+        reply_backend_error(c, e, msg);
+        return;
+    }
+    struct buf out;
+    buf_init(&out, 0);
+    if (codec_job(job, &out) != ERR_OK) {
+        buf_release(&out);
+        reply_error(c, ERR_NOMEM, "cannot encode job");
+        return;
+    }
+    jobcache_put(c->gw->cache, c->params.id, out.data, out.len, c->cache_gen, mono_ms());
+    reply_buf(c, 200, &out);
+    buf_release(&out);
+}
+
 static void handle_get(struct req_ctx *c)
 {
-    enum err e = c->gw->be.get_job(c->gw->be.ctx, c->params.id, job_reply_cb, c);
+    const char *body;
+    size_t len;
+    if (jobcache_get(c->gw->cache, c->params.id, mono_ms(), &body, &len)) {
+        reply(c, 200, "application/json", body, len);
+        return;
+    }
+    c->cache_gen = jobcache_gen(c->gw->cache);
+    enum err e = c->gw->be.get_job(c->gw->be.ctx, c->params.id, get_reply_cb, c);
     if (e != ERR_OK)
         reply_error(c, e, "cannot get job %lld: %s", (long long)c->params.id, err_str(e));
 }
@@ -1116,6 +1154,13 @@ static void collect_cb(void *arg, struct metrics *m)
     uint64_t dropped = sse_dropped(gw->sse);
     metrics_add(gw->sse_dropped, (double)(dropped - gw->sse_dropped_seen));
     gw->sse_dropped_seen = dropped;
+    struct jobcache_stats cs;
+    jobcache_stats(gw->cache, &cs);
+    metrics_add(gw->cache_hits, (double)(cs.hits - gw->cache_hits_seen));
+    metrics_add(gw->cache_misses, (double)(cs.misses - gw->cache_misses_seen));
+    gw->cache_hits_seen = cs.hits;
+    gw->cache_misses_seen = cs.misses;
+    metrics_set(gw->cache_entries, (double)cs.entries);
 }
 
 /* Declare the gateway's families. Latency buckets: 0.5 ms to 10 s, about
@@ -1155,6 +1200,15 @@ static enum err metrics_init(struct gateway *gw)
             ERR_OK ||
         (e = metrics_gauge_new(gw->metrics, "loom_gateway_ratelimit_keys",
                                "client addresses tracked by the rate limiter", &gw->rl_keys)) !=
+            ERR_OK ||
+        (e = metrics_counter_new(gw->metrics, "loom_gateway_job_cache_hits_total",
+                                 "GET /api/jobs/{id} answered from the cache", &gw->cache_hits)) !=
+            ERR_OK ||
+        (e = metrics_counter_new(gw->metrics, "loom_gateway_job_cache_misses_total",
+                                 "GET /api/jobs/{id} sent to the job store", &gw->cache_misses)) !=
+            ERR_OK ||
+        (e = metrics_gauge_new(gw->metrics, "loom_gateway_job_cache_entries",
+                               "jobs held in the GET /api/jobs/{id} cache", &gw->cache_entries)) !=
             ERR_OK)
         return e;
     metrics_on_collect(gw->metrics, collect_cb, gw);
@@ -1172,6 +1226,8 @@ enum err gateway_new(struct event_base *base, const struct gateway_config *cfg,
     else if (cfg->max_upload_bytes == 0 || cfg->max_json_bytes == 0 || cfg->rate_burst < 1 ||
              cfg->rate_per_s <= 0 || cfg->sse_max_queue_bytes == 0)
         why = "limits must be positive";
+    else if (cfg->cache_ttl_ms < 0)
+        why = "cache TTL must not be negative";
     else if (backend->verify == NULL || backend->create_job == NULL)
         why = "backend is incomplete";
     if (why != NULL) {
@@ -1197,12 +1253,16 @@ enum err gateway_new(struct event_base *base, const struct gateway_config *cfg,
         .max_parts = 64,
         .max_field_bytes = 64 * 1024,
     };
+    struct jobcache_limits cache_lim = {.max_entries = cfg->cache_max_entries,
+                                        .max_bytes = cfg->cache_max_bytes,
+                                        .ttl_ms = cfg->cache_ttl_ms};
     e = ERR_NOMEM;
     if (intake_new(store, &gw->limits, classify_cb, gw, &gw->intake) != ERR_OK ||
         ratelimit_new(cfg->rate_per_s, cfg->rate_burst, cfg->rate_max_keys, &gw->rl) != ERR_OK ||
         sse_new(cfg->sse_max_queue_bytes, cfg->sse_max_clients, &gw->sse) != ERR_OK ||
         syncq_new(base, SYNC_THREADS, &gw->sync) != ERR_OK ||
-        (gw->http = evhttp_new(base)) == NULL || metrics_init(gw) != ERR_OK)
+        jobcache_new(&cache_lim, &gw->cache) != ERR_OK || (gw->http = evhttp_new(base)) == NULL ||
+        metrics_init(gw) != ERR_OK)
         goto fail;
     e = ERR_EXISTS;
     if (metrics_http_attach(gw->http, gw->metrics) != ERR_OK)
@@ -1251,6 +1311,7 @@ void gateway_free(struct gateway *gw)
         evhttp_free(gw->http);
     intake_free(gw->intake);
     ratelimit_free(gw->rl);
+    jobcache_free(gw->cache);
     metrics_free(gw->metrics);
     memset(gw->session_key, 0, sizeof(gw->session_key));
     free(gw);
@@ -1264,6 +1325,11 @@ int gateway_port(const struct gateway *gw)
 enum err gateway_broadcast(struct gateway *gw, const char *event, const char *data)
 {
     return sse_broadcast(gw->sse, event, data);
+}
+
+struct jobcache *gateway_jobcache(struct gateway *gw)
+{
+    return gw->cache;
 }
 
 enum err gateway_metrics(const struct gateway *gw, struct buf *out)

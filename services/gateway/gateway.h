@@ -24,6 +24,7 @@
 #include "err.h"
 
 struct event_base;
+struct jobcache;
 struct store;
 struct gateway;
 
@@ -46,6 +47,10 @@ struct gateway_config {
     size_t session_key_len;           /* >= 32 */
     size_t sse_max_queue_bytes;       /* per SSE client, before it is dropped */
     size_t sse_max_clients;
+    /* GET /api/jobs/{id} cache (jobcache.h); any zero disables it. */
+    size_t cache_max_entries;
+    size_t cache_max_bytes;
+    int64_t cache_ttl_ms;
 };
 
 /*
@@ -74,6 +79,10 @@ int gateway_port(const struct gateway *gw);
  * job feed. Returns ERR_OK, ERR_INVAL (CR/LF in <event>), ERR_NOMEM.
  */
 LOOM_MUST_CHECK enum err gateway_broadcast(struct gateway *gw, const char *event, const char *data);
+
+/* The GET /api/jobs/{id} cache (borrowed; lives as long as <gw>). The feed
+ * mirror drops, flushes and drives its heartbeats (feedmirror.c). */
+struct jobcache *gateway_jobcache(struct gateway *gw);
 
 /* Append the Prometheus text exposition (version 0.0.4) of the gateway's
  * common/metrics registry to <out> (what GET /metrics serves:

@@ -53,6 +53,7 @@ struct call {
     struct gw_job job;     /* the reply being built */
     struct gw_file *files; /* files to record or append (owned copies) */
     size_t n_files, next_file;
+    int files_inline;           /* create: the files went in the job.create */
     uint64_t result_size_bytes; /* set_result: size of the result object */
     char client[43];            /* add_file: who must own the job; set_result: the worker */
 };
@@ -151,7 +152,8 @@ enum err jobback_job_from_proto(struct gw_job *dst, const struct proto_job *src)
     if (src->has_worker_address &&
         (e = dup_hex(&dst->worker, src->worker_address, 20, true)) != ERR_OK)
         goto out;
-    if (src->has_spec_sha256 && (e = dup_hex(&dst->spec_sha256, src->spec_sha256, 32, false)) != ERR_OK)
+    if (src->has_spec_sha256 &&
+        (e = dup_hex(&dst->spec_sha256, src->spec_sha256, 32, false)) != ERR_OK)
         goto out;
     if (src->has_result_sha256 &&
         (e = dup_hex(&dst->result_sha256, src->result_sha256, 32, false)) != ERR_OK)
@@ -370,7 +372,10 @@ static void reply_cb(void *arg, enum err status, struct proto_reply *rep)
             msg = "cannot record the file";
             break;
         }
-        if (e == ERR_OK && c->step == ST_CREATE && c->n_files > 0) {
+        /* job.create recorded the files with the job (one transaction)
+         * when it carried them; file.put, one by one, is for a job store
+         * that took the job alone (c->files_inline 0). */
+        if (e == ERR_OK && c->step == ST_CREATE && c->n_files > 0 && !c->files_inline) {
             c->step = ST_FILE_PUT;
             c->next_file = 0;
             e = send_file_put(c, c->job.id, &c->files[c->next_file++]);
@@ -455,12 +460,13 @@ static enum err jb_create_job(void *ctx, const struct gw_job_new *in, gw_job_cb 
 {
     struct jobback *jb = ctx;
     struct call *c = NULL;
+    struct proto_new_file *nf = NULL;
     struct proto_request req = {.cmd = PROTO_CMD_JOB_CREATE};
     struct proto_job_create *a = &req.args.job_create;
     int type = find_name(proto_job_type_names, PROTO_JOB_TYPE__COUNT, in->type);
     enum err e = ERR_INVAL;
     if (type < 0 || parse_address(in->client, a->wallet_address) != ERR_OK)
-        goto fail;
+        goto out;
     a->title = (char *)in->title; /* the encoder only reads */
     a->description = (char *)(in->description ? in->description : "");
     a->type = (enum proto_job_type)type;
@@ -470,19 +476,35 @@ static enum err jb_create_job(void *ctx, const struct gw_job_new *in, gw_job_cb 
     if (in->spec_sha256 != NULL) {
         a->has_spec_sha256 = true;
         if (hex_decode_exact(in->spec_sha256, a->spec_sha256, 32) != ERR_OK)
-            goto fail;
+            goto out;
     }
     a->deadline_at = (int64_t)time(NULL) + jb->cfg.job_deadline_s;
     a->max_runtime_s = jb->cfg.job_max_runtime_s;
     if ((e = call_new(jb, CK_JOB, ST_CREATE, arg, &c)) != ERR_OK)
-        goto fail;
+        goto out;
     c->cb.job = cb;
-    if ((e = copy_files(c, in->files, in->n_files)) != ERR_OK ||
-        (e = send_req(c, &req)) != ERR_OK)
-        goto fail;
-    return ERR_OK;
-fail:
-    if (c != NULL)
+    if ((e = copy_files(c, in->files, in->n_files)) != ERR_OK)
+        goto out;
+    /* The files travel in the job.create: one command, one transaction. */
+    e = ERR_NOMEM;
+    if (in->n_files > 0 && (nf = calloc(in->n_files, sizeof(*nf))) == NULL)
+        goto out;
+    static char octet_stream[] = "application/octet-stream"; /* as send_file_put */
+    e = ERR_INVAL;
+    for (size_t i = 0; i < in->n_files; i++) {
+        nf[i].name = in->files[i].name; /* the encoder only reads */
+        nf[i].size_bytes = (int64_t)in->files[i].size_bytes;
+        nf[i].content_type = octet_stream;
+        if (hex_decode_exact(in->files[i].sha256, nf[i].sha256, 32) != ERR_OK)
+            goto out;
+    }
+    a->files = nf;
+    a->n_files = in->n_files;
+    c->files_inline = 1;
+    e = send_req(c, &req);
+out:
+    free(nf);
+    if (e != ERR_OK && c != NULL)
         call_free(c);
     return e;
 }

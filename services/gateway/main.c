@@ -38,6 +38,7 @@ static long long max_upload_bytes, max_json_bytes, max_header_bytes, request_tim
 static long long rate_per_s, rate_burst, rate_max_keys, auth_window_s, chain_id, session_ttl_s;
 static long long sse_max_queue_bytes, sse_max_clients, jobstore_timeout_ms, job_deadline_s;
 static long long job_max_runtime_s, quote_threads, rpc_timeout_ms;
+static long long cache_max_entries, cache_max_bytes, cache_ttl_ms;
 
 static const struct cfg_opt opts[] = {
     {"listen", CFG_STR, "127.0.0.1:8080", 0, 0, NULL, "HTTP address host:port", &listen_addr},
@@ -50,8 +51,7 @@ static const struct cfg_opt opts[] = {
     {"jobstore", CFG_STR, "tcp://127.0.0.1:7401", 0, 0, NULL, "job store REP address (nanomsg)",
      &jobstore_addr},
     {"feed", CFG_STR, "tcp://127.0.0.1:7402", 0, 0, NULL,
-     "job store PUB address (nanomsg) mirrored to GET /api/events (jobstore backend)",
-     &feed_addr},
+     "job store PUB address (nanomsg) mirrored to GET /api/events (jobstore backend)", &feed_addr},
     {"jobstore_timeout_ms", CFG_INT, "5000", 1, 600000, NULL,
      "longest wait for a job store reply, ms; past it the request answers 503",
      &jobstore_timeout_ms},
@@ -102,6 +102,16 @@ static const struct cfg_opt opts[] = {
      "bytes queued per event-stream client before it is dropped", &sse_max_queue_bytes},
     {"sse_max_clients", CFG_INT, "1024", 1, 1000000, NULL, "event-stream clients at most",
      &sse_max_clients},
+    {"cache_max_entries", CFG_INT, "100000", 0, 100000000, NULL,
+     "jobs held by the GET /api/jobs/{id} cache at most; 0 disables it (docs/api.md)",
+     &cache_max_entries},
+    {"cache_max_bytes", CFG_INT, "67108864", 0, 1LL << 40, NULL,
+     "bytes of job replies held by the GET /api/jobs/{id} cache at most; 0 disables it",
+     &cache_max_bytes},
+    {"cache_ttl_ms", CFG_INT, "1000", 0, 3600000, NULL,
+     "longest a cached GET /api/jobs/{id} reply is served, ms, even when the feed says nothing "
+     "about the job; 0 disables the cache",
+     &cache_ttl_ms},
     {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level", &log_level},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -266,6 +276,10 @@ int main(int argc, char **argv)
         .session_key_len = key_len,
         .sse_max_queue_bytes = (size_t)sse_max_queue_bytes,
         .sse_max_clients = (size_t)sse_max_clients,
+        /* The memory backend has no feed to invalidate a cache. */
+        .cache_max_entries = use_memory ? 0 : (size_t)cache_max_entries,
+        .cache_max_bytes = (size_t)cache_max_bytes,
+        .cache_ttl_ms = cache_ttl_ms,
     };
     enum err e = gateway_new(base, &gc, &be, store, &gw, &msg);
     if (e != ERR_OK) {
@@ -284,9 +298,8 @@ int main(int argc, char **argv)
         evsignal_add(ev_int, NULL) == -1)
         goto out;
     signal(SIGPIPE, SIG_IGN);
-    LOG_INFO("gateway.started", "listen=%s port=%d backend=%s jobstore=%s store=%s",
-             listen_addr, gateway_port(gw), backend_name, use_memory ? "-" : jobstore_addr,
-             store_dir);
+    LOG_INFO("gateway.started", "listen=%s port=%d backend=%s jobstore=%s store=%s", listen_addr,
+             gateway_port(gw), backend_name, use_memory ? "-" : jobstore_addr, store_dir);
     started = 1;
     event_base_dispatch(base);
     rc = 0;

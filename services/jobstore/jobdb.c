@@ -396,48 +396,61 @@ enum err jobdb_ping(struct jobdb *db)
     return e;
 }
 
-enum err jobdb_create(struct jobdb *db, const struct jobdb_new_job *in, struct jobdb_job *out)
-{
+/* st_create's parameters for <in>, in storage the caller provides. */
+struct create_args {
     char client[ADDR_LEN], chain_id[HEX32_LEN], spec[HEX32_LEN], cents[24], id[24];
     char deadline[24], runtime[24];
     const char *params[16];
+};
+
+/* Validate <in> and fill <a>. Returns ERR_OK or ERR_INVAL. */
+static enum err create_prepare(const struct jobdb_new_job *in, struct create_args *a)
+{
+    if (!text_ok(in->title, 1, 200) || (in->description && strlen(in->description) > 20000) ||
+        (unsigned)in->type >= JOBDB_TYPE__COUNT || !price_ok(in->price) ||
+        in->price_usd_cents <= 0 || (in->quote_wei && !dec_ok(in->quote_wei)) ||
+        hex_norm(in->wallet_address, 20, a->client) != ERR_OK ||
+        hex_norm(in->chain_job_id, 32, a->chain_id) != ERR_OK ||
+        hex_norm(in->spec_sha256, 32, a->spec) != ERR_OK || in->id < 0 || in->deadline_unix < 0 ||
+        in->max_runtime_s < 0)
+        return ERR_INVAL;
+    fmt_i64(a->cents, in->price_usd_cents);
+    fmt_i64(a->id, in->id);
+    fmt_i64(a->deadline, in->deadline_unix);
+    fmt_i64(a->runtime, in->max_runtime_s);
+    a->params[13] = in->id ? a->id : NULL;
+    a->params[14] = in->deadline_unix ? a->deadline : NULL;
+    a->params[15] = in->max_runtime_s ? a->runtime : NULL;
+    a->params[0] = in->title;
+    a->params[1] = in->description ? in->description : "";
+    a->params[2] = type_names[in->type];
+    a->params[3] = in->price;
+    a->params[4] = a->client;
+    a->params[5] = in->cloud_link;
+    a->params[6] = in->script_path;
+    a->params[7] = in->external_links;
+    a->params[8] = in->attachment_info;
+    a->params[9] = a->chain_id;
+    a->params[10] = a->cents;
+    a->params[11] = in->quote_wei;
+    a->params[12] = a->spec;
+    return ERR_OK;
+}
+
+enum err jobdb_create(struct jobdb *db, const struct jobdb_new_job *in, struct jobdb_job *out)
+{
+    struct create_args a;
     struct db_conn *c = NULL;
     struct db_res *r = NULL;
     enum err e;
 
     memset(out, 0, sizeof *out);
-    if (!text_ok(in->title, 1, 200) || (in->description && strlen(in->description) > 20000) ||
-        (unsigned)in->type >= JOBDB_TYPE__COUNT || !price_ok(in->price) ||
-        in->price_usd_cents <= 0 || (in->quote_wei && !dec_ok(in->quote_wei)) ||
-        hex_norm(in->wallet_address, 20, client) != ERR_OK ||
-        hex_norm(in->chain_job_id, 32, chain_id) != ERR_OK ||
-        hex_norm(in->spec_sha256, 32, spec) != ERR_OK || in->id < 0 || in->deadline_unix < 0 ||
-        in->max_runtime_s < 0)
+    if (create_prepare(in, &a) != ERR_OK)
         return ERR_INVAL;
-    fmt_i64(cents, in->price_usd_cents);
-    fmt_i64(id, in->id);
-    fmt_i64(deadline, in->deadline_unix);
-    fmt_i64(runtime, in->max_runtime_s);
-    params[13] = in->id ? id : NULL;
-    params[14] = in->deadline_unix ? deadline : NULL;
-    params[15] = in->max_runtime_s ? runtime : NULL;
-    params[0] = in->title;
-    params[1] = in->description ? in->description : "";
-    params[2] = type_names[in->type];
-    params[3] = in->price;
-    params[4] = client;
-    params[5] = in->cloud_link;
-    params[6] = in->script_path;
-    params[7] = in->external_links;
-    params[8] = in->attachment_info;
-    params[9] = chain_id;
-    params[10] = cents;
-    params[11] = in->quote_wei;
-    params[12] = spec;
     e = db_checkout(db->pool, &c);
     if (e != ERR_OK)
         return e;
-    e = db_exec_stmt(c, &st_create, params, &r);
+    e = db_exec_stmt(c, &st_create, a.params, &r);
     if (e == ERR_OK)
         e = row_to_job(r, 0, out);
     db_res_free(r);
@@ -729,6 +742,56 @@ enum err jobdb_add_file(struct jobdb *db, int64_t id, const struct jobdb_new_fil
     if (e != ERR_OK)
         return e;
     e = db_exec_stmt(c, &st_file_add, params, NULL); /* unknown job: FK -> ERR_NOTFOUND */
+    db_checkin(db->pool, c);
+    return e;
+}
+
+/* Most statements of one jobdb_create_with_files() pipeline: the job and
+ * up to PROTO_CREATE_FILES_MAX (64) files, well under DB_PIPELINE_CHUNK. */
+#define CREATE_FILES_MAX 64
+
+enum err jobdb_create_with_files(struct jobdb *db, const struct jobdb_new_job *in,
+                                 const struct jobdb_new_file *files, size_t n_files,
+                                 struct jobdb_job *out)
+{
+    struct create_args a;
+    char key[24], sha[CREATE_FILES_MAX][HEX32_LEN], size[CREATE_FILES_MAX][24];
+    const char *fparams[CREATE_FILES_MAX][6];
+    const struct db_stmt *sts[CREATE_FILES_MAX + 1];
+    const char *const *ps[CREATE_FILES_MAX + 1];
+    struct db_res *rs[CREATE_FILES_MAX + 1] = {NULL};
+    struct db_conn *c = NULL;
+    enum err e;
+    size_t i;
+
+    memset(out, 0, sizeof *out);
+    if (n_files == 0)
+        return jobdb_create(db, in, out);
+    /* The files name the job by id: it must be reserved (jobdb_next_id). */
+    if (in->id <= 0 || n_files > CREATE_FILES_MAX || create_prepare(in, &a) != ERR_OK)
+        return ERR_INVAL;
+    fmt_i64(key, in->id);
+    sts[0] = &st_create;
+    ps[0] = a.params;
+    for (i = 0; i < n_files; i++) {
+        if (file_norm(&files[i], sha[i]) != ERR_OK || files[i].role == JOBDB_FILE_RESULT)
+            return ERR_INVAL;
+        fmt_i64(size[i], files[i].size_bytes);
+        file_params(key, &files[i], sha[i], size[i], fparams[i]);
+        sts[i + 1] = &st_file_add;
+        ps[i + 1] = fparams[i];
+    }
+    e = db_checkout(db->pool, &c);
+    if (e != ERR_OK)
+        return e;
+    /* One pipeline, one implicit transaction: one round trip and one
+     * commit (one WAL flush) for the job and its files, and never a job
+     * without the files its client sent. */
+    e = db_exec_multi(c, sts, ps, n_files + 1, rs);
+    if (e == ERR_OK)
+        e = row_to_job(rs[0], 0, out);
+    for (i = 0; i <= n_files; i++)
+        db_res_free(rs[i]);
     db_checkin(db->pool, c);
     return e;
 }

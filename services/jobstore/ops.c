@@ -113,10 +113,47 @@ static enum err load_job(struct jobdb *db, int64_t id, bool full, struct proto_j
     return e;
 }
 
+static int file_by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct jobdb_file *)a)->name, ((const struct jobdb_file *)b)->name);
+}
+
+/* The files of a job.create, in jobdb's form (<mf> holds their hex
+ * hashes) and as reply rows sorted by name, as job.get lists them (<rows>
+ * borrow the strings of <a>). Returns ERR_OK, or ERR_EXISTS when two
+ * share a name (checked here so the database is not asked). */
+static enum err create_files(const struct proto_job_create *a, struct jobmap_file *mf,
+                             struct jobdb_new_file *nf, struct jobdb_file *rows)
+{
+    for (size_t i = 0; i < a->n_files; i++) {
+        const struct proto_new_file *in = &a->files[i];
+        struct proto_file pf = {.job_id = 0,
+                                .name = in->name,
+                                .size_bytes = in->size_bytes,
+                                .content_type = in->content_type};
+        memcpy(pf.sha256, in->sha256, 32);
+        jobmap_file(&pf, &mf[i]);
+        nf[i] = mf[i].f;
+        rows[i] = (struct jobdb_file){.name = in->name,
+                                      .role = mf[i].f.role,
+                                      .sha256 = mf[i].sha,
+                                      .size_bytes = in->size_bytes,
+                                      .content_type = in->content_type};
+    }
+    qsort(rows, a->n_files, sizeof(*rows), file_by_name);
+    for (size_t i = 1; i < a->n_files; i++)
+        if (strcmp(rows[i - 1].name, rows[i].name) == 0)
+            return ERR_EXISTS;
+    return ERR_OK;
+}
+
 static void job_create(struct jobdb *db, const struct proto_job_create *a, struct ops_result *out)
 {
     struct jobmap_new_job nj;
     struct jobdb_job row;
+    struct jobmap_file *mf = NULL;
+    struct jobdb_new_file *nf = NULL;
+    struct jobdb_file *rows = NULL;
     int64_t id = 0;
     enum err e;
 
@@ -125,20 +162,39 @@ static void job_create(struct jobdb *db, const struct proto_job_create *a, struc
              "spec_sha256 is required (the sha256 of job.json, checked against the escrow)");
         return;
     }
-    e = jobdb_next_id(db, &id);
+    memset(&row, 0, sizeof row);
+    e = ERR_NOMEM;
+    const char *why = NULL;
+    if (a->n_files > 0 && ((mf = calloc(a->n_files, sizeof(*mf))) == NULL ||
+                           (nf = calloc(a->n_files, sizeof(*nf))) == NULL ||
+                           (rows = calloc(a->n_files, sizeof(*rows))) == NULL))
+        goto out;
+    e = create_files(a, mf, nf, rows);
+    if (e == ERR_EXISTS)
+        why = "two files of the job share a name";
+    if (e == ERR_OK)
+        e = jobdb_next_id(db, &id);
     if (e == ERR_OK)
         e = jobmap_new_job(a, id, &nj);
     if (e == ERR_OK)
-        e = jobdb_create(db, &nj.in, &row);
-    if (e != ERR_OK) {
-        fail(out, PROTO_CMD_JOB_CREATE, e, "create job", NULL);
-        return;
-    }
-    out->job_id = row.id;
-    e = jobmap_job(&row, NULL, 0, &out->reply.result.job);
-    jobdb_job_release(&row);
+        e = jobdb_create_with_files(db, &nj.in, nf, a->n_files, &row);
     if (e != ERR_OK)
-        fail(out, PROTO_CMD_JOB_CREATE, e, "create job", "cannot encode the stored row");
+        goto out;
+    out->job_id = row.id;
+    for (size_t i = 0; i < a->n_files; i++)
+        rows[i].job_id = row.id;
+    e = jobmap_job(&row, NULL, 0, &out->reply.result.job);
+    if (e == ERR_OK && a->n_files > 0)
+        e = jobmap_job_files(rows, a->n_files, &out->reply.result.job);
+    if (e != ERR_OK)
+        why = "cannot encode the stored row";
+out:
+    if (e != ERR_OK)
+        fail(out, PROTO_CMD_JOB_CREATE, e, "create job", why);
+    jobdb_job_release(&row);
+    free(rows);
+    free(nf);
+    free(mf);
 }
 
 static void job_get(struct jobdb *db, int64_t id, struct ops_result *out)

@@ -10,7 +10,9 @@
 #           nonce each) vs pgbench inserting the same row into a table of the
 #           same columns; once more with a distinct job.json per request
 #           (identical uploads share one store object and skip its fsyncs).
-# Also /health (common/metrics' route) for reference. Needs LOOM_BENCH_PG_URL
+# Reads run twice: with the gateway's job cache (the default, TTL 1 s) and
+# through a second gateway with --cache-ttl-ms=0 (every read reaches the job
+# store). Also /health (common/metrics' route) for reference. Needs LOOM_BENCH_PG_URL
 # (scripts/bench.sh). Settings: BENCH_CONNS (64), BENCH_SECONDS (10),
 # BENCH_THREADS (2).
 set -uo pipefail
@@ -40,6 +42,14 @@ GP=$(free_port)
   --siwe-domain="127.0.0.1:$GP" >"$T/gw.log" 2>&1 &
 pids="$pids $!"; GWPID=$!
 G="http://127.0.0.1:$GP"
+# The same gateway with its GET /api/jobs/{id} cache off: every read reaches
+# the job store (the figure before the cache).
+GP2=$(free_port)
+"$B/bin/loom-gateway" --listen="127.0.0.1:$GP2" --jobstore="ipc://$T/rep" --feed="ipc://$T/pub" \
+  --store-root="$T/store" --rate-per-s=1000000 --rate-burst=1000000 --log-level=error \
+  --cache-ttl-ms=0 >"$T/gw2.log" 2>&1 &
+pids="$pids $!"; GW2PID=$!
+G2="http://127.0.0.1:$GP2"
 for _ in $(seq 100); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$G/api/jobs")" = 200 ] && break; sleep 0.1
 done
@@ -135,7 +145,11 @@ echo "INSERT INTO ${SCHEMA}_pgb.jobs (title, type, price_usd_cents, wallet_addre
 
 echo "bench_gateway: wrk -t$TH -c$C -d${D}s on loopback, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); job JSON $JOB_BYTES bytes"
 run "bare evhttp, fixed body" "http://127.0.0.1:$BP/"
-run "GET /api/jobs/$ID (gateway+jobstore)" "$G/api/jobs/$ID"
+run "GET /api/jobs/$ID (cached, TTL 1 s)" "$G/api/jobs/$ID"
+curl -s "$G/metrics" | awk '/^loom_gateway_job_cache_(hits|misses)_total/ {printf "%-34s %s %s\n", "", $1, $2}'
+GW1PID=$GWPID; GWPID=$GW2PID
+run "GET /api/jobs/$ID (cache off)" "$G2/api/jobs/$ID"
+GWPID=$GW1PID
 run "GET /health (gateway)" "$G/health"
 run "POST /api/jobs (gateway+jobstore)" -s "$T/post.lua" "$G/api/jobs"
 run "POST /api/jobs, distinct job.json" -s "$T/post_distinct.lua" "$G/api/jobs"

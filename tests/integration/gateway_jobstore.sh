@@ -231,11 +231,18 @@ check "quote 1234 cents at 3000 USD/ETH is 4113333333333334 wei, round 1" \
   '[ "$(code "$r")" = 200 ] && [ "$(jq_ "$(body "$r")" '"'"'.wei+" "+(.round_id|tostring)'"'"')" = "4113333333333334 1" ]' || echo "$r"
 
 # 7. restart of the job store under load: 503 with the error shape, then 200
+# The gateway's job cache may answer a cached job until its TTL (1 s,
+# docs/api.md) has passed: no miss can refill it while the store is down.
 kill "$js_pid"; wait "$js_pid" 2>/dev/null
+early=""
+for _ in $(seq 100); do
+  got=$(curl -s -o /dev/null -w '%{http_code}' "$G/api/jobs/$ID"); [ "$got" = 503 ] && break
+  early="$early $got"; sleep 0.1
+done
 codes=""
 for _ in $(seq 4); do codes="$codes $(curl -s -o "$T/down.json" -w '%{http_code}' "$G/api/jobs/$ID")"; done
-check "job store down: every read is 503 unavailable" \
-  '[ "$codes" = " 503 503 503 503" ] && [ "$(jq -r .error.code "$T/down.json")" = unavailable ]'
+check "job store down: past the cache TTL every read is 503 unavailable" \
+  '[ "$got" = 503 ] && [ -z "$(echo $early | tr " " "\n" | grep -v -x 200)" ] && [ "$codes" = " 503 503 503 503" ] && [ "$(jq -r .error.code "$T/down.json")" = unavailable ]' || echo "early:$early codes:$codes"
 start_js
 got=""
 for _ in $(seq 100); do

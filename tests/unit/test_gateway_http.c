@@ -23,8 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus.h"
+#include "feed.h"
 #include "services/gateway/digest.h"
+#include "services/gateway/feedmirror.h"
 #include "services/gateway/gateway.h"
+#include "services/gateway/jobcache.h"
 #include "services/gateway/memback.h"
 #include "services/gateway/openapi.h"
 #include "services/gateway/routes.h"
@@ -531,12 +535,12 @@ static void test_health_metrics_openapi(void **state)
     resp_free(&r);
     get(f, "/metrics", &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body.data,
-                           "loom_gateway_requests_total{route=\"listJobs\",status=\"200\"} 1\n"));
-    assert_non_null(strstr(r.body.data,
-                           "loom_gateway_requests_total{route=\"getJob\",status=\"404\"} 1\n"));
-    assert_non_null(strstr(r.body.data,
-                           "loom_gateway_request_duration_seconds_count{route=\"listJobs\"} 1\n"));
+    assert_non_null(
+        strstr(r.body.data, "loom_gateway_requests_total{route=\"listJobs\",status=\"200\"} 1\n"));
+    assert_non_null(
+        strstr(r.body.data, "loom_gateway_requests_total{route=\"getJob\",status=\"404\"} 1\n"));
+    assert_non_null(
+        strstr(r.body.data, "loom_gateway_request_duration_seconds_count{route=\"listJobs\"} 1\n"));
     assert_non_null(strstr(r.body.data, "loom_gateway_connections 1\n"));
     resp_free(&r);
     get(f, "/api/openapi.json", &r);
@@ -1219,6 +1223,182 @@ static void test_rate_limit(void **state)
     fx_stop(f);
 }
 
+/* ---- the GET /api/jobs/{id} cache, kept honest by a real feed ---- */
+
+struct feed_fx {
+    char addr[160];
+    struct bus *pub;
+    struct feedmirror *fm;
+    int64_t seq; /* last heartbeat published */
+    const char *frame_topic;
+    struct buf frame;
+};
+
+static void feed_start_fn(struct fx *f, void *arg)
+{
+    struct feed_fx *ff = arg;
+    assert_int_equal(bus_new(f->base, BUS_PUB, &ff->pub), ERR_OK);
+    assert_int_equal(bus_bind(ff->pub, ff->addr), ERR_OK);
+    assert_int_equal(feedmirror_new(f->base, ff->addr, f->gw, &ff->fm), ERR_OK);
+}
+
+static void feed_stop_fn(struct fx *f, void *arg)
+{
+    (void)f;
+    struct feed_fx *ff = arg;
+    feedmirror_free(ff->fm);
+    bus_free(ff->pub);
+}
+
+static void publish_fn(struct fx *f, void *arg)
+{
+    (void)f;
+    struct feed_fx *ff = arg;
+    void *data = malloc(ff->frame.len);
+    assert_non_null(data);
+    memcpy(data, ff->frame.data, ff->frame.len);
+    assert_int_equal(bus_publish(ff->pub, ff->frame_topic, data, ff->frame.len), ERR_OK);
+}
+
+static void publish_heartbeat(struct fx *f, struct feed_fx *ff, int64_t seq)
+{
+    struct proto_feed_heartbeat h = {
+        .epoch = 5, .seq = seq, .interval_ms = 1000, .at = (int64_t)time(NULL)};
+    buf_reset(&ff->frame);
+    assert_int_equal(proto_feed_heartbeat_encode(&h, &ff->frame, NULL), ERR_OK);
+    ff->frame_topic = PROTO_TOPIC_HEARTBEAT;
+    ff->seq = seq;
+    in_loop(f, publish_fn, ff);
+}
+
+static void publish_progress(struct fx *f, struct feed_fx *ff, int64_t job_id, int progress)
+{
+    struct proto_feed m = {.kind = PROTO_FEED_PROGRESS};
+    m.u.progress.job_id = job_id;
+    m.u.progress.chain_job_id[31] = 1;
+    m.u.progress.worker[19] = 0x33;
+    m.u.progress.progress = progress;
+    m.u.progress.at = (int64_t)time(NULL);
+    buf_reset(&ff->frame);
+    assert_int_equal(proto_feed_encode(&m, &ff->frame, NULL), ERR_OK);
+    ff->frame_topic = PROTO_TOPIC_PROGRESS;
+    in_loop(f, publish_fn, ff);
+}
+
+static void cache_stats_fn(struct fx *f, void *arg)
+{
+    jobcache_stats(gateway_jobcache(f->gw), arg);
+}
+
+static struct jobcache_stats cache_stats(struct fx *f)
+{
+    struct jobcache_stats st;
+    in_loop(f, cache_stats_fn, &st);
+    return st;
+}
+
+static void cache_live_fn(struct fx *f, void *arg)
+{
+    *(int *)arg = jobcache_is_live(gateway_jobcache(f->gw));
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* GET /api/jobs/1 and check its status and progress. */
+static void get_job1(struct fx *f, const char *status, int progress)
+{
+    struct resp r;
+    get(f, "/api/jobs/1", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "status"), status);
+    assert_int_equal(jnum(r.json, "progress"), progress);
+    resp_free(&r);
+}
+
+static void test_job_cache_feed(void **state)
+{
+    (void)state;
+    struct gateway_config cfg = base_cfg();
+    cfg.cache_max_entries = 100;
+    cfg.cache_max_bytes = 1 << 20;
+    cfg.cache_ttl_ms = 600000; /* TTL expiry: test_gateway_cache.c */
+    struct fx *f = fx_start(&cfg);
+    struct feed_fx ff = {0};
+    buf_init(&ff.frame, 4096);
+    snprintf(ff.addr, sizeof(ff.addr), "ipc://%s/feed", f->root);
+    struct resp r;
+    create_json(f, "{\"title\":\"cached\",\"type\":\"IA\",\"price_usd_cents\":100}", CLIENT, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    /* No feed yet: reads go to the backend and are not stored. */
+    get_job1(f, "PENDING", 0);
+    struct jobcache_stats st = cache_stats(f);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.stores, 0);
+    /* The feed comes up: heartbeats until the subscription hears one
+     * (a SUB misses what was sent before it connected). */
+    in_loop(f, feed_start_fn, &ff);
+    int live = 0;
+    for (int i = 1; i <= 200 && !live; i++) {
+        publish_heartbeat(f, &ff, i);
+        sleep_ms(50);
+        in_loop(f, cache_live_fn, &live);
+    }
+    assert_true(live);
+    /* A miss stores the reply, the next read is a hit. */
+    get_job1(f, "PENDING", 0);
+    get_job1(f, "PENDING", 0);
+    struct jobcache_stats st2 = cache_stats(f);
+    assert_int_equal(st2.stores, st.stores + 1);
+    assert_int_equal(st2.hits, st.hits + 1);
+    /* A change the feed has not told: the cached reply is still served. */
+    int64_t id = 1;
+    in_loop(f, assign_fn, &id);
+    get_job1(f, "PENDING", 0);
+    /* A feed message about job 1 drops its entry: the next read is fresh. */
+    st = cache_stats(f);
+    publish_progress(f, &ff, 1, 0);
+    for (int i = 0; i < 200 && cache_stats(f).drops == st.drops; i++)
+        sleep_ms(20);
+    assert_int_equal(cache_stats(f).drops, st.drops + 1);
+    get_job1(f, "WORKING", 0);
+    get_job1(f, "WORKING", 0);
+    st = cache_stats(f);
+    assert_int_equal(st.entries, 1);
+    /* A write through this gateway drops its job's entry as it answers. */
+    struct sign_opts ow = {.signer = WORKER};
+    const char *p30 = "{\"progress\":30}";
+    signed_http(f, "PUT", "/api/jobs/1/progress", NULL, p30, strlen(p30), 0, &ow, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    get_job1(f, "WORKING", 30);
+    get_job1(f, "WORKING", 30);
+    st = cache_stats(f);
+    assert_int_equal(st.entries, 1);
+    /* A heartbeat gap (seq + 2: one lost) flushes the whole cache. */
+    publish_heartbeat(f, &ff, ff.seq + 2);
+    for (int i = 0; i < 200 && cache_stats(f).flushes == st.flushes; i++)
+        sleep_ms(20);
+    st2 = cache_stats(f);
+    assert_int_equal(st2.flushes, st.flushes + 1);
+    assert_int_equal(st2.entries, 0);
+    get_job1(f, "WORKING", 30);
+    assert_int_equal(cache_stats(f).misses, st2.misses + 1);
+    /* /metrics shows the counters. */
+    get(f, "/metrics", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(buf_cstr(&r.body), "\nloom_gateway_job_cache_hits_total "));
+    assert_non_null(strstr(buf_cstr(&r.body), "\nloom_gateway_job_cache_entries 1"));
+    resp_free(&r);
+    in_loop(f, feed_stop_fn, &ff);
+    buf_release(&ff.frame);
+    fx_stop(f);
+}
+
 int main(void)
 {
     evthread_use_pthreads();
@@ -1238,6 +1418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_siwe_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sse_two_clients_and_slow_drop, setup, teardown),
         cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_job_cache_feed),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -1149,10 +1149,87 @@ static void test_exec_multi(void **state)
     db_pool_free(p);
 }
 
+/* job.create carrying its files: the job and its files in one transaction
+ * (the reply lists them by name, with the spec role for job.json); two files
+ * of one name record nothing. */
+static void test_create_with_files(void **state)
+{
+    struct js *j = *state;
+    struct proto_client *c = client(j, 5000);
+    struct proto_request req;
+    struct proto_reply rep;
+    struct proto_new_file files[2];
+
+    memset(files, 0, sizeof files);
+    files[0].name = "job.json";
+    hexb(SPEC, files[0].sha256, 32);
+    files[0].size_bytes = 321;
+    files[0].content_type = "application/json";
+    files[1].name = "digits.csv";
+    memset(files[1].sha256, 0x11, 32);
+    files[1].size_bytes = 5000;
+    files[1].content_type = "text/csv";
+    memset(&req, 0, sizeof req);
+    req.cmd = PROTO_CMD_JOB_CREATE;
+    req.args.job_create.title = "with files";
+    req.args.job_create.description = "";
+    req.args.job_create.type = PROTO_JOB_IA;
+    req.args.job_create.price_usd_cents = 700;
+    hexb(CLIENT, req.args.job_create.wallet_address, 20);
+    req.args.job_create.has_spec_sha256 = true;
+    hexb(SPEC, req.args.job_create.spec_sha256, 32);
+    req.args.job_create.deadline_at = T_NOW + 86400;
+    req.args.job_create.max_runtime_s = 3600;
+    req.args.job_create.files = files;
+    req.args.job_create.n_files = 2;
+    call_ok(c, &req, &rep);
+    int64_t id = rep.result.job.id;
+    assert_int_equal(rep.result.job.n_files, 2);
+    assert_string_equal(rep.result.job.files[0].name, "digits.csv");
+    assert_int_equal(rep.result.job.files[0].role, PROTO_FILE_INPUT);
+    assert_int_equal(rep.result.job.files[0].size_bytes, 5000);
+    assert_string_equal(rep.result.job.files[1].name, "job.json");
+    assert_int_equal(rep.result.job.files[1].role, PROTO_FILE_SPEC);
+    assert_memory_equal(rep.result.job.files[1].sha256, files[0].sha256, 32);
+    proto_reply_release(&rep);
+    assert_sql(j,
+               "SELECT string_agg(name || ':' || role || ':' || size_bytes, ',' ORDER BY name)"
+               " FROM job_files WHERE job_id = $1::bigint",
+               id, "digits.csv:input:5000,job.json:spec:321");
+    /* job.get lists the same files. */
+    memset(&req, 0, sizeof req);
+    req.cmd = PROTO_CMD_JOB_GET;
+    req.args.job_get.job_id = id;
+    call_ok(c, &req, &rep);
+    assert_int_equal(rep.result.job.n_files, 2);
+    assert_string_equal(rep.result.job.files[0].name, "digits.csv");
+    proto_reply_release(&rep);
+    /* Two files of one name: exists, and neither the job nor a file stays. */
+    files[1].name = "job.json";
+    memset(&req, 0, sizeof req);
+    req.cmd = PROTO_CMD_JOB_CREATE;
+    req.args.job_create.title = "duplicate files";
+    req.args.job_create.description = "";
+    req.args.job_create.type = PROTO_JOB_IA;
+    req.args.job_create.price_usd_cents = 700;
+    hexb(CLIENT, req.args.job_create.wallet_address, 20);
+    req.args.job_create.has_spec_sha256 = true;
+    hexb(SPEC, req.args.job_create.spec_sha256, 32);
+    req.args.job_create.deadline_at = T_NOW + 86400;
+    req.args.job_create.max_runtime_s = 3600;
+    req.args.job_create.files = files;
+    req.args.job_create.n_files = 2;
+    call_err(c, &req, ERR_EXISTS);
+    assert_sql(j, "SELECT count(*) FROM jobs WHERE title = 'duplicate files'", 0, "0");
+    assert_sql(j, "SELECT count(*) FROM job_files", 0, "2");
+    proto_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_with_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),

@@ -1,7 +1,7 @@
 /*
  * Unit tests for the feed heartbeat: its frame (proto/feed.h,
  * proto_feed_heartbeat_encode/decode: a known frame, every bound, the
- * wrong topic) and the worker's verdicts on it (services/worker/feedwatch:
+ * wrong topic) and the verdicts on it (proto/feedwatch, used by the worker:
  * first, in order, restart, gap, backwards, resumed after silence, and the
  * silence tick).
  * SPDX-License-Identifier: MIT
@@ -16,7 +16,7 @@
 #include "buf.h"
 #include "feed.h"
 #include "json.h"
-#include "services/worker/feedwatch.h"
+#include "feedwatch.h"
 
 #define MS 1000000ull /* ns */
 

@@ -1,7 +1,7 @@
 /*
  * feedwatch -- tells from the feed's heartbeats (proto/feed.h,
- * struct proto_feed_heartbeat) when the worker may have missed feed
- * messages and must re-read the open jobs over REST.
+ * struct proto_feed_heartbeat) when a subscriber may have missed feed
+ * messages and must resynchronise.
  *
  * nanomsg's SUB socket reconnects by itself and says nothing; what was
  * published while it was away is gone. The jobstore publishes a heartbeat
@@ -13,13 +13,15 @@
  *     FEEDWATCH_SILENCE_INTERVALS intervals (the link was down).
  * The first heartbeat ever is not a resync: it proves the subscription is
  * up (the start-up snapshot waits for it, see daemon.c).
- * Not here: the timer, the snapshot, logging (daemon.c).
- * Threading: no locking; one thread (the daemon's event thread) owns it.
+ * Shared by the worker (re-reads open jobs, services/worker/daemon.c) and
+ * the gateway (flushes its job cache, services/gateway/jobcache.c).
+ * Not here: the timer, the resync itself, logging (the callers).
+ * Threading: no locking; one thread (the caller's event thread) owns it.
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef LOOM_WORKER_FEEDWATCH_H
-#define LOOM_WORKER_FEEDWATCH_H
+#ifndef LOOM_PROTO_FEEDWATCH_H
+#define LOOM_PROTO_FEEDWATCH_H
 
 #include <stdint.h>
 
