@@ -21,8 +21,8 @@
  * backoff below that rides out about half a minute of gateway restart. */
 #define WATCH_RECONNECTS 5
 /* A stream open this long before it dropped resets the count above. */
-#define WATCH_STABLE_S 30
-#define WATCH_BAR_WIDTH  30
+#define WATCH_STABLE_S  30
+#define WATCH_BAR_WIDTH 30
 /* Event data is one feed message: a few hundred bytes. */
 #define WATCH_EVENT_MAX 65536
 

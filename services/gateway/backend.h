@@ -38,18 +38,18 @@ struct gw_job {
     char *description;
     char *type; /* "IA" or "GRAFICA" */
     int64_t price_usd_cents;
-    char *client;        /* 0x address of the creator */
-    char *worker;        /* 0x address of the worker holding the claim; NULL if none */
-    char *status;        /* PENDING, OPEN, WORKING, SUBMITTED, COMPLETED, DISPUTED, REFUNDED */
-    int progress;        /* 0..100 */
-    int64_t created_at;  /* unix seconds */
-    char *spec_sha256;   /* sha256 of job.json; NULL if none */
+    char *client;       /* 0x address of the creator */
+    char *worker;       /* 0x address of the worker holding the claim; NULL if none */
+    char *status;       /* PENDING, OPEN, WORKING, SUBMITTED, COMPLETED, DISPUTED, REFUNDED */
+    int progress;       /* 0..100 */
+    int64_t created_at; /* unix seconds */
+    char *spec_sha256;  /* sha256 of job.json; NULL if none */
     /* The escrow's terms (job store backend; NULL or 0 when not known). */
     char *chain_job_id;    /* "0x" + 64 lower-case hex digits: the escrow's bytes32 id */
     char *escrow_wei;      /* decimal wei locked in escrow; NULL until funded */
     int64_t deadline_at;   /* refund after this time, unix seconds */
     int64_t max_runtime_s; /* seconds a claim lasts */
-    char *result_sha256; /* NULL until a result is uploaded */
+    char *result_sha256;   /* NULL until a result is uploaded */
     uint64_t result_size_bytes;
     char *cloud_link; /* seed fields; NULL when absent */
     char *external_links;

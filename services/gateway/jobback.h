@@ -32,9 +32,9 @@ struct event_base;
 struct jobback;
 
 struct jobback_config {
-    const char *addr;         /* job store REP address (borrowed, copied by the client) */
-    int timeout_ms;           /* per command, > 0; past it the call fails ERR_UNAVAILABLE */
-    int64_t job_deadline_s;   /* deadline_at = now + this for new jobs, > 0 */
+    const char *addr;          /* job store REP address (borrowed, copied by the client) */
+    int timeout_ms;            /* per command, > 0; past it the call fails ERR_UNAVAILABLE */
+    int64_t job_deadline_s;    /* deadline_at = now + this for new jobs, > 0 */
     int64_t job_max_runtime_s; /* max_runtime_s of new jobs, 1..PROTO_RUNTIME_MAX_S */
 };
 

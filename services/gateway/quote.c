@@ -29,7 +29,7 @@
 
 struct qreq {
     struct quoter *q;
-    struct qreq *next;      /* queue of waiting requests */
+    struct qreq *next;                /* queue of waiting requests */
     struct qreq *all_prev, *all_next; /* every request not yet called back */
     struct event *ev;
     int64_t usd_cents;
@@ -162,8 +162,10 @@ static void *worker_main(void *arg)
 {
     struct quoter *q = arg;
     struct rpc *rpc = NULL;
-    struct rpc_opts o = {.url = q->rpc_url, .timeout_ms = q->rpc_timeout_ms,
-                         .connect_timeout_ms = q->rpc_timeout_ms, .max_attempts = 1};
+    struct rpc_opts o = {.url = q->rpc_url,
+                         .timeout_ms = q->rpc_timeout_ms,
+                         .connect_timeout_ms = q->rpc_timeout_ms,
+                         .max_attempts = 1};
     enum err re = rpc_new(&o, &rpc);
     for (;;) {
         pthread_mutex_lock(&q->mu);

@@ -58,8 +58,7 @@ LOOM_MUST_CHECK enum err quote_new(struct event_base *base, const struct quote_c
  * Returns ERR_OK; ERR_INVAL (cents out of range); ERR_UNAVAILABLE (queue
  * full); ERR_NOMEM. Does not block.
  */
-LOOM_MUST_CHECK enum err quote_request(void *quoter, int64_t usd_cents, gw_quote_cb cb,
-                                       void *arg);
+LOOM_MUST_CHECK enum err quote_request(void *quoter, int64_t usd_cents, gw_quote_cb cb, void *arg);
 
 /* Stop the threads (waiting for calls in progress, each bounded by the rpc
  * timeout), run every callback not yet run with ERR_CANCELED, free.

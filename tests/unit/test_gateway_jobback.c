@@ -159,7 +159,9 @@ static void test_errors_and_down(void **state)
     f.client = "0x12";
     assert_int_equal(be.list_jobs(be.ctx, &f, jobs_cb, &s), ERR_INVAL);
     assert_int_equal(be.update_progress(be.ctx, 1, "nobody", 5, job_cb, &s), ERR_INVAL);
-    struct gw_job_new in = {.title = "t", .type = "XX", .price_usd_cents = 1,
+    struct gw_job_new in = {.title = "t",
+                            .type = "XX",
+                            .price_usd_cents = 1,
                             .client = "0x1111111111111111111111111111111111111111"};
     assert_int_equal(be.create_job(be.ctx, &in, job_cb, &s), ERR_INVAL);
     assert_int_equal(be.quote(be.ctx, 100, NULL, NULL), ERR_UNAVAILABLE); /* no quoter */

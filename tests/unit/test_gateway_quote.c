@@ -17,7 +17,7 @@
 #include "services/gateway/quote.h"
 
 #define DEPLOY_OK                                                                                  \
-    "{\"chainId\":31337,\"escrow\":\"0xe7f1725e7734ce288f8367e1bb143e90bb3f0512\","               \
+    "{\"chainId\":31337,\"escrow\":\"0xe7f1725e7734ce288f8367e1bb143e90bb3f0512\","                \
     "\"priceFeed\":\"0x5fbdb2315678afecb367f032d93f642f64180aa3\",\"priceFeedDecimals\":8}"
 
 static char path[64];
@@ -67,7 +67,8 @@ static void test_deployment_errors(void **state)
     write_file("{\"escrow\":");
     buf_reset(&why);
     assert_int_equal(make(base, "http://127.0.0.1:1", &q, &why), ERR_INVAL);
-    write_file("{\"escrow\":\"0xe7f1725e7734ce288f8367e1bb143e90bb3f0512\",\"priceFeedDecimals\":8}");
+    write_file(
+        "{\"escrow\":\"0xe7f1725e7734ce288f8367e1bb143e90bb3f0512\",\"priceFeedDecimals\":8}");
     buf_reset(&why);
     assert_int_equal(make(base, "http://127.0.0.1:1", &q, &why), ERR_INVAL);
     assert_non_null(strstr(buf_cstr(&why), "priceFeed"));
@@ -118,7 +119,7 @@ static void test_node_down_and_cancel(void **state)
     assert_int_equal(quote_request(q, 0, quote_cb, &s), ERR_INVAL);
     assert_int_equal(quote_request(q, 1000000000001LL, quote_cb, &s), ERR_INVAL);
     assert_int_equal(quote_request(q, 1234, quote_cb, &s), ERR_OK);
-    assert_int_equal(s.calls, 0); /* never from inside the call */
+    assert_int_equal(s.calls, 0);                   /* never from inside the call */
     event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY); /* the callback breaks it */
     assert_int_equal(s.calls, 1);
     assert_int_equal(s.e, ERR_RPC);

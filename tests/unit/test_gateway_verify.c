@@ -225,9 +225,9 @@ static void test_signed_create(void **state)
     assert_int_equal(memback_job_count(f->mem), 1);
     /* the same signer claiming another address: 401, nothing recorded */
     buf_reset(&out);
-    assert_int_equal(signed_post(f, &k, "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
-                                 "nonce-0002", body, &out),
-                     401);
+    assert_int_equal(
+        signed_post(f, &k, "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", "nonce-0002", body, &out),
+        401);
     assert_non_null(strstr(buf_cstr(&out), "wrong signer"));
     /* a replayed nonce: 401 */
     buf_reset(&out);
