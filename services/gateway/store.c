@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,8 +21,22 @@
 /* Paths are short (root + 80 bytes); cap them so a bad root cannot grow one. */
 #define STORE_PATH_MAX 4096
 
+/* An object created by a commit whose request has not yet been recorded or
+ * given up (uncommit). <shared>: another commit of the same content found it
+ * in the meantime and may already be recorded, so uncommit must keep it. */
+struct pending {
+    const struct store_writer *creator;
+    char sha256[DIGEST_SHA256_HEX_LEN + 1];
+    int shared;
+};
+
 struct store {
     char *root;
+    /* Guards <pend> and every check-then-name/remove of an object, so a
+     * commit and an uncommit of the same content never interleave. */
+    pthread_mutex_t mu;
+    struct pending *pend;
+    size_t n_pend, cap_pend;
 };
 
 struct store_writer {
@@ -96,6 +111,7 @@ enum err store_open(const char *root, struct store **out)
         e = ERR_NOMEM;
         goto out;
     }
+    pthread_mutex_init(&s->mu, NULL);
     *out = s;
 out:
     buf_release(&obj);
@@ -107,8 +123,54 @@ void store_free(struct store *s)
 {
     if (s == NULL)
         return;
+    pthread_mutex_destroy(&s->mu);
+    free(s->pend);
     free(s->root);
     free(s);
+}
+
+/* The pending entry of <creator>, or NULL. Under mu. */
+static struct pending *pend_by_creator(struct store *s, const struct store_writer *creator)
+{
+    for (size_t i = 0; i < s->n_pend; i++)
+        if (s->pend[i].creator == creator)
+            return &s->pend[i];
+    return NULL;
+}
+
+/* A commit found <sha256> already named: if its creator is still pending,
+ * the object is now shared. Under mu. */
+static void pend_mark_shared(struct store *s, const char *sha256)
+{
+    for (size_t i = 0; i < s->n_pend; i++)
+        if (strcmp(s->pend[i].sha256, sha256) == 0)
+            s->pend[i].shared = 1;
+}
+
+/* Forget <creator>'s pending entry, if any. Under mu. */
+static void pend_remove(struct store *s, const struct store_writer *creator)
+{
+    struct pending *p = pend_by_creator(s, creator);
+    if (p != NULL)
+        *p = s->pend[--s->n_pend];
+}
+
+/* Record <w> as the pending creator of its object. Under mu. */
+static enum err pend_add(struct store *s, const struct store_writer *w)
+{
+    if (s->n_pend == s->cap_pend) {
+        size_t cap = s->cap_pend ? s->cap_pend * 2 : 16;
+        struct pending *np = realloc(s->pend, cap * sizeof(*np));
+        if (np == NULL)
+            return ERR_NOMEM;
+        s->pend = np;
+        s->cap_pend = cap;
+    }
+    struct pending *p = &s->pend[s->n_pend++];
+    p->creator = w;
+    memcpy(p->sha256, w->sha256, sizeof(p->sha256));
+    p->shared = 0;
+    return ERR_OK;
 }
 
 const char *store_root(const struct store *s)
@@ -224,8 +286,14 @@ enum err store_writer_commit(struct store_writer *w)
         return e;
     if ((e = mkdir_p1(dir.data)) != ERR_OK)
         goto out;
+    struct store *s = w->store;
     struct stat st;
-    if (stat(file.data, &st) == 0) {
+    pthread_mutex_lock(&s->mu);
+    int exists = stat(file.data, &st) == 0;
+    if (exists)
+        pend_mark_shared(s, w->sha256);
+    pthread_mutex_unlock(&s->mu);
+    if (exists) {
         /* Same sha256, same content: keep the existing object, which was
          * durable before its name appeared; this copy needs no fsync. */
         w->created = 0;
@@ -238,16 +306,25 @@ enum err store_writer_commit(struct store_writer *w)
         }
         /* link(2), not rename(2): it fails when another commit of the same
          * content won the race, so exactly one writer is its creator (the
-         * one whose uncommit may remove it). */
+         * one whose uncommit may remove it, unless the object got shared). */
+        pthread_mutex_lock(&s->mu);
         if (link(w->tmp_path, file.data) == 0) {
-            fsync_dir(dir.data);
             w->created = 1;
+            if ((e = pend_add(s, w)) != ERR_OK) {
+                (void)unlink(file.data);
+                w->created = 0;
+            }
         } else if (errno == EEXIST) {
             w->created = 0;
+            pend_mark_shared(s, w->sha256);
         } else {
             e = ERR_IO;
-            goto out;
         }
+        pthread_mutex_unlock(&s->mu);
+        if (e != ERR_OK)
+            goto out;
+        if (w->created)
+            fsync_dir(dir.data);
     }
     (void)unlink(w->tmp_path);
     (void)close(w->fd);
@@ -265,12 +342,18 @@ void store_writer_uncommit(struct store_writer *w)
 {
     if (!w->committed || !w->created)
         return;
+    struct store *s = w->store;
     struct buf dir, file;
-    if (object_paths(w->store, w->sha256, &dir, &file) != ERR_OK)
-        return;
-    (void)unlink(file.data);
-    buf_release(&file);
-    buf_release(&dir);
+    pthread_mutex_lock(&s->mu);
+    const struct pending *p = pend_by_creator(s, w);
+    int keep = p == NULL || p->shared;
+    if (!keep && object_paths(s, w->sha256, &dir, &file) == ERR_OK) {
+        (void)unlink(file.data);
+        buf_release(&file);
+        buf_release(&dir);
+    }
+    pend_remove(s, w);
+    pthread_mutex_unlock(&s->mu);
     w->created = 0;
 }
 
@@ -306,6 +389,12 @@ void store_writer_free(struct store_writer *w)
 {
     if (w == NULL)
         return;
+    if (w->created) {
+        /* Kept: the request that created it was recorded. */
+        pthread_mutex_lock(&w->store->mu);
+        pend_remove(w->store, w);
+        pthread_mutex_unlock(&w->store->mu);
+    }
     if (w->fd != -1)
         close(w->fd);
     if (w->tmp_path != NULL) {

@@ -80,8 +80,10 @@ LOOM_MUST_CHECK enum err store_writer_commit(struct store_writer *w);
 
 /*
  * Undo a commit when the record that would reference the object could not
- * be written: unlink the object if this writer created it (not if it already
- * existed). Single-threaded use makes this safe within one event loop.
+ * be written: unlink the object if this writer created it, unless another
+ * commit of the same content found it while this writer was pending (that
+ * request may already be recorded, so the object stays; an orphan costs
+ * disk, a lost object costs a job). Thread-safe against commits.
  */
 void store_writer_uncommit(struct store_writer *w);
 
@@ -94,7 +96,9 @@ void store_writer_uncommit(struct store_writer *w);
 LOOM_MUST_CHECK enum err store_writer_read(const struct store_writer *w, size_t max_bytes,
                                            struct buf *out);
 
-/* Free <w>; unlinks its temporary file unless committed. Accepts NULL. */
+/* Free <w>; unlinks its temporary file unless committed. A committed writer
+ * not uncommitted is taken as recorded: its object is kept for good.
+ * Accepts NULL. */
 void store_writer_free(struct store_writer *w);
 
 /*

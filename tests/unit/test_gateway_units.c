@@ -259,6 +259,37 @@ static void test_store_roundtrip(void **state)
     store_writer_uncommit(w);
     store_writer_free(w);
     assert_int_equal(count_files(objdir), 1);
+    /* Two requests upload the same new content: the first creates the
+     * object, the second finds it; the first's create then fails and is
+     * undone, but the second may be recorded already: the object stays. */
+    struct store_writer *w2 = NULL;
+    assert_int_equal(store_writer_new(s, 100, &w), ERR_OK);
+    assert_int_equal(store_writer_new(s, 100, &w2), ERR_OK);
+    assert_int_equal(store_writer_write(w, "twin", 4), ERR_OK);
+    assert_int_equal(store_writer_write(w2, "twin", 4), ERR_OK);
+    assert_int_equal(store_writer_finish(w), ERR_OK);
+    assert_int_equal(store_writer_finish(w2), ERR_OK);
+    assert_int_equal(store_writer_commit(w), ERR_OK);
+    assert_int_equal(store_writer_commit(w2), ERR_OK);
+    assert_int_equal(count_files(objdir), 2);
+    store_writer_free(w2);
+    store_writer_uncommit(w);
+    store_writer_free(w);
+    assert_int_equal(count_files(objdir), 2);
+    /* Once its creator's request is recorded (freed without uncommit), a
+     * later failed upload of the same content never removes it. */
+    assert_int_equal(store_writer_new(s, 100, &w), ERR_OK);
+    assert_int_equal(store_writer_write(w, "kept", 4), ERR_OK);
+    assert_int_equal(store_writer_finish(w), ERR_OK);
+    assert_int_equal(store_writer_commit(w), ERR_OK);
+    store_writer_free(w);
+    assert_int_equal(store_writer_new(s, 100, &w), ERR_OK);
+    assert_int_equal(store_writer_write(w, "kept", 4), ERR_OK);
+    assert_int_equal(store_writer_finish(w), ERR_OK);
+    assert_int_equal(store_writer_commit(w), ERR_OK);
+    store_writer_uncommit(w);
+    store_writer_free(w);
+    assert_int_equal(count_files(objdir), 3);
     store_free(s);
     nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
