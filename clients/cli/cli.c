@@ -11,6 +11,7 @@
 
 #include "eth/u256.h"
 #include "json.h"
+#include "proto.h"
 
 /*
  * enum err -> exit status. Why each: the caller can fix bad input (65) and
@@ -383,8 +384,8 @@ enum err cli_parse_job_id(const char *s, int64_t *id)
     return ERR_OK;
 }
 
-/* Largest price: 10^12 cents, the gateway's cap (ten billion dollars). */
-#define USD_CENTS_MAX 1000000000000LL
+/* Largest price: a job's cap, PROTO_PRICE_CENTS_MAX (one billion dollars). */
+#define USD_CENTS_MAX PROTO_PRICE_CENTS_MAX
 
 enum err cli_parse_usd(const char *s, int64_t *cents)
 {

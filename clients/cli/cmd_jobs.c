@@ -115,7 +115,7 @@ int cmd_create(struct cli *c, int argc, char **argv)
     if ((e = cli_parse_usd(price, &cents)) != ERR_OK) {
         rc = cli_usage(c,
                        "--price-usd \"%s\" must be a positive amount of dollars with at most "
-                       "2 decimals, up to 10000000000",
+                       "2 decimals, up to 1000000000",
                        price);
         goto out;
     }

@@ -43,7 +43,7 @@ int cmd_quote(struct cli *c, int argc, char **argv)
     if (cli_parse_usd(usd, &cents) != ERR_OK) {
         rc = cli_usage(c,
                        "--usd \"%s\" must be a positive amount of dollars with at most 2 "
-                       "decimals, up to 10000000000",
+                       "decimals, up to 1000000000",
                        usd);
         goto out;
     }

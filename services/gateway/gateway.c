@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
+#include "proto.h"
 #include "ratelimit.h"
 #include "routes.h"
 #include "sse.h"
@@ -37,7 +38,8 @@
 #define DESCRIPTION_MAX 10000
 #define LINK_MAX        2000
 #define SPEC_MAX        ((size_t)1 << 20)
-/* 10^12 cents (ten billion dollars) keeps quote arithmetic under 2^128. */
+/* Quotes: 10^12 cents (ten billion dollars) keeps the arithmetic under
+ * 2^128. A job's price is capped lower, at PROTO_PRICE_CENTS_MAX. */
 #define PRICE_MAX_CENTS 1000000000000LL
 /* Threads committing uploads (fsync, link, folder fsync; store.h). Each
  * commit waits milliseconds on the disk, not the CPU: enough of them run at
@@ -366,8 +368,9 @@ static enum err check_job_fields(struct req_ctx *c, const struct codec_job_field
         reply_error(c, ERR_INVAL, "non-positive price: price_usd_cents must be at least 1");
         return ERR_INVAL;
     }
-    if (f->price_usd_cents > PRICE_MAX_CENTS) {
-        reply_error(c, ERR_RANGE, "price_usd_cents over %lld", PRICE_MAX_CENTS);
+    if (f->price_usd_cents > PROTO_PRICE_CENTS_MAX) {
+        reply_error(c, ERR_RANGE, "price_usd_cents over %lld (the protocol's cap)",
+                    (long long)PROTO_PRICE_CENTS_MAX);
         return ERR_RANGE;
     }
     if ((f->cloud_link && strlen(f->cloud_link) > LINK_MAX) ||
