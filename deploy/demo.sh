@@ -61,10 +61,6 @@ if ! LOOM_UP_STRICT=1 LOOM_BUILD=$build deploy/up.sh; then
   echo "make demo: service and why: a setting its --help lacks, or exit 78, is a piece not built yet);" >&2
   die "no job was posted. Logs: $log_dir/"
 fi
-# `loom watch` follows GET /api/events, the gateway's mirror of the job feed.
-if ! "$build_abs/bin/loom-gateway" --help 2>&1 | grep -qF ", LOOM_FEED ("; then
-  die "missing piece: the gateway's job feed -> /api/events mirror (its --help lacks LOOM_FEED); no job was posted. \`make down\` stops the stack"
-fi
 # shellcheck disable=SC1091
 source "$state_dir/env"
 export LOOM_GATEWAY_URL LOOM_RPC_URL LOOM_DEPLOYMENT LOOM_KEY_FILE

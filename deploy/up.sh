@@ -43,8 +43,8 @@
 #   LOOM_UP_CL_PLATFORM, LOOM_UP_CL_DEVICE   the worker's OpenCL choice
 #   LOOM_UP_HEALTH_TIMEOUT  seconds to wait for each /health (default 60)
 #   LOOM_UP_LOG_LEVEL       the services' log level (default info)
-#   LOOM_UP_STRICT          1: a service that cannot be started is an error
-#                           instead of a "skipped" line (make demo sets it)
+#   LOOM_UP_STRICT          1 (default): a service that cannot be started is
+#                           an error; 0: a "skipped" line, the rest starts
 #   LOOM_BUILD              build folder holding bin/ (default build)
 # Exit status: 0 when up (or already up), 64 bad settings, 69 a port taken or
 # a tool missing, 1 anything else (what was started is stopped again; the logs
@@ -66,7 +66,7 @@ block_time=${LOOM_UP_BLOCK_TIME:-1}
 fund_eth=${LOOM_UP_FUND_ETH:-100}
 health_timeout=${LOOM_UP_HEALTH_TIMEOUT:-60}
 log_level=${LOOM_UP_LOG_LEVEL:-info}
-strict=${LOOM_UP_STRICT:-0}
+strict=${LOOM_UP_STRICT:-1}
 read -ra services <<<"${LOOM_UP_SERVICES:-jobstore gateway indexer keeper worker}"
 build=${LOOM_BUILD:-build}
 case "$build" in /*) ;; *) build=$deploy_root/$build ;; esac

@@ -40,7 +40,7 @@
 #     client equal those credits less withdrawals, the escrow's own ETH
 #     balance equals what it still owes, and the client's wallet is its start
 #     less the locked amounts and the gas of its fund transactions.
-# A piece not on this branch is "skipped: ..." (lib.bash). Settings:
+# A service that does not start fails the test (lib.bash). Settings:
 # LOOM_CHAOS_JOBS (50), LOOM_CHAOS_DEADLINE_S (120), LOOM_CHAOS_TIMEOUT_S (300,
 # for everything to settle), LOOM_CHAOS_KEEP (a folder to copy the logs of a
 # failed run into). Last line: "N passed, N failed".

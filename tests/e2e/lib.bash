@@ -7,12 +7,12 @@
 # (LOOM_UP_PORTS=auto), and everything deploy/up.sh started is stopped on
 # exit (deploy/down.sh on that folder), whatever happens, a TERM from the
 # test runner's time limit included.
-#   ok / bad / skip / check / equal   count results ("skipped: ..." counts
-#                                     neither passed nor failed)
+#   ok / bad / check / equal          count results (nothing is ever skipped:
+#                                     a piece that does not start fails)
 #   e2e_finish                        print "N passed, N failed" (last line), exit
 #   e2e_run CMD...                    a long step, interruptible by TERM
-#   e2e_up "SERVICES" PIECE...        start the stack; skip the test (and
-#                                     finish) when a service or piece is missing
+#   e2e_up "SERVICES" WHAT            start the stack; a service that does
+#                                     not start fails the test (WHAT), which ends
 # SPDX-License-Identifier: MIT
 set -uo pipefail
 e2e_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -27,15 +27,14 @@ state=$LOOM_UP_DIR
 cast=$e2e_root/node_modules/.bin/cast
 loom=$LOOM_BUILD/bin/loom
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0
 ok() { echo "ok: $1"; passed=$((passed + 1)); }
 bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
-skip() { echo "skipped: $1"; skipped=$((skipped + 1)); }
 # check NAME COMMAND...: one test, passed when COMMAND succeeds.
 check() { local n=$1; shift; if "$@"; then ok "$n"; else bad "$n"; fi; }
 # equal NAME GOT WANT
 equal() { if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got \"$2\", want \"$3\""; fi; }
-e2e_finish() { echo "($skipped skipped)"; echo "$passed passed, $failed failed"; exit $((failed > 0)); }
+e2e_finish() { echo "$passed passed, $failed failed"; exit $((failed > 0)); }
 # Print a log's end, for the CI log.
 show_log() { if [ -f "$1" ]; then echo "--- last lines of $1:"; grep -v '^\[warn\] Epoll' "$1" | tail -n 30; fi; }
 show_logs() { local s; for s in "$@"; do show_log "$state/logs/$s.log"; done; }
@@ -56,25 +55,24 @@ e2e_stop_step() { [ -n "$step_pid" ] && kill "$step_pid" 2>/dev/null; wait 2>/de
 trap 'e2e_stop_step; exit 130' INT
 trap 'e2e_stop_step; exit 143' TERM
 
-# e2e_pieces_missing SVC...: print each named service that is not running,
-# and the gateway's /api/events mirror of the job feed when the gateway is
-# asked for and lacks it (loom watch follows it); fail when none is missing.
+# e2e_require_started SVC...: fail (one check per service) for each named
+# service that make up did not start, with make up's reason. Returns 1 if any.
 declare -A started
-e2e_pieces_missing() {
-  local s out=()
-  for s in "$@"; do [ -n "${started[$s]:-}" ] || out+=("loom-$s"); done
-  if [[ " $* " == *" gateway "* ]] \
-    && ! "$LOOM_BUILD/bin/loom-gateway" --help 2>&1 | grep -qF ", LOOM_FEED ("; then
-    out+=("the gateway's /api/events mirror of the job feed")
-  fi
-  [ ${#out[@]} -gt 0 ] && echo "${out[*]}"
+e2e_require_started() {
+  local svc why rc=0
+  for svc in "$@"; do
+    [ -n "${started[$svc]:-}" ] && continue
+    why=$(sed -n "s/^  $svc \{1,\}SKIPPED: //p" "$state/summary.txt")
+    bad "loom-$svc did not start (make up: ${why:-no reason given})"
+    rc=1
+  done
+  return $rc
 }
 
-# e2e_up "SERVICES" [WHAT]: start the stack with LOOM_UP_SERVICES=SERVICES
-# (not strict), check each started service's /health, and report each one
-# that could not start as skipped with make up's reason. When one of
-# SERVICES is missing, WHAT (the test's scenario) is reported as skipped and
-# the test finishes. On success, sources the stack's env for loom.
+# e2e_up "SERVICES" [WHAT]: start the stack with LOOM_UP_SERVICES=SERVICES,
+# check each started service's /health; when one of SERVICES did not start,
+# that is a failure and the test (WHAT, its scenario) ends there. On success,
+# sources the stack's env for loom.
 e2e_up() {
   local want=$1 what=${2:-the scenario} svc pid url why missing
   if LOOM_UP_SERVICES=$want e2e_run "$e2e_root/deploy/up.sh" >"$work/up.log" 2>&1; then
@@ -90,14 +88,9 @@ e2e_up() {
     check "$svc (pid $pid) answers $url" curl -fsS -m 5 -o /dev/null "$url"
   done <"$state/services.tsv"
   # shellcheck disable=SC2086
-  for svc in $want; do
-    [ -n "${started[$svc]:-}" ] && continue
-    why=$(sed -n "s/^  $svc \{1,\}SKIPPED: //p" "$state/summary.txt")
-    skip "loom-$svc: a piece not on this branch yet (make up: ${why:-no reason given})"
-  done
-  # shellcheck disable=SC2086
-  if missing=$(e2e_pieces_missing $want); then
-    skip "$what: not on this branch yet: $missing"
+  if ! e2e_require_started $want; then
+    echo "$what: cannot run without those services"
+    for f in "$state"/logs/*.log; do show_log "$f"; done
     e2e_finish
   fi
   # shellcheck disable=SC1091

@@ -7,8 +7,8 @@
 # and must end with exit 2 on REFUNDED (docs/cli.md); the escrow then holds
 # exactly the locked amount for the client (pull payment), which
 # `loom withdraw` pays out: the wallet ends at its start less the gas of fund
-# and withdraw, nothing more. A piece not on this branch is reported as
-# "skipped: ..." (tests/e2e/lib.bash). Last line: "N passed, N failed".
+# and withdraw, nothing more. A service that does not start fails the test
+# (tests/e2e/lib.bash). Last line: "N passed, N failed".
 # SPDX-License-Identifier: MIT
 # shellcheck source=tests/e2e/lib.bash
 source "$(dirname "$0")/lib.bash"
