@@ -39,10 +39,17 @@ struct store {
     size_t n_pend, cap_pend;
 };
 
+/* Uploads up to this many bytes stay in memory until their commit needs a
+ * file (STORE_MEM_MAX in store.h's contract): a small part whose object
+ * exists never touches tmp/. */
+#define STORE_MEM_MAX ((size_t)64 * 1024)
+
 struct store_writer {
     struct store *store;
-    int fd;         /* -1 once closed */
-    char *tmp_path; /* owned; NULL once renamed */
+    struct buf mem; /* the content while in_mem */
+    int in_mem;     /* no temporary file yet */
+    int fd;         /* -1 while in memory or once closed */
+    char *tmp_path; /* owned; NULL while in memory or once dropped */
     struct digest_sha256 *hash;
     uint64_t size;
     uint64_t max_bytes;
@@ -181,24 +188,12 @@ const char *store_root(const struct store *s)
 enum err store_writer_new(struct store *s, uint64_t max_bytes, struct store_writer **out)
 {
     enum err e = ERR_OK;
-    struct buf path;
     struct store_writer *w = calloc(1, sizeof(*w));
     if (w == NULL)
         return ERR_NOMEM;
     w->fd = -1;
-    if ((e = path_join(&path, s->root, "tmp", "up-XXXXXX")) != ERR_OK)
-        goto fail;
-    w->fd = mkostemp(path.data, O_CLOEXEC);
-    if (w->fd == -1) {
-        buf_release(&path);
-        e = ERR_IO;
-        goto fail;
-    }
-    w->tmp_path = buf_detach(&path, NULL);
-    if (w->tmp_path == NULL) {
-        e = ERR_NOMEM;
-        goto fail;
-    }
+    w->in_mem = 1;
+    buf_init(&w->mem, STORE_MEM_MAX);
     if ((e = digest_sha256_new(&w->hash)) != ERR_OK)
         goto fail;
     w->store = s;
@@ -210,12 +205,9 @@ fail:
     return e;
 }
 
-enum err store_writer_write(struct store_writer *w, const void *p, size_t n)
+/* Write all <n> bytes at <p> to w->fd. Returns ERR_OK or ERR_IO. */
+static enum err fd_write(struct store_writer *w, const void *p, size_t n)
 {
-    if (w->finished)
-        return ERR_STATE;
-    if (n > w->max_bytes - w->size)
-        return ERR_TOOBIG;
     const char *q = p;
     size_t left = n;
     while (left > 0) {
@@ -228,6 +220,59 @@ enum err store_writer_write(struct store_writer *w, const void *p, size_t n)
         q += k;
         left -= (size_t)k;
     }
+    return ERR_OK;
+}
+
+/* Move an in-memory writer's content to a new temporary file in tmp/.
+ * Returns ERR_OK, ERR_IO, ERR_NOMEM (the writer is unchanged on error,
+ * but for a temporary file it removes). */
+static enum err spill(struct store_writer *w)
+{
+    struct buf path;
+    enum err e = path_join(&path, w->store->root, "tmp", "up-XXXXXX");
+    if (e != ERR_OK)
+        return e;
+    w->fd = mkostemp(path.data, O_CLOEXEC);
+    if (w->fd == -1) {
+        buf_release(&path);
+        return ERR_IO;
+    }
+    if ((e = fd_write(w, w->mem.data, w->mem.len)) != ERR_OK) {
+        (void)unlink(path.data);
+        (void)close(w->fd);
+        w->fd = -1;
+        buf_release(&path);
+        return e;
+    }
+    w->tmp_path = buf_detach(&path, NULL);
+    if (w->tmp_path == NULL) {
+        (void)close(w->fd);
+        w->fd = -1;
+        return ERR_NOMEM;
+    }
+    buf_release(&w->mem);
+    w->in_mem = 0;
+    return ERR_OK;
+}
+
+enum err store_writer_write(struct store_writer *w, const void *p, size_t n)
+{
+    enum err e;
+    if (w->finished)
+        return ERR_STATE;
+    if (n > w->max_bytes - w->size)
+        return ERR_TOOBIG;
+    if (w->in_mem && n <= STORE_MEM_MAX - w->mem.len) {
+        if ((e = buf_append(&w->mem, p, n)) != ERR_OK)
+            return e;
+        digest_sha256_update(w->hash, p, n);
+        w->size += n;
+        return ERR_OK;
+    }
+    if (w->in_mem && (e = spill(w)) != ERR_OK)
+        return e;
+    if ((e = fd_write(w, p, n)) != ERR_OK)
+        return e;
     digest_sha256_update(w->hash, p, n);
     w->size += n;
     return ERR_OK;
@@ -298,6 +343,9 @@ enum err store_writer_commit(struct store_writer *w)
          * durable before its name appeared; this copy needs no fsync. */
         w->created = 0;
     } else {
+        /* A small upload gets its file only now (on a syncq thread). */
+        if (w->in_mem && (e = spill(w)) != ERR_OK)
+            goto out;
         /* fsync before the name appears: a crash must never leave an object
          * whose name promises content that did not reach the disk. */
         if (fsync(w->fd) == -1) {
@@ -326,11 +374,15 @@ enum err store_writer_commit(struct store_writer *w)
         if (w->created)
             fsync_dir(dir.data);
     }
-    (void)unlink(w->tmp_path);
-    (void)close(w->fd);
+    if (w->tmp_path != NULL)
+        (void)unlink(w->tmp_path);
+    if (w->fd != -1)
+        (void)close(w->fd);
     w->fd = -1;
     free(w->tmp_path);
     w->tmp_path = NULL;
+    buf_release(&w->mem);
+    w->in_mem = 0;
     w->committed = 1;
 out:
     buf_release(&file);
@@ -359,10 +411,20 @@ void store_writer_uncommit(struct store_writer *w)
 
 enum err store_writer_read(const struct store_writer *w, size_t max_bytes, struct buf *out)
 {
-    if (!w->finished || w->committed || w->tmp_path == NULL)
+    if (!w->finished || w->committed || (!w->in_mem && w->tmp_path == NULL))
         return ERR_STATE;
     if (w->size > max_bytes)
         return ERR_TOOBIG;
+    if (w->in_mem) {
+        enum err e = buf_reserve(out, w->mem.len);
+        if (e == ERR_OK) {
+            if (w->mem.len > 0)
+                memcpy(out->data + out->len, w->mem.data, w->mem.len);
+            out->len += w->mem.len;
+            out->data[out->len] = '\0';
+        }
+        return e;
+    }
     int fd = open(w->tmp_path, O_RDONLY | O_CLOEXEC);
     if (fd == -1)
         return ERR_IO;
@@ -401,6 +463,7 @@ void store_writer_free(struct store_writer *w)
         (void)unlink(w->tmp_path);
         free(w->tmp_path);
     }
+    buf_release(&w->mem);
     digest_sha256_free(w->hash);
     free(w);
 }

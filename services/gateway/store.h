@@ -42,9 +42,11 @@ void store_free(struct store *s);
 const char *store_root(const struct store *s);
 
 /*
- * Start a new upload of at most <max_bytes> bytes: creates a temporary file.
- * *out belongs to the caller (store_writer_free). Returns ERR_OK, ERR_IO,
- * ERR_NOMEM.
+ * Start a new upload of at most <max_bytes> bytes. Its first 64 KiB stay
+ * in memory; a larger upload moves to a temporary file in tmp/ as it grows,
+ * a smaller one only when its commit must create the object (an upload whose
+ * object exists never touches the disk). *out belongs to the caller
+ * (store_writer_free). Returns ERR_OK, ERR_NOMEM.
  */
 LOOM_MUST_CHECK enum err store_writer_new(struct store *s, uint64_t max_bytes,
                                           struct store_writer **out);
@@ -52,7 +54,8 @@ LOOM_MUST_CHECK enum err store_writer_new(struct store *s, uint64_t max_bytes,
 /*
  * Append <n> bytes at <p> (borrowed) and hash them. Returns ERR_OK,
  * ERR_TOOBIG (the file would pass max_bytes; nothing written), ERR_STATE
- * (already finished), ERR_IO (write failed: disk full...).
+ * (already finished), ERR_IO (the temporary file cannot be created or
+ * written: disk full...), ERR_NOMEM.
  */
 LOOM_MUST_CHECK enum err store_writer_write(struct store_writer *w, const void *p, size_t n);
 
@@ -74,7 +77,8 @@ uint64_t store_writer_size(const struct store_writer *w);
  * (the object was durable before it was named). Blocks for disk flushes
  * (milliseconds): the gateway runs it on a syncq thread. Thread-safe for
  * distinct writers, also of the same content (one of them is the creator).
- * Returns ERR_OK, ERR_STATE (not finished, or committed already), ERR_IO.
+ * Returns ERR_OK, ERR_STATE (not finished, or committed already), ERR_IO,
+ * ERR_NOMEM.
  */
 LOOM_MUST_CHECK enum err store_writer_commit(struct store_writer *w);
 

@@ -12,15 +12,24 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "db.h"
 #include "jobdb_schema.h"
 
+/* Ids reserved from the jobs sequence per round trip (jobdb_next_id). */
+#define JOBDB_ID_BLOCK 64
+
 struct jobdb {
     struct db_pool *pool;
+    /* Reserved ids not yet handed out: ids[next..n), ascending. */
+    pthread_mutex_t id_mu;
+    int64_t ids[JOBDB_ID_BLOCK];
+    size_t id_next, id_n;
 };
 
 static const char *const status_names[JOBDB_STATUS__COUNT] = {
@@ -321,6 +330,7 @@ enum err jobdb_open(const struct db_config *cfg, struct jobdb **out)
     db = calloc(1, sizeof *db);
     if (!db)
         return ERR_NOMEM;
+    pthread_mutex_init(&db->id_mu, NULL);
     e = db_pool_new(cfg, &db->pool);
     if (e == ERR_OK) {
         list = jobdb_schema_migrations(&n);
@@ -339,6 +349,7 @@ void jobdb_close(struct jobdb *db)
     if (!db)
         return;
     db_pool_free(db->pool);
+    pthread_mutex_destroy(&db->id_mu);
     free(db);
 }
 
@@ -360,24 +371,55 @@ static const struct db_stmt st_create = {
     " RETURNING " JOB_COLS,
     16};
 
-static const struct db_stmt st_next_id = {
-    "jobdb_next_id", "SELECT nextval(pg_get_serial_sequence('jobs', 'id'))", 0};
+/* JOBDB_ID_BLOCK ids in one round trip, ascending. */
+static const struct db_stmt st_next_ids = {
+    "jobdb_next_ids",
+    "SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, $1::int) AS g"
+    " ORDER BY 1",
+    1};
 
-enum err jobdb_next_id(struct jobdb *db, int64_t *id)
+/* Refill db's reserved ids. Called with id_mu held. */
+static enum err next_ids_fill(struct jobdb *db)
 {
+    char count[24];
+    const char *params[1] = {count};
     struct db_conn *c = NULL;
     struct db_res *r = NULL;
+    size_t i, rows;
     enum err e;
 
-    *id = 0;
+    fmt_i64(count, JOBDB_ID_BLOCK);
     e = db_checkout(db->pool, &c);
     if (e != ERR_OK)
         return e;
-    e = db_exec_stmt(c, &st_next_id, NULL, &r);
-    if (e == ERR_OK)
-        *id = parse_i64(db_res_text(r, 0, 0));
+    e = db_exec_stmt(c, &st_next_ids, params, &r);
+    if (e == ERR_OK) {
+        rows = db_res_rows(r);
+        if (rows == 0 || rows > JOBDB_ID_BLOCK)
+            e = ERR_DB;
+        for (i = 0; e == ERR_OK && i < rows; i++)
+            db->ids[i] = parse_i64(db_res_text(r, i, 0));
+        if (e == ERR_OK) {
+            db->id_next = 0;
+            db->id_n = rows;
+        }
+    }
     db_res_free(r);
     db_checkin(db->pool, c);
+    return e;
+}
+
+enum err jobdb_next_id(struct jobdb *db, int64_t *id)
+{
+    enum err e = ERR_OK;
+
+    *id = 0;
+    pthread_mutex_lock(&db->id_mu);
+    if (db->id_next >= db->id_n)
+        e = next_ids_fill(db);
+    if (e == ERR_OK)
+        *id = db->ids[db->id_next++];
+    pthread_mutex_unlock(&db->id_mu);
     return e;
 }
 
@@ -746,53 +788,99 @@ enum err jobdb_add_file(struct jobdb *db, int64_t id, const struct jobdb_new_fil
     return e;
 }
 
-/* Most statements of one jobdb_create_with_files() pipeline: the job and
- * up to PROTO_CREATE_FILES_MAX (64) files, well under DB_PIPELINE_CHUNK. */
+/* Most files of one jobdb_create_with_files(). */
 #define CREATE_FILES_MAX 64
+
+/* The job and its files in one statement: the files name the job by the
+ * id the job's INSERT returns, and the job's row comes back (JOB_COLS).
+ * $1..$16 as st_create; $17..$21 the files' names, roles, sha256s, sizes
+ * and content types as arrays of one length (PostgreSQL array literals). */
+static const struct db_stmt st_create_files = {
+    "jobdb_create_files",
+    "WITH j AS (INSERT INTO jobs (id, title, description, type, price, wallet_address,"
+    " cloud_link, script_path, external_links, attachment_info, chain_job_id, price_usd_cents,"
+    " quote_wei, spec_sha256, requested_deadline_at, requested_max_runtime_s)"
+    " VALUES (coalesce($14::bigint, nextval(pg_get_serial_sequence('jobs', 'id'))),"
+    " $1, $2, $3, $4::numeric, $5, $6, $7, $8, $9, $10, $11::bigint, $12::numeric, $13,"
+    " to_timestamp($15::bigint), $16::bigint) RETURNING *),"
+    " f AS (INSERT INTO job_files (job_id, name, role, sha256, size_bytes, content_type)"
+    " SELECT j.id, u.name, u.role, u.sha256, u.size_bytes, u.content_type FROM j,"
+    " unnest($17::text[], $18::text[], $19::text[], $20::bigint[], $21::text[])"
+    " AS u(name, role, sha256, size_bytes, content_type))"
+    " SELECT " JOB_COLS " FROM j",
+    21};
+
+/* Append <s> to the array literal in <b> as one quoted element
+ * (PostgreSQL "Array Value Input": '"' and '\' escaped by a backslash),
+ * with a ',' before it unless it is the first. */
+static enum err array_add(struct buf *b, const char *s, int first)
+{
+    enum err e = buf_append_str(b, first ? "{\"" : ",\"");
+
+    for (; e == ERR_OK && *s; s++) {
+        if (*s == '"' || *s == '\\')
+            e = buf_append_byte(b, '\\');
+        if (e == ERR_OK)
+            e = buf_append_byte(b, (unsigned char)*s);
+    }
+    return e == ERR_OK ? buf_append_byte(b, '"') : e;
+}
 
 enum err jobdb_create_with_files(struct jobdb *db, const struct jobdb_new_job *in,
                                  const struct jobdb_new_file *files, size_t n_files,
                                  struct jobdb_job *out)
 {
     struct create_args a;
-    char key[24], sha[CREATE_FILES_MAX][HEX32_LEN], size[CREATE_FILES_MAX][24];
-    const char *fparams[CREATE_FILES_MAX][6];
-    const struct db_stmt *sts[CREATE_FILES_MAX + 1];
-    const char *const *ps[CREATE_FILES_MAX + 1];
-    struct db_res *rs[CREATE_FILES_MAX + 1] = {NULL};
+    char sha[HEX32_LEN], size[24];
+    const char *params[21];
+    struct buf arr[5];
+    struct db_res *r = NULL;
     struct db_conn *c = NULL;
-    enum err e;
-    size_t i;
+    enum err e = ERR_OK;
+    size_t i, k;
 
     memset(out, 0, sizeof *out);
     if (n_files == 0)
         return jobdb_create(db, in, out);
-    /* The files name the job by id: it must be reserved (jobdb_next_id). */
+    /* The chain_job_id derives from the id: it must be reserved (jobdb_next_id). */
     if (in->id <= 0 || n_files > CREATE_FILES_MAX || create_prepare(in, &a) != ERR_OK)
         return ERR_INVAL;
-    fmt_i64(key, in->id);
-    sts[0] = &st_create;
-    ps[0] = a.params;
-    for (i = 0; i < n_files; i++) {
-        if (file_norm(&files[i], sha[i]) != ERR_OK || files[i].role == JOBDB_FILE_RESULT)
-            return ERR_INVAL;
-        fmt_i64(size[i], files[i].size_bytes);
-        file_params(key, &files[i], sha[i], size[i], fparams[i]);
-        sts[i + 1] = &st_file_add;
-        ps[i + 1] = fparams[i];
+    for (k = 0; k < 5; k++)
+        buf_init(&arr[k], (size_t)1 << 20);
+    for (i = 0; e == ERR_OK && i < n_files; i++) {
+        if (file_norm(&files[i], sha) != ERR_OK || files[i].role == JOBDB_FILE_RESULT) {
+            e = ERR_INVAL;
+            break;
+        }
+        fmt_i64(size, files[i].size_bytes);
+        e = array_add(&arr[0], files[i].name, i == 0);
+        if (e == ERR_OK)
+            e = array_add(&arr[1], role_names[files[i].role], i == 0);
+        if (e == ERR_OK)
+            e = array_add(&arr[2], sha, i == 0);
+        if (e == ERR_OK)
+            e = array_add(&arr[3], size, i == 0);
+        if (e == ERR_OK)
+            e = array_add(&arr[4], files[i].content_type, i == 0);
     }
-    e = db_checkout(db->pool, &c);
-    if (e != ERR_OK)
-        return e;
-    /* One pipeline, one implicit transaction: one round trip and one
-     * commit (one WAL flush) for the job and its files, and never a job
-     * without the files its client sent. */
-    e = db_exec_multi(c, sts, ps, n_files + 1, rs);
+    for (k = 0; e == ERR_OK && k < 5; k++)
+        e = buf_append_byte(&arr[k], '}');
     if (e == ERR_OK)
-        e = row_to_job(rs[0], 0, out);
-    for (i = 0; i <= n_files; i++)
-        db_res_free(rs[i]);
-    db_checkin(db->pool, c);
+        e = db_checkout(db->pool, &c);
+    if (e == ERR_OK) {
+        memcpy(params, a.params, sizeof a.params);
+        for (k = 0; k < 5; k++)
+            params[16 + k] = arr[k].data;
+        /* One statement, one transaction, one commit (one WAL flush) and
+         * one round trip: never a job without the files its client sent. */
+        e = db_exec_stmt(c, &st_create_files, params, &r);
+        if (e == ERR_OK)
+            e = row_to_job(r, 0, out);
+        db_res_free(r);
+        db_checkin(db->pool, c);
+    }
+    for (k = 0; k < 5; k++)
+        buf_release(&arr[k]);
     return e;
 }
 

@@ -267,18 +267,18 @@ LOOM_MUST_CHECK enum err jobdb_create(struct jobdb *db, const struct jobdb_new_j
                                       struct jobdb_job *out);
 
 /*
- * Create a PENDING job with its input files in one transaction (one
- * commit) and one round trip (a libpq pipeline, db_exec_multi()): either
- * the job and every file are recorded, or nothing is.
- *   in:    borrowed; in->id must be reserved (jobdb_next_id()): the files
- *          name the job by it.
+ * Create a PENDING job with its input files in one statement (one
+ * transaction, one commit, one round trip): either the job and every file
+ * are recorded, or nothing is.
+ *   in:    borrowed; in->id must be reserved (jobdb_next_id()): the
+ *          chain_job_id derives from it.
  *   files: borrowed; n_files inputs or specs (never JOBDB_FILE_RESULT)
  *          with distinct names, at most 64; n_files 0 is jobdb_create().
  *   out:   as jobdb_create().
  * Returns ERR_OK; ERR_INVAL (a field of the job or of a file is malformed,
  * no reserved id, over 64 files); ERR_EXISTS (the chain_job_id or id is
- * taken, or two files share a name); the database errors of jobdb_create()
- * (nothing was written). Blocks.
+ * taken, or two files share a name); ERR_NOMEM; the database errors of
+ * jobdb_create() (nothing was written). Blocks.
  */
 LOOM_MUST_CHECK enum err jobdb_create_with_files(struct jobdb *db, const struct jobdb_new_job *in,
                                                  const struct jobdb_new_file *files, size_t n_files,
@@ -286,8 +286,11 @@ LOOM_MUST_CHECK enum err jobdb_create_with_files(struct jobdb *db, const struct 
 
 /*
  * Reserve a job id from the jobs sequence into *id, for a jobdb_create()
- * whose chain_job_id is derived from the id. An id reserved and never used
- * leaves a gap, as any PostgreSQL sequence does.
+ * whose chain_job_id is derived from the id. Ids are reserved 64 at a time
+ * (one round trip, "SELECT nextval(...) FROM generate_series(1, 64)") and
+ * handed out in ascending order, so most calls touch no database. An id
+ * reserved and never used (unused ones are dropped when the process ends)
+ * leaves a gap, as any PostgreSQL sequence does. Thread-safe.
  * Returns ERR_OK and the database errors above.
  */
 LOOM_MUST_CHECK enum err jobdb_next_id(struct jobdb *db, int64_t *id);

@@ -1204,6 +1204,31 @@ static void test_create_with_files(void **state)
     assert_int_equal(rep.result.job.n_files, 2);
     assert_string_equal(rep.result.job.files[0].name, "digits.csv");
     proto_reply_release(&rep);
+    /* Names that PostgreSQL's array syntax quotes ('"', '\\', ',', braces,
+     * spaces, the word NULL) are stored as sent; ids come in ascending order. */
+    files[1].name = "a \"q\",\\{b} NULL.csv";
+    memset(&req, 0, sizeof req);
+    req.cmd = PROTO_CMD_JOB_CREATE;
+    req.args.job_create.title = "quoted names";
+    req.args.job_create.description = "";
+    req.args.job_create.type = PROTO_JOB_IA;
+    req.args.job_create.price_usd_cents = 700;
+    hexb(CLIENT, req.args.job_create.wallet_address, 20);
+    req.args.job_create.has_spec_sha256 = true;
+    hexb(SPEC, req.args.job_create.spec_sha256, 32);
+    req.args.job_create.deadline_at = T_NOW + 86400;
+    req.args.job_create.max_runtime_s = 3600;
+    req.args.job_create.files = files;
+    req.args.job_create.n_files = 2;
+    call_ok(c, &req, &rep);
+    int64_t id2 = rep.result.job.id;
+    assert_true(id2 > id);
+    assert_int_equal(rep.result.job.n_files, 2);
+    proto_reply_release(&rep);
+    assert_sql(j,
+               "SELECT string_agg(name || ':' || role || ':' || size_bytes, '|' ORDER BY role)"
+               " FROM job_files WHERE job_id = $1::bigint",
+               id2, "a \"q\",\\{b} NULL.csv:input:5000|job.json:spec:321");
     /* Two files of one name: exists, and neither the job nor a file stays. */
     files[1].name = "job.json";
     memset(&req, 0, sizeof req);
@@ -1221,7 +1246,7 @@ static void test_create_with_files(void **state)
     req.args.job_create.n_files = 2;
     call_err(c, &req, ERR_EXISTS);
     assert_sql(j, "SELECT count(*) FROM jobs WHERE title = 'duplicate files'", 0, "0");
-    assert_sql(j, "SELECT count(*) FROM job_files", 0, "2");
+    assert_sql(j, "SELECT count(*) FROM job_files", 0, "4");
     proto_client_free(c);
 }
 
