@@ -59,7 +59,7 @@ static const struct cfg_opt opts[] = {
      &max_batch_events},
     {"max_reorg_depth", CFG_INT, "128", 1, 1000000, NULL,
      "blocks rolled back when no kept block hash is shared (after a restart)", &max_reorg_depth},
-    {"logs_in_flight", CFG_INT, "1", 1, CHAIN_RPC_MAX_PARALLEL, NULL,
+    {"logs_in_flight", CFG_INT, "4", 1, CHAIN_RPC_MAX_PARALLEL, NULL,
      "eth_getLogs requests in flight at once over parts of one range (catch-up speed)",
      &logs_in_flight},
     {"logs_min_part_blocks", CFG_INT, "1", 1, 100000, NULL,

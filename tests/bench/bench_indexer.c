@@ -255,7 +255,7 @@ static void catch_up_binary(uint64_t head, size_t want)
     double ms = now_ms() - t0;
     printf("catch-up %-26s %zu events in %.0f ms (process start included): %.0f events/s "
            "(exit %d)\n",
-           "loom-indexer, memory sink, defaults:", want, ms, (double)want / (ms / 1e3),
+           "loom-indexer, memory sink, defaults (4 getLogs):", want, ms, (double)want / (ms / 1e3),
            WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
