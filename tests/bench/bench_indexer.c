@@ -471,7 +471,7 @@ int main(void)
     char journal[512];
     snprintf(journal, sizeof(journal), "%s/bench.journal", getenv("LOOM_BENCH_TMP"));
     unlink(journal);
-    catch_up("journal sink, defaults:", journal, head, want, 1, 0);
+    catch_up("journal sink, 1 getLogs:", journal, head, want, 1, 0);
     unlink(journal);
     catch_up_binary(head, (size_t)n_events + N_JOBS);
     rpc_free(c);
