@@ -65,11 +65,13 @@ enum err follower_new(const struct follower_opts *opts, struct chain chain, stru
 {
     struct follower_opts o = *opts;
     if (o.initial_range_blocks == 0)
-        o.initial_range_blocks = 1000;
+        o.initial_range_blocks = 16;
     if (o.max_range_blocks == 0)
         o.max_range_blocks = 10000;
     if (o.max_batch_events == 0)
         o.max_batch_events = PROTO_EVENTS_MAX;
+    if (o.target_range_logs == 0)
+        o.target_range_logs = o.max_batch_events / 2 > 0 ? o.max_batch_events / 2 : 1;
     if (o.max_reorg_depth == 0)
         o.max_reorg_depth = 128;
     if (o.poll_interval_ms == 0)
@@ -82,6 +84,7 @@ enum err follower_new(const struct follower_opts *opts, struct chain chain, stru
         o.metrics_log_ms = 10000;
     if (o.start_block == 0 || o.max_range_blocks > PROTO_BLOCK_RANGE_MAX ||
         o.initial_range_blocks > o.max_range_blocks || o.max_batch_events > PROTO_EVENTS_MAX ||
+        o.target_range_logs > o.max_batch_events ||
         o.poll_interval_ms < 0 || o.backoff_base_ms < 0 || o.backoff_max_ms < o.backoff_base_ms ||
         o.start_block > (uint64_t)PROTO_MAX_ID)
         return ERR_INVAL;
@@ -440,6 +443,29 @@ static enum err shrink(struct follower *f, uint64_t from, uint64_t to, enum err 
     return ERR_OK;
 }
 
+/* The span after a range of <width> blocks that held <n> events: sized by
+ * the density just seen (events per block) to about target_range_logs
+ * events, so a node never builds an answer far larger than a batch; at most
+ * twice the span (a quiet stretch may end in dense blocks, and a refusal
+ * costs as much as the range it covered), at most the ceiling, at least 1.
+ * A range cut short by the head says little of width: it never widens. */
+static uint64_t next_span(const struct follower *f, uint64_t width, size_t n)
+{
+    uint64_t want = f->span * 2;
+    if (n > 0) {
+        /* width <= PROTO_BLOCK_RANGE_MAX and target <= PROTO_EVENTS_MAX:
+         * the product fits. */
+        want = width * (uint64_t)f->o.target_range_logs / (uint64_t)n;
+    }
+    if (width < f->span && want > f->span)
+        want = f->span;
+    if (want > f->span * 2)
+        want = f->span * 2;
+    if (want > f->ceiling)
+        want = f->ceiling;
+    return want < 1 ? 1 : want;
+}
+
 enum err follower_step(struct follower *f, bool *idle)
 {
     enum err rc;
@@ -562,11 +588,7 @@ enum err follower_step(struct follower *f, bool *idle)
         f->ceiling = f->o.max_range_blocks;
         f->ok_ranges = 0;
     }
-    if (n < f->o.max_batch_events / 4 && to - from + 1 == f->span && f->span < f->ceiling) {
-        f->span = f->span * 2 > f->ceiling ? f->ceiling : f->span * 2;
-    } else if (n > f->o.max_batch_events && f->span > 1) {
-        f->span /= 2;
-    }
+    f->span = next_span(f, to - from + 1, n);
     f->m.span_blocks = f->span;
     f->backoff_ms = 0;
     return ERR_OK;

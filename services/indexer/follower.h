@@ -12,8 +12,10 @@
  * the chain moved: retry); decode; hand the events and the new checkpoint to
  * the sink in batches of at most max_batch_events, cut at block boundaries.
  * The span halves when the node refuses a range, answers too much or times
- * out, and doubles after a quiet range, between 1 and max_range_blocks but
- * below the last refused width until 64 ranges have passed since.
+ * out; after a good range it is sized to about target_range_logs events by
+ * the density (events per block) just seen, growing at most twice per range,
+ * between 1 and max_range_blocks but below the last refused width until 64
+ * ranges have passed since.
  * When caught up it checks that the checkpoint block is still on the chain,
  * so a reorg to a chain no longer than ours is seen too.
  * Not here: the transport to the job store (sink.h), RPC (chain.h), ABI
@@ -46,9 +48,15 @@ struct follower_opts {
                                       checkpoint: the escrow's deployment
                                       block (>= 1; required) */
     uint64_t confirmations;        /* blocks kept below the head [0; anvil] */
-    uint64_t initial_range_blocks; /* first span [1000] */
+    uint64_t initial_range_blocks; /* first span [16]: small, since a refused
+                                      range costs the node as much as an
+                                      answered one; the span grows fast */
     uint64_t max_range_blocks;     /* largest span, <= PROTO_BLOCK_RANGE_MAX [10000] */
     size_t max_batch_events;       /* events per events.apply, <= PROTO_EVENTS_MAX [5000] */
+    size_t target_range_logs;      /* events one eth_getLogs range should hold:
+                                      the next span is the last range's
+                                      density times this, <= max_batch_events
+                                      [max_batch_events / 2] */
     uint64_t max_reorg_depth;      /* how far back to roll when no kept hash
                                       is shared, e.g. after a restart [128] */
     long poll_interval_ms;         /* head polling when caught up [250] */

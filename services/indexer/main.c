@@ -32,7 +32,7 @@
 static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *jobstore_url, *metrics_host,
     *log_level;
 static long long start_block, confirmations, poll_interval_ms, initial_range_blocks,
-    max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms, metrics_log_ms,
+    target_range_logs, max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms, metrics_log_ms,
     until_block, jobstore_timeout_ms, metrics_port, logs_in_flight, logs_min_part_blocks;
 static int journal_sync;
 
@@ -47,15 +47,19 @@ static const struct cfg_opt opts[] = {
      "blocks kept below the head (0 on anvil; see docs/indexer.md for Scroll)", &confirmations},
     {"poll_interval_ms", CFG_INT, "250", 10, 60000, NULL,
      "eth_blockNumber polling interval when caught up, ms", &poll_interval_ms},
-    {"initial_range_blocks", CFG_INT, "1000", 1, 100000, NULL, "first eth_getLogs span, blocks",
+    {"initial_range_blocks", CFG_INT, "16", 1, 100000, NULL, "first eth_getLogs span, blocks",
      &initial_range_blocks},
+    {"target_range_logs", CFG_INT, "2500", 1, 5000, NULL,
+     "events one eth_getLogs range should hold (spans follow the density seen; at most "
+     "max_batch_events)",
+     &target_range_logs},
     {"max_range_blocks", CFG_INT, "10000", 1, 100000, NULL, "largest eth_getLogs span, blocks",
      &max_range_blocks},
     {"max_batch_events", CFG_INT, "5000", 1, 5000, NULL, "events per events.apply",
      &max_batch_events},
     {"max_reorg_depth", CFG_INT, "128", 1, 1000000, NULL,
      "blocks rolled back when no kept block hash is shared (after a restart)", &max_reorg_depth},
-    {"logs_in_flight", CFG_INT, "1", 1, CHAIN_RPC_MAX_PARALLEL, NULL,
+    {"logs_in_flight", CFG_INT, "4", 1, CHAIN_RPC_MAX_PARALLEL, NULL,
      "eth_getLogs requests in flight at once over parts of one range (catch-up speed)",
      &logs_in_flight},
     {"logs_min_part_blocks", CFG_INT, "1", 1, 100000, NULL,
@@ -183,6 +187,8 @@ int main(int argc, char **argv)
         .initial_range_blocks = (uint64_t)initial_range_blocks,
         .max_range_blocks = (uint64_t)max_range_blocks,
         .max_batch_events = (size_t)max_batch_events,
+        .target_range_logs = (size_t)(target_range_logs < max_batch_events ? target_range_logs
+                                                                             : max_batch_events),
         .max_reorg_depth = (uint64_t)max_reorg_depth,
         .poll_interval_ms = (long)poll_interval_ms,
         .metrics_log_ms = (long)metrics_log_ms,

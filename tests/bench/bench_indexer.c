@@ -255,7 +255,7 @@ static void catch_up_binary(uint64_t head, size_t want)
     double ms = now_ms() - t0;
     printf("catch-up %-26s %zu events in %.0f ms (process start included): %.0f events/s "
            "(exit %d)\n",
-           "loom-indexer, memory sink, defaults:", want, ms, (double)want / (ms / 1e3),
+           "loom-indexer, memory sink, defaults (4 getLogs):", want, ms, (double)want / (ms / 1e3),
            WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
@@ -459,14 +459,15 @@ int main(void)
            (unsigned long long)escrow_block, (unsigned long long)head, cores);
 
     size_t want = (size_t)n_events + N_JOBS;
-    /* The first range (1,000 blocks) holds every event: anvil builds the
-     * whole answer before the client refuses it as too large, and the
-     * follower narrows by halves; starting at 4 blocks shows the cost of
-     * those refused answers. */
-    catch_up("memory sink, 1 getLogs:", NULL, head, want, 1, 0);
-    catch_up("memory sink, 1 getLogs, first 4:", NULL, head, want, 1, 4);
+    /* A first range of 1,000 blocks (the default before spans followed the
+     * density) holds every event: anvil builds the whole answer before the
+     * client refuses it as too large, and the follower narrows by halves.
+     * The default now starts at 16 blocks and sizes each range to about
+     * 2,500 events by the density just seen. */
+    catch_up("memory sink, 1 getLogs, first 1000:", NULL, head, want, 1, 1000);
+    catch_up("memory sink, defaults (1 getLogs):", NULL, head, want, 1, 0);
+    catch_up("memory sink, 2 getLogs:", NULL, head, want, 2, 0);
     catch_up("memory sink, 4 getLogs:", NULL, head, want, 4, 0);
-    catch_up("memory sink, 4 getLogs, first 4:", NULL, head, want, 4, 4);
     char journal[512];
     snprintf(journal, sizeof(journal), "%s/bench.journal", getenv("LOOM_BENCH_TMP"));
     unlink(journal);

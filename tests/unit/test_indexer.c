@@ -636,6 +636,46 @@ static void test_block_over_batch_cap(void **state)
     assert_int_equal(m.indexed_block, 9); /* everything before the block is in */
 }
 
+/* Spans follow the density: quiet ranges double the span, a dense range
+ * sets it to target_range_logs (3 = max_batch_events / 2) over the events
+ * per block just seen, and a range cut short by the head never widens it. */
+static void test_span_follows_density(void **state)
+{
+    struct fx *x = *state;
+    for (uint64_t b = 25; b <= 40; b++)
+        for (int i = 0; i < 3; i++)
+            fc_event(x->c, b, PROTO_EV_JOB_CREATED, (uint8_t)b, 100 + (uint64_t)i);
+    x->o.initial_range_blocks = 2;
+    fx_follower(x);
+    /* 5-6, 7-10, 11-18 quiet; 19-34 holds 30 events in 16 blocks: 16*3/30 = 1;
+     * 35..40 one block each; 41-41, 42-43, 44-47, 48-55 quiet; 56-60 is cut
+     * by the head (width 5 < 16): the span stays 16. */
+    static const uint64_t want_span[] = {4, 8, 16, 1, 1, 1, 1, 1, 1, 1, 2, 4, 8, 16, 16};
+    static const uint64_t want_to[] = {6, 10, 18, 34, 35, 36, 37, 38, 39, 40, 41, 43, 47, 55, 60};
+    for (size_t k = 0; k < sizeof(want_span) / sizeof(want_span[0]); k++) {
+        bool idle;
+        assert_int_equal(follower_step(x->f, &idle), ERR_OK);
+        assert_false(idle);
+        struct follower_metrics m;
+        follower_get_metrics(x->f, &m);
+        assert_int_equal(m.indexed_block, want_to[k]);
+        assert_int_equal(m.span_blocks, want_span[k]);
+        assert_int_equal(m.range_shrinks, 0);
+    }
+    assert_sink_is_chain(x);
+    assert_int_equal(x->c->max_width_seen, 16);
+
+    /* The target may not exceed a batch. */
+    struct follower_opts o = x->o;
+    o.target_range_logs = 7;
+    struct follower *f = NULL;
+    struct chain ch = {&fc_ops, x->c};
+    assert_int_equal(follower_new(&o, ch, x->sink, x->el, &f), ERR_INVAL);
+    o.target_range_logs = 6;
+    assert_int_equal(follower_new(&o, ch, x->sink, x->el, &f), ERR_OK);
+    follower_free(f);
+}
+
 static void test_range_refused_shrinks_then_grows(void **state)
 {
     struct fx *x = *state;
@@ -990,6 +1030,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_replay_and_torn_tail, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_backfill_and_batches, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_block_over_batch_cap, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_span_follows_density, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_range_refused_shrinks_then_grows, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_errors_retried, fx_setup, fx_teardown),
