@@ -30,7 +30,7 @@
 #include "routes.h"
 #include "sse.h"
 #include "store.h"
-#include "syncq.h"
+#include "workq.h"
 #include "validate.h"
 
 /* Field caps (bytes): generous for humans, small for memory. */
@@ -60,7 +60,7 @@ struct gateway {
     struct intake_limits limits;
     struct ratelimit *rl;
     struct sse *sse;
-    struct syncq *sync;
+    struct workq *sync;
     struct jobcache *cache;
     int closing; /* gateway_free runs: the backend is gone */
     int port;
@@ -89,7 +89,7 @@ struct req_ctx {
     size_t n_files;
     struct store_writer **committed;
     size_t n_committed;
-    /* Files being committed on a syncq thread (commit_files()). */
+    /* Files being committed on a workq thread (commit_files()). */
     struct store_writer *to_commit[COMMIT_MAX];
     const char *to_commit_name[COMMIT_MAX]; /* borrowed from the body or query */
     size_t n_to_commit, n_commit_done;
@@ -290,7 +290,7 @@ static void commit_files(struct req_ctx *c, size_t n, void (*next)(struct req_ct
     c->n_commit_done = 0;
     c->commit_err = ERR_OK;
     c->after_commit = next;
-    enum err e = syncq_submit(c->gw->sync, commit_work, commit_done, c);
+    enum err e = workq_submit(c->gw->sync, commit_work, commit_done, c);
     if (e != ERR_OK)
         reply_error(c, e, "cannot store files: %s", err_str(e));
 }
@@ -1263,7 +1263,7 @@ enum err gateway_new(struct event_base *base, const struct gateway_config *cfg,
     if (intake_new(store, &gw->limits, classify_cb, gw, &gw->intake) != ERR_OK ||
         ratelimit_new(cfg->rate_per_s, cfg->rate_burst, cfg->rate_max_keys, &gw->rl) != ERR_OK ||
         sse_new(cfg->sse_max_queue_bytes, cfg->sse_max_clients, &gw->sse) != ERR_OK ||
-        syncq_new(base, SYNC_THREADS, &gw->sync) != ERR_OK ||
+        workq_new(base, SYNC_THREADS, &gw->sync) != ERR_OK ||
         jobcache_new(&cache_lim, &gw->cache) != ERR_OK || (gw->http = evhttp_new(base)) == NULL ||
         metrics_init(gw) != ERR_OK)
         goto fail;
@@ -1309,7 +1309,7 @@ void gateway_free(struct gateway *gw)
         return;
     sse_free(gw->sse);
     gw->closing = 1;
-    syncq_free(gw->sync); /* pending commits answer their requests first */
+    workq_free(gw->sync); /* pending commits answer their requests first */
     if (gw->http)
         evhttp_free(gw->http);
     intake_free(gw->intake);

@@ -343,7 +343,7 @@ enum err store_writer_commit(struct store_writer *w)
          * durable before its name appeared; this copy needs no fsync. */
         w->created = 0;
     } else {
-        /* A small upload gets its file only now (on a syncq thread). */
+        /* A small upload gets its file only now (on a workq thread). */
         if (w->in_mem && (e = spill(w)) != ERR_OK)
             goto out;
         /* fsync before the name appears: a crash must never leave an object

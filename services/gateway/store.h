@@ -11,7 +11,7 @@
  * chosen by clients; see validate.h), garbage collection of unreferenced
  * objects. Threading: blocking file I/O on the caller's thread; the gateway
  * writes from its event loop (writes land in the page cache) and commits
- * (fsync, link, folder fsync) on syncq threads.
+ * (fsync, link, folder fsync) on workq threads (common/workq.h).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -75,7 +75,7 @@ uint64_t store_writer_size(const struct store_writer *w);
  * under its sha256 (link(2), then fsync of the folder). If that object
  * already exists the temporary file is dropped instead, without an fsync
  * (the object was durable before it was named). Blocks for disk flushes
- * (milliseconds): the gateway runs it on a syncq thread. Thread-safe for
+ * (milliseconds): the gateway runs it on a workq thread. Thread-safe for
  * distinct writers, also of the same content (one of them is the creator).
  * Returns ERR_OK, ERR_STATE (not finished, or committed already), ERR_IO,
  * ERR_NOMEM.

@@ -84,8 +84,8 @@ enum err follower_new(const struct follower_opts *opts, struct chain chain, stru
         o.metrics_log_ms = 10000;
     if (o.start_block == 0 || o.max_range_blocks > PROTO_BLOCK_RANGE_MAX ||
         o.initial_range_blocks > o.max_range_blocks || o.max_batch_events > PROTO_EVENTS_MAX ||
-        o.target_range_logs > o.max_batch_events ||
-        o.poll_interval_ms < 0 || o.backoff_base_ms < 0 || o.backoff_max_ms < o.backoff_base_ms ||
+        o.target_range_logs > o.max_batch_events || o.poll_interval_ms < 0 ||
+        o.backoff_base_ms < 0 || o.backoff_max_ms < o.backoff_base_ms ||
         o.start_block > (uint64_t)PROTO_MAX_ID)
         return ERR_INVAL;
     struct follower *f = calloc(1, sizeof(*f));

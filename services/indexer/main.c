@@ -32,8 +32,9 @@
 static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *jobstore_url, *metrics_host,
     *log_level;
 static long long start_block, confirmations, poll_interval_ms, initial_range_blocks,
-    target_range_logs, max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms, metrics_log_ms,
-    until_block, jobstore_timeout_ms, metrics_port, logs_in_flight, logs_min_part_blocks;
+    target_range_logs, max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms,
+    metrics_log_ms, until_block, jobstore_timeout_ms, metrics_port, logs_in_flight,
+    logs_min_part_blocks;
 static int journal_sync;
 
 static const struct cfg_opt opts[] = {
@@ -187,8 +188,8 @@ int main(int argc, char **argv)
         .initial_range_blocks = (uint64_t)initial_range_blocks,
         .max_range_blocks = (uint64_t)max_range_blocks,
         .max_batch_events = (size_t)max_batch_events,
-        .target_range_logs = (size_t)(target_range_logs < max_batch_events ? target_range_logs
-                                                                             : max_batch_events),
+        .target_range_logs =
+            (size_t)(target_range_logs < max_batch_events ? target_range_logs : max_batch_events),
         .max_reorg_depth = (uint64_t)max_reorg_depth,
         .poll_interval_ms = (long)poll_interval_ms,
         .metrics_log_ms = (long)metrics_log_ms,

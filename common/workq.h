@@ -2,21 +2,22 @@
  * workq -- a small pool of threads for blocking work, with completions
  * delivered back to a libevent loop.
  *
- * The job store's requests block on PostgreSQL (jobdb.h), while the bus and
- * metrics live on one event-loop thread. workq_submit() queues a work item;
+ * The job store's requests block on PostgreSQL and the gateway's upload
+ * commits on the disk (fsync), while the bus, HTTP and metrics live on one
+ * event-loop thread. workq_submit() queues a work item;
  * a pool thread runs its work function; the done function then runs on the
  * loop thread (an eventfd wakes the loop), where replying, publishing and
  * metrics are safe. With N threads at most N items run at once; the rest
  * wait in FIFO order, so one slow item holds one thread and never the loop.
- * Not here: what the work is (ops.c), limits on queue length (the caller
- * counts what it submitted).
+ * Not here: what the work is (the job store's ops.c, the gateway's commits),
+ * limits on queue length (the caller counts what it submitted).
  * Threading: create, submit and free on the loop thread; work functions
  * run on pool threads, done functions on the loop thread.
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef LOOM_JOBSTORE_WORKQ_H
-#define LOOM_JOBSTORE_WORKQ_H
+#ifndef LOOM_COMMON_WORKQ_H
+#define LOOM_COMMON_WORKQ_H
 
 #include <stddef.h>
 
