@@ -20,6 +20,7 @@
 #include "eth/rpc.h"
 #include "eth/tx.h"
 #include "log.h"
+#include "metrics.h"
 #include "txjournal.h"
 #include "upkeep.h"
 
@@ -68,6 +69,7 @@ struct keeper {
     uint64_t block_gas_limit;
     struct fee_quote quote;
     int have_quote;
+    struct metrics *reg; /* owns the series of st */
     struct kstats st;
     int64_t sends[SEND_RING];
     size_t n_sends;
@@ -111,7 +113,7 @@ static void remove_pending(struct keeper *k, size_t i)
     pending_release(&k->pend[i]);
     memmove(&k->pend[i], &k->pend[i + 1], (k->n_pend - i - 1) * sizeof(*k->pend));
     k->n_pend--;
-    k->st.txs_in_flight = k->n_pend;
+    metrics_set(k->st.txs_in_flight, (double)k->n_pend);
 }
 
 /* Insert a new entry for <nonce>, keeping the array sorted; NULL on ENOMEM. */
@@ -130,7 +132,7 @@ static struct pending *insert_pending(struct keeper *k, uint64_t nonce)
         i--;
     memmove(&k->pend[i + 1], &k->pend[i], (k->n_pend - i) * sizeof(*k->pend));
     k->n_pend++;
-    k->st.txs_in_flight = k->n_pend;
+    metrics_set(k->st.txs_in_flight, (double)k->n_pend);
     struct pending *p = &k->pend[i];
     memset(p, 0, sizeof(*p));
     p->nonce = nonce;
@@ -217,9 +219,12 @@ enum err keeper_new(const struct keeper_opts *opts, struct keeper **out)
         return ERR_NOMEM;
     k->o = *o;
     k->due_buf = calloc(o->due_limit, sizeof(*k->due_buf));
-    if (k->due_buf == NULL) {
-        free(k);
-        return ERR_NOMEM;
+    enum err e = k->due_buf == NULL ? ERR_NOMEM : metrics_new(&k->reg);
+    if (e == ERR_OK)
+        e = kstats_init(&k->st, k->reg);
+    if (e != ERR_OK) {
+        keeper_free(k);
+        return e;
     }
     *out = k;
     return ERR_OK;
@@ -233,12 +238,18 @@ void keeper_free(struct keeper *k)
         pending_release(&k->pend[i]);
     free(k->pend);
     free(k->due_buf);
+    metrics_free(k->reg);
     free(k);
 }
 
 const struct kstats *keeper_stats(const struct keeper *k)
 {
     return &k->st;
+}
+
+struct metrics *keeper_metrics(struct keeper *k)
+{
+    return k->reg;
 }
 
 uint64_t keeper_next_nonce(const struct keeper *k)
@@ -407,7 +418,7 @@ static enum err on_mined(struct keeper *k, const struct pending *p, const struct
 {
     char txh[67];
     hex32(r->tx_hash, txh);
-    k->st.gas_used += r->gas_used;
+    metrics_add(k->st.gas_used, (double)r->gas_used);
     if (p->is_cancel) {
         LOG_INFO("tx.cancel_mined", "nonce=%llu tx=%s block=%llu", (unsigned long long)p->nonce,
                  txh, (unsigned long long)r->block_number);
@@ -416,7 +427,7 @@ static enum err on_mined(struct keeper *k, const struct pending *p, const struct
     k->mined_batches++;
     k->mined_batch_gas += r->gas_used;
     if (r->status != 1) {
-        k->st.txs_failed++;
+        metrics_inc(k->st.txs_failed);
         LOG_ERROR("tx.reverted", "nonce=%llu tx=%s block=%llu gas_used=%llu",
                   (unsigned long long)p->nonce, txh, (unsigned long long)r->block_number,
                   (unsigned long long)r->gas_used);
@@ -445,12 +456,12 @@ static enum err on_mined(struct keeper *k, const struct pending *p, const struct
             lag = (double)((int64_t)blk.timestamp - it->due_at);
             kstats_observe_lag(&k->st, lag);
         }
-        k->st.jobs_settled++;
+        metrics_inc(k->st.jobs_settled);
         LOG_INFO("job.settled", "job_id=%s action=%s block=%llu tx=%s lag_s=%g", id,
                  upkeep_action_name(oc.actions[i]), (unsigned long long)r->block_number, txh, lag);
     }
     uint64_t skipped = p->n_items >= oc.n_settled ? p->n_items - oc.n_settled : 0;
-    k->st.jobs_skipped += skipped;
+    metrics_add(k->st.jobs_skipped, (double)skipped);
     LOG_INFO("tx.mined",
              "nonce=%llu tx=%s block=%llu gas_used=%llu items=%zu settled=%zu "
              "skipped=%llu",
@@ -513,7 +524,7 @@ static void replace(struct keeper *k, struct pending *p, int64_t now_ms)
         add_hash(p, h);
         p->max_fee = mf;
         p->tip = tip;
-        k->st.txs_replaced++;
+        metrics_inc(k->st.txs_replaced);
         char hs[67];
         hex32(h, hs);
         LOG_INFO(p->n_items ? "tx.replaced" : "tx.cancel_sent",
@@ -592,7 +603,7 @@ static enum err reconcile(struct keeper *k, int64_t now_ms)
             continue;
         }
         if (!found && p->n_hashes > 0) {
-            k->st.txs_failed++;
+            metrics_inc(k->st.txs_failed);
             LOG_WARN("tx.superseded",
                      "nonce=%llu items=%zu cause=\"another transaction used "
                      "this nonce\"",
@@ -639,7 +650,7 @@ static enum err send_batch(struct keeper *k, const struct upkeep_item *items, si
     uint64_t est = 0;
     e = rpc_estimate_gas(k->o.rpc, &call, &est);
     if (e != ERR_OK) {
-        k->st.txs_failed++;
+        metrics_inc(k->st.txs_failed);
         LOG_WARN("batch.estimate_failed", "items=%zu error=%s reason=%s", n, err_str(e),
                  rpc_why(k));
         e = e == ERR_RPC ? ERR_OK : e;
@@ -650,7 +661,7 @@ static enum err send_batch(struct keeper *k, const struct upkeep_item *items, si
     if (gas > cap) {
         buf_release(&data);
         if (n == 1) {
-            k->st.txs_failed++;
+            metrics_inc(k->st.txs_failed);
             LOG_ERROR("batch.too_much_gas", "items=1 gas=%llu cap=%llu", (unsigned long long)gas,
                       (unsigned long long)cap);
             return ERR_OK;
@@ -681,7 +692,7 @@ static enum err send_batch(struct keeper *k, const struct upkeep_item *items, si
                      (unsigned long long)pn);
             k->next_nonce = pn;
         } else {
-            k->st.txs_failed++;
+            metrics_inc(k->st.txs_failed);
         }
         e = ERR_OK;
         goto done;
@@ -709,8 +720,8 @@ static enum err send_batch(struct keeper *k, const struct upkeep_item *items, si
     p->sent_ms = now_ms;
     add_hash(p, h);
     k->next_nonce++;
-    k->st.txs_sent++;
-    k->st.jobs_confirmed += n;
+    metrics_inc(k->st.txs_sent);
+    metrics_add(k->st.jobs_confirmed, (double)n);
     k->sends[k->n_sends++ % SEND_RING] = now_ms;
     char hs[67], mfs[U256_DEC_MAX];
     hex32(h, hs);
@@ -778,7 +789,7 @@ static enum err settle_due(struct keeper *k, const struct rpc_block *blk, int64_
         LOG_WARN("due.fetch_failed", "error=%s", err_str(e));
         return ERR_OK;
     }
-    k->st.jobs_due = n;
+    metrics_set(k->st.jobs_due, (double)n);
     if (n == 0)
         return ERR_OK;
     /* Drop jobs already in one of our transactions (filling in the due time
@@ -876,7 +887,7 @@ static void check_balance(struct keeper *k, int64_t now_ms)
     if (rpc_get_balance(k->o.rpc, k->o.key->addr, RPC_BLOCK_LATEST, be) != ERR_OK ||
         u256_from_be(be, 32, &bal) != ERR_OK)
         return;
-    k->st.balance_wei = u256_to_double(bal);
+    metrics_set(k->st.balance_wei, u256_to_double(bal));
     /* Next hour's batches: as many as the last hour's, at least one. */
     uint64_t recent = 0;
     size_t have = k->n_sends < SEND_RING ? k->n_sends : SEND_RING;
@@ -892,16 +903,17 @@ static void check_balance(struct keeper *k, int64_t now_ms)
         u256_mul(per_batch, u256_from_u64(recent), &cost) != ERR_OK)
         return;
     int low = u256_cmp(bal, cost) < 0;
-    if (low && !k->st.balance_low) {
+    int was_low = metrics_value(k->st.balance_low) != 0;
+    if (low && !was_low) {
         char bs[U256_DEC_MAX], cs[U256_DEC_MAX];
         u256_to_dec(bal, bs);
         u256_to_dec(cost, cs);
         LOG_WARN("balance.low", "balance_wei=%s next_hour_wei=%s batches=%llu gas_per_batch=%llu",
                  bs, cs, (unsigned long long)recent, (unsigned long long)gas);
-    } else if (!low && k->st.balance_low) {
-        LOG_INFO("balance.ok", "balance_wei=%.0f", k->st.balance_wei);
+    } else if (!low && was_low) {
+        LOG_INFO("balance.ok", "balance_wei=%.0f", metrics_value(k->st.balance_wei));
     }
-    k->st.balance_low = low;
+    metrics_set(k->st.balance_low, low);
 }
 
 enum err keeper_tick(struct keeper *k, int64_t now_ms)
@@ -924,7 +936,7 @@ enum err keeper_tick(struct keeper *k, int64_t now_ms)
     }
     if (!is_new)
         return ERR_OK;
-    k->st.last_block = blk.number;
+    metrics_set(k->st.last_block, (double)blk.number);
     check_balance(k, now_ms);
     e = settle_due(k, &blk, now_ms);
     /* The block counts as done only once its due work went out: after a

@@ -44,6 +44,7 @@
 #include "feepolicy.h"
 #include "kstats.h"
 
+struct metrics;
 struct rpc;
 struct key;
 struct due_source;
@@ -99,8 +100,13 @@ LOOM_MUST_CHECK enum err keeper_start(struct keeper *k, int64_t now_ms);
  */
 LOOM_MUST_CHECK enum err keeper_tick(struct keeper *k, int64_t now_ms);
 
-/* The keeper's metrics, borrowed (valid until the next tick or free). */
+/* The keeper's series (kstats.h), borrowed until keeper_free(); read them
+ * with metrics_value(). */
 const struct kstats *keeper_stats(const struct keeper *k);
+
+/* The registry holding the keeper's series, borrowed until keeper_free():
+ * what the service serves on /metrics (metrics_http_start()). */
+struct metrics *keeper_metrics(struct keeper *k);
 
 /* The nonce the next new transaction will use. */
 uint64_t keeper_next_nonce(const struct keeper *k);

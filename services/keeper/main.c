@@ -1,7 +1,8 @@
 /*
  * loom-keeper -- the payout keeper's entry point: settings, key, wiring,
  * run, shut down. The work is in keeper.c (settlement), due.c (where due
- * jobs come from), feepolicy.c, upkeep.c, txjournal.c, kstats.c, khttp.c.
+ * jobs come from), feepolicy.c, upkeep.c, txjournal.c, kstats.c (metrics and
+ * the /health rule, served by common/metrics).
  *
  * One thread, one libevent base: a timer calls keeper_tick() every poll_ms
  * (each tick blocks on JSON-RPC; nothing else on this thread is
@@ -26,8 +27,8 @@
 #include "eth/key.h"
 #include "eth/rpc.h"
 #include "keeper.h"
-#include "khttp.h"
 #include "log.h"
+#include "metrics.h"
 #include "txjournal.h"
 
 static char *rpc_url, *key_file, *escrow, *jobstore_url, *due_file, *journal_path, *max_fee_gwei,
@@ -88,6 +89,7 @@ struct app {
     struct keeper *keeper;
     struct event_base *base;
     int64_t last_ok_ms;
+    int64_t stale_ms; /* /health turns 503 when the last good tick is older */
 };
 
 static int64_t mono_ms(void)
@@ -118,14 +120,27 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(a->base, NULL);
 }
 
-static const struct kstats *stats_cb(void *arg)
+static enum err health_cb(void *arg, struct buf *reason)
 {
-    return keeper_stats(((struct app *)arg)->keeper);
+    const struct app *a = arg;
+    return kstats_health(a->last_ok_ms, mono_ms(), a->stale_ms,
+                         (uint64_t)metrics_value(keeper_stats(a->keeper)->last_block), reason);
 }
 
-static int64_t last_ok_cb(void *arg)
+/* Split <addr> ("host:port", at the last colon) into *host (the
+ * caller's, free()) and *port. Returns 0, or -1 when it is not that. */
+static int split_listen(const char *addr, char **host, uint16_t *port)
 {
-    return ((struct app *)arg)->last_ok_ms;
+    const char *colon = strrchr(addr, ':');
+    char *end = NULL;
+    if (colon == NULL || colon == addr || colon[1] == '\0')
+        return -1;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || p < 0 || p > 65535)
+        return -1;
+    *host = strndup(addr, (size_t)(colon - addr));
+    *port = (uint16_t)p;
+    return *host != NULL ? 0 : -1;
 }
 
 static int parse_gwei(const char *name, const char *s, struct u256 *wei)
@@ -145,9 +160,10 @@ static int run(void)
     struct rpc *rpc = NULL;
     struct due_source *due = NULL;
     struct txjournal *journal = NULL;
-    struct app a = {.last_ok_ms = -1};
+    struct app a = {.last_ok_ms = -1, .stale_ms = 10 * poll_ms + 4 * rpc_timeout_ms};
     struct event *tick = NULL, *sterm = NULL, *sint = NULL;
-    struct khttp *http = NULL;
+    struct metrics_http *http = NULL;
+    char *metrics_host = NULL;
     struct buf why;
     buf_init(&why, 0);
     memset(&key, 0, sizeof(key));
@@ -252,16 +268,20 @@ static int run(void)
         goto done;
     }
     if (metrics_listen != NULL && metrics_listen[0] != '\0') {
-        struct khttp_source src = {stats_cb, last_ok_cb, &a};
-        int port = 0;
-        e = khttp_start(a.base, metrics_listen, &src, 10 * poll_ms + 4 * rpc_timeout_ms, &http,
-                        &port);
+        uint16_t port = 0;
+        if (split_listen(metrics_listen, &metrics_host, &port) != 0) {
+            fprintf(stderr, "loom-keeper: metrics_listen \"%s\": want host:port\n", metrics_listen);
+            rc = EX_UNAVAILABLE;
+            goto done;
+        }
+        metrics_set_health(keeper_metrics(a.keeper), health_cb, &a);
+        e = metrics_http_start(a.base, metrics_host, port, keeper_metrics(a.keeper), &http);
         if (e != ERR_OK) {
             fprintf(stderr, "loom-keeper: metrics_listen \"%s\": %s\n", metrics_listen, err_str(e));
             rc = EX_UNAVAILABLE;
             goto done;
         }
-        LOG_INFO("metrics.listening", "port=%d", port);
+        LOG_INFO("metrics.listening", "port=%d", (int)metrics_http_port(http));
     }
     struct timeval tv = {.tv_sec = poll_ms / 1000, .tv_usec = (poll_ms % 1000) * 1000};
     tick = event_new(a.base, -1, EV_PERSIST, on_tick, &a);
@@ -276,9 +296,10 @@ static int run(void)
     event_base_dispatch(a.base);
     LOG_INFO("keeper.stopped", "next_nonce=%llu in_flight=%llu",
              (unsigned long long)keeper_next_nonce(a.keeper),
-             (unsigned long long)keeper_stats(a.keeper)->txs_in_flight);
+             (unsigned long long)metrics_value(keeper_stats(a.keeper)->txs_in_flight));
 done:
-    khttp_free(http);
+    metrics_http_free(http);
+    free(metrics_host);
     if (sint != NULL)
         event_free(sint);
     if (sterm != NULL)

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "eth/abi.h"
 #include "hex.h"
+#include "metrics.h"
 #include "eth/key.h"
 #include "eth/rpc.h"
 #include "services/keeper/due.h"
@@ -520,21 +521,27 @@ static void test_journal(void **state)
 static void test_kstats(void **state)
 {
     (void)state;
-    struct kstats s = {0};
+    struct metrics *m = NULL;
+    struct kstats s;
+    assert_int_equal(metrics_new(&m), ERR_OK);
+    assert_int_equal(kstats_init(&s, m), ERR_OK);
     kstats_observe_lag(&s, 0.5);
     kstats_observe_lag(&s, 3);
     kstats_observe_lag(&s, -4); /* counts as 0 */
     kstats_observe_lag(&s, 5000);
-    s.jobs_settled = 500;
-    s.txs_sent = 5;
-    s.balance_wei = 1e18;
+    metrics_add(s.jobs_settled, 500);
+    metrics_add(s.txs_sent, 5);
+    metrics_set(s.balance_wei, 1e18);
     struct buf b;
     buf_init(&b, 0);
-    assert_int_equal(kstats_render(&s, &b), ERR_OK);
+    assert_int_equal(metrics_render(m, &b), ERR_OK);
     const char *t = buf_cstr(&b);
-    assert_non_null(strstr(t, "\nloom_keeper_jobs_settled_total 500\n"));
+    assert_non_null(strstr(t, "# TYPE loom_keeper_jobs_due gauge\nloom_keeper_jobs_due 0\n"));
+    assert_non_null(strstr(t, "# TYPE loom_keeper_jobs_settled_total counter\n"
+                              "loom_keeper_jobs_settled_total 500\n"));
     assert_non_null(strstr(t, "\nloom_keeper_txs_sent_total 5\n"));
     assert_non_null(strstr(t, "\nloom_keeper_balance_wei 1e+18\n"));
+    assert_non_null(strstr(t, "\nloom_keeper_last_block 0\n"));
     assert_non_null(strstr(t, "# TYPE loom_keeper_settlement_lag_seconds histogram\n"));
     assert_non_null(strstr(t, "loom_keeper_settlement_lag_seconds_bucket{le=\"1\"} 2\n"));
     assert_non_null(strstr(t, "loom_keeper_settlement_lag_seconds_bucket{le=\"2\"} 2\n"));
@@ -545,9 +552,35 @@ static void test_kstats(void **state)
     assert_non_null(strstr(t, "loom_keeper_settlement_lag_seconds_count 4\n"));
     struct buf small;
     buf_init(&small, 64);
-    assert_int_equal(kstats_render(&s, &small), ERR_TOOBIG);
+    assert_int_equal(metrics_render(m, &small), ERR_TOOBIG);
     buf_release(&small);
+    /* The names are taken: a second set in the same registry is refused. */
+    struct kstats again;
+    assert_int_equal(kstats_init(&again, m), ERR_EXISTS);
     buf_release(&b);
+    metrics_free(m);
+}
+
+static void test_kstats_health(void **state)
+{
+    (void)state;
+    struct buf r;
+    buf_init(&r, 0);
+    /* Healthy while the last good tick is younger than the limit. */
+    assert_int_equal(kstats_health(1000, 1000, 500, 7, &r), ERR_OK);
+    assert_int_equal(kstats_health(1000, 1499, 500, 7, &r), ERR_OK);
+    assert_int_equal(r.len, 0);
+    assert_int_equal(kstats_health(1000, 1500, 500, 7, &r), ERR_UNAVAILABLE);
+    assert_string_equal(buf_cstr(&r),
+                        "stale: last good tick 500 ms ago (limit 500 ms), last block 7");
+    buf_reset(&r);
+    assert_int_equal(kstats_health(-1, 0, 500, 0, &r), ERR_UNAVAILABLE);
+    assert_string_equal(buf_cstr(&r), "stale: no good tick yet");
+    struct buf tiny;
+    buf_init(&tiny, 8);
+    assert_int_equal(kstats_health(-1, 0, 500, 0, &tiny), ERR_TOOBIG);
+    buf_release(&tiny);
+    buf_release(&r);
 }
 
 static void test_keeper_new_bounds(void **state)
@@ -575,7 +608,12 @@ static void test_keeper_new_bounds(void **state)
     struct keeper *k = NULL;
     assert_int_equal(keeper_new(&o, &k), ERR_OK);
     assert_int_equal(keeper_next_nonce(k), 0);
-    assert_int_equal(keeper_stats(k)->txs_sent, 0);
+    assert_int_equal(metrics_value(keeper_stats(k)->txs_sent), 0);
+    struct buf page;
+    buf_init(&page, 0);
+    assert_int_equal(metrics_render(keeper_metrics(k), &page), ERR_OK);
+    assert_non_null(strstr(buf_cstr(&page), "\nloom_keeper_txs_in_flight 0\n"));
+    buf_release(&page);
     keeper_free(k);
     keeper_free(NULL);
     struct keeper_opts bad;
@@ -625,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_due_file),
         cmocka_unit_test(test_journal),
         cmocka_unit_test(test_kstats),
+        cmocka_unit_test(test_kstats_health),
         cmocka_unit_test(test_keeper_new_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
