@@ -97,6 +97,52 @@ static int report(struct cli *c, const char *verb, const char *job_arg,
     return CLI_EXIT_OK;
 }
 
+/*
+ * Open the escrow into *x and read job <job_id> into *j (getJob), then check
+ * that the job exists, that its client is <client> (NULL: anyone may act)
+ * and that its status is <want> (getJob's number, which <fn> needs), so a
+ * wrong job, key or status is reported plainly instead of as a revert.
+ *   what:    the message prefix, "cannot accept job 42".
+ *   unfunded_hint: appended to "it is not in the escrow" ("" for none).
+ *   x:       receives the escrow, the caller's (cli_escrow_free()), also on
+ *            a failed check.
+ * Returns -1 when every check holds, else the exit code of the failure it
+ * reported (cmd__open_escrow()'s, cli_fail()'s).
+ */
+static int check_job(struct cli *c, const char *what, const char *fn, const uint8_t job_id[32],
+                     const uint8_t *client, int want, const char *unfunded_hint,
+                     struct cli_escrow **x, struct cli_escrow_job *j)
+{
+    static const uint8_t zero20[20];
+    struct buf why;
+    enum err e;
+    int rc = cmd__open_escrow(c, what, x);
+    buf_init(&why, 4096);
+    if (rc >= 0)
+        goto out;
+    if ((e = cli_escrow_get_job(*x, job_id, j, &why)) != ERR_OK) {
+        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
+        goto out;
+    }
+    if (memcmp(j->client, zero20, 20) == 0) {
+        rc = cli_fail(c, ERR_NOTFOUND, "%s: it is not in the escrow%s", what, unfunded_hint);
+        goto out;
+    }
+    if (client != NULL && memcmp(j->client, client, 20) != 0) {
+        char owner[KEY_ADDR_HEX_MAX], me[KEY_ADDR_HEX_MAX];
+        key_addr_to_checksum(j->client, owner);
+        key_addr_to_checksum(client, me);
+        rc = cli_fail(c, ERR_PERM, "%s: its client is %s, your key is %s", what, owner, me);
+        goto out;
+    }
+    if (j->status != want)
+        rc = cli_fail(c, ERR_STATE, "%s: it is %s in the escrow; %s needs %s", what,
+                      cli_escrow_status_name(j->status), fn, cli_escrow_status_name(want));
+out:
+    buf_release(&why);
+    return rc;
+}
+
 /* accept and dispute: fn(bytes32) by the client of a Submitted job. */
 static int job_tx(struct cli *c, int argc, char **argv, const char *fn)
 {
@@ -141,30 +187,9 @@ static int job_tx(struct cli *c, int argc, char **argv, const char *fn)
                        arg);
         goto out;
     }
-    if ((rc = cmd__open_escrow(c, what, &x)) >= 0)
-        goto out;
     struct cli_escrow_job j;
-    if ((e = cli_escrow_get_job(x, job_id, &j, &why)) != ERR_OK) {
-        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
+    if ((rc = check_job(c, what, fn, job_id, k.addr, 3, " (not funded; loom fund)", &x, &j)) >= 0)
         goto out;
-    }
-    static const uint8_t zero20[20];
-    if (memcmp(j.client, zero20, 20) == 0) {
-        rc = cli_fail(c, ERR_NOTFOUND, "%s: it is not in the escrow (not funded; loom fund)", what);
-        goto out;
-    }
-    if (memcmp(j.client, k.addr, 20) != 0) {
-        char owner[KEY_ADDR_HEX_MAX], me[KEY_ADDR_HEX_MAX];
-        key_addr_to_checksum(j.client, owner);
-        key_addr_to_checksum(k.addr, me);
-        rc = cli_fail(c, ERR_PERM, "%s: its client is %s, your key is %s", what, owner, me);
-        goto out;
-    }
-    if (j.status != 3) {
-        rc = cli_fail(c, ERR_STATE, "%s: it is %s in the escrow; %s needs Submitted", what,
-                      cli_escrow_status_name(j.status), fn);
-        goto out;
-    }
     if ((e = cli_escrow_calldata_job(fn, job_id, &data)) != ERR_OK) {
         rc = cli_fail(c, e, "%s: cannot encode the call", what);
         goto out;
@@ -329,22 +354,8 @@ int cmd_resolve(struct cli *c, int argc, char **argv)
         rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
         goto out;
     }
-    if ((rc = cmd__open_escrow(c, what, &x)) >= 0)
+    if ((rc = check_job(c, what, "resolve", job_id, NULL, 4, "", &x, &j)) >= 0)
         goto out;
-    if ((e = cli_escrow_get_job(x, job_id, &j, &why)) != ERR_OK) {
-        rc = cli_fail(c, e, "%s: %s", what, buf_cstr(&why));
-        goto out;
-    }
-    static const uint8_t zero20[20];
-    if (memcmp(j.client, zero20, 20) == 0) {
-        rc = cli_fail(c, ERR_NOTFOUND, "%s: it is not in the escrow", what);
-        goto out;
-    }
-    if (j.status != 4) {
-        rc = cli_fail(c, ERR_STATE, "%s: it is %s in the escrow; resolve needs Disputed", what,
-                      cli_escrow_status_name(j.status));
-        goto out;
-    }
     if (strcmp(to_worker_s, "all") == 0)
         to_worker = j.amount_wei;
     if (u256_cmp(to_worker, j.amount_wei) > 0) {

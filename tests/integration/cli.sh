@@ -206,14 +206,19 @@ r=$($cast call --rpc-url "$rpc" "$escrow" 'getJob(bytes32)' "$jid2")
 [ $((16#${r:2+6*64:64})) = 1800 ] && [ $((16#${r:2+7*64:64})) = 3600 ] \
   && ok "fund: maxRuntime from the record (1800 s), window default (3600 s)" || bad "fund terms: $r"
 expect_exit 65 "is Open in the escrow; dispute needs Submitted" "dispute before a submission" -- "$loom" dispute "$id2"
+expect_exit 65 "is Open in the escrow; resolve needs Disputed" "resolve before a dispute" -- \
+  "$loom" resolve "$jid2" --to-worker all --key-file "$dir/deployer.key"
+expect_exit 66 "it is not in the escrow$" "resolve of a job not in the escrow" -- \
+  "$loom" resolve "0x$(printf '%064d' 0)" --to-worker all --key-file "$dir/deployer.key"
 $cast send --rpc-url "$rpc" --private-key "$wk" "$escrow" 'claim(bytes32)' "$jid2" >/dev/null
 $cast send --rpc-url "$rpc" --private-key "$wk" "$escrow" 'submit(bytes32,bytes32)' "$jid2" "$result_sha" >/dev/null
 before=$(escrow_bal)
 out=$("$loom" dispute "$id2" --json); rc=$?
 [ "$rc" = 0 ] && [ "$(job_status "$jid2")" = 4 ] && [ "$(escrow_bal)" = "$before" ] && [ "$(credit "$worker")" = 0 ] \
   && ok "dispute: job Disputed, its $amount2 wei still locked" || bad "dispute: rc $rc, $out"
-$cast send --rpc-url "$rpc" --private-key "$deployer_key" "$escrow" 'resolve(bytes32,uint256)' "$jid2" 0 >/dev/null
-[ "$(credit "$client")" = "$amount2" ] && ok "arbiter ruled for the client: credited $amount2 wei" || bad "resolve: credit $(credit "$client")"
+out=$("$loom" resolve "$jid2" --to-worker 0 --key-file "$dir/deployer.key" --json); rc=$?
+[ "$rc" = 0 ] && [ "$(jq_ .to_worker_wei <<<"$out")" = 0 ] && [ "$(credit "$client")" = "$amount2" ] \
+  && ok "loom resolve: arbiter ruled for the client: credited $amount2 wei" || bad "resolve: rc $rc, $out, credit $(credit "$client")"
 out=$("$loom" withdraw --json); rc=$?
 [ "$rc" = 0 ] && [ "$(jq_ .amount_wei <<<"$out")" = "$amount2" ] && [ "$(credit "$client")" = 0 ] \
   && ok "withdraw: client got the refund back" || bad "client withdraw: rc $rc, $out"
