@@ -262,6 +262,37 @@ static enum err send_get(struct call *c, int64_t id)
     return send_req(c, &req);
 }
 
+/*
+ * The step between job.get and recording an upload (a result or an added
+ * file): the job (c->job) must be <owner>'s (the job's worker or client,
+ * NULL when it has none; the request's signer is c->client) and in
+ * <status>; then file.put of c->files[0], whose reply comes back as step
+ * <next>. Checked before anything is recorded, so a refused upload leaves
+ * no file record behind.
+ *   perm_msg, state_msg, put_msg: *msg on ERR_PERM, on ERR_STATE, and when
+ *   file.put cannot be sent.
+ * Returns ERR_OK once file.put is sent, ERR_PERM, ERR_STATE, or
+ * send_file_put()'s errors.
+ */
+static enum err put_if_allowed(struct call *c, const char *owner, const char *status,
+                               enum call_step next, const char *perm_msg, const char *state_msg,
+                               const char *put_msg, const char **msg)
+{
+    if (owner == NULL || strcasecmp(owner, c->client) != 0) {
+        *msg = perm_msg;
+        return ERR_PERM;
+    }
+    if (strcmp(c->job.status, status) != 0) {
+        *msg = state_msg;
+        return ERR_STATE;
+    }
+    c->step = next;
+    enum err e = send_file_put(c, c->job.id, &c->files[0]);
+    if (e != ERR_OK)
+        *msg = put_msg;
+    return e;
+}
+
 /* Append the call's files to the job it replies with. */
 static enum err attach_files(struct call *c)
 {
@@ -330,46 +361,21 @@ static void reply_cb(void *arg, enum err status, struct proto_reply *rep)
             if (c->job.result_sha256 == NULL)
                 e = dup_str(&c->job.result_sha256, c->files[0].sha256);
         }
-        if (e == ERR_OK && c->step == ST_RES_CHECK) {
-            /* Checked before anything is recorded, so a refused upload leaves
-             * no file record behind; job.result checks again. */
-            if (c->job.worker == NULL || strcasecmp(c->job.worker, c->client) != 0) {
-                e = ERR_PERM;
-                msg = "only the job's assigned worker may upload its result";
-                break;
-            }
-            if (strcmp(c->job.status, "WORKING") != 0) {
-                e = ERR_STATE;
-                msg = "the job is not WORKING";
-                break;
-            }
-            c->step = ST_RES_PUT;
-            e = send_file_put(c, c->job.id, &c->files[0]);
+        if (e == ERR_OK && (c->step == ST_RES_CHECK || c->step == ST_ADD_CHECK)) {
+            /* A result: job.result checks the worker and status again. */
+            e = c->step == ST_RES_CHECK
+                    ? put_if_allowed(c, c->job.worker, "WORKING", ST_RES_PUT,
+                                     "only the job's assigned worker may upload its result",
+                                     "the job is not WORKING", "cannot record the result file",
+                                     &msg)
+                    : put_if_allowed(c, c->job.client, "PENDING", ST_ADD_PUT,
+                                     "only the job's client may add files",
+                                     "files can be added only while the job is PENDING",
+                                     "cannot record the file", &msg);
             if (e == ERR_OK) {
                 proto_reply_release(rep);
                 return;
             }
-            msg = "cannot record the result file";
-            break;
-        }
-        if (e == ERR_OK && c->step == ST_ADD_CHECK) {
-            if (strcasecmp(c->job.client, c->client) != 0) {
-                e = ERR_PERM;
-                msg = "only the job's client may add files";
-                break;
-            }
-            if (strcmp(c->job.status, "PENDING") != 0) {
-                e = ERR_STATE;
-                msg = "files can be added only while the job is PENDING";
-                break;
-            }
-            c->step = ST_ADD_PUT;
-            e = send_file_put(c, c->job.id, &c->files[0]);
-            if (e == ERR_OK) {
-                proto_reply_release(rep);
-                return;
-            }
-            msg = "cannot record the file";
             break;
         }
         /* job.create recorded the files with the job (one transaction)

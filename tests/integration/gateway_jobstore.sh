@@ -123,6 +123,21 @@ check "an unknown file name is 404" '[ "$r" = 404 ]'
 r=$(curl -s -o /dev/null -w '%{http_code}' "$G/api/jobs/$ID/result")
 check "no result yet: GET result is 404" '[ "$r" = 404 ]'
 
+# 1c. adding an input file (POST .../files): the job's client only, while
+# PENDING; a result only from the assigned worker (none yet)
+form "Add files" IA >"$T/form2"
+r=$(signed $CK $CA POST /api/jobs "$T/form2" -H "Content-Type: multipart/form-data; boundary=$BND")
+ID2=$(jq_ "$(body "$r")" .id)
+printf 'more data' >"$T/extra.bin"
+r=$(signed $WK $WA POST "/api/jobs/$ID2/files?name=extra.bin" "$T/extra.bin" -H "Content-Type: application/octet-stream")
+check "a file added by someone else than the client is 403" \
+  '[ "$(code "$r")" = 403 ] && [ "$(jq_ "$(body "$r")" .error.message)" = "only the job'"'"'s client may add files" ]' || echo "$r"
+r=$(signed $CK $CA POST "/api/jobs/$ID2/files?name=extra.bin" "$T/extra.bin" -H "Content-Type: application/octet-stream")
+check "the client adds a file while PENDING: 200, listed with the others" \
+  '[ "$(code "$r")" = 200 ] && [ "$(jq_ "$(body "$r")" '"'"'[.files[].name]|sort|join(",")'"'"')" = "china.txt,extra.bin,job.json" ]' || echo "$r"
+r=$(signed $WK $WA POST "/api/jobs/$ID2/result?name=out.bin" "$T/extra.bin" -H "Content-Type: application/octet-stream")
+check "a result for a job with no worker is 403" '[ "$(code "$r")" = 403 ]' || echo "$r"
+
 # 1c. replies survive a connection the client asks to close (HTTP/1.0, or
 # Connection: close): evhttp closes the socket right after the reply, so
 # every byte must have reached the kernel by then. A 3 MiB download read at
@@ -215,6 +230,9 @@ printf 'the blurred bytes' >"$T/result.bin"
 RSHA=$(sha256sum "$T/result.bin" | cut -d' ' -f1)
 r=$(signed $CK $CA POST "/api/jobs/$ID/result?name=out.bin" "$T/result.bin" -H "Content-Type: application/octet-stream")
 check "result from the client is 403" '[ "$(code "$r")" = 403 ]' || echo "$r"
+r=$(signed $CK $CA POST "/api/jobs/$ID/files?name=late.bin" "$T/extra.bin" -H "Content-Type: application/octet-stream")
+check "a file added once the job is WORKING is 409" \
+  '[ "$(code "$r")" = 409 ] && [ "$(jq_ "$(body "$r")" .error.message)" = "files can be added only while the job is PENDING" ]' || echo "$r"
 r=$(signed $WK $WA POST "/api/jobs/$ID/result?name=out.bin" "$T/result.bin" -H "Content-Type: application/octet-stream")
 check "result from the worker is 200 with its sha256" \
   '[ "$(code "$r")" = 200 ] && [ "$(jq_ "$(body "$r")" .result_sha256)" = "$RSHA" ]' || echo "$r"
