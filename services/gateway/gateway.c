@@ -201,6 +201,18 @@ static void reply_backend_error(struct req_ctx *c, enum err e, const char *msg)
     reply_error(c, e, "%s", msg && *msg ? msg : err_str(e));
 }
 
+/* Reply <status> with the JSON body in <out> when <encoded> (the encoder's
+ * result) is ERR_OK, else an error "cannot encode <what>"; release <out>. */
+static void reply_encoded(struct req_ctx *c, int status, enum err encoded, struct buf *out,
+                          const char *what)
+{
+    if (encoded != ERR_OK)
+        reply_error(c, ERR_NOMEM, "cannot encode %s", what);
+    else
+        reply_buf(c, status, out);
+    buf_release(out);
+}
+
 /* ---- files committed by a request ------------------------------------- */
 
 /* Record committed writer <w> under <name> (loop thread). */
@@ -313,13 +325,8 @@ static void job_reply_cb(void *arg, enum err e, const char *msg, const struct gw
     }
     struct buf out;
     buf_init(&out, 0);
-    if (codec_job(job, &out) != ERR_OK) {
-        buf_release(&out);
-        reply_error(c, ERR_NOMEM, "cannot encode job");
-        return;
-    }
-    reply_buf(c, c->route->id == ROUTE_JOBS_CREATE ? 201 : 200, &out);
-    buf_release(&out);
+    reply_encoded(c, c->route->id == ROUTE_JOBS_CREATE ? 201 : 200, codec_job(job, &out), &out,
+                  "job");
 }
 
 static const char *form_field(const struct intake_body *b, const char *name)
@@ -491,11 +498,7 @@ static void jobs_reply_cb(void *arg, enum err e, const char *msg, const struct g
     }
     struct buf out;
     buf_init(&out, 0);
-    if (codec_jobs(jobs, n, next_before_id, &out) != ERR_OK)
-        reply_error(c, ERR_NOMEM, "cannot encode jobs");
-    else
-        reply_buf(c, 200, &out);
-    buf_release(&out);
+    reply_encoded(c, 200, codec_jobs(jobs, n, next_before_id, &out), &out, "jobs");
 }
 
 static void handle_list(struct req_ctx *c)
@@ -554,14 +557,10 @@ static void get_reply_cb(void *arg, enum err e, const char *msg, const struct gw
     }
     struct buf out;
     buf_init(&out, 0);
-    if (codec_job(job, &out) != ERR_OK) {
-        buf_release(&out);
-        reply_error(c, ERR_NOMEM, "cannot encode job");
-        return;
-    }
-    jobcache_put(c->gw->cache, c->params.id, out.data, out.len, c->cache_gen, mono_ms());
-    reply_buf(c, 200, &out);
-    buf_release(&out);
+    enum err encoded = codec_job(job, &out);
+    if (encoded == ERR_OK)
+        jobcache_put(c->gw->cache, c->params.id, out.data, out.len, c->cache_gen, mono_ms());
+    reply_encoded(c, 200, encoded, &out, "job");
 }
 
 static void handle_get(struct req_ctx *c)
@@ -593,14 +592,24 @@ static void handle_progress(struct req_ctx *c)
     buf_release(&msg);
 }
 
-static void result_committed(struct req_ctx *c)
+/* The upload is committed to the store: record it with the backend's
+ * <record> (set_result or add_file) as the signer's <what>; a call refused
+ * at once takes the commit back. */
+static void record_upload(struct req_ctx *c,
+                          enum err (*record)(void *ctx, int64_t id, const char *who,
+                                             const struct gw_file *f, gw_job_cb cb, void *arg),
+                          const char *what)
 {
-    enum err e =
-        c->gw->be.set_result(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb, c);
+    enum err e = record(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb, c);
     if (e != ERR_OK) {
         uncommit_all(c);
-        reply_error(c, e, "cannot record result: %s", err_str(e));
+        reply_error(c, e, "cannot record %s: %s", what, err_str(e));
     }
+}
+
+static void result_committed(struct req_ctx *c)
+{
+    record_upload(c, c->gw->be.set_result, "result");
 }
 
 static void handle_result_put(struct req_ctx *c)
@@ -618,12 +627,7 @@ static void handle_result_put(struct req_ctx *c)
 
 static void file_committed(struct req_ctx *c)
 {
-    enum err e =
-        c->gw->be.add_file(c->gw->be.ctx, c->params.id, c->signer, &c->files[0], job_reply_cb, c);
-    if (e != ERR_OK) {
-        uncommit_all(c);
-        reply_error(c, e, "cannot record file: %s", err_str(e));
-    }
+    record_upload(c, c->gw->be.add_file, "file");
 }
 
 static void handle_files_post(struct req_ctx *c)
@@ -732,11 +736,7 @@ static void quote_cb(void *arg, enum err e, const char *msg, const struct gw_quo
     }
     struct buf out;
     buf_init(&out, 0);
-    if (codec_quote(q, &out) != ERR_OK)
-        reply_error(c, ERR_NOMEM, "cannot encode quote");
-    else
-        reply_buf(c, 200, &out);
-    buf_release(&out);
+    reply_encoded(c, 200, codec_quote(q, &out), &out, "quote");
 }
 
 static void handle_quote(struct req_ctx *c)
@@ -778,11 +778,7 @@ static void handle_nonce(struct req_ctx *c)
     nonce[16] = '\0';
     struct buf out;
     buf_init(&out, 128);
-    if (buf_appendf(&out, "{\"nonce\":\"%s\"}", nonce) != ERR_OK)
-        reply_error(c, ERR_NOMEM, "cannot encode nonce");
-    else
-        reply_buf(c, 200, &out);
-    buf_release(&out);
+    reply_encoded(c, 200, buf_appendf(&out, "{\"nonce\":\"%s\"}", nonce), &out, "nonce");
 }
 
 static void siwe_nonce_cb(void *arg, enum err e, const char *msg)
