@@ -16,7 +16,9 @@
 #   common/*.c common/eth/*.c proto/*.c  -> build/libloom.a
 #   services/<name>/*.c                  -> build/bin/loom-<name> (main.c holds main)
 #   clients/cli/*.c                      -> build/bin/loom
-#   tests/unit/test_<x>.c                -> build/tests/test_<x> (cmocka)
+#   tests/unit/test_<x>.c                -> build/tests/test_<x> (cmocka; links
+#                                           libloom.a, every service's and the
+#                                           CLI's modules but their main.c)
 #   tests/bench/bench_<x>.c              -> build/bench/bench_<x>
 #   tests/fuzz/fuzz_<x>.c                -> build/fuzz/fuzz_<x> (clang -fsanitize=fuzzer)
 
@@ -62,6 +64,7 @@ SERVICES   := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c)))
 SVC_BINS   := $(patsubst services/%/main.c,$(BUILD)/bin/loom-%,$(wildcard services/*/main.c))
 CLI_SRCS   := $(wildcard clients/cli/*.c)
 CLI_BIN    := $(if $(CLI_SRCS),$(BUILD)/bin/loom)
+CLI_LIB    := $(if $(CLI_SRCS),$(BUILD)/lib/libcli.a)
 
 # Each service's modules (all but main.c) also go into an archive so unit
 # tests can link them.
@@ -115,10 +118,15 @@ $(CLI_BIN): $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(HELPER_OBJS) $(SVC_LIBS) $(LIB)
+# The CLI's modules but main.c, for unit tests, as the services' archives.
+$(CLI_LIB): $(filter-out %/main.o,$(CLI_SRCS:%.c=$(BUILD)/obj/%.o))
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(HELPER_OBJS) $(SVC_LIBS) $(CLI_LIB) $(LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HELPER_OBJS) $(SVC_LIBS) $(LIB) -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HELPER_OBJS) $(SVC_LIBS) $(CLI_LIB) $(LIB) -lcmocka $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(SVC_LIBS) $(LIB)
 	@mkdir -p $(@D)
@@ -130,7 +138,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(SVC_LIBS) $(LIB)
 # into one archive; each target links only the members it needs.
 FUZZ_CFLAGS := $(CSTD) -O1 -g -I. -Icommon -Iproto -I/usr/include/cjson \
                -fsanitize=address,undefined -fno-omit-frame-pointer
-FUZZ_LIB_SRCS := $(LIB_SRCS) $(foreach s,$(SERVICES),$($(s)_SRCS))
+FUZZ_LIB_SRCS := $(LIB_SRCS) $(foreach s,$(SERVICES),$($(s)_SRCS)) \
+                 $(filter-out %/main.c,$(CLI_SRCS))
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
 FUZZ_LIB      := $(BUILD)/fuzz/libfuzzloom.a
 $(BUILD)/fuzzobj/%.o: %.c

@@ -3,9 +3,8 @@
  * exit statuses, signed requests, the SSE parser, the gateway codec
  * (errors, job records, the multipart body) and the escrow encodings.
  *
- * The CLI's objects are not linked into unit tests by the Makefile (only
- * libloom.a and the services' archives are), so this file compiles the
- * modules it tests itself. The commands and main.c are covered by
+ * The CLI's modules are linked from build/lib/libcli.a (the Makefile: every
+ * CLI module but main.c). The commands and main.c are covered by
  * tests/integration/cli.sh.
  *
  * SPDX-License-Identifier: MIT
@@ -21,12 +20,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clients/cli/api.c"
-#include "clients/cli/cli.c"
-#include "clients/cli/cli_escrow.c"
-#include "clients/cli/evstream.c"
-#include "clients/cli/cli_http.c"
-#include "clients/cli/sign.c"
+#include "clients/cli/api.h"
+#include "clients/cli/cli.h"
+#include "clients/cli/cli_escrow.h"
+#include "clients/cli/evstream.h"
+#include "clients/cli/cli_http.h"
+#include "clients/cli/sign.h"
+#include "eth/eip191.h"
+#include "hex.h"
+#include "json.h"
 
 /* anvil's second dev account (public test key) and its address. */
 static const char test_key_hex[] =

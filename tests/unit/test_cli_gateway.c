@@ -9,8 +9,8 @@
  * codec_jobs decode; every error body the gateway writes (codec_error with
  * httperr's status) maps back to the error it came from.
  *
- * The CLI's objects are not linked into unit tests by the Makefile, so the
- * modules under test are compiled here (see test_cli.c).
+ * The CLI's modules come from build/lib/libcli.a, the gateway's from its
+ * service archive (the Makefile links both into every unit test).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -26,10 +26,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clients/cli/api.c"
-#include "clients/cli/cli_http.c"
-#include "clients/cli/evstream.c"
-#include "clients/cli/sign.c"
+#include <cjson/cJSON.h>
+
+#include "clients/cli/api.h"
+#include "clients/cli/cli_http.h"
+#include "clients/cli/evstream.h"
+#include "clients/cli/sign.h"
+#include "eth/eip191.h"
+#include "eth/key.h"
+#include "hex.h"
+#include "json.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/codec.h"
 #include "services/gateway/httperr.h"
