@@ -20,6 +20,7 @@ interface Vm {
     function startPrank(address sender) external;
     function stopPrank() external;
     function deal(address account, uint256 balance) external;
+    function etch(address target, bytes calldata code) external;
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 selector) external;
     function expectEmit(bool t1, bool t2, bool t3, bool data, address emitter) external;
@@ -201,6 +202,9 @@ abstract contract Base {
         VM.deal(CLIENT, 1000 ether);
         VM.deal(CLIENT2, 1000 ether);
     }
+
+    /// @dev Runtime code that refuses ETH (PUSH0 PUSH0 REVERT); VM.etch puts it on an account.
+    bytes internal constant REVERTS = hex"5f5ffd";
 
     /// @dev $12.34 at $3000.00 = 0.004113333... ETH, rounded up to the wei.
     uint64 internal constant CENTS = 1234;
