@@ -634,15 +634,17 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// credited: a contract that refuses ETH or burns the stipend would make a
     /// keeper's batch pay for a failed send on top of the new slot.
     function _pay(address to, uint256 amount) private {
-        if (_credit[to] == 0) {
+        uint256 c = _credit[to];
+        if (c == 0) {
             bool ok;
             // solhint-disable-next-line no-inline-assembly
             assembly ("memory-safe") {
                 if iszero(extcodesize(to)) { ok := call(0, to, amount, 0, 0, 0, 0) }
             }
             if (ok) return;
+            c = 1;
         }
-        _addCredit(to, amount);
+        _credit[to] = c + amount;
     }
 
     function _addCredit(address account, uint256 amount) private {
