@@ -73,7 +73,7 @@ mkdir -p "$out"
 
 wei() { "$cast" balance --rpc-url "$LOOM_RPC_URL" "$1"; }
 # The worker's earnings: its wallet plus what the escrow holds for it to
-# withdraw (pull payments, docs/contracts.md).
+# withdraw (payouts are sent to the wallet or credited: docs/contracts.md "Payouts").
 worker_total() {
   local bal pending
   bal=$(wei "$worker_addr")

@@ -298,7 +298,7 @@ int cmd_resolve(struct cli *c, int argc, char **argv)
         "JOB",
         1,
         1,
-        "As the escrow's arbiter, resolve the Disputed job JOB: the worker is credited "
+        "As the escrow's arbiter, resolve the Disputed job JOB: the worker is paid "
         "--to-worker wei and the client the rest. JOB is the escrow's 0x job id, or a gateway "
         "job id with --client.",
         "loom resolve --key-file arbiter.key --client 0x6dedd068246e2efa964642b19cac38cb0a9ed849 "

@@ -11,7 +11,9 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// @notice Escrow for The Loom's compute jobs. A client locks a job's USD price,
 /// converted to wei with a Chainlink ETH/USD feed; a worker claims the job,
 /// commits the sha256 of its result and is paid when the client accepts or the
-/// challenge window passes. Every payout is a pull payment (withdraw).
+/// challenge window passes. A payout is sent straight to a payee without code
+/// (an EOA) whose balance slot has never been written, and credited to that
+/// slot (a pull payment: withdraw) otherwise or when the send fails.
 /// @dev Lifecycle and rules are documented in docs/contracts.md. Timestamps are
 /// uint32 seconds (valid until 2106). Storage is packed for gas (see Stored).
 contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
@@ -60,7 +62,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @dev A job in storage, four slots written once at create; a transition
-    /// rewrites `state` only (plus a balance slot when money is credited).
+    /// rewrites `state` only (plus a balance slot when money is credited, not pushed).
     /// `state` carries everything claim needs, and with `parties` everything
     /// submit and release need, so no transition reads slots 2 and 3 but reopen
     /// (docs/contracts.md "Gas", storage layout). `state`'s bits, low to high:
@@ -130,7 +132,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     mapping(bytes32 jobId => Stored) private _jobs;
     /// @dev 0 = never credited; otherwise balance + 1, so that crediting an
     /// account that has withdrawn rewrites a non-zero slot (EIP-2200: 2,900 gas
-    /// instead of 20,000). See balanceOf.
+    /// instead of 20,000). See balanceOf. While it is 0, payouts are pushed (_pay).
     mapping(address account => uint256 balancePlusOne) private _credit;
 
     // Every job event has the job id and client indexed, and the worker too
@@ -165,16 +167,19 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     event JobReopened(bytes32 indexed jobId, address indexed client, address indexed worker);
     /// @notice The client disputed the result. @param jobId the job. @param client its client. @param worker the worker.
     event JobDisputed(bytes32 indexed jobId, address indexed client, address indexed worker);
-    /// @notice The worker was credited the job's amount. @param jobId the job. @param client its client.
-    /// @param worker the worker. @param amount wei credited. @param byClient true: accept; false: release after the window.
+    /// @notice The worker was paid the job's amount (sent, or credited to its balance; see _pay).
+    /// @param jobId the job. @param client its client. @param worker the worker. @param amount wei paid.
+    /// @param byClient true: accept; false: release after the window.
     event PaymentReleased(
         bytes32 indexed jobId, address indexed client, address indexed worker, uint256 amount, bool byClient
     );
-    /// @notice The client was credited the job's amount after the deadline. @param jobId the job.
-    /// @param client its client. @param worker the claimer at the time, or address(0). @param amount wei credited.
+    /// @notice The client was paid back the job's amount after the deadline (sent or credited; see _pay).
+    /// @param jobId the job. @param client its client. @param worker the claimer at the time, or address(0).
+    /// @param amount wei paid back.
     event JobRefunded(bytes32 indexed jobId, address indexed client, address indexed worker, uint256 amount);
     /// @notice The arbiter split a disputed job. @param jobId the job. @param client its client.
-    /// @param worker the worker. @param toWorker wei credited to the worker. @param toClient wei credited to the client.
+    /// @param worker the worker. @param toWorker wei paid to the worker. @param toClient wei paid to the client
+    /// (each sent or credited; see _pay).
     event DisputeResolved(
         bytes32 indexed jobId, address indexed client, address indexed worker, uint256 toWorker, uint256 toClient
     );
@@ -256,9 +261,9 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// @dev The reentrancy guard of functions that make no external call. Such a
     /// function cannot be re-entered while it runs (it never hands control to
     /// anyone), so it only has to refuse to run inside an external call made by a
-    /// nonReentrant function (create's surplus send, withdraw's send): exactly the
-    /// protection nonReentrant gives it, for one TLOAD instead of a TLOAD and two
-    /// TSTOREs (docs/contracts.md, "Safety rules").
+    /// nonReentrant function (create's surplus send, withdraw's send, a payout's
+    /// push): exactly the protection nonReentrant gives it, for one TLOAD instead
+    /// of a TLOAD and two TSTOREs (docs/contracts.md, "Safety rules").
     modifier notEntered() {
         if (_reentrancyGuardEntered()) revert ReentrancyGuardReentrantCall();
         _;
@@ -410,7 +415,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     }
 
     /// @notice The client accepts a submitted result: the worker is paid at once. @param jobId the job.
-    function accept(bytes32 jobId) external notEntered {
+    function accept(bytes32 jobId) external nonReentrant {
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -435,7 +440,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     /// @notice The arbiter rules on a disputed job: `toWorker` wei to the worker, the rest to the client.
     /// @param jobId the job. @param toWorker wei for the worker, at most the job's amount.
-    function resolve(bytes32 jobId, uint256 toWorker) external notEntered {
+    function resolve(bytes32 jobId, uint256 toWorker) external nonReentrant {
         if (msg.sender != ARBITER) revert NotArbiter();
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
@@ -447,13 +452,13 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         address client = _client(p);
         address worker = _addr(w);
         j.state = _withStage(w, ST_RESOLVED);
-        if (toWorker != 0) _addCredit(worker, toWorker);
-        if (amount != toWorker) _addCredit(client, amount - toWorker);
         emit DisputeResolved(jobId, client, worker, toWorker, amount - toWorker);
+        if (toWorker != 0) _pay(worker, toWorker);
+        if (amount != toWorker) _pay(client, amount - toWorker);
     }
 
     /// @notice Anyone: pays the worker once the challenge window has passed. @param jobId the job.
-    function release(bytes32 jobId) external notEntered {
+    function release(bytes32 jobId) external nonReentrant {
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -479,7 +484,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     /// @notice Anyone: refunds the client once the deadline has passed without a submission.
     /// @param jobId the job.
-    function refund(bytes32 jobId) external notEntered {
+    function refund(bytes32 jobId) external nonReentrant {
         Stored storage j = _jobs[jobId];
         uint256 w = j.state;
         uint256 st = _stage(w);
@@ -547,7 +552,7 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
     /// @notice Anyone: carries out a list of (jobId, action). Each item is
     /// re-validated here; an item that is not due (any more) is skipped, never reverted.
     /// @param performData abi.encode(Item[]), at most MAX_BATCH items.
-    function performUpkeep(bytes calldata performData) external override notEntered {
+    function performUpkeep(bytes calldata performData) external override nonReentrant {
         Item[] memory items = abi.decode(performData, (Item[]));
         uint256 len = items.length;
         if (len > MAX_BATCH) revert BatchTooLarge(len);
@@ -568,16 +573,16 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
 
     // ----------------------------------------------------------------- internal
 
-    /// @dev Submitted job `j` (state word `w`, parties word `p`): Released, the worker credited.
+    /// @dev Submitted job `j` (state word `w`, parties word `p`): Released, the worker paid.
     function _release(bytes32 jobId, Stored storage j, uint256 w, uint256 p, bool byClient) private {
         address worker = _addr(w);
         uint256 amount = _amount(p);
         j.state = _withStage(w, ST_RELEASED);
-        _addCredit(worker, amount);
         emit PaymentReleased(jobId, _client(p), worker, amount, byClient);
+        _pay(worker, amount);
     }
 
-    /// @dev Open, reopened or claimed job `j` (state word `w`): Refunded, the client credited.
+    /// @dev Open, reopened or claimed job `j` (state word `w`): Refunded, the client paid back.
     /// Unclaimed, the address field (the client's copy) is cleared; open, the expiry field
     /// (maxRuntime) is cleared: getJob then shows what it showed before the refund.
     function _refund(bytes32 jobId, Stored storage j, uint256 w) private {
@@ -588,8 +593,8 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         address worker = st == ST_OPEN ? address(0) : _addr(w);
         uint32 expiry = st == ST_CLAIMED ? _expiry(w) : 0;
         j.state = _pack(worker, ST_REFUNDED, _deadline(w), expiry, _window(w));
-        _addCredit(client, amount);
         emit JobRefunded(jobId, client, worker, amount);
+        _pay(client, amount);
     }
 
     /// @dev Claimed job `j` (state word `w`) whose claim lapsed: open again, the
@@ -609,6 +614,37 @@ contract LoomEscrow is ReentrancyGuardTransient, AutomationCompatibleInterface {
         if (block.timestamp > deadline) return Action.Refund;
         if (st == ST_CLAIMED && block.timestamp > _expiry(w) && block.timestamp < deadline) return Action.Reopen;
         return Action.None;
+    }
+
+    /// @dev Pays `amount` (> 0) wei of a settled job to `to`: "push first, credit
+    /// on failure" (docs/contracts.md, "Payouts"). Called after the job's state
+    /// and event are written (checks-effects-interactions), inside nonReentrant
+    /// functions only. The wei are sent at once when `to`'s balance slot has never
+    /// been written (0) and `to` has no code (an EOA: the CALL runs no code, so
+    /// nothing can re-enter, revert or burn gas); that costs about 9,400 gas
+    /// (EIP-2929: 2,600 cold EXTCODESIZE, then a warm CALL 100 + 9,000 for the
+    /// value, 2,300 of which, the stipend, comes back unused) instead of the
+    /// 22,100 of a new balance slot (EIP-2200). The CALL passes gas 0, so the
+    /// callee could have only the 2,300-gas stipend (no SSTORE: EIP-2200's
+    /// sentry) and no return data is copied. Otherwise, or if the send fails
+    /// (only at call depth 1024 for an account without code), the wei are
+    /// credited for withdraw. An account credited once is always credited (a
+    /// 5,000-gas rewrite costs less than a send), so its balance never drops
+    /// behind its back. A contract (EIP-7702 delegated accounts included) is
+    /// credited: a contract that refuses ETH or burns the stipend would make a
+    /// keeper's batch pay for a failed send on top of the new slot.
+    function _pay(address to, uint256 amount) private {
+        uint256 c = _credit[to];
+        if (c == 0) {
+            bool ok;
+            // solhint-disable-next-line no-inline-assembly
+            assembly ("memory-safe") {
+                if iszero(extcodesize(to)) { ok := call(0, to, amount, 0, 0, 0, 0) }
+            }
+            if (ok) return;
+            c = 1;
+        }
+        _credit[to] = c + amount;
     }
 
     function _addCredit(address account, uint256 amount) private {

@@ -20,6 +20,8 @@ interface Vm {
     function startPrank(address sender) external;
     function stopPrank() external;
     function deal(address account, uint256 balance) external;
+    function etch(address target, bytes calldata code) external;
+    function load(address target, bytes32 slot) external view returns (bytes32);
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 selector) external;
     function expectEmit(bool t1, bool t2, bool t3, bool data, address emitter) external;
@@ -202,6 +204,9 @@ abstract contract Base {
         VM.deal(CLIENT2, 1000 ether);
     }
 
+    /// @dev Runtime code that refuses ETH (PUSH0 PUSH0 REVERT); VM.etch puts it on an account.
+    bytes internal constant REVERTS = hex"5f5ffd";
+
     /// @dev $12.34 at $3000.00 = 0.004113333... ETH, rounded up to the wei.
     uint64 internal constant CENTS = 1234;
     uint256 internal constant WEI = 4113333333333334;
@@ -221,6 +226,21 @@ abstract contract Base {
         id = _claimed(client, ref, worker);
         VM.prank(worker);
         esc.submit(id, RESULT);
+    }
+
+    /// @dev The raw balance slot of `account` (LoomEscrow's `_credit`, storage slot 2 after
+    /// `paused` and `_jobs`): 0 = never written (payouts are sent), else balance + 1.
+    function _slot(address account) internal view returns (uint256) {
+        return uint256(VM.load(address(esc), keccak256(abi.encode(account, uint256(2)))));
+    }
+
+    /// @dev Settles `id` by accept while `worker` refuses ETH (code REVERTS, removed again
+    /// afterwards), so the worker is credited: its balance slot is in use from then on.
+    function _acceptCredited(bytes32 id, address worker) internal {
+        VM.etch(worker, REVERTS);
+        VM.prank(esc.getJob(id).client);
+        esc.accept(id);
+        VM.etch(worker, "");
     }
 
     function _bound(uint256 x, uint256 lo, uint256 hi) internal pure returns (uint256) {

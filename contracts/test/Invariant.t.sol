@@ -18,7 +18,10 @@ interface VmLogs {
 }
 
 /// @dev Drives the escrow with random clients, workers, prices and times, and
-/// keeps a ghost ledger built from the escrow's own settlement events.
+/// keeps a ghost ledger built from the escrow's own settlement events and, for
+/// every settling call, from each actor's wallet and escrow balance: what an
+/// event pays a party must show up exactly as that party's wallet growth (a
+/// push) plus its escrow balance growth (a credit).
 contract Handler {
     Vm internal constant VM = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
     VmLogs internal constant LOGS = VmLogs(address(uint160(uint256(keccak256("hevm cheat code")))));
@@ -33,7 +36,12 @@ contract Handler {
     mapping(bytes32 => uint256) public toWorker;
     mapping(bytes32 => uint256) public toClient;
     mapping(bytes32 => uint256) public settlements;
-    uint256 public credited; // sum of credits announced by events
+    uint256 public credited; // sum of credits: surplus events, and settlements measured as balance growth
+    uint256 public pushed; // sum of settlements measured as wallet growth
+    uint256 public settledTotal; // sum of the settlement events' amounts
+    uint256 public pushMisses; // settling calls where some party's wallet + balance growth != its events' amounts
+    uint256 public badPushes; // wei sent to an account with code or a used balance slot (must stay 0)
+    uint256 public surplusCredited; // sum of SurplusCredited amounts (part of credited)
     uint256 public withdrawn; // sum of successful withdrawals (forge records the logs of reverted calls too)
     uint256 public nonce;
     uint256 public calls;
@@ -87,7 +95,9 @@ contract Handler {
                 (uint256 w, uint256 c) = abi.decode(logs[i].data, (uint256, uint256));
                 _settle(logs[i].topics[1], w, c);
             } else if (t == SURPLUS) {
-                credited += abi.decode(logs[i].data, (uint256));
+                uint256 amount = abi.decode(logs[i].data, (uint256));
+                credited += amount;
+                surplusCredited += amount;
             }
         }
     }
@@ -96,7 +106,28 @@ contract Handler {
         settlements[id] += 1;
         toWorker[id] += w;
         toClient[id] += c;
-        credited += w + c;
+        settledTotal += w + c;
+        (address client, address worker) = (ESC.getJob(id).client, ESC.getJob(id).worker);
+        for (uint256 i; i < actors.length; ++i) {
+            if (actors[i] == worker) _snap[i].due += w;
+            if (actors[i] == client) _snap[i].due += c;
+        }
+    }
+
+    /// One actor around a settling call: wallet, escrow balance and raw balance slot
+    /// (0 = never credited) before it, and what the call's settlement events pay it.
+    struct Snap {
+        uint256 wallet;
+        uint256 bal;
+        uint256 raw;
+        uint256 due;
+    }
+
+    Snap[7] internal _snap;
+
+    /// The escrow's raw balance slot of `a` (storage slot 2: `paused`, `_jobs`, `_credit`).
+    function _slotOf(address a) internal view returns (uint256) {
+        return uint256(VM.load(address(ESC), keccak256(abi.encode(a, uint256(2)))));
     }
 
     modifier recorded() {
@@ -104,6 +135,27 @@ contract Handler {
         LOGS.recordLogs();
         _;
         _ledger();
+    }
+
+    /// A call that may settle jobs: each actor's wallet growth is what was pushed to it,
+    /// its balance growth what was credited, and together they are what the events pay it.
+    modifier settling() {
+        ++calls;
+        for (uint256 i; i < actors.length; ++i) {
+            _snap[i] = Snap(actors[i].balance, ESC.balanceOf(actors[i]), _slotOf(actors[i]), 0);
+        }
+        LOGS.recordLogs();
+        _;
+        _ledger();
+        for (uint256 i; i < actors.length; ++i) {
+            Snap memory b = _snap[i];
+            uint256 p = actors[i].balance - b.wallet; // settling calls never take from a wallet
+            uint256 c = ESC.balanceOf(actors[i]) - b.bal;
+            pushed += p;
+            credited += c;
+            if (p + c != b.due) ++pushMisses;
+            if (p != 0 && (b.raw != 0 || actors[i].code.length != 0)) badPushes += p;
+        }
     }
 
     function create(uint256 clientSeed, uint64 cents, uint32 runtime, uint32 window, uint256 extra, bool refuser)
@@ -148,7 +200,7 @@ contract Handler {
         try ESC.submit(id, result | bytes32(uint256(1))) {} catch {}
     }
 
-    function accept(uint256 jobSeed) external recorded {
+    function accept(uint256 jobSeed) external settling {
         bytes32 id = _job(jobSeed);
         VM.prank(ESC.getJob(id).client);
         try ESC.accept(id) {} catch {}
@@ -160,14 +212,14 @@ contract Handler {
         try ESC.dispute(id) {} catch {}
     }
 
-    function resolve(uint256 jobSeed, uint256 split) external recorded {
+    function resolve(uint256 jobSeed, uint256 split) external settling {
         bytes32 id = _job(jobSeed);
         uint256 amount = ESC.getJob(id).amount;
         VM.prank(ARBITER);
         try ESC.resolve(id, amount == 0 ? 0 : split % (amount + 1)) {} catch {}
     }
 
-    function release(uint256 jobSeed) external recorded {
+    function release(uint256 jobSeed) external settling {
         try ESC.release(_job(jobSeed)) {} catch {}
     }
 
@@ -175,7 +227,7 @@ contract Handler {
         try ESC.reopen(_job(jobSeed)) {} catch {}
     }
 
-    function refund(uint256 jobSeed) external recorded {
+    function refund(uint256 jobSeed) external settling {
         try ESC.refund(_job(jobSeed)) {} catch {}
     }
 
@@ -192,7 +244,7 @@ contract Handler {
     }
 
     /// A keeper's batch: random jobs with random actions, some listed twice.
-    function upkeep(uint256 seed, uint8 n) external recorded {
+    function upkeep(uint256 seed, uint8 n) external settling {
         n = uint8(n % 12);
         LoomEscrow.Item[] memory items = new LoomEscrow.Item[](n);
         for (uint256 i; i < n; ++i) {
@@ -250,7 +302,12 @@ contract InvariantTest {
         LoomEscrow.Job memory ja = esc.getJob(a);
         if (handler.settlements(a) != 1 || handler.toWorker(a) != ja.amount) revert Broken("a", a, 0, 1);
         if (handler.settlements(b) != 1 || handler.toClient(b) != esc.getJob(b).amount) revert Broken("b", b, 0, 1);
-        if (handler.credited() != ja.amount + esc.getJob(b).amount + 5) revert Broken("credited", 0, 0, 0);
+        // Job a paid its EOA worker's wallet; job b's refund and the surplus went to the
+        // refusing contract client's balance.
+        if (handler.pushed() != ja.amount) revert Broken("pushed", a, handler.pushed(), ja.amount);
+        if (handler.credited() != esc.getJob(b).amount + 5) revert Broken("credited", b, handler.credited(), 0);
+        if (handler.settledTotal() != ja.amount + esc.getJob(b).amount) revert Broken("settled", 0, 0, 0);
+        invariant_pushedPlusCreditedIsSettled();
         invariant_balanceIsLockedPlusWithdrawable();
         invariant_noJobPaidTwice();
         invariant_moneyEndsWithOneParty();
@@ -283,6 +340,18 @@ contract InvariantTest {
         // And the settlement events account for every credit that is still owed.
         if (handler.credited() - handler.withdrawn() != owed) {
             revert Broken("ledger", 0, owed, handler.credited() - handler.withdrawn());
+        }
+    }
+
+    /// Every settlement event's amount reached its party, as a push to an EOA with an unused
+    /// balance slot or as a credit, never both and never neither; nothing else was pushed.
+    function invariant_pushedPlusCreditedIsSettled() public view {
+        if (handler.pushMisses() != 0) revert Broken("a party's growth != its events", 0, handler.pushMisses(), 0);
+        if (handler.badPushes() != 0) revert Broken("sent to a contract or a used slot", 0, handler.badPushes(), 0);
+        // credited also holds the surplus credits (SurplusCredited), which are no settlement.
+        uint256 surplus = handler.surplusCredited();
+        if (handler.pushed() + handler.credited() - surplus != handler.settledTotal()) {
+            revert Broken("pushed + credited", 0, handler.pushed() + handler.credited() - surplus, handler.settledTotal());
         }
     }
 

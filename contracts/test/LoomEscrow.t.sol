@@ -429,7 +429,10 @@ contract LoomEscrowTest is Base {
         VM.prank(CLIENT);
         esc.accept(id);
         _ok(_status(id) == LoomEscrow.Status.Released, "released");
-        _eq(esc.balanceOf(WORKER), WEI, "worker credited");
+        _eq(WORKER.balance, WEI, "worker paid to its wallet");
+        _eq(esc.balanceOf(WORKER), 0, "nothing credited");
+        _eq(_slot(WORKER), 0, "balance slot never written");
+        _eq(address(esc).balance, 0, "escrow empty");
     }
 
     function test_accept_revertsNotClient() public {
@@ -500,8 +503,8 @@ contract LoomEscrowTest is Base {
         emit DisputeResolved(id, CLIENT, WORKER, WEI, 0);
         VM.prank(ARBITER);
         esc.resolve(id, WEI);
-        _eq(esc.balanceOf(WORKER), WEI, "worker");
-        _eq(esc.balanceOf(CLIENT), 0, "client");
+        _eq(WORKER.balance, WEI, "worker");
+        _eq(CLIENT.balance, 1000 ether - WEI, "client");
         _ok(_status(id) == LoomEscrow.Status.Resolved, "resolved");
     }
 
@@ -509,16 +512,17 @@ contract LoomEscrowTest is Base {
         bytes32 id = _disputed();
         VM.prank(ARBITER);
         esc.resolve(id, 0);
-        _eq(esc.balanceOf(WORKER), 0, "worker");
-        _eq(esc.balanceOf(CLIENT), WEI, "client");
+        _eq(WORKER.balance, 0, "worker");
+        _eq(CLIENT.balance, 1000 ether, "client");
     }
 
     function test_resolve_split() public {
         bytes32 id = _disputed();
         VM.prank(ARBITER);
         esc.resolve(id, 1000);
-        _eq(esc.balanceOf(WORKER), 1000, "worker");
-        _eq(esc.balanceOf(CLIENT), WEI - 1000, "client");
+        _eq(WORKER.balance, 1000, "worker");
+        _eq(CLIENT.balance, 1000 ether - 1000, "client");
+        _eq(address(esc).balance, 0, "escrow empty");
     }
 
     function test_resolve_revertsNotArbiter() public {
@@ -551,7 +555,7 @@ contract LoomEscrowTest is Base {
         emit PaymentReleased(id, CLIENT, WORKER, WEI, false);
         VM.prank(ANYONE);
         esc.release(id);
-        _eq(esc.balanceOf(WORKER), WEI, "worker");
+        _eq(WORKER.balance, WEI, "worker");
         _wrong(id, LoomEscrow.Status.Released);
         esc.release(id); // never twice
     }
@@ -656,7 +660,8 @@ contract LoomEscrowTest is Base {
         emit JobRefunded(id, CLIENT, address(0), WEI);
         VM.prank(ANYONE);
         esc.refund(id);
-        _eq(esc.balanceOf(CLIENT), WEI, "client");
+        _eq(CLIENT.balance, 1000 ether, "client paid back to its wallet");
+        _eq(_slot(CLIENT), 0, "balance slot never written");
         _ok(_status(id) == LoomEscrow.Status.Refunded, "refunded");
     }
 
@@ -664,8 +669,9 @@ contract LoomEscrowTest is Base {
         bytes32 id = _claimed(CLIENT, REF, WORKER);
         VM.warp(T0 + 7 days + 1);
         esc.refund(id);
-        _eq(esc.balanceOf(CLIENT), WEI, "client");
-        _eq(esc.balanceOf(WORKER), 0, "worker");
+        _eq(CLIENT.balance, 1000 ether, "client paid back to its wallet");
+        _eq(WORKER.balance, 0, "worker");
+        _eq(esc.balanceOf(CLIENT), 0, "client not credited");
     }
 
     function test_refund_revertsBeforeDeadline() public {
@@ -686,8 +692,8 @@ contract LoomEscrowTest is Base {
 
     function test_withdraw_paysAndEmits() public {
         bytes32 id = _submitted(CLIENT, REF, WORKER);
-        VM.prank(CLIENT);
-        esc.accept(id);
+        _acceptCredited(id, WORKER);
+        _eq(esc.balanceOf(WORKER), WEI, "credited");
         VM.expectEmit(true, true, true, true, address(esc));
         emit Withdrawn(WORKER, WORKER, WEI);
         VM.prank(WORKER);
@@ -717,8 +723,7 @@ contract LoomEscrowTest is Base {
 
     function test_withdrawTo_paysOther() public {
         bytes32 id = _submitted(CLIENT, REF, WORKER);
-        VM.prank(CLIENT);
-        esc.accept(id);
+        _acceptCredited(id, WORKER);
         VM.prank(WORKER);
         esc.withdrawTo(payable(ANYONE));
         _eq(ANYONE.balance, WEI, "paid");
@@ -763,10 +768,6 @@ contract LoomEscrowTest is Base {
         esc.refund(b);
         VM.prank(CLIENT2);
         esc.accept(d);
-        VM.prank(WORKER);
-        esc.withdraw();
-        VM.prank(CLIENT);
-        esc.withdraw();
         _eq(WORKER.balance, 2 * WEI, "worker paid for a and d");
         _eq(CLIENT.balance, 1000 ether - 2 * WEI, "client got b back");
     }
@@ -802,6 +803,152 @@ contract LoomEscrowTest is Base {
         _ok(_status(other) == LoomEscrow.Status.Open, "not claimed from the hook");
     }
 
+    // ---------------------------------------------------------------- payouts
+
+    /// An EOA that was never credited is paid straight to its wallet, to the wei, every time,
+    /// and its balance slot is never written.
+    function test_pay_pushesToEoaExactlyAndRepeatedly() public {
+        VM.deal(WORKER, 5 ether);
+        bytes32 a = _submitted(CLIENT, bytes32("a"), WORKER);
+        bytes32 b = _submitted(CLIENT2, bytes32("b"), WORKER);
+        VM.prank(CLIENT);
+        esc.accept(a);
+        _eq(WORKER.balance, 5 ether + WEI, "first payment in the wallet");
+        _eq(_slot(WORKER), 0, "slot untouched");
+        VM.warp(T0 + 1 days + 1);
+        esc.release(b);
+        _eq(WORKER.balance, 5 ether + 2 * WEI, "second payment in the wallet");
+        _eq(_slot(WORKER), 0, "slot still untouched");
+        _eq(address(esc).balance, 0, "escrow empty");
+        VM.prank(WORKER);
+        VM.expectRevert(LoomEscrow.NothingToWithdraw.selector);
+        esc.withdraw();
+    }
+
+    /// Once credited (here: a payment while the account refused ETH), an account is always
+    /// credited, even after it withdrew everything and takes ETH again.
+    function test_pay_creditedAccountStaysCredited() public {
+        bytes32 a = _submitted(CLIENT, bytes32("a"), WORKER);
+        _acceptCredited(a, WORKER);
+        _eq(_slot(WORKER), WEI + 1, "slot = balance + 1");
+        VM.prank(WORKER);
+        esc.withdraw();
+        _eq(_slot(WORKER), 1, "withdraw leaves 1");
+        _eq(WORKER.balance, WEI, "withdrawn");
+        bytes32 b = _submitted(CLIENT, bytes32("b"), WORKER);
+        VM.prank(CLIENT);
+        esc.accept(b);
+        _eq(WORKER.balance, WEI, "no send");
+        _eq(esc.balanceOf(WORKER), WEI, "credited");
+        _eq(address(esc).balance, WEI, "escrow holds the credit");
+    }
+
+    /// A contract payee is credited without any call: a refusing one, a gas-burning one, one
+    /// that would re-enter; the EOAs settled in the same batch are paid to their wallets.
+    function test_pay_contractsCreditedNoCodeRuns() public {
+        Refuser bad = new Refuser(esc);
+        GasHog hog = new GasHog(esc);
+        Reenterer re = new Reenterer(esc);
+        bytes32 a = _create(CLIENT, bytes32("a"));
+        bytes32 b = _create(CLIENT, bytes32("b"));
+        bytes32 c = _create(CLIENT, bytes32("c"));
+        bytes32 d = _submitted(CLIENT, bytes32("d"), WORKER);
+        bad.claim(a);
+        bad.submit(a);
+        hog.claim(b);
+        hog.submit(b);
+        re.claim(c);
+        re.submit(c);
+        bytes32 other = _submitted(CLIENT2, bytes32("other"), WORKER2);
+        re.setMode(2, other); // its hook would release `other`
+        VM.warp(T0 + 1 days + 1);
+        LoomEscrow.Item[] memory items = new LoomEscrow.Item[](4);
+        items[0] = LoomEscrow.Item(a, LoomEscrow.Action.Release);
+        items[1] = LoomEscrow.Item(b, LoomEscrow.Action.Release);
+        items[2] = LoomEscrow.Item(c, LoomEscrow.Action.Release);
+        items[3] = LoomEscrow.Item(d, LoomEscrow.Action.Release);
+        esc.performUpkeep{gas: 1_000_000}(abi.encode(items));
+        _eq(esc.balanceOf(address(bad)), WEI, "refuser credited");
+        _eq(esc.balanceOf(address(hog)), WEI, "hog credited");
+        _eq(esc.balanceOf(address(re)), WEI, "reenterer credited");
+        _eq(address(re).balance, 0, "nothing sent to the reenterer");
+        _ok(!re.reentryFailed() && re.reentryError().length == 0, "the reenterer's hook never ran");
+        _ok(_status(other) == LoomEscrow.Status.Submitted, "other job untouched");
+        _eq(WORKER.balance, WEI, "EOA worker paid in the same batch");
+        _eq(address(esc).balance, 4 * WEI, "escrow = three credits + the other job");
+    }
+
+    /// Re-entering release from a withdrawal's send is refused: release is nonReentrant now
+    /// that it may send ETH.
+    function test_reentrancy_releaseCannotBeReenteredFromWithdraw() public {
+        Reenterer r = new Reenterer(esc);
+        bytes32 id = _create(CLIENT, REF);
+        r.claim(id);
+        r.submit(id);
+        VM.prank(CLIENT);
+        esc.accept(id);
+        bytes32 other = _submitted(CLIENT2, bytes32("other"), WORKER);
+        VM.warp(T0 + 1 days + 1);
+        r.setMode(2, other);
+        r.withdraw();
+        _ok(r.reentryFailed(), "reentry refused");
+        _ok(
+            keccak256(r.reentryError())
+                == keccak256(abi.encodeWithSelector(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector)),
+            "guard error"
+        );
+        _ok(_status(other) == LoomEscrow.Status.Submitted, "not released from the hook");
+        _eq(address(r).balance, WEI, "paid once");
+    }
+
+    /// A keeper batch mixing every payout kind: pushed release, credited release (a worker with a
+    /// balance slot), release to a contract, pushed refund, refund to a contract client, a reopen
+    /// and a skipped item; every party ends with exactly its amount, in its wallet or its balance.
+    function test_performUpkeep_mixedBatch() public {
+        Refuser rc = new Refuser(esc);
+        Refuser rw = new Refuser(esc);
+        VM.deal(address(rc), 1 ether);
+        bytes32 seasoned = _submitted(CLIENT2, bytes32("s"), WORKER2);
+        _acceptCredited(seasoned, WORKER2);
+        VM.prank(WORKER2);
+        esc.withdraw(); // WORKER2: WEI in the wallet, balance slot at 1
+        bytes32 pushed = _submitted(CLIENT, bytes32("p"), WORKER);
+        bytes32 credited = _submitted(CLIENT, bytes32("c"), WORKER2);
+        bytes32 contractW = _create(CLIENT, bytes32("w"));
+        rw.claim(contractW);
+        rw.submit(contractW);
+        bytes32 refundEoa = _claimed(CLIENT, bytes32("r"), WORKER);
+        bytes32 refundContract = rc.create(bytes32("rc"), CENTS, WEI);
+        bytes32 reopenMe = _create(CLIENT2, bytes32("o"));
+        VM.prank(WORKER);
+        esc.claim(reopenMe);
+        // Refunds are due after 7 days; a reopen needs a lapsed claim before the deadline.
+        VM.warp(T0 + 7 days + 1);
+        LoomEscrow.Item[] memory items = new LoomEscrow.Item[](6);
+        items[0] = LoomEscrow.Item(pushed, LoomEscrow.Action.Release);
+        items[1] = LoomEscrow.Item(credited, LoomEscrow.Action.Release);
+        items[2] = LoomEscrow.Item(contractW, LoomEscrow.Action.Release);
+        items[3] = LoomEscrow.Item(refundEoa, LoomEscrow.Action.Refund);
+        items[4] = LoomEscrow.Item(refundContract, LoomEscrow.Action.Refund);
+        items[5] = LoomEscrow.Item(reopenMe, LoomEscrow.Action.Reopen); // past the deadline: skipped
+        VM.expectEmit(true, true, true, true, address(esc));
+        emit UpkeepPerformed(ANYONE, 5, 1);
+        VM.prank(ANYONE);
+        esc.performUpkeep(abi.encode(items));
+        _eq(WORKER.balance, WEI, "pushed release");
+        _eq(esc.balanceOf(WORKER), 0, "pushed worker not credited");
+        _eq(WORKER2.balance, WEI, "credited worker's wallet unchanged");
+        _eq(esc.balanceOf(WORKER2), WEI, "credited worker's balance");
+        _eq(esc.balanceOf(address(rw)), WEI, "contract worker credited");
+        _eq(CLIENT.balance, 1000 ether - 3 * WEI, "client: 4 jobs paid, 1 refunded to the wallet");
+        _eq(esc.balanceOf(CLIENT), 0, "client not credited");
+        _eq(esc.balanceOf(address(rc)), WEI, "contract client credited its refund");
+        _eq(address(rc).balance, 1 ether - WEI, "contract client's wallet unchanged by the refund");
+        _ok(_status(reopenMe) == LoomEscrow.Status.Claimed, "reopen skipped");
+        // Escrow: three credits + the still-claimed job.
+        _eq(address(esc).balance, 4 * WEI, "escrow = credits + locked");
+    }
+
     // -------------------------------------------------------------- blocking
 
     /// A reverting worker and a gas-hungry worker never block the client or each other.
@@ -821,10 +968,11 @@ contract LoomEscrowTest is Base {
         items[1] = LoomEscrow.Item(b, LoomEscrow.Action.Release);
         items[2] = LoomEscrow.Item(c, LoomEscrow.Action.Release);
         esc.performUpkeep(abi.encode(items));
-        _eq(esc.balanceOf(WORKER), WEI, "good worker credited");
-        VM.prank(WORKER);
-        esc.withdraw();
-        _eq(WORKER.balance, WEI, "good worker paid");
+        _eq(WORKER.balance, WEI, "good worker paid in the same batch");
+        _eq(esc.balanceOf(WORKER), 0, "good worker not credited");
+        _eq(esc.balanceOf(address(bad)), WEI, "refuser credited");
+        _eq(esc.balanceOf(address(hog)), WEI, "hog credited");
+        _eq(address(esc).balance, 2 * WEI, "escrow holds the two credits");
         VM.expectRevert(LoomEscrow.TransferFailed.selector);
         hog.withdraw(); // only the hog itself is stuck, and keeps its balance
         _eq(esc.balanceOf(address(hog)), WEI, "hog keeps its balance");
@@ -892,15 +1040,16 @@ contract LoomEscrowTest is Base {
         esc.performUpkeep(abi.encode(items));
         _ok(_status(open) == LoomEscrow.Status.Open, "open untouched");
         _ok(_status(lapsed) == LoomEscrow.Status.Open, "reopened");
-        _eq(esc.balanceOf(WORKER2), WEI, "paid once");
+        _eq(WORKER2.balance, WEI, "paid once");
         // A second keeper with the same list: harmless.
         esc.performUpkeep(abi.encode(items));
-        _eq(esc.balanceOf(WORKER2), WEI, "still paid once");
+        _eq(WORKER2.balance, WEI, "still paid once");
         // Refund through upkeep after the deadline.
         VM.warp(T0 + 8 days);
         (, bytes memory data) = esc.checkUpkeep(_ids(open, lapsed, sub, bytes32("none")));
         esc.performUpkeep(data);
-        _eq(esc.balanceOf(CLIENT), 2 * WEI, "two refunds");
+        _eq(CLIENT.balance, 1000 ether - WEI, "two refunds back in the wallet, one job paid");
+        _eq(address(esc).balance, 0, "escrow empty");
     }
 
     function test_performUpkeep_revertsBatchTooLarge() public {
@@ -918,6 +1067,6 @@ contract LoomEscrowTest is Base {
         items[0] = LoomEscrow.Item(sub, LoomEscrow.Action.Release);
         _ok(keccak256(data) == keccak256(abi.encode(items)), "same bytes as abi.encode");
         esc.performUpkeep(data);
-        _eq(esc.balanceOf(WORKER), WEI, "released");
+        _eq(WORKER.balance, WEI, "released");
     }
 }

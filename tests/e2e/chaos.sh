@@ -34,12 +34,16 @@
 #     logs (block, index, tx, kind, job, amount), and each job row has the
 #     chain's status, worker, locked amount and settling transaction;
 #   - the money, to the wei: the sum of the JobCreated amounts is what the
-#     client's fund commands locked, and equals worker credit + client refunds
+#     client's fund commands locked, and equals worker pay + client refunds
 #     + fees (LoomEscrow takes no fee: the term is 0 and checked as such: no
-#     wei is unaccounted for); the escrow's balanceOf the worker and of the
-#     client equal those credits less withdrawals, the escrow's own ETH
-#     balance equals what it still owes, and the client's wallet is its start
-#     less the locked amounts and the gas of its fund transactions.
+#     wei is unaccounted for); both are EOAs never credited, so every payout
+#     was sent straight to their wallets (docs/contracts.md "Payouts"): the
+#     escrow's balanceOf each is 0 (the surplus credits less withdrawals),
+#     the escrow's own ETH balance equals what it still owes, the client's
+#     wallet is its start less the locked amounts and the gas of its fund
+#     transactions plus the refunds, and the worker's its start plus its pay
+#     less the gas of every transaction it sent (receipts of the blocks since
+#     the deployment).
 # A service that does not start fails the test (lib.bash). Settings:
 # LOOM_CHAOS_JOBS (50), LOOM_CHAOS_DEADLINE_S (120), LOOM_CHAOS_TIMEOUT_S (300,
 # for everything to settle), LOOM_CHAOS_KEEP (a folder to copy the logs of a
@@ -61,6 +65,7 @@ worker=$(cat "$state/keys/worker.addr")
 pg_url=$(sed -n 's/^  postgres \{1,\}\(postgresql:[^ ]*\).*/\1/p' "$state/summary.txt")
 start_block=$(jq -r .deploymentBlock "$deployment")
 client_start=$(wei "$client")
+worker_start=$(wei "$worker") # before any job exists, so before any transaction of the worker
 
 # --- The chain, read by one helper ------------------------------------------
 # chain.py counts: "created claimed submitted settled reopened" over all the
@@ -134,10 +139,33 @@ if cmd == "open-claims":
     print(" ".join(sorted({e["job"] for e in ev if e["kind"] == "JobClaimed"} - done)))
     sys.exit(0)
 
-# audit JOBS ROWS EVENTS WORKER CLIENT CLIENT_START CLIENT_END ORPHANS
-jobs_f, rows_f, events_f, worker, client, c_start, c_end, orphans = args
+# audit JOBS ROWS EVENTS WORKER CLIENT CLIENT_START CLIENT_END ORPHANS WORKER_START WORKER_END
+jobs_f, rows_f, events_f, worker, client, c_start, c_end, orphans, w_start, w_end = args
 worker, client, orphans = worker.lower(), client.lower(), set(orphans.split())
-c_start, c_end = int(c_start), int(c_end)
+c_start, c_end, w_start, w_end = int(c_start), int(c_end), int(w_start), int(w_end)
+
+def batch(reqs):
+    body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                       for i, (m, p) in enumerate(reqs)]).encode()
+    req = urllib.request.Request(rpc, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        ans = sorted(json.load(r), key=lambda a: a["id"])
+    if len(ans) != len(reqs) or any("error" in a or a.get("result") is None for a in ans):
+        raise SystemExit("rpc batch failed")
+    return [a["result"] for a in ans]
+
+def gas_paid_by(who):
+    # Every transaction `who` sent since the deployment block, from the blocks and receipts.
+    head = int(call("eth_blockNumber", []), 16)
+    txs = []
+    for lo in range(start, head + 1, 100):
+        blocks = batch([("eth_getBlockByNumber", [hex(b), True]) for b in range(lo, min(lo + 100, head + 1))])
+        txs += [t["hash"] for blk in blocks for t in blk["transactions"] if t["from"].lower() == who]
+    fee = 0
+    for i in range(0, len(txs), 100):
+        for r in batch([("eth_getTransactionReceipt", [t]) for t in txs[i:i + 100]]):
+            fee += int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16)
+    return fee, len(txs)
 failed = 0
 def check(name, good, detail=""):
     global failed
@@ -217,26 +245,30 @@ check("each refunded row names the worker that held the lapsed claim (or none)",
 # The money, to the wei.
 locked = sum(a for _, a, _ in jobs.values())
 on_chain = sum(created[j][0]["amount"] for j in ours)
-credit_worker = sum(settle[j]["amount"] for j in paid)
+pay_worker = sum(settle[j]["amount"] for j in paid)
 refunds = sum(settle[j]["amount"] for j in refunded)
-fees = on_chain - credit_worker - refunds
-print("money: locked %d wei = worker credit %d + client refunds %d + fees %d" % (locked, credit_worker, refunds, fees))
+fees = on_chain - pay_worker - refunds
+print("money: locked %d wei = worker pay %d + client refunds %d + fees %d" % (locked, pay_worker, refunds, fees))
 check("JobCreated amounts equal what loom fund locked (%d wei)" % locked, on_chain == locked)
-check("worker credit + client refunds + fees (0: LoomEscrow takes none) = total locked", fees == 0,
+check("worker pay + client refunds + fees (0: LoomEscrow takes none) = total locked", fees == 0,
       "%d wei unaccounted for" % fees)
 withdrawn = lambda who: sum(e["amount"] for e in ev if e["kind"] == "Withdrawn" and e["account"] == who)
 surplus = sum(e["amount"] for e in ev if e["kind"] == "SurplusCredited" and e["account"] == client)
-check("escrow balanceOf(worker) = its credit less withdrawals",
-      balance_of(worker) == credit_worker - withdrawn(worker),
-      "%d != %d - %d" % (balance_of(worker), credit_worker, withdrawn(worker)))
-check("escrow balanceOf(client) = refunds + surplus less withdrawals",
-      balance_of(client) == refunds + surplus - withdrawn(client))
+check("escrow balanceOf(worker) = 0: its pay was sent, not credited", balance_of(worker) == 0,
+      "%d credited" % balance_of(worker))
+check("escrow balanceOf(client) = surplus credits less withdrawals (refunds were sent)",
+      balance_of(client) == surplus - withdrawn(client))
 held = int(call("eth_getBalance", [escrow, "latest"]), 16)
 check("the escrow's ETH = what it owes (worker and client balances)",
       held == balance_of(worker) + balance_of(client), "%d != %d" % (held, balance_of(worker) + balance_of(client)))
 spent = sum(s for _, _, s in jobs.values())
-check("client wallet = start - (locked + gas) of its fund transactions",
-      c_end == c_start - spent + withdrawn(client), "%d != %d - %d" % (c_end, c_start, spent))
+check("client wallet = start - (locked + gas) of its fund transactions + refunds sent back",
+      c_end == c_start - spent + refunds + withdrawn(client),
+      "%d != %d - %d + %d" % (c_end, c_start, spent, refunds))
+w_gas, w_txs = gas_paid_by(worker)
+check("worker wallet = start + pay sent - gas of its %d transactions" % w_txs,
+      w_end == w_start + pay_worker - w_gas + withdrawn(worker),
+      "%d != %d + %d - %d" % (w_end, w_start, pay_worker, w_gas))
 sys.exit(1 if failed else 0)
 PY
 chain() { python3 "$work/chain.py" "$rpc" "$escrow" "$start_block" "$@"; }
@@ -346,6 +378,7 @@ db_caught_up() { [ "$(db "SELECT block_number FROM chain_checkpoint")" -ge "$hea
 wait_for "the indexer's checkpoint to reach block $head_block" 60 db_caught_up \
   && ok "the indexer's checkpoint reached block $head_block"
 client_end=$(wei "$client")
+worker_end=$(wei "$worker")
 
 db "SELECT id, chain_job_id, status, coalesce(worker_address, ''), coalesce(escrow_wei::text, ''),
       coalesce(released_tx, ''), coalesce(refunded_tx, '') FROM jobs WHERE funded_tx IS NOT NULL" >"$work/rows.tsv"
@@ -359,7 +392,7 @@ while IFS= read -r line; do
     *) echo "$line" ;;
   esac
 done < <(chain audit "$work/jobs.tsv" "$work/rows.tsv" "$work/events.tsv" "$worker" "$client" \
-  "$client_start" "$client_end" "$orphans" 2>&1)
+  "$client_start" "$client_end" "$orphans" "$worker_start" "$worker_end" 2>&1)
 echo "chaos run: $((SECONDS - t_start))s in all"
 if [ "$failed" != 0 ]; then
   show_logs jobstore gateway indexer keeper worker

@@ -11,10 +11,12 @@
 # keys/deployer.key, as contracts/deploy.sh sets it) rules with
 # `loom resolve`: all of job A to the worker, none of job B. Checked: A ends COMPLETED and B REFUNDED;
 # one DisputeResolved each with the split in its data and no PaymentReleased
-# (the keeper left disputed jobs alone after their window); the escrow holds
-# A's amount for the worker and B's for the client; the client's wallet lost
-# both prices and the gas of two funds and two disputes; the arbiter's wallet
-# only its two resolves' gas; the worker's the gas of its claims and submits.
+# (the keeper left disputed jobs alone after their window); both rulings were
+# paid straight to the wallets (EOAs never credited: docs/contracts.md
+# "Payouts"), so the escrow holds nothing for either; the client's wallet lost
+# A's price and the gas of two funds and two disputes (B's price came back);
+# the arbiter's wallet only its two resolves' gas; the worker's gained A's
+# price less the gas of its claims and submits.
 # Last line: "N passed, N failed".
 # SPDX-License-Identifier: MIT
 # shellcheck source=tests/e2e/lib.bash
@@ -90,10 +92,10 @@ for k in a b; do
   equal "job ${id[$k]}: DisputeResolved toWorker toClient" "$split" \
     "${to_worker[$k]} $(sub "${locked[$k]}" "${to_worker[$k]}")"
 done
-equal "escrow holds job ${id[a]}'s amount for the worker" "$(escrow_balance "$worker")" "${locked[a]}"
-equal "escrow holds job ${id[b]}'s amount for the client" "$(escrow_balance "$client")" "${locked[b]}"
-equal "client's wallet: start less both prices, two funds' and two disputes' gas" "$(wei "$client")" \
-  "$(sub "$client_start" "$(add "${locked[a]}" "${locked[b]}" "${fund_gas[a]}" "${fund_gas[b]}" \
+equal "escrow holds nothing for the worker (job ${id[a]} sent to its wallet)" "$(escrow_balance "$worker")" 0
+equal "escrow holds nothing for the client (job ${id[b]} sent to its wallet)" "$(escrow_balance "$client")" 0
+equal "client's wallet: start less job ${id[a]}'s price, two funds' and two disputes' gas" "$(wei "$client")" \
+  "$(sub "$client_start" "$(add "${locked[a]}" "${fund_gas[a]}" "${fund_gas[b]}" \
     "${disp_gas[a]}" "${disp_gas[b]}")")"
 equal "arbiter's wallet: start less its two resolves' gas" "$(wei "$arbiter")" \
   "$(sub "$arbiter_start" "$(add "${resolve_gas[a]}" "${resolve_gas[b]}")")"
@@ -106,8 +108,8 @@ for k in a b; do
   done
 done
 if [ ${#txs[@]} = 4 ]; then
-  equal "worker's wallet: start less the gas of two claims and two submits" "$(wei "$worker")" \
-    "$(sub "$worker_start" "$(e2e_tx_fee "${txs[@]}")")"
+  equal "worker's wallet: start plus job ${id[a]}'s price, less the gas of two claims and two submits" \
+    "$(wei "$worker")" "$(sub "$(add "$worker_start" "${locked[a]}")" "$(e2e_tx_fee "${txs[@]}")")"
 else
   bad "the worker's log names its claims and submits (${#txs[@]} of 4 transactions found)"
 fi

@@ -11,10 +11,12 @@
 # the claim lapsed. It claims, runs and submits; the keeper releases it
 # after a 5 s window. Checked: the statuses (WORKING, then COMPLETED), the
 # escrow's events (two claims, one JobReopened naming the lapsed claimer,
-# one PaymentReleased), getJob, and the money to the wei: the escrow holds
-# the locked amount for the second worker and nothing for the first, whose
-# wallet lost exactly its claim's gas; the second worker's wallet lost the
-# gas of its claim and submit; the client's the fund's gas and the price.
+# one PaymentReleased), getJob, and the money to the wei: the release sent
+# the locked amount straight to the second worker's wallet (an EOA never
+# credited: docs/contracts.md "Payouts"), which gained it less the gas of its
+# claim and submit; the escrow holds nothing for anyone; the first worker's
+# wallet lost exactly its claim's gas; the client's the fund's gas and the
+# price.
 # Last line: "N passed, N failed".
 # SPDX-License-Identifier: MIT
 # shellcheck source=tests/e2e/lib.bash
@@ -71,15 +73,15 @@ job=$("$cast" call --rpc-url "$rpc" "$escrow" \
 equal "getJob: worker" "$(sed -n 3p <<<"$job" | tr 'A-F' 'a-f')" "${worker,,}"
 equal "getJob: status (5 Released)" "$(sed -n 4p <<<"$job")" 5
 
-equal "escrow holds the locked amount for the second worker" "$(escrow_balance "$worker")" "$locked"
+equal "escrow holds nothing for the second worker (paid to its wallet)" "$(escrow_balance "$worker")" 0
 equal "escrow holds nothing for the first worker" "$(escrow_balance "$lapser")" 0
 equal "first worker's wallet: start less its claim's gas" "$(wei "$lapser")" \
   "$(sub "$lapser_start" "$lapser_gas")"
 claim_tx=$(e2e_log_events "$wlog" job.claimed "$id" | jq -r .tx | head -n 1)
 submit_tx=$(e2e_log_events "$wlog" job.submitted "$id" | jq -r .tx | head -n 1)
 if [ -n "$claim_tx" ] && [ -n "$submit_tx" ]; then
-  equal "second worker's wallet: start less the gas of its claim and submit" "$(wei "$worker")" \
-    "$(sub "$worker_start" "$(e2e_tx_fee "$claim_tx" "$submit_tx")")"
+  equal "second worker's wallet: start plus the price, less the gas of its claim and submit" "$(wei "$worker")" \
+    "$(sub "$(add "$worker_start" "$locked")" "$(e2e_tx_fee "$claim_tx" "$submit_tx")")"
 else
   bad "the worker's log names its claim and submit transactions"
 fi

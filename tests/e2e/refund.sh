@@ -4,10 +4,11 @@
 #
 # Stack: jobstore, gateway, indexer, keeper (no worker). The client creates an
 # IA job at 1.00 USD and funds it with a 15 s deadline; `loom watch` follows it
-# and must end with exit 2 on REFUNDED (docs/cli.md); the escrow then holds
-# exactly the locked amount for the client (pull payment), which
-# `loom withdraw` pays out: the wallet ends at its start less the gas of fund
-# and withdraw, nothing more. A service that does not start fails the test
+# and must end with exit 2 on REFUNDED (docs/cli.md); the refund is sent
+# straight back to the client's wallet (an EOA never credited:
+# docs/contracts.md "Payouts"): the wallet ends at its start less the gas of
+# fund, nothing more; the escrow holds nothing for it and `loom withdraw` has
+# nothing to move (exit 65). A service that does not start fails the test
 # (tests/e2e/lib.bash). Last line: "N passed, N failed".
 # SPDX-License-Identifier: MIT
 # shellcheck source=tests/e2e/lib.bash
@@ -37,16 +38,13 @@ e2e_run timeout 120 "$loom" watch --json --timeout 120 "$id" >"$work/watch.json"
 equal "loom watch exit status (2: ended REFUNDED or DISPUTED)" "$rc" 2
 equal "last status seen by loom watch" "$(tail -n 1 "$work/watch.json" | jq -r .status)" REFUNDED
 equal "loom status" "$("$loom" status --json "$id" | jq -r .status)" REFUNDED
-equal "escrow holds the locked amount for the client" "$(escrow_balance "$client")" "$locked"
-
-if "$loom" withdraw --json >"$work/withdraw.json" 2>"$work/withdraw.err"; then
-  equal "loom withdraw: amount" "$(jq -r .amount_wei "$work/withdraw.json")" "$locked"
-  w_gas=$(jq -r .gas_fee_wei "$work/withdraw.json")
-  equal "client wallet: start less the gas of fund and withdraw" "$(wei "$client")" \
-    "$(sub "$start" "$(add "$fund_gas" "$w_gas")")"
-  equal "escrow holds nothing for the client after withdraw" "$(escrow_balance "$client")" 0
-else
-  bad "loom withdraw: $(cat "$work/withdraw.err")"
-fi
+equal "escrow holds nothing for the client (the refund went to its wallet)" "$(escrow_balance "$client")" 0
+equal "client wallet: start less the gas of fund (the $locked wei came back)" "$(wei "$client")" \
+  "$(sub "$start" "$fund_gas")"
+rc=0
+"$loom" withdraw --json >"$work/withdraw.json" 2>"$work/withdraw.err" || rc=$?
+equal "loom withdraw with nothing credited: exit status (65)" "$rc" 65
+check "loom withdraw says there is nothing to withdraw" grep -q "has nothing to withdraw" "$work/withdraw.err"
+equal "client wallet unchanged by the refused withdraw" "$(wei "$client")" "$(sub "$start" "$fund_gas")"
 [ "$failed" = 0 ] || { cat "$work/watch.err"; show_logs gateway indexer keeper; }
 e2e_finish

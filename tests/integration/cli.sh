@@ -6,9 +6,11 @@
 #
 # Checks concrete values: the escrow holds exactly the quoted wei after fund,
 # JobCreated carries the job id jobIdOf(client, ref) and that amount, the
-# client's balance drops by amount + gas, accept credits the worker exactly
-# the amount, withdraw pays it out, dispute keeps it locked until the arbiter
-# resolves; plus exit codes (64 usage, 65 refused, 66 missing, 69 down,
+# client's balance drops by amount + gas, accept sends the worker exactly
+# the amount (an EOA never credited is paid at once, docs/contracts.md
+# "Payouts"), dispute keeps it locked until the arbiter resolves for a client
+# that refuses ETH at that moment (anvil_setCode), which is credited and
+# withdraws it; plus exit codes (64 usage, 65 refused, 66 missing, 69 down,
 # 76 lying gateway, 77 key mode or wrong key, 78 config, 2 job refunded)
 # and watch's SSE handling. Needs LOOM_TEST_RPC_URL, LOOM_BUILD,
 # LOOM_TEST_TMP (scripts/test.sh). Last line: "N passed, N failed".
@@ -178,27 +180,23 @@ $cast send --rpc-url "$rpc" --private-key "$wk" "$escrow" 'claim(bytes32)' "$wan
   && $cast send --rpc-url "$rpc" --private-key "$wk" "$escrow" 'submit(bytes32,bytes32)' "$want_id" "$result_sha" >/dev/null \
   && ok "worker claimed and submitted" || bad "worker claim/submit"
 
-# --- accept: the worker is credited exactly the amount ----------------------
+# --- accept: the worker is paid exactly the amount, straight to its wallet ---
 expect_exit 66 "not in the escrow" "accept with another key (its own job id does not exist)" -- "$loom" accept "$id" --key-file "$dir/other.key"
 expect_exit 77 "its client is 0x" "accept the escrow id with another key" -- "$loom" accept "$want_id" --key-file "$dir/other.key"
-out=$("$loom" accept "$id" --json); rc=$?
-[ "$rc" = 0 ] && [ "$(jq_ .paid_wei <<<"$out")" = "$onchain" ] && [ "$(credit "$worker")" = "$onchain" ] \
-  && [ "$(job_status "$want_id")" = 5 ] && ok "accept: job Released, worker credited $onchain wei" || bad "accept: rc $rc, $out, credit $(credit "$worker")"
-[ "$(escrow_bal)" = "$escrow_after" ] && ok "accept: nothing left the escrow (pull payments)" || bad "accept: escrow balance moved"
-expect_exit 65 "is Released in the escrow; accept needs Submitted" "accept twice" -- "$loom" accept "$id"
-
-# --- withdraw: the worker is paid out -------------------------------------
 worker_before=$($cast balance --rpc-url "$rpc" "$worker")
-out=$("$loom" withdraw --key-file "$dir/worker.key" --json); rc=$?
-fee=$(jq_ .gas_fee_wei <<<"$out" 2>/dev/null)
+out=$("$loom" accept "$id" --json); rc=$?
 worker_after=$($cast balance --rpc-url "$rpc" "$worker")
-[ "$rc" = 0 ] && [ "$(jq_ .amount_wei <<<"$out")" = "$onchain" ] \
-  && [ "$(($worker_after - $worker_before + $fee))" = "$onchain" ] \
-  && [ "$(($escrow_after - $(escrow_bal)))" = "$onchain" ] \
-  && ok "withdraw: worker received $onchain wei (less gas), the escrow paid it out" || bad "withdraw: rc $rc, $out"
-expect_exit 65 "has nothing to withdraw" "withdraw with nothing to withdraw" -- "$loom" withdraw --key-file "$dir/worker.key"
+[ "$rc" = 0 ] && [ "$(jq_ .paid_wei <<<"$out")" = "$onchain" ] && [ "$(($worker_after - $worker_before))" = "$onchain" ] \
+  && [ "$(credit "$worker")" = 0 ] && [ "$(job_status "$want_id")" = 5 ] \
+  && ok "accept: job Released, $onchain wei sent to the worker's wallet, nothing credited" \
+  || bad "accept: rc $rc, $out, worker +$((worker_after - worker_before)), credit $(credit "$worker")"
+[ "$(($escrow_after - $(escrow_bal)))" = "$onchain" ] && ok "accept: the amount left the escrow in the same transaction" \
+  || bad "accept: escrow balance $escrow_after -> $(escrow_bal)"
+expect_exit 65 "is Released in the escrow; accept needs Submitted" "accept twice" -- "$loom" accept "$id"
+expect_exit 65 "has nothing to withdraw" "withdraw with nothing to withdraw (the worker was paid at once)" -- "$loom" withdraw --key-file "$dir/worker.key"
 
-# --- dispute: the money stays locked; the arbiter refunds; client withdraws -
+# --- dispute: the money stays locked; the arbiter refunds a client that ---
+# --- refuses ETH at that moment: credited; the client withdraws ----------
 id2=$("$loom" create --json --title "Blur china.jpg" --type GRAFICA --price-usd 3 --spec "$dir/job.json" | jq_ .id)
 setjob "$id2" '.max_runtime_s = 1800' # asked for at creation: fund takes it
 out=$("$loom" fund "$id2" --json); amount2=$(jq_ .amount_wei <<<"$out"); jid2=$(jq_ .chain_job_id <<<"$out")
@@ -216,12 +214,18 @@ before=$(escrow_bal)
 out=$("$loom" dispute "$id2" --json); rc=$?
 [ "$rc" = 0 ] && [ "$(job_status "$jid2")" = 4 ] && [ "$(escrow_bal)" = "$before" ] && [ "$(credit "$worker")" = 0 ] \
   && ok "dispute: job Disputed, its $amount2 wei still locked" || bad "dispute: rc $rc, $out"
+$cast rpc --rpc-url "$rpc" anvil_setCode "$client" 0x5f5ffd >/dev/null # PUSH0 PUSH0 REVERT: refuses ETH
 out=$("$loom" resolve "$jid2" --to-worker 0 --key-file "$dir/deployer.key" --json); rc=$?
+$cast rpc --rpc-url "$rpc" anvil_setCode "$client" 0x >/dev/null
 [ "$rc" = 0 ] && [ "$(jq_ .to_worker_wei <<<"$out")" = 0 ] && [ "$(credit "$client")" = "$amount2" ] \
-  && ok "loom resolve: arbiter ruled for the client: credited $amount2 wei" || bad "resolve: rc $rc, $out, credit $(credit "$client")"
+  && ok "loom resolve: arbiter ruled for the client, which refused ETH: credited $amount2 wei" || bad "resolve: rc $rc, $out, credit $(credit "$client")"
+client_before=$($cast balance --rpc-url "$rpc" "$client")
 out=$("$loom" withdraw --json); rc=$?
+fee=$(jq_ .gas_fee_wei <<<"$out" 2>/dev/null)
+client_after=$($cast balance --rpc-url "$rpc" "$client")
 [ "$rc" = 0 ] && [ "$(jq_ .amount_wei <<<"$out")" = "$amount2" ] && [ "$(credit "$client")" = 0 ] \
-  && ok "withdraw: client got the refund back" || bad "client withdraw: rc $rc, $out"
+  && [ "$(($client_after - $client_before + ${fee:-0}))" = "$amount2" ] \
+  && ok "withdraw: client got the refund back ($amount2 wei, less gas)" || bad "client withdraw: rc $rc, $out"
 
 # --- status and list --------------------------------------------------------
 [ "$("$loom" status "$id" --json | jq_ .id)" = "$id" ] && "$loom" status "$id" | grep -q "^  price     12.50 USD$" \

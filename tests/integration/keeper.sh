@@ -6,7 +6,9 @@
 # fixtures of keeper_fixture.sol, makes jobs fall due with evm_increaseTime,
 # lists them in the keeper's due file, runs build/bin/loom-keeper and checks
 # the escrow's credits to the wei (PRICE_CENTS per job at 2,000 USD/ETH is
-# AMOUNT_WEI each) and the keeper's nonces:
+# AMOUNT_WEI each; the fixture client and worker are contracts, so the escrow
+# credits them rather than sending: docs/contracts.md "Payouts") and the
+# keeper's nonces:
 #   1. 500 jobs due at once: all settled, in 5 transactions; /metrics agrees.
 #   2. A transaction stuck behind a raised base fee is replaced over the new
 #      base fee and the replacement mined, not the original;

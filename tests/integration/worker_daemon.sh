@@ -11,9 +11,16 @@
 #     upload (the worker retries, logging "gateway.retry"): getJob shows Submitted
 #     and JobSubmitted carries the sha256 of the uploaded bundle, whose
 #     outputs equal the C reference; progress reached the gateway signed;
-#  3. after the challenge window the client releases jobs 1 and 3 and
-#     `loom-worker withdraw` moves exactly their amounts, less the gas of the
-#     withdraw receipt, to the worker's balance;
+#  3. after the challenge window the client releases jobs 1 and 3. The escrow
+#     sends a payout straight to an EOA that was never credited
+#     (docs/contracts.md "Payouts"), so A is made to refuse ETH (anvil_setCode)
+#     while job 1 is released: A is credited, and from then on always
+#     credited. A second daemon with A's key and a threshold of job 1's amount
+#     withdraws it at start (auto-withdraw: the amount, less the gas of its
+#     receipt, reaches A's wallet); job 3 is then credited too (A's balance
+#     slot is in use) and `loom-worker withdraw` moves exactly its amount, less
+#     the gas of the withdraw receipt; with nothing credited, a daemon with a
+#     threshold of 1 wei sends no transaction;
 #  4. workers A and B race for job 4 (a kernel that never ends): exactly one
 #     claims it on chain, the other logs a lost race and takes job 5; the
 #     winner's job 4 fails (timeout) and, B stopped, the winner completes
@@ -146,7 +153,7 @@ publish() { curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "$
 start_worker() { # NAME KEYFILE -> pid in $wpid
   LOOM_FEED=$feed LOOM_TYPES=IA LOOM_GATEWAY=$gw LOOM_RPC_URL=$rpc LOOM_DEPLOYMENT=$dir/deploy.json \
   LOOM_KEY_FILE=$2 LOOM_WORK_DIR=$dir/work-$1 LOOM_METRICS_LISTEN=127.0.0.1:0 LOOM_LOG_LEVEL=debug \
-  LOOM_MAX_RUNTIME_MS=20000 LOOM_WITHDRAW_THRESHOLD_WEI=0 \
+  LOOM_MAX_RUNTIME_MS=20000 LOOM_WITHDRAW_THRESHOLD_WEI=${threshold:-0} \
     "$LOOM_BUILD/bin/loom-worker" serve 2>"$dir/$1.log" &
   wpid=$!
   pids+=($wpid)
@@ -230,14 +237,33 @@ check "metrics: 2 completed, 1 failed, 3 claimed, 3 dispatch observations" bash 
 # ---- 3. release and withdraw ------------------------------------------------------
 rpcj evm_increaseTime '[11]' >/dev/null
 rpcj evm_mine '[]' >/dev/null
-for j in 1 3; do
-  $cast send --rpc-url "$rpc" --private-key "$client_key" "$escrow" "release(bytes32)" "${JID[$j]}" >/dev/null \
-    || die "release job $j"
-done
-want=$(python3 -c "print(${AMOUNT[1]} + ${AMOUNT[3]})")
-check "escrow credits A with jobs 1 and 3 ($want wei)" \
-  test "$($cast call --rpc-url "$rpc" "$escrow" "balanceOf(address)(uint256)" "$worker_a" | first)" = "$want"
+release() { $cast send --rpc-url "$rpc" --private-key "$client_key" "$escrow" "release(bytes32)" "${JID[$1]}" >/dev/null; }
+credit() { $cast call --rpc-url "$rpc" "$escrow" "balanceOf(address)(uint256)" "$worker_a" | first; }
+nonce_a() { $cast nonce --rpc-url "$rpc" "$worker_a"; }
+# While A has code that reverts (PUSH0 PUSH0 REVERT), the escrow cannot send to it and credits it.
+rpcj anvil_setCode "[\"$worker_a\",\"0x5f5ffd\"]" >/dev/null
 before=$($cast balance --rpc-url "$rpc" "$worker_a")
+release 1 || die "release job 1"
+rpcj anvil_setCode "[\"$worker_a\",\"0x\"]" >/dev/null
+check "job 1's payout is credited to A, which refused ETH (${AMOUNT[1]} wei)" test "$(credit)" = "${AMOUNT[1]}"
+check "A's wallet did not move" test "$($cast balance --rpc-url "$rpc" "$worker_a")" = "$before"
+# Auto-withdraw: a daemon with A's key and a threshold of exactly that credit withdraws it at start.
+threshold=${AMOUNT[1]} start_worker A1 "$dir/a.key"
+wait_for "$dir/A1.log" '"withdraw.(done|failed)"' 30
+wline=$(grep '"withdraw.done"' "$dir/A1.log")
+afee=$(sed -nE 's/.*"fee_wei":"([0-9]+)".*/\1/p' <<<"$wline")
+check "auto-withdraw at the threshold: withdraw.done with amount_wei ${AMOUNT[1]}" \
+  grep -q "\"amount_wei\":\"${AMOUNT[1]}\"" <<<"$wline"
+check "A's wallet grew by exactly ${AMOUNT[1]} wei less the ${afee:-?} wei of gas" \
+  test "$(python3 -c "print($before + ${AMOUNT[1]} - ${afee:-0})")" = "$($cast balance --rpc-url "$rpc" "$worker_a")"
+check "escrow balance of A is 0 after the auto-withdraw" test "$(credit)" = 0
+kill -TERM "$wpid"; wait "$wpid"
+# A's balance slot is in use now: job 3 is credited although A takes ETH again.
+before=$($cast balance --rpc-url "$rpc" "$worker_a")
+release 3 || die "release job 3"
+want=${AMOUNT[3]}
+check "job 3's payout is credited to A, whose balance slot is in use ($want wei)" test "$(credit)" = "$want"
+check "A's wallet did not move (credited, not sent)" test "$($cast balance --rpc-url "$rpc" "$worker_a")" = "$before"
 out=$(LOOM_RPC_URL=$rpc LOOM_DEPLOYMENT=$dir/deploy.json LOOM_KEY_FILE=$dir/a.key \
   "$LOOM_BUILD/bin/loom-worker" withdraw 2>"$dir/withdraw.log") || die "loom-worker withdraw failed"
 after=$($cast balance --rpc-url "$rpc" "$worker_a")
@@ -248,8 +274,14 @@ check "withdraw reports the amount and the fee of its receipt" \
   test "$out" = "{\"withdrawn_wei\":\"$want\",\"fee_wei\":\"$fee\",\"tx\":\"$wtx\"}"
 check "A's balance grew by exactly $want wei less $fee wei of gas" \
   test "$(python3 -c "print($before + $want - $fee)")" = "$after"
-check "escrow balance of A is now 0" \
-  test "$($cast call --rpc-url "$rpc" "$escrow" "balanceOf(address)(uint256)" "$worker_a" | first)" = 0
+check "escrow balance of A is now 0" test "$(credit)" = 0
+# Nothing credited: a daemon with a 1-wei threshold sends nothing (A's nonce stays).
+n0=$(nonce_a)
+threshold=1 start_worker A2 "$dir/a.key"
+wait_for "$dir/A2.log" '"snapshot.taken"' 30
+kill -TERM "$wpid"; wait "$wpid"
+check "auto-withdraw with nothing credited: no transaction, no withdraw log line" \
+  test "$(nonce_a)/$(count "$dir/A2.log" '"withdraw\.')" = "$n0/0"
 out0=$(LOOM_RPC_URL=$rpc LOOM_DEPLOYMENT=$dir/deploy.json LOOM_KEY_FILE=$dir/a.key \
   "$LOOM_BUILD/bin/loom-worker" withdraw 2>>"$dir/withdraw.log")
 check "a second withdraw has nothing to move" test "$out0" = '{"withdrawn_wei":"0","fee_wei":"0","tx":null}'
