@@ -140,7 +140,8 @@ static enum err create_files(const struct proto_job_create *a, struct jobmap_fil
                                       .size_bytes = in->size_bytes,
                                       .content_type = in->content_type};
     }
-    qsort(rows, a->n_files, sizeof(*rows), file_by_name);
+    if (a->n_files > 1) /* rows is NULL without files: qsort must not see it */
+        qsort(rows, a->n_files, sizeof(*rows), file_by_name);
     for (size_t i = 1; i < a->n_files; i++)
         if (strcmp(rows[i - 1].name, rows[i].name) == 0)
             return ERR_EXISTS;
