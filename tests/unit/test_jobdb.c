@@ -1230,7 +1230,8 @@ static void test_create_batch(void **state)
     struct fx *f = *state;
     struct bjob b[40];
     struct jobdb_create_item it[40];
-    char want[256], sql[256];
+    char want[256], key[24];
+    const char *kp[1] = {key};
     int i, n_files = 0;
 
     for (i = 0; i < 40; i++)
@@ -1266,12 +1267,7 @@ static void test_create_batch(void **state)
         assert_string_equal(g.price, "12.50");
         assert_int_equal(g.created_at_ms, it[i].row.created_at_ms);
         jobdb_job_release(&g);
-        snprintf(sql, sizeof sql,
-                 "SELECT concat_ws('/', extract(epoch FROM requested_deadline_at)::bigint,"
-                 " requested_max_runtime_s, (SELECT string_agg(name || ':' || role || ':' ||"
-                 " size_bytes, '|' ORDER BY name) FROM job_files WHERE job_id = id))"
-                 " FROM jobs WHERE id = %lld",
-                 (long long)b[i].in.id);
+        snprintf(key, sizeof key, "%lld", (long long)b[i].in.id);
         want[0] = '\0';
         if (i % 4 == 0)
             snprintf(want, sizeof want, "%lld/3600", (long long)(T0 + i));
@@ -1284,7 +1280,13 @@ static void test_create_batch(void **state)
         if (i % 3 >= 1)
             snprintf(want + strlen(want), sizeof want - strlen(want), "job.json:spec:%d", 100 + i);
         {
-            char *got = sql1(f->db, sql, 0, NULL);
+            char *got =
+                sql1(f->db,
+                     "SELECT concat_ws('/', extract(epoch FROM requested_deadline_at)::bigint,"
+                     " requested_max_runtime_s, (SELECT string_agg(name || ':' || role"
+                     " || ':' || size_bytes, '|' ORDER BY name) FROM job_files"
+                     " WHERE job_id = id)) FROM jobs WHERE id = $1::bigint",
+                     1, kp);
             assert_string_equal(got, want);
             free(got);
         }
@@ -1331,12 +1333,14 @@ static void test_create_batch_fails_alone(void **state)
     }
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jobs"), 8);
     {
-        char q[128];
-        snprintf(q, sizeof q, "SELECT count(*) FROM job_files WHERE job_id = %lld",
-                 (long long)b[5].in.id);
-        assert_int_equal(sql_int(f->db, q), 0);
-        snprintf(q, sizeof q, "SELECT title FROM jobs WHERE id = %lld", (long long)taken);
-        char *t = sql1(f->db, q, 0, NULL);
+        char key[24], *t;
+        const char *kp[1] = {key};
+        snprintf(key, sizeof key, "%lld", (long long)b[5].in.id);
+        t = sql1(f->db, "SELECT count(*) FROM job_files WHERE job_id = $1::bigint", 1, kp);
+        assert_string_equal(t, "0");
+        free(t);
+        snprintf(key, sizeof key, "%lld", (long long)taken);
+        t = sql1(f->db, "SELECT title FROM jobs WHERE id = $1::bigint", 1, kp);
         assert_string_equal(t, "render a teapot"); /* the old row is untouched */
         free(t);
     }
