@@ -426,12 +426,74 @@ static enum err pipeline_result(struct db_conn *c, struct db_res **out, enum err
     return e;
 }
 
+/* The link failed while a pipeline was being sent or read: remember libpq's
+ * text and give up on the connection (db_checkin() resets it). */
+static enum err pipeline_broken(struct db_conn *c, const char *why)
+{
+    set_error("", why ? why : PQerrorMessage(c->pg));
+    c->broken = 1;
+    return ERR_UNAVAILABLE;
+}
+
+static enum err pipeline_enter(struct db_conn *c)
+{
+    if (PQenterPipelineMode(c->pg) == 1)
+        return ERR_OK;
+    set_error("cannot enter pipeline mode", PQerrorMessage(c->pg));
+    c->broken = PQstatus(c->pg) == CONNECTION_BAD;
+    return c->broken ? ERR_UNAVAILABLE : ERR_DB;
+}
+
+/*
+ * Mark a sync point after the <n> queries just sent, then read their
+ * results and the sync point: outs (NULL, or n slots) receive the results
+ * of the queries while no failure has been seen; *first keeps the first
+ * failure (the server skips the queries after it up to the sync point).
+ * Returns ERR_OK when the pipeline is still usable (whatever *first says),
+ * ERR_UNAVAILABLE when the link broke (c->broken set). The one drain of
+ * db_exec_batch() and db_exec_multi().
+ */
+static enum err pipeline_sync_drain(struct db_conn *c, size_t n, struct db_res **outs,
+                                    enum err *first)
+{
+    PGresult *r;
+    enum err ei;
+    size_t i;
+
+    if (PQpipelineSync(c->pg) != 1)
+        return pipeline_broken(c, NULL);
+    for (i = 0; i < n && !c->broken; i++) {
+        ei = pipeline_result(c, outs ? &outs[i] : NULL, *first);
+        if (*first == ERR_OK)
+            *first = ei;
+    }
+    if (c->broken)
+        return ERR_UNAVAILABLE;
+    r = PQgetResult(c->pg);
+    if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        return pipeline_broken(c, "pipeline lost its sync point");
+    }
+    PQclear(r);
+    return ERR_OK;
+}
+
+/* Free the n results of <outs> (NULL: none) and clear the slots. */
+static void results_free(struct db_res **outs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; outs && i < n; i++) {
+        db_res_free(outs[i]);
+        outs[i] = NULL;
+    }
+}
+
 enum err db_exec_batch(struct db_conn *c, const struct db_stmt *st, size_t n,
                        const char *const *params, struct db_res **outs)
 {
     size_t start, i, end;
-    enum err e = ERR_OK, ei;
-    PGresult *r;
+    enum err e = ERR_OK, link = ERR_OK;
 
     for (i = 0; outs && i < n; i++)
         outs[i] = NULL;
@@ -442,65 +504,31 @@ enum err db_exec_batch(struct db_conn *c, const struct db_stmt *st, size_t n,
         return ERR_UNAVAILABLE;
     }
     e = ensure_prepared(c, st);
+    if (e == ERR_OK)
+        e = pipeline_enter(c);
     if (e != ERR_OK)
         return e;
-    if (PQenterPipelineMode(c->pg) != 1) {
-        set_error("cannot enter pipeline mode", PQerrorMessage(c->pg));
-        c->broken = PQstatus(c->pg) == CONNECTION_BAD;
-        return c->broken ? ERR_UNAVAILABLE : ERR_DB;
-    }
-    for (start = 0; start < n && e == ERR_OK; start = end) {
+    for (start = 0; start < n && e == ERR_OK && link == ERR_OK; start = end) {
         end = start + DB_PIPELINE_CHUNK < n ? start + DB_PIPELINE_CHUNK : n;
-        for (i = start; i < end; i++) {
+        for (i = start; i < end && link == ERR_OK; i++)
             if (PQsendQueryPrepared(c->pg, st->name, st->n_params,
-                                    params + i * (size_t)st->n_params, NULL, NULL, 0) != 1) {
-                /* Nothing of this chunk was synced: give up on the link. */
-                set_error("", PQerrorMessage(c->pg));
-                c->broken = 1;
-                return ERR_UNAVAILABLE;
-            }
-        }
-        if (PQpipelineSync(c->pg) != 1) {
-            set_error("", PQerrorMessage(c->pg));
-            c->broken = 1;
-            return ERR_UNAVAILABLE;
-        }
-        for (i = start; i < end && !c->broken; i++) {
-            ei = pipeline_result(c, outs ? &outs[i] : NULL, e);
-            if (e == ERR_OK)
-                e = ei;
-        }
-        if (c->broken)
-            return ERR_UNAVAILABLE;
-        r = PQgetResult(c->pg);
-        if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
-            set_error("", "pipeline lost its sync point");
-            c->broken = 1;
-            PQclear(r);
-            return ERR_UNAVAILABLE;
-        }
-        PQclear(r);
+                                    params + i * (size_t)st->n_params, NULL, NULL, 0) != 1)
+                link = pipeline_broken(c, NULL); /* nothing of this chunk was synced */
+        if (link == ERR_OK)
+            link = pipeline_sync_drain(c, end - start, outs ? outs + start : NULL, &e);
     }
-    if (PQexitPipelineMode(c->pg) != 1) {
-        set_error("", PQerrorMessage(c->pg));
-        c->broken = 1;
-        return ERR_UNAVAILABLE;
-    }
-    if (e != ERR_OK && outs) {
-        for (i = 0; i < n; i++) {
-            db_res_free(outs[i]);
-            outs[i] = NULL;
-        }
-    }
-    return e;
+    if (link == ERR_OK && PQexitPipelineMode(c->pg) != 1)
+        link = pipeline_broken(c, NULL);
+    if (link != ERR_OK || e != ERR_OK)
+        results_free(outs, n);
+    return link != ERR_OK ? link : e;
 }
 
 enum err db_exec_multi(struct db_conn *c, const struct db_stmt *const *sts,
                        const char *const *const *params, size_t n, struct db_res **outs)
 {
     size_t i;
-    enum err e = ERR_OK, ei;
-    PGresult *r;
+    enum err e = ERR_OK, link = ERR_OK;
 
     for (i = 0; i < n; i++)
         outs[i] = NULL;
@@ -513,52 +541,20 @@ enum err db_exec_multi(struct db_conn *c, const struct db_stmt *const *sts,
     for (i = 0; i < n; i++)
         if ((e = ensure_prepared(c, sts[i])) != ERR_OK)
             return e;
-    if (PQenterPipelineMode(c->pg) != 1) {
-        set_error("cannot enter pipeline mode", PQerrorMessage(c->pg));
-        c->broken = PQstatus(c->pg) == CONNECTION_BAD;
-        return c->broken ? ERR_UNAVAILABLE : ERR_DB;
-    }
-    for (i = 0; i < n; i++) {
+    e = pipeline_enter(c);
+    if (e != ERR_OK)
+        return e;
+    for (i = 0; i < n && link == ERR_OK; i++)
         if (PQsendQueryPrepared(c->pg, sts[i]->name, sts[i]->n_params, params[i], NULL, NULL, 0) !=
-            1) {
-            set_error("", PQerrorMessage(c->pg));
-            c->broken = 1;
-            return ERR_UNAVAILABLE;
-        }
-    }
-    if (PQpipelineSync(c->pg) != 1) {
-        set_error("", PQerrorMessage(c->pg));
-        c->broken = 1;
-        return ERR_UNAVAILABLE;
-    }
-    for (i = 0; i < n && !c->broken; i++) {
-        ei = pipeline_result(c, &outs[i], e);
-        if (e == ERR_OK)
-            e = ei;
-    }
-    if (c->broken)
-        goto fail;
-    r = PQgetResult(c->pg);
-    if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
-        set_error("", "pipeline lost its sync point");
-        c->broken = 1;
-        PQclear(r);
-        goto fail;
-    }
-    PQclear(r);
-    if (PQexitPipelineMode(c->pg) != 1) {
-        set_error("", PQerrorMessage(c->pg));
-        c->broken = 1;
-        goto fail;
-    }
-    if (e == ERR_OK)
-        return ERR_OK;
-fail:
-    for (i = 0; i < n; i++) {
-        db_res_free(outs[i]);
-        outs[i] = NULL;
-    }
-    return c->broken ? ERR_UNAVAILABLE : e;
+            1)
+            link = pipeline_broken(c, NULL);
+    if (link == ERR_OK)
+        link = pipeline_sync_drain(c, n, outs, &e);
+    if (link == ERR_OK && PQexitPipelineMode(c->pg) != 1)
+        link = pipeline_broken(c, NULL);
+    if (link != ERR_OK || e != ERR_OK)
+        results_free(outs, n);
+    return link != ERR_OK ? link : e;
 }
 
 enum err db_exec(struct db_conn *c, const char *sql, int n_params, const char *const *params,

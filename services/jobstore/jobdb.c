@@ -884,6 +884,221 @@ enum err jobdb_create_with_files(struct jobdb *db, const struct jobdb_new_job *i
     return e;
 }
 
+/* Many jobs and their files in one statement: the arrays $1..$16 hold one
+ * element per job (st_create's columns, the id always given), $17..$22 one
+ * element per file with the id of its job. One statement instead of one
+ * per job is what pays: PostgreSQL sets up the executor, the jobs table's
+ * CHECK constraints (read back from their stored text on every statement)
+ * and the foreign-key triggers once per statement, and that, not the
+ * commit, is most of a one-job create's server time (docs/operators.md,
+ * "Group commit"). The foreign keys of the files are checked at the end of
+ * the statement, when the jobs' rows exist. */
+static const struct db_stmt st_create_batch = {
+    "jobdb_create_batch",
+    "WITH j AS (INSERT INTO jobs (id, title, description, type, price, wallet_address,"
+    " cloud_link, script_path, external_links, attachment_info, chain_job_id, price_usd_cents,"
+    " quote_wei, spec_sha256, requested_deadline_at, requested_max_runtime_s)"
+    " SELECT u.id, u.title, u.description, u.type, u.price, u.wallet_address, u.cloud_link,"
+    " u.script_path, u.external_links, u.attachment_info, u.chain_job_id, u.cents, u.quote_wei,"
+    " u.spec, to_timestamp(u.deadline), u.runtime"
+    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],"
+    " $13::numeric[], $14::text[], $15::bigint[], $16::bigint[])"
+    " AS u(id, title, description, type, price, wallet_address, cloud_link, script_path,"
+    " external_links, attachment_info, chain_job_id, cents, quote_wei, spec, deadline, runtime)"
+    " RETURNING *),"
+    " f AS (INSERT INTO job_files (job_id, name, role, sha256, size_bytes, content_type)"
+    " SELECT * FROM unnest($17::bigint[], $18::text[], $19::text[], $20::text[], $21::bigint[],"
+    " $22::text[]))"
+    " SELECT " JOB_COLS " FROM j",
+    22};
+
+/* Array literals of one batch: CREATE_BATCH_JOB_COLS per job, then
+ * CREATE_BATCH_FILE_COLS per file. */
+#define CREATE_BATCH_JOB_COLS  16
+#define CREATE_BATCH_FILE_COLS 6
+#define CREATE_BATCH_COLS      (CREATE_BATCH_JOB_COLS + CREATE_BATCH_FILE_COLS)
+
+/* Cap of one array literal: 256 descriptions of 20,000 bytes, every byte
+ * escaped, fit with room to spare. */
+#define CREATE_BATCH_ARRAY_MAX ((size_t)16 << 20)
+
+/* Append element <s> (NULL: SQL NULL) to array literal <b>, opening it
+ * with '{' when empty. */
+static enum err array_put(struct buf *b, const char *s)
+{
+    enum err e = buf_append_byte(b, b->len == 0 ? '{' : ',');
+
+    if (e == ERR_OK && !s)
+        return buf_append_str(b, "NULL");
+    for (e = e == ERR_OK ? buf_append_byte(b, '"') : e; e == ERR_OK && *s; s++) {
+        if (*s == '"' || *s == '\\')
+            e = buf_append_byte(b, '\\');
+        if (e == ERR_OK)
+            e = buf_append_byte(b, (unsigned char)*s);
+    }
+    return e == ERR_OK ? buf_append_byte(b, '"') : e;
+}
+
+/* Check one batch item as jobdb_create_with_files() would, without the
+ * database. Returns ERR_OK or ERR_INVAL. */
+static enum err create_item_check(const struct jobdb_create_item *it, struct create_args *a)
+{
+    char sha[HEX32_LEN];
+    size_t i;
+
+    if (it->in->id <= 0 || it->n_files > CREATE_FILES_MAX || create_prepare(it->in, a) != ERR_OK)
+        return ERR_INVAL;
+    for (i = 0; i < it->n_files; i++)
+        if (file_norm(&it->files[i], sha) != ERR_OK || it->files[i].role == JOBDB_FILE_RESULT)
+            return ERR_INVAL;
+    return ERR_OK;
+}
+
+/* Add item <it> (checked, its parameters in <a>) to the arrays <arr>. */
+static enum err create_item_add(const struct jobdb_create_item *it, const struct create_args *a,
+                                struct buf *arr)
+{
+    char sha[HEX32_LEN], size[24];
+    enum err e = array_put(&arr[0], a->id);
+    size_t i, k;
+
+    /* st_create's $1..$13 become $2..$14 here; $15, $16 stay. */
+    for (k = 0; e == ERR_OK && k < 13; k++)
+        e = array_put(&arr[k + 1], a->params[k]);
+    if (e == ERR_OK)
+        e = array_put(&arr[14], a->params[14]);
+    if (e == ERR_OK)
+        e = array_put(&arr[15], a->params[15]);
+    for (i = 0; e == ERR_OK && i < it->n_files; i++) {
+        const struct jobdb_new_file *f = &it->files[i];
+        if (file_norm(f, sha) != ERR_OK)
+            return ERR_INVAL; /* create_item_check() passed it: cannot happen */
+        fmt_i64(size, f->size_bytes);
+        e = array_put(&arr[16], a->id);
+        if (e == ERR_OK)
+            e = array_put(&arr[17], f->name);
+        if (e == ERR_OK)
+            e = array_put(&arr[18], role_names[f->role]);
+        if (e == ERR_OK)
+            e = array_put(&arr[19], sha);
+        if (e == ERR_OK)
+            e = array_put(&arr[20], size);
+        if (e == ERR_OK)
+            e = array_put(&arr[21], f->content_type);
+    }
+    return e;
+}
+
+/* Run the checked items of <items> (err still ERR_OK) as one statement.
+ * Returns ERR_OK with every such item's row filled, or a failure with no
+ * row filled; *written tells whether the statement committed (a failure
+ * reading its rows back) or wrote nothing. */
+static enum err create_batch_one_statement(struct jobdb *db, struct jobdb_create_item *items,
+                                           size_t n, struct create_args *args, int *written)
+{
+    struct buf arr[CREATE_BATCH_COLS];
+    const char *params[CREATE_BATCH_COLS];
+    struct db_conn *c = NULL;
+    struct db_res *r = NULL;
+    size_t i, j, k, filled = 0, expected = 0;
+    enum err e = ERR_OK;
+
+    for (k = 0; k < CREATE_BATCH_COLS; k++)
+        buf_init(&arr[k], CREATE_BATCH_ARRAY_MAX);
+    for (i = 0; e == ERR_OK && i < n; i++) {
+        if (items[i].err != ERR_OK)
+            continue;
+        e = create_item_add(&items[i], &args[i], arr);
+        expected++;
+    }
+    /* An empty array literal is "{}" (jobs without files). */
+    for (k = 0; e == ERR_OK && k < CREATE_BATCH_COLS; k++)
+        e = arr[k].len == 0 ? buf_append_str(&arr[k], "{}") : buf_append_byte(&arr[k], '}');
+    for (k = 0; e == ERR_OK && k < CREATE_BATCH_COLS; k++)
+        params[k] = arr[k].data;
+    if (e == ERR_OK)
+        e = db_checkout(db->pool, &c);
+    *written = 0;
+    if (e == ERR_OK) {
+        e = db_exec_stmt(c, &st_create_batch, params, &r);
+        db_checkin(db->pool, c);
+        *written = e == ERR_OK;
+    }
+    /* Rows come back in no promised order: match them by id. */
+    for (j = 0; e == ERR_OK && j < db_res_rows(r); j++) {
+        int64_t id = parse_i64(db_res_text(r, j, 0));
+        for (i = 0; i < n; i++) {
+            if (items[i].err == ERR_OK && items[i].in->id == id && items[i].row.id == 0) {
+                e = row_to_job(r, j, &items[i].row);
+                filled++;
+                break;
+            }
+        }
+    }
+    if (e == ERR_OK && filled != expected)
+        e = ERR_DB; /* rows that match no job sent: cannot happen */
+    if (e != ERR_OK)
+        for (i = 0; i < n; i++)
+            jobdb_job_release(&items[i].row);
+    db_res_free(r);
+    for (k = 0; k < CREATE_BATCH_COLS; k++)
+        buf_release(&arr[k]);
+    return e;
+}
+
+enum err jobdb_create_batch(struct jobdb *db, struct jobdb_create_item *items, size_t n)
+{
+    struct create_args *args = NULL;
+    size_t i, valid = 0;
+    int written = 0, alone;
+    enum err e = ERR_OK;
+
+    LOOM_ASSERT(n <= JOBDB_CREATE_BATCH_MAX);
+    for (i = 0; i < n; i++) {
+        memset(&items[i].row, 0, sizeof items[i].row);
+        items[i].err = ERR_OK;
+    }
+    if (n > 1)
+        args = malloc(n * sizeof *args);
+    if (n > 1 && !args) {
+        for (i = 0; i < n; i++)
+            items[i].err = ERR_NOMEM;
+        return n ? ERR_NOMEM : ERR_OK;
+    }
+    for (i = 0; args && i < n; i++) {
+        items[i].err = create_item_check(&items[i], &args[i]);
+        valid += items[i].err == ERR_OK;
+    }
+    if (valid > 1) {
+        e = create_batch_one_statement(db, items, n, args, &written);
+        /* Database down, busy or out of memory: every job would meet the
+         * same alone, so each gets this answer. A statement that committed
+         * and whose rows could not be read back is not run again. */
+        if (written || e == ERR_UNAVAILABLE || e == ERR_TIMEDOUT || e == ERR_NOMEM) {
+            for (i = 0; i < n; i++)
+                if (items[i].err == ERR_OK)
+                    items[i].err = e;
+        }
+    }
+    /* A lone job, or a statement that one job's data broke (a taken id, a
+     * duplicate file name, a constraint): the statement wrote nothing, so
+     * run each job on its own and let each fail alone. */
+    alone = valid <= 1 || (e != ERR_OK && !written && e != ERR_UNAVAILABLE && e != ERR_TIMEDOUT &&
+                           e != ERR_NOMEM);
+    if (alone) {
+        for (i = 0; i < n; i++)
+            if (items[i].err == ERR_OK)
+                items[i].err = jobdb_create_with_files(db, items[i].in, items[i].files,
+                                                       items[i].n_files, &items[i].row);
+    }
+    free(args);
+    e = ERR_OK;
+    for (i = 0; i < n && e == ERR_OK; i++)
+        e = items[i].err;
+    return e;
+}
+
 static const struct db_stmt st_files = {
     "jobdb_files",
     "SELECT f.name, f.role, f.sha256, f.size_bytes, f.content_type FROM jobs j"

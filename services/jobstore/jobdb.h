@@ -284,6 +284,42 @@ LOOM_MUST_CHECK enum err jobdb_create_with_files(struct jobdb *db, const struct 
                                                  const struct jobdb_new_file *files, size_t n_files,
                                                  struct jobdb_job *out);
 
+/* Most jobs in one jobdb_create_batch(). */
+#define JOBDB_CREATE_BATCH_MAX 256
+
+/* One job of a jobdb_create_batch(): inputs borrowed, outcome filled in. */
+struct jobdb_create_item {
+    const struct jobdb_new_job *in;     /* in->id reserved (jobdb_next_id()); borrowed */
+    const struct jobdb_new_file *files; /* n_files inputs or specs; borrowed */
+    size_t n_files;
+    enum err err;         /* out: this job's outcome, as jobdb_create_with_files() */
+    struct jobdb_job row; /* out: the stored row when err is ERR_OK (release it) */
+};
+
+/*
+ * Create several PENDING jobs, each with its files, in one statement and
+ * so one transaction and one commit (group commit: the job store gathers
+ * the job.create requests that arrive while a commit is in flight). Each
+ * job succeeds or fails on its own, with the outcome it would have had
+ * from jobdb_create_with_files(): jobs whose fields are malformed get
+ * ERR_INVAL and are left out; when the statement fails for one job's data
+ * (a taken id or chain_job_id, two files of a job sharing a name) nothing
+ * was written and every job is run again on its own, in its own
+ * transaction, so one bad job never fails its neighbours. When the
+ * database is unreachable or busy (ERR_UNAVAILABLE, ERR_TIMEDOUT) or
+ * memory runs out, every job gets that error and nothing was written.
+ * Fewer than two well-formed jobs go straight to jobdb_create_with_files().
+ * Whatever the path, a job's row is returned only after its transaction
+ * committed.
+ *   items: n entries (0..JOBDB_CREATE_BATCH_MAX; more is a programmer
+ *          error); err and row are overwritten; release each row.
+ * Returns ERR_OK when every job was created, else the first job's failure
+ * (each job's own is in items[i].err). Blocks: one round trip when every
+ * job is well-formed, plus one per job after a data failure.
+ */
+LOOM_MUST_CHECK enum err jobdb_create_batch(struct jobdb *db, struct jobdb_create_item *items,
+                                            size_t n);
+
 /*
  * Reserve a job id from the jobs sequence into *id, for a jobdb_create()
  * whose chain_job_id is derived from the id. Ids are reserved 64 at a time

@@ -22,11 +22,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "ops.h"
 #include "workq.h"
 
 static char *database_url, *db_schema, *rep_addr, *pub_addr, *metrics_host, *log_level;
 static long long pool_size, worker_threads, max_in_flight, metrics_port, statement_timeout_ms,
-    checkout_timeout_ms, connect_timeout_s, db_wait_s, health_interval_ms;
+    checkout_timeout_ms, connect_timeout_s, db_wait_s, health_interval_ms, create_batch_max,
+    create_batches;
 
 static const struct cfg_opt opts[] = {
     {"database_url", CFG_STR, "postgresql://localhost/loom", 0, 0, NULL,
@@ -55,6 +57,12 @@ static const struct cfg_opt opts[] = {
      &connect_timeout_s},
     {"db_wait_s", CFG_INT, "30", 0, 3600, NULL,
      "at start-up, keep retrying an unreachable database this long, s", &db_wait_s},
+    {"create_batch_max", CFG_INT, "64", 1, OPS_CREATE_BATCH_MAX, NULL,
+     "most job.create requests written in one statement and commit (1: one each)",
+     &create_batch_max},
+    {"create_batches", CFG_INT, "2", 1, 64, NULL,
+     "job.create batches written at once; requests arriving meanwhile form the next",
+     &create_batches},
     {"health_interval_ms", CFG_INT, "1000", 50, 600000, NULL,
      "database probe period behind /health, ms", &health_interval_ms},
     {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level", &log_level},
@@ -167,6 +175,8 @@ int main(int argc, char **argv)
     sc.n_threads = (unsigned)(worker_threads ? worker_threads : pool_size);
     sc.max_in_flight = (size_t)max_in_flight;
     sc.health_interval_ms = (int)health_interval_ms;
+    sc.create_batch_max = (unsigned)create_batch_max;
+    sc.create_batches = (unsigned)create_batches;
     e = server_new(app.base, db, m, &sc, &app.server);
     if (e != ERR_OK) {
         LOG_ERROR("jobstore.start_failed", "rep_addr=%s pub_addr=%s error=%s", rep_addr, pub_addr,

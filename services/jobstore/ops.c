@@ -140,61 +140,87 @@ static enum err create_files(const struct proto_job_create *a, struct jobmap_fil
                                       .size_bytes = in->size_bytes,
                                       .content_type = in->content_type};
     }
-    qsort(rows, a->n_files, sizeof(*rows), file_by_name);
+    if (a->n_files > 1) /* rows is NULL without files: qsort must not see it */
+        qsort(rows, a->n_files, sizeof(*rows), file_by_name);
     for (size_t i = 1; i < a->n_files; i++)
         if (strcmp(rows[i - 1].name, rows[i].name) == 0)
             return ERR_EXISTS;
     return ERR_OK;
 }
 
-static void job_create(struct jobdb *db, const struct proto_job_create *a, struct ops_result *out)
-{
+/* One job.create on its way through jobdb: what it allocated, and its
+ * jobdb input (nj.in borrows from nj and from the request). */
+struct create_ctx {
     struct jobmap_new_job nj;
-    struct jobdb_job row;
-    struct jobmap_file *mf = NULL;
-    struct jobdb_new_file *nf = NULL;
-    struct jobdb_file *rows = NULL;
+    struct jobmap_file *mf;
+    struct jobdb_new_file *nf;
+    struct jobdb_file *rows; /* the reply's files, sorted by name */
+    const char *why;         /* the failure's cause for the reply; NULL: cause(e) */
+};
+
+/* The first half of a job.create: check it, reserve its id and map it to
+ * jobdb's input in <ctx> (zeroed first). Returns ERR_OK, or the failure
+ * with ctx->why set where cause() would not say it. */
+static enum err create_begin(struct jobdb *db, const struct proto_job_create *a,
+                             struct create_ctx *ctx)
+{
     int64_t id = 0;
     enum err e;
 
+    memset(ctx, 0, sizeof *ctx);
     if (!a->has_spec_sha256) {
-        fail(out, PROTO_CMD_JOB_CREATE, ERR_INVAL, "create job",
-             "spec_sha256 is required (the sha256 of job.json, checked against the escrow)");
-        return;
+        ctx->why = "spec_sha256 is required (the sha256 of job.json, checked against the escrow)";
+        return ERR_INVAL;
     }
-    memset(&row, 0, sizeof row);
-    e = ERR_NOMEM;
-    const char *why = NULL;
-    if (a->n_files > 0 && ((mf = calloc(a->n_files, sizeof(*mf))) == NULL ||
-                           (nf = calloc(a->n_files, sizeof(*nf))) == NULL ||
-                           (rows = calloc(a->n_files, sizeof(*rows))) == NULL))
-        goto out;
-    e = create_files(a, mf, nf, rows);
+    if (a->n_files > 0 && ((ctx->mf = calloc(a->n_files, sizeof(*ctx->mf))) == NULL ||
+                           (ctx->nf = calloc(a->n_files, sizeof(*ctx->nf))) == NULL ||
+                           (ctx->rows = calloc(a->n_files, sizeof(*ctx->rows))) == NULL))
+        return ERR_NOMEM;
+    e = create_files(a, ctx->mf, ctx->nf, ctx->rows);
     if (e == ERR_EXISTS)
-        why = "two files of the job share a name";
+        ctx->why = "two files of the job share a name";
     if (e == ERR_OK)
         e = jobdb_next_id(db, &id);
     if (e == ERR_OK)
-        e = jobmap_new_job(a, id, &nj);
+        e = jobmap_new_job(a, id, &ctx->nj);
+    return e;
+}
+
+/* The second half: the reply for the create's outcome <e> (<row> the stored
+ * row when ERR_OK); frees what <ctx> holds. */
+static void create_end(struct create_ctx *ctx, const struct proto_job_create *a, enum err e,
+                       const struct jobdb_job *row, struct ops_result *out)
+{
+    if (e == ERR_OK) {
+        out->job_id = row->id;
+        for (size_t i = 0; i < a->n_files; i++)
+            ctx->rows[i].job_id = row->id;
+        e = jobmap_job(row, NULL, 0, &out->reply.result.job);
+        if (e == ERR_OK && a->n_files > 0)
+            e = jobmap_job_files(ctx->rows, a->n_files, &out->reply.result.job);
+        if (e != ERR_OK)
+            ctx->why = "cannot encode the stored row";
+    }
+    if (e != ERR_OK)
+        fail(out, PROTO_CMD_JOB_CREATE, e, "create job", ctx->why);
+    free(ctx->rows);
+    free(ctx->nf);
+    free(ctx->mf);
+    memset(ctx, 0, sizeof *ctx);
+}
+
+static void job_create(struct jobdb *db, const struct proto_job_create *a, struct ops_result *out)
+{
+    struct create_ctx ctx;
+    struct jobdb_job row;
+    enum err e;
+
+    memset(&row, 0, sizeof row);
+    e = create_begin(db, a, &ctx);
     if (e == ERR_OK)
-        e = jobdb_create_with_files(db, &nj.in, nf, a->n_files, &row);
-    if (e != ERR_OK)
-        goto out;
-    out->job_id = row.id;
-    for (size_t i = 0; i < a->n_files; i++)
-        rows[i].job_id = row.id;
-    e = jobmap_job(&row, NULL, 0, &out->reply.result.job);
-    if (e == ERR_OK && a->n_files > 0)
-        e = jobmap_job_files(rows, a->n_files, &out->reply.result.job);
-    if (e != ERR_OK)
-        why = "cannot encode the stored row";
-out:
-    if (e != ERR_OK)
-        fail(out, PROTO_CMD_JOB_CREATE, e, "create job", why);
+        e = jobdb_create_with_files(db, &ctx.nj.in, ctx.nf, a->n_files, &row);
+    create_end(&ctx, a, e, &row, out);
     jobdb_job_release(&row);
-    free(rows);
-    free(nf);
-    free(mf);
 }
 
 static void job_get(struct jobdb *db, int64_t id, struct ops_result *out)
@@ -509,13 +535,18 @@ static void jobs_due(struct jobdb *db, const struct proto_jobs_due *a, struct op
     free(due);
 }
 
-void ops_run(struct jobdb *db, const struct proto_request *req, int64_t now_at,
-             struct ops_result *out)
+static void result_init(struct ops_result *out, enum proto_cmd cmd)
 {
     memset(out, 0, sizeof *out);
     buf_init(&out->db_error, 4096);
-    out->reply.cmd = req->cmd;
+    out->reply.cmd = cmd;
     out->reply.ok = true;
+}
+
+void ops_run(struct jobdb *db, const struct proto_request *req, int64_t now_at,
+             struct ops_result *out)
+{
+    result_init(out, req->cmd);
     switch (req->cmd) {
     case PROTO_CMD_JOB_CREATE:
         job_create(db, &req->args.job_create, out);
@@ -559,4 +590,61 @@ void ops_run(struct jobdb *db, const struct proto_request *req, int64_t now_at,
         out->feed = NULL;
         out->n_feed = 0;
     }
+}
+
+_Static_assert(OPS_CREATE_BATCH_MAX == JOBDB_CREATE_BATCH_MAX, "one batch bound");
+
+void ops_run_creates(struct jobdb *db, const struct proto_request *const *reqs, size_t n,
+                     struct ops_result *const *outs)
+{
+    struct jobdb_create_item *items = NULL;
+    struct create_ctx *ctx = NULL;
+    enum err *begun = NULL;
+    size_t i, k, n_items = 0;
+    enum err e;
+
+    LOOM_ASSERT(n <= OPS_CREATE_BATCH_MAX);
+    for (i = 0; i < n; i++) {
+        LOOM_ASSERT(reqs[i]->cmd == PROTO_CMD_JOB_CREATE);
+        result_init(outs[i], PROTO_CMD_JOB_CREATE);
+    }
+    if (n == 0)
+        return;
+    items = calloc(n, sizeof *items);
+    ctx = calloc(n, sizeof *ctx);
+    begun = calloc(n, sizeof *begun);
+    if (!items || !ctx || !begun) {
+        for (i = 0; i < n; i++)
+            fail(outs[i], PROTO_CMD_JOB_CREATE, ERR_NOMEM, "create job", NULL);
+        goto out;
+    }
+    /* Each request checked and mapped on its own; the well-formed ones go
+     * to the database together (jobdb_create_batch(): one statement, one
+     * commit; each job still fails alone). */
+    for (i = 0; i < n; i++) {
+        const struct proto_job_create *a = &reqs[i]->args.job_create;
+        begun[i] = create_begin(db, a, &ctx[i]);
+        if (begun[i] != ERR_OK)
+            continue;
+        items[n_items].in = &ctx[i].nj.in;
+        items[n_items].files = ctx[i].nf;
+        items[n_items].n_files = a->n_files;
+        n_items++;
+    }
+    e = jobdb_create_batch(db, items, n_items); /* outcomes are per item, read below */
+    (void)e;
+    for (i = 0, k = 0; i < n; i++) {
+        const struct proto_job_create *a = &reqs[i]->args.job_create;
+        if (begun[i] != ERR_OK) {
+            create_end(&ctx[i], a, begun[i], NULL, outs[i]);
+            continue;
+        }
+        create_end(&ctx[i], a, items[k].err, &items[k].row, outs[i]);
+        jobdb_job_release(&items[k].row);
+        k++;
+    }
+out:
+    free(begun);
+    free(ctx);
+    free(items);
 }

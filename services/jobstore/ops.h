@@ -53,6 +53,25 @@ struct ops_result {
 void ops_run(struct jobdb *db, const struct proto_request *req, int64_t now_at,
              struct ops_result *out);
 
+/* Most job.create requests in one ops_run_creates() (jobdb's
+ * JOBDB_CREATE_BATCH_MAX). */
+#define OPS_CREATE_BATCH_MAX 256
+
+/*
+ * Run <n> job.create requests together, as ops_run() would run each, but
+ * with the well-formed ones written in one statement and one commit
+ * (jobdb_create_batch()). Each request gets its own reply in *outs[i]
+ * (overwritten; release each with ops_result_release()): a malformed or
+ * failing job fails alone, and a success is answered only after its
+ * transaction committed.
+ *   reqs: n borrowed job.create requests (another command is a programmer
+ *         error), n at most OPS_CREATE_BATCH_MAX.
+ *   outs: n results, one per request.
+ * Blocks on the database.
+ */
+void ops_run_creates(struct jobdb *db, const struct proto_request *const *reqs, size_t n,
+                     struct ops_result *const *outs);
+
 /* Free what <r> holds and zero it. Accepts NULL. */
 void ops_result_release(struct ops_result *r);
 

@@ -25,6 +25,16 @@
  * running this long so the transport can hand it to the peer. */
 #define FLUSH_DELAY_MS 200
 
+/* Group commit defaults (server.h): 64 jobs per statement is past the
+ * point where PostgreSQL's per-statement set-up stops mattering (measured
+ * in docs/operators.md, "Group commit"); two batches let one be written
+ * while the next is gathered and checked. */
+#define CREATE_BATCH_MAX_DEFAULT 64
+#define CREATE_BATCHES_DEFAULT   2
+
+/* Batch size buckets, jobs per statement. */
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+
 /* Latency buckets, seconds: from a cached primary-key read (~0.2 ms) to a
  * large indexer batch or a statement timeout (seconds). */
 static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -48,11 +58,15 @@ struct server {
     enum err probe_status;
     struct event *probe_ev;
     uint64_t malformed_seen;
+    /* job.create requests waiting for a batch, oldest first */
+    struct request *create_head, **create_tail;
+    unsigned batches_running; /* create batches on the work queue */
+    int closing;              /* server_free(): the work queue takes no more */
     /* metrics */
     struct metrics_family *requests, *durations;
     struct metrics_series *durations_by_cmd[PROTO_CMD__COUNT];
     struct metrics_series *in_flight_g, *db_up_g, *pool_idle_g, *pool_busy_g, *feed_errors,
-        *malformed;
+        *malformed, *batch_sizes;
 };
 
 /* One request's context: everything it owns, freed together. */
@@ -63,6 +77,14 @@ struct request {
     struct ops_result res;
     int64_t now_at;
     struct timespec t0;
+    struct request *next; /* in the server's create queue */
+};
+
+/* One group of job.create requests on the work queue. */
+struct create_batch {
+    struct server *s;
+    size_t n;
+    struct request *reqs[]; /* n entries */
 };
 
 static double since(const struct timespec *t0)
@@ -244,6 +266,80 @@ static void done(void *arg, enum err status)
     check_drained(s);
 }
 
+/* Pool thread: a group of job.create requests, one statement. */
+static void batch_work(void *arg)
+{
+    struct create_batch *b = arg;
+    const struct proto_request *reqs[OPS_CREATE_BATCH_MAX];
+    struct ops_result *outs[OPS_CREATE_BATCH_MAX];
+    size_t i;
+
+    for (i = 0; i < b->n; i++) {
+        reqs[i] = &b->reqs[i]->req;
+        outs[i] = &b->reqs[i]->res;
+    }
+    ops_run_creates(b->s->db, reqs, b->n, outs);
+}
+
+static void kick_creates(struct server *s);
+
+/* Loop thread: answer every request of the batch as done() answers one. */
+static void batch_done(void *arg, enum err status)
+{
+    struct create_batch *b = arg;
+    struct server *s = b->s;
+    size_t i;
+
+    s->batches_running--;
+    for (i = 0; i < b->n; i++)
+        done(b->reqs[i], status);
+    free(b);
+    kick_creates(s);
+}
+
+/* Start batches while fewer than create_batches run: each takes every
+ * waiting job.create, up to create_batch_max. No timer: a lone request
+ * goes out at once, and requests wait only while earlier batches are being
+ * committed (that wait is the gathering). */
+static void kick_creates(struct server *s)
+{
+    struct create_batch *b;
+    struct request *r;
+    size_t n;
+
+    while (s->create_head && s->batches_running < s->cfg.create_batches) {
+        n = 0;
+        for (r = s->create_head; r && n < s->cfg.create_batch_max; r = r->next)
+            n++;
+        b = s->closing ? NULL : malloc(sizeof *b + n * sizeof b->reqs[0]);
+        if (!b) {
+            /* Answer the oldest one now so the queue still drains. */
+            r = s->create_head;
+            s->create_head = r->next;
+            if (!s->create_head)
+                s->create_tail = &s->create_head;
+            done(r, ERR_CANCELED);
+            continue;
+        }
+        b->s = s;
+        b->n = n;
+        for (n = 0; n < b->n; n++) {
+            b->reqs[n] = s->create_head;
+            s->create_head = s->create_head->next;
+        }
+        if (!s->create_head)
+            s->create_tail = &s->create_head;
+        if (workq_submit(s->wq, batch_work, batch_done, b) != ERR_OK) {
+            for (n = 0; n < b->n; n++)
+                done(b->reqs[n], ERR_CANCELED);
+            free(b);
+            continue;
+        }
+        s->batches_running++;
+        metrics_observe(s->batch_sizes, (double)b->n);
+    }
+}
+
 static void on_request(void *arg, struct bus_reply *reply, const void *data, size_t len)
 {
     struct server *s = arg;
@@ -277,6 +373,15 @@ static void on_request(void *arg, struct bus_reply *reply, const void *data, siz
         return;
     }
     r->reply = reply;
+    if (r->req.cmd == PROTO_CMD_JOB_CREATE) {
+        /* Counted in flight first: kick_creates() may answer it at once. */
+        s->in_flight++;
+        metrics_set(s->in_flight_g, (double)s->in_flight);
+        *s->create_tail = r;
+        s->create_tail = &r->next;
+        kick_creates(s);
+        return;
+    }
     e = workq_submit(s->wq, work, done, r);
     if (e != ERR_OK) {
         r->reply = NULL;
@@ -400,6 +505,11 @@ static enum err make_metrics(struct server *s)
     if (e == ERR_OK)
         e = metrics_counter_new(s->m, "loom_jobstore_bus_malformed_total",
                                 "Frames the bus dropped as malformed.", &s->malformed);
+    if (e == ERR_OK)
+        e = metrics_histogram_new(s->m, "loom_jobstore_create_batch_jobs",
+                                  "job.create requests written together (group commit).",
+                                  batch_bounds, sizeof batch_bounds / sizeof *batch_bounds,
+                                  &s->batch_sizes);
     return e;
 }
 
@@ -420,6 +530,15 @@ enum err server_new(struct event_base *base, struct jobdb *db, struct metrics *m
     s->db = db;
     s->m = m;
     s->cfg = *cfg;
+    if (s->cfg.create_batch_max == 0)
+        s->cfg.create_batch_max = CREATE_BATCH_MAX_DEFAULT;
+    if (s->cfg.create_batches == 0)
+        s->cfg.create_batches = CREATE_BATCHES_DEFAULT;
+    if (s->cfg.create_batch_max > OPS_CREATE_BATCH_MAX) {
+        free(s);
+        return ERR_INVAL;
+    }
+    s->create_tail = &s->create_head;
     s->db_up = 1; /* jobdb_open() just connected and migrated */
     e = make_metrics(s);
     if (e == ERR_OK)
@@ -479,8 +598,11 @@ void server_free(struct server *s)
     if (s->drain_ev)
         event_free(s->drain_ev);
     s->probe_ev = s->drain_ev = NULL;
-    /* Done callbacks run from here and reply on the still-open endpoint. */
+    /* Done callbacks run from here and reply on the still-open endpoint;
+     * job.create requests still queued are answered as cancelled. */
+    s->closing = 1;
     workq_free(s->wq);
+    kick_creates(s);
     bus_free(s->rep);
     feedpub_free(s->feed);
     free(s);

@@ -12,6 +12,15 @@
  * in completion order: a slow query holds one pool thread and one database
  * connection, never the loop or the other requests.
  *
+ * Group commit: job.create requests do not go to the pool one by one. They
+ * queue on the loop; whenever fewer than create_batches batches are
+ * running, one batch takes every waiting request (up to create_batch_max)
+ * to ops_run_creates(), which writes them in one statement and one commit,
+ * each job still failing alone. A request that finds no batch running goes
+ * out at once (no timer, no added latency when idle); under load, the
+ * requests that arrive while a batch commits form the next one. Each
+ * request is answered, as before, only after its transaction committed.
+ *
  * Health: /health is 503 while the database is unreachable, as seen by the
  * last request outcome or by a probe (SELECT 1 on the pool) every
  * health_interval_ms. Shutdown: server_drain() stops taking work (new
@@ -27,6 +36,7 @@
  *   loom_jobstore_feed_messages_total{topic}    counter (feedpub.h)
  *   loom_jobstore_feed_errors_total             counter: messages not published
  *   loom_jobstore_bus_malformed_total           counter: frames bus dropped
+ *   loom_jobstore_create_batch_jobs             histogram: job.create per batch
  * Threading: everything here runs on the loop thread of <base>.
  *
  * SPDX-License-Identifier: MIT
@@ -49,6 +59,13 @@ struct server_config {
     unsigned n_threads;     /* pool threads running jobdb calls, 1..WORKQ_MAX_THREADS */
     size_t max_in_flight;   /* requests accepted and not yet answered; more get "unavailable" */
     int health_interval_ms; /* database probe period, > 0 */
+    /* Group commit of job.create: requests that arrive while earlier
+     * batches are being written wait and go out together, at most
+     * create_batch_max per statement (1..OPS_CREATE_BATCH_MAX; 0: 64), with
+     * at most create_batches batches running at once (0: 2). Never a
+     * timer: with no batch running a request goes out at once. */
+    unsigned create_batch_max;
+    unsigned create_batches;
 };
 
 /* Called once when a drain has finished. */

@@ -9,7 +9,9 @@
 #           Ethereum session cookie, since per-request signatures need a fresh
 #           nonce each) vs pgbench inserting the same row into a table of the
 #           same columns; once more with a distinct job.json per request
-#           (identical uploads share one store object and skip its fsyncs).
+#           (identical uploads share one store object and skip its fsyncs);
+#           both again with the job store's group commit off
+#           (--create-batch-max=1), after pgbench.
 # Reads run twice: with the gateway's job cache (the default, TTL 1 s) and
 # through a second gateway with --cache-ttl-ms=0 (every read reaches the job
 # store). Also /health (common/metrics' route) for reference. Needs LOOM_BENCH_PG_URL
@@ -33,9 +35,13 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-"$B/bin/loom-jobstore" --database-url="$LOOM_BENCH_PG_URL" --db-schema="$SCHEMA" \
-  --rep-addr="ipc://$T/rep" --pub-addr="ipc://$T/pub" --metrics-port=0 >"$T/js.log" 2>&1 &
-pids="$pids $!"; JSPID=$!
+# start_js [flags...]: the job store, on the same addresses each time.
+start_js() {
+  "$B/bin/loom-jobstore" --database-url="$LOOM_BENCH_PG_URL" --db-schema="$SCHEMA" \
+    --rep-addr="ipc://$T/rep" --pub-addr="ipc://$T/pub" --metrics-port=0 "$@" >>"$T/js.log" 2>&1 &
+  pids="$pids $!"; JSPID=$!
+}
+start_js
 GP=$(free_port)
 "$B/bin/loom-gateway" --listen="127.0.0.1:$GP" --jobstore="ipc://$T/rep" --feed="ipc://$T/pub" \
   --store-root="$T/store" --rate-per-s=1000000 --rate-burst=1000000 --log-level=error \
@@ -157,4 +163,15 @@ pgbench -n -c "$C" -j "$TH" -T "$D" -r -f "$T/insert.sql" "$LOOM_BENCH_PG_URL" >
 tps=$(awk '/^tps/ {print $3; exit}' "$T/pgb.txt")
 lat=$(awk '/^latency average/ {print $4}' "$T/pgb.txt")
 printf '%-34s %10s tx/s   avg %8s ms\n' "pgbench INSERT same row" "${tps:-?}" "${lat:-?}"
+JSM=$(sed -n 's/.*"event":"jobstore.ready".*"metrics_port":\([0-9]*\).*/\1/p' "$T/js.log" | tail -1)
+[ -n "$JSM" ] && curl -s "http://127.0.0.1:$JSM/metrics" | awk '/^loom_jobstore_create_batch_jobs_(sum|count)/ {printf "%-34s %s %s\n", "", $1, $2}'
+# The same POSTs with group commit off (--create-batch-max=1: one statement
+# and one commit per job, the job store before group commit), same gateway.
+kill "$JSPID"; wait "$JSPID" 2>/dev/null
+start_js --create-batch-max=1 --create-batches=64
+for _ in $(seq 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$G2/api/jobs")" = 200 ] && break; sleep 0.1
+done
+run "POST /api/jobs, group commit off" -s "$T/post.lua" "$G/api/jobs"
+run "POST distinct, group commit off" -s "$T/post_distinct.lua" "$G/api/jobs"
 psql -q "$LOOM_BENCH_PG_URL" -c "DROP SCHEMA ${SCHEMA}_pgb CASCADE" >/dev/null 2>&1

@@ -279,6 +279,48 @@ for _ in $(seq 100); do
   got=$(curl -s -o /dev/null -w '%{http_code}' "$G/api/jobs/$ID"); [ "$got" = 200 ] && break; sleep 0.1
 done
 check "and afterwards every read succeeds" '[ "$got" = 200 ]'
+
+# 8. job creates across a job store restart (its group commit writes the
+# creates that arrive together in one statement): every answer is 201, with
+# the job stored once under the id returned, or 503; then 201 again.
+# Signed in once with Sign-In with Ethereum (the gateway's default domain).
+NONCE=$(curl -s "$G/api/auth/nonce" | jq -r .nonce)
+MSG=$(printf 'localhost:8080 wants you to sign in with your Ethereum account:\n%s\n\nSign in to The Loom\n\nURI: http://localhost:8080\nVersion: 1\nChain ID: 31337\nNonce: %s\nIssued At: %s' \
+  "$(cast wallet address --private-key $CK)" "$NONCE" "$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+SIG=$(cast wallet sign --private-key $CK "$MSG")
+COOKIE=$(curl -s -D - -o "$T/siwe.json" -H 'Content-Type: application/json' \
+  --data-binary "$(jq -cn --arg m "$MSG" --arg s "$SIG" '{message:$m,signature:$s}')" \
+  "$G/api/auth/siwe" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(loom_session=[^;]*\).*/\1/p')
+check "sign-in for the restart load" '[ -n "$COOKIE" ]' || cat "$T/siwe.json"
+mkdir -p "$T/rl"
+post_titled() {  # post_titled TITLE OUTFILE: prints the status
+  form "$1" IA >"$2.req"
+  curl -s -o "$2" -w '%{http_code}' -H "Cookie: $COOKIE" \
+    -H "Content-Type: multipart/form-data; boundary=$BND" --data-binary "@$2.req" "$G/api/jobs"
+}
+lps=""
+for k in 1 2 3 4; do
+  ( for i in $(seq 15); do echo "$k-$i $(post_titled "restart $k-$i" "$T/rl/$k-$i")"; done ) >"$T/rl/codes.$k" &
+  lps="$lps $!"
+done
+sleep 0.3; kill "$js_pid"; wait "$js_pid" 2>/dev/null; sleep 0.5; start_js
+wait $lps
+cat "$T/rl"/codes.* >"$T/rl/codes"
+check "creates across a restart get only 201 and 503, some 201" \
+  '[ -z "$(awk "\$2 != 201 && \$2 != 503" "$T/rl/codes")" ] && grep -q " 201$" "$T/rl/codes"' || cat "$T/rl/codes"
+created=0 stored=0 ids=""
+while read -r n st; do
+  [ "$st" = 201 ] || continue
+  id=$(jq -r .id "$T/rl/$n"); created=$((created + 1)); ids="$ids $id"
+  [ "$(psql -Atq "$LOOM_TEST_PG_URL" -c "SELECT title FROM $SCHEMA.jobs WHERE id = $id")" = "restart $n" ] && stored=$((stored + 1))
+done <"$T/rl/codes"
+check "each 201 ($created) is its job, stored under the id returned, ids distinct" \
+  '[ "$stored" = "$created" ] && [ "$(echo $ids | tr " " "\n" | sort -u | wc -l)" = "$created" ]'
+got=""
+for _ in $(seq 100); do
+  got=$(post_titled "after restart" "$T/rl/after"); [ "$got" = 201 ] && break; sleep 0.1
+done
+check "after the restart creates succeed again" '[ "$got" = 201 ]'
 r=$(curl -s "$G/metrics")
 check "/metrics counts getJob 503s" 'echo "$r" | grep -q "loom_gateway_requests_total{route=\"getJob\",status=\"503\"}"'
 

@@ -1180,6 +1180,218 @@ static void test_concurrent_creates(void **state)
     assert_int_equal(sql_int(f->db, "SELECT count(DISTINCT chain_job_id) FROM jobs"), 200);
 }
 
+/* ---------------------------------------------------- group commit batches */
+
+/* One job of a batch test, with the storage its strings live in. */
+struct bjob {
+    char addr[43], cid[67], spec[67], title[64];
+    struct jobdb_new_job in;
+    struct jobdb_new_file files[2];
+};
+
+/* Job <i> of a batch: a reserved id, its own chain id, and a pattern of
+ * NULL and set columns and 0, 1 or 2 files that varies with <i>. Titles and
+ * file names of every fifth job hold what PostgreSQL's array syntax quotes. */
+static void bjob_init(struct jobdb *db, struct bjob *b, int i, struct jobdb_create_item *it)
+{
+    uint8_t h[32];
+
+    memset(b, 0, sizeof *b);
+    assert_int_equal(jobdb_next_id(db, &b->in.id), ERR_OK);
+    addr_hex(CLIENT, b->addr);
+    fill(h, 32, 0x3b, (uint8_t)i);
+    hex(h, 32, b->cid);
+    spec_hex((uint8_t)i, b->spec);
+    snprintf(b->title, sizeof b->title, i % 5 == 0 ? "job \"%d\", {a\\b} NULL" : "job %d", i);
+    b->in.title = b->title;
+    b->in.description = i % 2 ? NULL : "a description";
+    b->in.type = i % 2 ? JOBDB_TYPE_GRAFICA : JOBDB_TYPE_IA;
+    b->in.price = "12.50";
+    b->in.wallet_address = b->addr;
+    b->in.cloud_link = i % 2 ? NULL : "https://example.org/in";
+    b->in.chain_job_id = b->cid;
+    b->in.price_usd_cents = 1250;
+    b->in.quote_wei = i % 3 ? NULL : "4166666666666666";
+    b->in.spec_sha256 = b->spec;
+    b->in.deadline_unix = i % 4 ? 0 : T0 + i;
+    b->in.max_runtime_s = i % 4 ? 0 : 3600;
+    b->files[0] =
+        (struct jobdb_new_file){"job.json", JOBDB_FILE_SPEC, b->spec, 100 + i, "application/json"};
+    b->files[1] = (struct jobdb_new_file){i % 5 == 0 ? "in \"1\",{x}.csv" : "in.csv",
+                                          JOBDB_FILE_INPUT, b->spec, 1000 + i, "text/csv"};
+    memset(it, 0, sizeof *it);
+    it->in = &b->in;
+    it->files = b->files;
+    it->n_files = (size_t)(i % 3);
+}
+
+static void test_create_batch(void **state)
+{
+    struct fx *f = *state;
+    struct bjob b[40];
+    struct jobdb_create_item it[40];
+    char want[256], key[24];
+    const char *kp[1] = {key};
+    int i, n_files = 0;
+
+    for (i = 0; i < 40; i++)
+        bjob_init(f->db, &b[i], i, &it[i]);
+    b[21].in.title = ""; /* malformed: refused alone, before the database */
+    assert_int_equal(jobdb_create_batch(f->db, it, 40), ERR_INVAL);
+    for (i = 0; i < 40; i++) {
+        struct jobdb_job g;
+        if (i == 21) {
+            assert_int_equal(it[i].err, ERR_INVAL);
+            assert_int_equal(it[i].row.id, 0);
+            continue;
+        }
+        n_files += i % 3;
+        assert_int_equal(it[i].err, ERR_OK);
+        assert_int_equal(it[i].row.id, b[i].in.id);
+        assert_string_equal(it[i].row.title, b[i].title);
+        assert_string_equal(it[i].row.chain_job_id, b[i].cid);
+        assert_int_equal(it[i].row.status, JOBDB_PENDING);
+        assert_int_equal(it[i].row.type, i % 2 ? JOBDB_TYPE_GRAFICA : JOBDB_TYPE_IA);
+        assert_string_equal(it[i].row.description, i % 2 ? "" : "a description");
+        if (i % 2)
+            assert_null(it[i].row.cloud_link);
+        else
+            assert_string_equal(it[i].row.cloud_link, "https://example.org/in");
+        if (i % 3)
+            assert_null(it[i].row.quote_wei);
+        else
+            assert_string_equal(it[i].row.quote_wei, "4166666666666666");
+        /* The stored row reads back the same. */
+        assert_int_equal(jobdb_get(f->db, b[i].in.id, &g), ERR_OK);
+        assert_string_equal(g.title, it[i].row.title);
+        assert_string_equal(g.price, "12.50");
+        assert_int_equal(g.created_at_ms, it[i].row.created_at_ms);
+        jobdb_job_release(&g);
+        snprintf(key, sizeof key, "%lld", (long long)b[i].in.id);
+        want[0] = '\0';
+        if (i % 4 == 0)
+            snprintf(want, sizeof want, "%lld/3600", (long long)(T0 + i));
+        /* Files by name: "in..." sorts before "job.json". */
+        if (i % 3 >= 1)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s", *want ? "/" : "");
+        if (i % 3 == 2)
+            snprintf(want + strlen(want), sizeof want - strlen(want),
+                     i % 5 == 0 ? "in \"1\",{x}.csv:input:%d|" : "in.csv:input:%d|", 1000 + i);
+        if (i % 3 >= 1)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "job.json:spec:%d", 100 + i);
+        {
+            char *got =
+                sql1(f->db,
+                     "SELECT concat_ws('/', extract(epoch FROM requested_deadline_at)::bigint,"
+                     " requested_max_runtime_s, (SELECT string_agg(name || ':' || role"
+                     " || ':' || size_bytes, '|' ORDER BY name) FROM job_files"
+                     " WHERE job_id = id)) FROM jobs WHERE id = $1::bigint",
+                     1, kp);
+            assert_string_equal(got, want);
+            free(got);
+        }
+        jobdb_job_release(&it[i].row);
+    }
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jobs"), 39);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM job_files"), n_files);
+    /* An empty batch and a batch of one. */
+    assert_int_equal(jobdb_create_batch(f->db, it, 0), ERR_OK);
+    bjob_init(f->db, &b[0], 41, &it[0]);
+    assert_int_equal(jobdb_create_batch(f->db, it, 1), ERR_OK);
+    assert_int_equal(it[0].row.id, b[0].in.id);
+    jobdb_job_release(&it[0].row);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jobs"), 40);
+}
+
+/* Jobs that the database refuses fail alone; their neighbours are written. */
+static void test_create_batch_fails_alone(void **state)
+{
+    struct fx *f = *state;
+    struct bjob b[10];
+    struct jobdb_create_item it[10];
+    char taken_cid[67];
+    int64_t taken = create_job(f->db, 9, JOBDB_TYPE_IA, CLIENT, NULL);
+    int i;
+
+    chain_id_hex(9, taken_cid);
+    for (i = 0; i < 10; i++)
+        bjob_init(f->db, &b[i], i, &it[i]);
+    b[3].in.chain_job_id = taken_cid; /* unique violation on chain_job_id */
+    b[5].files[1].name = "job.json";  /* two files of one name */
+    it[5].n_files = 2;
+    b[8].in.id = taken; /* an id in use */
+    assert_int_equal(jobdb_create_batch(f->db, it, 10), ERR_EXISTS);
+    for (i = 0; i < 10; i++) {
+        if (i == 3 || i == 5 || i == 8) {
+            assert_int_equal(it[i].err, ERR_EXISTS);
+            assert_int_equal(it[i].row.id, 0);
+            continue;
+        }
+        assert_int_equal(it[i].err, ERR_OK);
+        assert_int_equal(it[i].row.id, b[i].in.id);
+        jobdb_job_release(&it[i].row);
+    }
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jobs"), 8);
+    {
+        char key[24], *t;
+        const char *kp[1] = {key};
+        snprintf(key, sizeof key, "%lld", (long long)b[5].in.id);
+        t = sql1(f->db, "SELECT count(*) FROM job_files WHERE job_id = $1::bigint", 1, kp);
+        assert_string_equal(t, "0");
+        free(t);
+        snprintf(key, sizeof key, "%lld", (long long)taken);
+        t = sql1(f->db, "SELECT title FROM jobs WHERE id = $1::bigint", 1, kp);
+        assert_string_equal(t, "render a teapot"); /* the old row is untouched */
+        free(t);
+    }
+}
+
+/* The connection dies under a batch: every job gets unavailable and none
+ * is written; the next batch reconnects and succeeds. */
+static void test_create_batch_unavailable(void **state)
+{
+    struct fx *f = *state;
+    struct db_config cfg;
+    struct jobdb *one = NULL;
+    struct db_conn *c = NULL;
+    struct bjob b[3];
+    struct jobdb_create_item it[3];
+    char pid[24];
+    const char *p[1] = {pid};
+    int i, tries;
+
+    fx_config(&cfg, f->schema, 1);
+    assert_int_equal(jobdb_open(&cfg, &one), ERR_OK);
+    assert_int_equal(db_checkout(jobdb_pool(one), &c), ERR_OK);
+    snprintf(pid, sizeof pid, "%d", db_conn_backend_pid(c));
+    db_checkin(jobdb_pool(one), c);
+    free(sql1(f->db, "SELECT pg_terminate_backend($1::int)", 1, p));
+    for (tries = 0; tries < 500; tries++) {
+        char *s = sql1(f->db, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", 1, p);
+        int gone = strcmp(s, "0") == 0;
+        free(s);
+        if (gone)
+            break;
+        usleep(10000);
+    }
+    for (i = 0; i < 3; i++)
+        bjob_init(f->db, &b[i], i + 1, &it[i]);
+    assert_int_equal(jobdb_create_batch(one, it, 3), ERR_UNAVAILABLE);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(it[i].err, ERR_UNAVAILABLE);
+        assert_int_equal(it[i].row.id, 0);
+    }
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jobs"), 0);
+    assert_int_equal(jobdb_create_batch(one, it, 3), ERR_OK);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(it[i].err, ERR_OK);
+        assert_int_equal(it[i].row.id, b[i].in.id);
+        jobdb_job_release(&it[i].row);
+    }
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM jobs"), 3);
+    jobdb_close(one);
+}
+
 static void test_killed_connection(void **state)
 {
     struct fx *f = *state;
@@ -1376,6 +1588,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_killed_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_exhausted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_batch_fails_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_batch_unavailable, setup, teardown),
     };
 
     pg_url = getenv("LOOM_TEST_PG_URL");
