@@ -57,9 +57,9 @@ struct rpc {
     int has_last_error;
     struct rpc_error last_error;
     struct rpc_stats stats;
-    int stamp_sent;       /* rpc_opts.stamp_sent */
-    size_t out_body;      /* body bytes of the current attempt written so far */
-    uint64_t sent_ns;     /* rpc_last_sent_ns() */
+    int stamp_sent;                    /* rpc_opts.stamp_sent */
+    size_t out_body;                   /* body bytes of the current attempt written so far */
+    uint64_t sent_ns;                  /* rpc_last_sent_ns() */
     char curl_errbuf[CURL_ERROR_SIZE]; /* libcurl's own text, filled by libcurl */
 };
 

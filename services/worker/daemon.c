@@ -117,7 +117,7 @@ struct daemon {
     uint64_t chain_id;
     unsigned types_mask; /* bit per enum proto_job_type */
     struct u256 threshold_wei;
-    struct escrow *esc; /* the job thread's (and start-up's) */
+    struct escrow *esc;     /* the job thread's (and start-up's) */
     struct chainhead *head; /* serve mode: fees read ahead of need */
 
     struct event_base *base;

@@ -44,9 +44,9 @@ struct escrow {
     uint64_t nonce;
     struct u256 tip_wei;
     struct abi_type *getjob_type;
-    struct u256 base_fee; /* the newest block's (escrow_set_fees(), or read with getJob) */
-    uint64_t base_fee_ns; /* CLOCK_MONOTONIC when read; 0: never */
-    int nonce_stale;      /* the count is in doubt: re-read it before the next send */
+    struct u256 base_fee;    /* the newest block's (escrow_set_fees(), or read with getJob) */
+    uint64_t base_fee_ns;    /* CLOCK_MONOTONIC when read; 0: never */
+    int nonce_stale;         /* the count is in doubt: re-read it before the next send */
     struct escrow_sent sent; /* of the last sign_send() that the node accepted */
 };
 

@@ -609,10 +609,10 @@ static void test_rpc_stamp_off(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_claim_fresh_fees),  cmocka_unit_test(test_claim_stale_fees),
-        cmocka_unit_test(test_nonce_too_low),     cmocka_unit_test(test_nonce_underpriced),
+        cmocka_unit_test(test_claim_fresh_fees),    cmocka_unit_test(test_claim_stale_fees),
+        cmocka_unit_test(test_nonce_too_low),       cmocka_unit_test(test_nonce_underpriced),
         cmocka_unit_test(test_refused_keeps_nonce), cmocka_unit_test(test_wait_timeout_resyncs),
-        cmocka_unit_test(test_chainhead),         cmocka_unit_test(test_rpc_stamp_off),
+        cmocka_unit_test(test_chainhead),           cmocka_unit_test(test_rpc_stamp_off),
     };
     return cmocka_run_group_tests(tests, srv_setup, srv_teardown);
 }
