@@ -925,6 +925,9 @@ out:
  * waits for a time slice (the "queue" step of bench_dispatch.sh: 10-20 ms
  * at p90-p99 under a load of 8-11 on 2 cores). Hand-overs happen when the
  * job thread becomes idle and when it has a job, off the dispatch path.
+ * The feed's bus endpoint, the metrics listener and feedwatch are thus used
+ * by two threads, never at once: each hand-over goes through mu, which
+ * orders the one thread's use before the other's.
  */
 
 /* Main thread, in its loop: the job thread asked for the loop. */
