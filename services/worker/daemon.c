@@ -83,23 +83,6 @@
 /* Who runs the event loop (see "The loop's owner" below). */
 enum { LOOP_MAIN = 0, LOOP_JOB };
 
-/* The spec prefetch slot's states (see struct prefetch). */
-enum { PF_IDLE = 0, PF_WANTED, PF_BUSY, PF_DONE };
-
-/* job.json of the job about to be dispatched, fetched by the prefetch
- * thread while the job thread reads the job on chain: the two requests go
- * to different servers, so the dispatch waits for the slower one instead
- * of both in turn. Guarded by daemon.mu. */
-struct prefetch {
-    int state;
-    int64_t job_id;
-    uint8_t spec_sha256[32]; /* the announced hash the download is checked against */
-    enum err err;
-    char *text; /* PF_DONE and ERR_OK: the spec (heap) */
-    size_t len;
-    struct buf msg; /* why it failed */
-};
-
 struct cand {
     struct proto_feed_open o;
     uint64_t recv_ns; /* CLOCK_MONOTONIC when the announcement arrived */
@@ -130,18 +113,15 @@ struct daemon {
     struct event *ev_handover; /* made active by the job thread: the main thread leaves the loop */
     struct feedwatch fw;       /* whichever thread runs the loop (one at a time) */
 
-    pthread_t thread, pf_thread;
-    int thread_started, pf_started;
-    pthread_mutex_t mu;        /* guards everything below */
-    pthread_cond_t cv;         /* job thread: queue, stopping, resync, feed_up */
-    pthread_cond_t pf_cv;      /* prefetch thread: a request */
-    pthread_cond_t pf_done_cv; /* job thread: the prefetch finished */
-    pthread_cond_t loop_cv;    /* loop_owner or main_in_loop changed */
-    int loop_owner;            /* LOOP_MAIN or LOOP_JOB */
-    int main_in_loop;          /* the main thread is inside event_base_loop() */
-    struct prefetch pf;
-    int feed_up;        /* a heartbeat was heard */
-    const char *resync; /* non-NULL: re-read the open jobs (static reason) */
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;     /* guards everything below */
+    pthread_cond_t cv;      /* job thread: queue, stopping, resync, feed_up */
+    pthread_cond_t loop_cv; /* loop_owner or main_in_loop changed */
+    int loop_owner;         /* LOOP_MAIN or LOOP_JOB */
+    int main_in_loop;       /* the main thread is inside event_base_loop() */
+    int feed_up;            /* a heartbeat was heard */
+    const char *resync;     /* non-NULL: re-read the open jobs (static reason) */
     struct cand queue[DAEMON_QUEUE_MAX];
     size_t n_queue;
     int64_t current_job; /* 0 when idle */
@@ -164,116 +144,10 @@ static uint64_t now_ns(void)
 
 /* ---- candidates (any thread, under mu) ------------------------------------ */
 
-/* Ask the prefetch thread for job <o>'s spec, if it is free. Under mu.
- * Returns 1 when it asked: the caller then signals pf_cv, after unlocking
- * (so the woken thread does not go back to sleep on the mutex). */
-static int pf_request_locked(struct daemon *d, const struct proto_feed_open *o)
-{
-    if (d->pf.state != PF_IDLE)
-        return 0;
-    d->pf.state = PF_WANTED;
-    d->pf.job_id = o->job_id;
-    memcpy(d->pf.spec_sha256, o->spec_sha256, 32);
-    return 1;
-}
-
-/* Forget a finished prefetch. Under mu. */
-static void pf_reset_locked(struct daemon *d)
-{
-    free(d->pf.text);
-    d->pf.text = NULL;
-    d->pf.len = 0;
-    d->pf.err = ERR_OK;
-    buf_reset(&d->pf.msg);
-    d->pf.state = PF_IDLE;
-}
-
-/* Job thread: make sure job <o>'s spec is being fetched. */
-static void pf_ensure(struct daemon *d, const struct proto_feed_open *o)
-{
-    int asked = 0;
-    pthread_mutex_lock(&d->mu);
-    for (;;) {
-        int mine = d->pf.job_id == o->job_id && memcmp(d->pf.spec_sha256, o->spec_sha256, 32) == 0;
-        if (d->pf.state != PF_IDLE && mine)
-            break;
-        if (d->pf.state == PF_DONE)
-            pf_reset_locked(d); /* another job's, no longer wanted */
-        if (d->pf.state == PF_IDLE) {
-            asked = pf_request_locked(d, o);
-            break;
-        }
-        /* Another job's download is in flight (its job was dropped from the
-         * queue): wait for it to end. */
-        pthread_cond_wait(&d->pf_done_cv, &d->mu);
-    }
-    pthread_mutex_unlock(&d->mu);
-    if (asked)
-        pthread_cond_signal(&d->pf_cv);
-}
-
-/* Job thread: wait for job <o>'s spec (pf_ensure() first). On ERR_OK *text
- * (heap, caller frees) and *len hold it; else <msg> says why. */
-static enum err pf_take(struct daemon *d, const struct proto_feed_open *o, char **text, size_t *len,
-                        struct buf *msg)
-{
-    pthread_mutex_lock(&d->mu);
-    while (d->pf.state != PF_DONE && !d->stopping)
-        pthread_cond_wait(&d->pf_done_cv, &d->mu);
-    enum err e = ERR_CANCELED;
-    if (d->pf.state == PF_DONE && d->pf.job_id == o->job_id) {
-        e = d->pf.err;
-        *text = d->pf.text;
-        *len = d->pf.len;
-        d->pf.text = NULL;
-        if (e != ERR_OK)
-            msg_addf(msg, "%s", buf_cstr(&d->pf.msg));
-        pf_reset_locked(d);
-    }
-    pthread_mutex_unlock(&d->mu);
-    return e;
-}
-
-static void *pf_thread(void *arg)
-{
-    struct daemon *d = arg;
-    struct buf msg;
-    buf_init(&msg, 8192);
-    pthread_mutex_lock(&d->mu);
-    for (;;) {
-        while (!d->stopping && d->pf.state != PF_WANTED)
-            pthread_cond_wait(&d->pf_cv, &d->mu);
-        if (d->stopping)
-            break;
-        int64_t id = d->pf.job_id;
-        uint8_t sha[32];
-        memcpy(sha, d->pf.spec_sha256, 32);
-        d->pf.state = PF_BUSY;
-        pthread_mutex_unlock(&d->mu);
-        char *text = NULL;
-        size_t len = 0;
-        buf_reset(&msg);
-        enum err e = gwc_fetch(d->o->gateway, id, "job.json", sha, JOBSPEC_MAX_JSON_BYTES, &text,
-                               &len, &msg);
-        pthread_mutex_lock(&d->mu);
-        d->pf.err = e;
-        d->pf.text = text;
-        d->pf.len = len;
-        buf_reset(&d->pf.msg);
-        if (e != ERR_OK)
-            msg_addf(&d->pf.msg, "%s", buf_cstr(&msg));
-        d->pf.state = PF_DONE;
-        pthread_cond_broadcast(&d->pf_done_cv);
-    }
-    pthread_mutex_unlock(&d->mu);
-    buf_release(&msg);
-    return NULL;
-}
-
 static void enqueue(struct daemon *d, const struct proto_feed_open *o, uint64_t recv_ns)
 {
     char id[67];
-    int wake = 0, fetch = 0;
+    int wake = 0;
     pthread_mutex_lock(&d->mu);
     int dup = d->current_job == o->job_id;
     for (size_t i = 0; !dup && i < d->n_queue; i++)
@@ -284,18 +158,13 @@ static void enqueue(struct daemon *d, const struct proto_feed_open *o, uint64_t 
         d->queue[d->n_queue].recv_ns = recv_ns;
         d->n_queue++;
         wake = 1;
-        /* The job thread is idle and this job is next: fetch its spec now,
-         * in parallel with the job thread's wake-up and getJob. */
-        if (d->current_job == 0 && d->n_queue == 1)
-            fetch = pf_request_locked(d, o);
     }
     pthread_mutex_unlock(&d->mu);
-    /* Woken after the unlock, the threads find the mutex free instead of
-     * being put back to sleep on it: one scheduling wait less on a busy host. */
+    /* Woken after the unlock (when it is not the caller: see "The loop's
+     * owner"), the job thread finds the mutex free instead of being put back
+     * to sleep on it: one scheduling wait less on a busy host. */
     if (wake)
         pthread_cond_signal(&d->cv);
-    if (fetch)
-        pthread_cond_signal(&d->pf_cv);
     if (full) {
         hex_encode(o->chain_job_id, 32, true, id);
         LOG_WARN("job.dropped", "job_id=%lld chain_job_id=%s reason=%s", (long long)o->job_id, id,
@@ -376,14 +245,12 @@ out:
     buf_release(&frame);
 }
 
-/* Tell the job and prefetch threads to stop. Any thread. */
+/* Tell the job thread (and the main thread's loop) to stop. Any thread. */
 static void stop(struct daemon *d)
 {
     pthread_mutex_lock(&d->mu);
     d->stopping = 1;
     pthread_cond_broadcast(&d->cv);
-    pthread_cond_broadcast(&d->pf_cv);
-    pthread_cond_broadcast(&d->pf_done_cv);
     pthread_cond_broadcast(&d->loop_cv);
     pthread_mutex_unlock(&d->mu);
 }
@@ -480,6 +347,9 @@ struct jobctx {
     struct jobspec *spec;
     char *spec_text; /* job.json as fetched (heap) */
     size_t spec_len;
+    struct gwc_fetch *fetch; /* job.json on its way while getJob runs */
+    enum err fetch_err;      /* gwc_fetch_start()'s answer */
+    struct buf fetch_msg;    /* its reason on failure */
     struct escrow_job chain;
     uint64_t last_progress_ns;
     uint64_t checked_ns, spec_ns; /* when steps 1 and 2 ended, for the dispatch breakdown */
@@ -607,16 +477,24 @@ static int check_on_chain(struct jobctx *j, const struct cand *c)
     return 1;
 }
 
-/* Step 2: the spec, fetched by the prefetch thread against the announced
- * hash (step 1 checked that the chain's is the same), decoded and sized.
- * Keeps the text in j->spec_text for the job folder. */
+/* Step 2: the spec, requested before step 1 against the announced hash
+ * (step 1 checked that the chain's is the same), read now, decoded and
+ * sized. Keeps the text in j->spec_text for the job folder. */
 static int fetch_spec(struct jobctx *j, const struct cand *c)
 {
     char errbuf[JOBSPEC_ERR_MAX];
     unsigned attempt = 0;
     uint64_t until = now_ns() + (uint64_t)DAEMON_SPEC_RETRY_MS * 1000000u;
-    enum err e = pf_take(j->d, &c->o, &j->spec_text, &j->spec_len, &j->msg);
-    /* The prefetch tries once; a gateway down for a moment is tried again here. */
+    (void)c;
+    enum err e = j->fetch_err;
+    if (e == ERR_OK) {
+        struct gwc_fetch *f = j->fetch;
+        j->fetch = NULL; /* gwc_fetch_finish() frees it */
+        e = gwc_fetch_finish(f, &j->spec_text, &j->spec_len, &j->fetch_msg);
+    }
+    if (e != ERR_OK)
+        msg_addf(&j->msg, "%s", buf_cstr(&j->fetch_msg));
+    /* That request went once; a gateway down for a moment is tried again here. */
     while (gw_retry(j, e, &attempt, until, 1, 0, "job.json")) {
         free(j->spec_text);
         j->spec_text = NULL;
@@ -884,15 +762,19 @@ static void process(struct daemon *d, const struct cand *c)
     buf_init(&j.bundle_path, 8192);
     buf_init(&j.msg, 8192);
     uint64_t picked_ns = now_ns();
-    /* job.json comes from the gateway while getJob goes to the node. */
-    pf_ensure(d, &c->o);
+    /* job.json is requested from the gateway first and read after getJob:
+     * the gateway answers while the node does, into the socket, and no
+     * other thread has to be woken for it. */
+    buf_init(&j.fetch_msg, 8192);
+    j.fetch_err = gwc_fetch_start(d->o->gateway, j.id, "job.json", c->o.spec_sha256,
+                                  JOBSPEC_MAX_JSON_BYTES, &j.fetch, &j.fetch_msg);
     /* The fees the chainhead thread read ahead: the claim needs no round
      * trip but getJob. */
     struct chainhead_fees f;
     chainhead_get(d->head, &f);
     escrow_set_fees(d->esc, f.base_fee_wei, f.tip_wei, f.read_ns);
     if (!check_on_chain(&j, c))
-        goto out; /* the next pf_ensure() drops the prefetch */
+        goto out; /* gwc_fetch_free() below drops the request */
     j.checked_ns = now_ns();
     if (!fetch_spec(&j, c))
         goto out;
@@ -906,6 +788,8 @@ static void process(struct daemon *d, const struct cand *c)
         run_claimed(&j);
     rm_tree(buf_cstr(&j.dir));
 out:
+    gwc_fetch_free(j.fetch);
+    buf_release(&j.fetch_msg);
     free(j.spec_text);
     jobspec_free(j.spec);
     buf_release(&j.msg);
@@ -1363,22 +1247,13 @@ int daemon_serve(const struct daemon_opts *o)
     (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* job_thread's timed wait */
     pthread_cond_init(&d->cv, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_cond_init(&d->pf_cv, NULL);
-    pthread_cond_init(&d->pf_done_cv, NULL);
     pthread_cond_init(&d->loop_cv, NULL);
-    buf_init(&d->pf.msg, 8192);
     feedwatch_init(&d->fw);
     int rc = setup(d, o);
     if (rc == EX_OK)
         rc = start_head(d);
     if (rc == EX_OK)
         rc = start_loop(d);
-    if (rc == EX_OK && pthread_create(&d->pf_thread, NULL, pf_thread, d) != 0) {
-        fprintf(stderr, "loom-worker: cannot start the prefetch thread\n");
-        rc = EX_OSERR;
-    }
-    if (rc == EX_OK)
-        d->pf_started = 1;
     if (rc == EX_OK && pthread_create(&d->thread, NULL, job_thread, d) != 0) {
         fprintf(stderr, "loom-worker: cannot start the job thread\n");
         rc = EX_OSERR;
@@ -1393,10 +1268,6 @@ int daemon_serve(const struct daemon_opts *o)
         stop(d);
         pthread_join(d->thread, NULL);
         LOG_INFO("worker.stopped", "address=%s", d->addr_hex);
-    }
-    if (d->pf_started) {
-        stop(d);
-        pthread_join(d->pf_thread, NULL);
     }
     if (d->ev_tick)
         event_free(d->ev_tick);
@@ -1413,11 +1284,7 @@ int daemon_serve(const struct daemon_opts *o)
         event_base_free(d->base);
     chainhead_free(d->head);
     teardown(d);
-    free(d->pf.text);
-    buf_release(&d->pf.msg);
     pthread_cond_destroy(&d->loop_cv);
-    pthread_cond_destroy(&d->pf_done_cv);
-    pthread_cond_destroy(&d->pf_cv);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
