@@ -25,6 +25,10 @@
 #                           both see the same load; each gets half the jobs.
 #                           A build from before the "sent" stamp logs only
 #                           the accepted figure (its dispatch_us).
+#   LOOM_BENCH_NICE         a niceness (e.g. -10; below 0 needs root) given to
+#                           the worker(s), the fake gateway and the bench's own
+#                           anvil: how much of the tail is waiting for a CPU
+#                           on a shared host
 #   LOOM_BENCH_KEEP         set: keep the temporary folder (logs) and name it
 # Uses LOOM_BENCH_RPC_URL (scripts/bench.sh) or starts its own anvil.
 set -uo pipefail
@@ -47,7 +51,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 if [ -n "${LOOM_BENCH_RPC_URL:-}" ]; then
   rpc=$LOOM_BENCH_RPC_URL
 else
-  rpc=$(scripts/anvil.sh start "$dir/anvil" "$(free_port)") || die "cannot start anvil"
+  rpc=$("${nicecmd[@]}" scripts/anvil.sh start "$dir/anvil" "$(free_port)") || die "cannot start anvil"
   own_anvil=1
 fi
 rpcj() { curl -s -H 'content-type: application/json' -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$rpc"; }
@@ -57,6 +61,9 @@ newkey() {
   rpcj anvil_setBalance "[\"$a\",\"0x56BC75E2D63100000\"]" >/dev/null
   echo "$a"
 }
+# Started under nice(1), so that every thread they make inherits it.
+nicecmd=()
+[ -n "${LOOM_BENCH_NICE:-}" ] && nicecmd=(nice -n "$LOOM_BENCH_NICE")
 wait_for() { local i; for i in $(seq 1 $(($3 * 10))); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 newkey "$dir/deployer.key" >/dev/null
@@ -72,7 +79,7 @@ cc -std=c11 -D_GNU_SOURCE -O2 -I. -Icommon -Iproto -o "$dir/fakegw" tests/integr
   || die "cannot build worker_fakegw"
 mkdir -p "$dir/gw/jobs" "$dir/gw/results"
 feed="tcp://127.0.0.1:$(free_port)"
-"$dir/fakegw" "$dir/gw" "$feed" "$dir/gw.port" 2>"$dir/fakegw.log" &
+"${nicecmd[@]}" "$dir/fakegw" "$dir/gw" "$feed" "$dir/gw.port" 2>"$dir/fakegw.log" &
 pids+=($!)
 wait_for "$dir/gw.port" . 10 || die "fake gateway did not start"
 gw="http://127.0.0.1:$(cat "$dir/gw.port")"
@@ -98,7 +105,7 @@ done
 
 LOOM_FEED=$feed LOOM_TYPES=IA LOOM_GATEWAY=$gw LOOM_RPC_URL=$rpc LOOM_DEPLOYMENT=$dir/deploy.json \
 LOOM_KEY_FILE=$dir/w.key LOOM_WORK_DIR=$dir/work LOOM_METRICS_LISTEN=127.0.0.1:0 LOOM_LOG_LEVEL=debug \
-  "$LOOM_BUILD/bin/loom-worker" serve 2>"$dir/w.log" &
+  "${nicecmd[@]}" "$LOOM_BUILD/bin/loom-worker" serve 2>"$dir/w.log" &
 pids+=($!)
 wait_for "$dir/w.log" '"worker.start"' 20 || die "worker did not start"
 wait_for "$dir/w.log" '"snapshot.taken"' 20 || die "worker took no start-up snapshot"
@@ -106,7 +113,7 @@ base=${LOOM_BENCH_BASELINE:-}
 if [ -n "$base" ]; then
   LOOM_FEED=$feed LOOM_TYPES=GRAFICA LOOM_GATEWAY=$gw LOOM_RPC_URL=$rpc LOOM_DEPLOYMENT=$dir/deploy.json \
   LOOM_KEY_FILE=$dir/b.key LOOM_WORK_DIR=$dir/work-b LOOM_METRICS_LISTEN=127.0.0.1:0 LOOM_LOG_LEVEL=debug \
-    "$base" serve 2>"$dir/b.log" &
+    "${nicecmd[@]}" "$base" serve 2>"$dir/b.log" &
   pids+=($!)
   wait_for "$dir/b.log" '"snapshot.taken"' 20 || die "baseline worker took no start-up snapshot"
 fi
@@ -180,6 +187,7 @@ def report(log, title):
 report("w.log", "this build" if base else "dispatch latency")
 if base:
     report("b.log", "baseline " + base)
-print(f"  conditions: {n} jobs, anvil automine on loopback, chain height {height} at the end; fake gateway on loopback")
+nice = os.environ.get("LOOM_BENCH_NICE")
+print(f"  conditions: {n} jobs,{' niceness ' + nice + ' for worker(s), gateway and anvil,' if nice else ''} anvil automine on loopback, chain height {height} at the end; fake gateway on loopback")
 PY
 echo "  host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
