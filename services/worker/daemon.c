@@ -163,8 +163,10 @@ static void enqueue(struct daemon *d, const struct proto_feed_open *o, uint64_t 
     /* Woken after the unlock (when it is not the caller: see "The loop's
      * owner"), the job thread finds the mutex free instead of being put back
      * to sleep on it: one scheduling wait less on a busy host. */
-    if (wake)
+    if (wake) {
         pthread_cond_signal(&d->cv);
+        pthread_cond_broadcast(&d->loop_cv); /* idle_loop() waiting for the loop */
+    }
     if (full) {
         hex_encode(o->chain_job_id, 32, true, id);
         LOG_WARN("job.dropped", "job_id=%lld chain_job_id=%s reason=%s", (long long)o->job_id, id,
@@ -261,6 +263,7 @@ static void request_resync(struct daemon *d, const char *why)
     pthread_mutex_lock(&d->mu);
     d->resync = why;
     pthread_cond_broadcast(&d->cv);
+    pthread_cond_broadcast(&d->loop_cv);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -862,7 +865,9 @@ static void idle_loop(struct daemon *d)
      * event is not. */
     event_active(d->ev_handover, EV_TIMEOUT, 0);
     pthread_mutex_lock(&d->mu);
-    while (!d->stopping && d->main_in_loop)
+    /* A job that the main thread queues meanwhile ends the wait too: the job
+     * thread then takes it at once and leaves the loop where it is. */
+    while (!d->stopping && d->main_in_loop && d->n_queue == 0 && d->resync == NULL)
         pthread_cond_wait(&d->loop_cv, &d->mu);
     for (;;) {
         int ready = d->stopping || d->n_queue > 0 || d->resync != NULL;
