@@ -185,9 +185,12 @@ void rpc_get_stats(const struct rpc *c, struct rpc_stats *out);
  * connection: CLOCK_MONOTONIC nanoseconds at which libcurl's write of the
  * request body's last byte returned (its last attempt's, after retries),
  * whatever the call then returned. That is "sent": the node may not have
- * read it yet, let alone answered. 0 when <c> was made without
- * rpc_opts.stamp_sent, before any call, or when the last call's request
- * was never completely written (no connection, a write that failed).
+ * read it yet, let alone answered. The stamp is taken after the write call
+ * returns, so a thread preempted right after its write (by the receiver, on
+ * the same core) stamps late: never earlier than the write. 0 when <c> was
+ * made without rpc_opts.stamp_sent, before any call, or when the last
+ * call's request was never completely written (no connection, a write that
+ * failed).
  */
 uint64_t rpc_last_sent_ns(const struct rpc *c);
 
