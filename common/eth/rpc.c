@@ -57,6 +57,9 @@ struct rpc {
     int has_last_error;
     struct rpc_error last_error;
     struct rpc_stats stats;
+    int stamp_sent;                    /* rpc_opts.stamp_sent */
+    size_t out_body;                   /* body bytes of the current attempt written so far */
+    uint64_t sent_ns;                  /* rpc_last_sent_ns() */
     char curl_errbuf[CURL_ERROR_SIZE]; /* libcurl's own text, filled by libcurl */
 };
 
@@ -961,6 +964,30 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/*
+ * libcurl's debug callback (CURLOPT_DEBUGFUNCTION, with CURLOPT_VERBOSE), used
+ * only for rpc_last_sent_ns(): libcurl reports outgoing body bytes as
+ * CURLINFO_DATA_OUT right after its write of them to the connection returned
+ * (lib/http.c Curl_buffer_send for a body sent with the headers, the upload
+ * loop otherwise), so the moment the count reaches the body's length is the
+ * moment the request was completely written. Everything else is ignored.
+ */
+static int debug_cb(CURL *handle, curl_infotype type, char *data, size_t size, void *userdata)
+{
+    struct rpc *c = userdata;
+    (void)handle;
+    (void)data;
+    if (type != CURLINFO_DATA_OUT)
+        return 0;
+    c->out_body += size;
+    if (c->out_body >= c->req.len && c->sent_ns == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        c->sent_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+    return 0;
+}
+
 static uint64_t rng_next(struct rpc *c)
 {
     /* xorshift64* (Vigna, "An experimental exploration of Marsaglia's
@@ -1003,6 +1030,7 @@ enum err rpc_new(const struct rpc_opts *opts, struct rpc **out)
     c->max_response_bytes =
         opts->max_response_bytes ? opts->max_response_bytes : RPC_DEFAULT_MAX_RESPONSE_BYTES;
     c->next_id = 1;
+    c->stamp_sent = opts->stamp_sent != 0;
     buf_init(&c->req, 0);
     buf_init(&c->resp, c->max_response_bytes);
     buf_init(&c->errmsg, RPC_ERRMSG_MAX);
@@ -1071,6 +1099,12 @@ enum err rpc_new(const struct rpc_opts *opts, struct rpc **out)
         rc = curl_easy_setopt(k, CURLOPT_WRITEDATA, c);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(k, CURLOPT_ERRORBUFFER, c->curl_errbuf);
+    if (rc == CURLE_OK && c->stamp_sent)
+        rc = curl_easy_setopt(k, CURLOPT_DEBUGFUNCTION, debug_cb);
+    if (rc == CURLE_OK && c->stamp_sent)
+        rc = curl_easy_setopt(k, CURLOPT_DEBUGDATA, c);
+    if (rc == CURLE_OK && c->stamp_sent)
+        rc = curl_easy_setopt(k, CURLOPT_VERBOSE, 1L);
     if (rc != CURLE_OK) {
         e = rc == CURLE_OUT_OF_MEMORY ? ERR_NOMEM : ERR_IO;
         goto cleanup;
@@ -1110,6 +1144,11 @@ const struct rpc_error *rpc_last_error(const struct rpc *c)
 void rpc_get_stats(const struct rpc *c, struct rpc_stats *out)
 {
     *out = c->stats;
+}
+
+uint64_t rpc_last_sent_ns(const struct rpc *c)
+{
+    return c->sent_ns;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1200,6 +1239,8 @@ static enum err http_post(struct rpc *c)
         c->resp_err = ERR_OK;
         c->curl_errbuf[0] = '\0';
         c->http_status = 0;
+        c->out_body = 0;
+        c->sent_ns = 0;
         c->stats.http_requests++;
         CURLcode rc = curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, c->req.data);
         if (rc == CURLE_OK)
@@ -1256,6 +1297,7 @@ static void keep_error(struct rpc *c, struct rpc_error *err)
 static void begin_call(struct rpc *c)
 {
     c->stats.calls++;
+    c->sent_ns = 0;
     buf_reset(&c->errmsg);
     buf_reset(&c->req);
     rpc_error_release(&c->last_error);

@@ -92,6 +92,8 @@ struct rpc_opts {
     long backoff_base_ms;      /* first retry's backoff cap; 0 = default */
     long backoff_max_ms;       /* cap on any one backoff; 0 = default */
     size_t max_response_bytes; /* larger bodies fail with ERR_TOOBIG; 0 = default */
+    int stamp_sent;            /* non-zero: keep rpc_last_sent_ns(); costs libcurl's
+                                  verbose bookkeeping, a few microseconds a request */
 };
 
 /*
@@ -177,6 +179,20 @@ const struct rpc_error *rpc_last_error(const struct rpc *c);
 
 /* Copy the counters of <c> into *out. */
 void rpc_get_stats(const struct rpc *c, struct rpc_stats *out);
+
+/*
+ * When the last call's request had been completely written to the node's
+ * connection: CLOCK_MONOTONIC nanoseconds at which libcurl's write of the
+ * request body's last byte returned (its last attempt's, after retries),
+ * whatever the call then returned. That is "sent": the node may not have
+ * read it yet, let alone answered. The stamp is taken after the write call
+ * returns, so a thread preempted right after its write (by the receiver, on
+ * the same core) stamps late: never earlier than the write. 0 when <c> was
+ * made without rpc_opts.stamp_sent, before any call, or when the last
+ * call's request was never completely written (no connection, a write that
+ * failed).
+ */
+uint64_t rpc_last_sent_ns(const struct rpc *c);
 
 /* A block reference: a number or one of the spec's tags. */
 enum rpc_tag {

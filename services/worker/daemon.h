@@ -2,29 +2,37 @@
  * daemon -- loom-worker's serving mode: hear of jobs, claim, run, deliver,
  * get paid.
  *
- * Three threads. The event thread runs a libevent loop with the feed (a
+ * Two threads (and chainhead.h's). One libevent loop holds the feed (a
  * nanomsg SUB on job.open.<type> for each type offered, job.closed and
- * feed.heartbeat),
- * the /metrics and /health listener and the SIGTERM/SIGINT handlers; it
- * never blocks. A job.open that passes the cheap filters (type, minimum
- * price) goes into a FIFO of candidates, stamped with the time it arrived;
- * a job.closed removes its job from the FIFO. The job thread takes one
- * candidate at a time and does all the blocking work, in order:
+ * feed.heartbeat), the /metrics and /health listener and the SIGTERM/SIGINT
+ * handlers; its callbacks never block. The job thread runs that loop itself
+ * while it is idle, and the main thread runs it while the job thread is
+ * busy (one at a time; hand-overs happen off the dispatch path), so an
+ * announcement that comes to an idle worker is handled by the thread that
+ * will claim it, with no wake-up in between. A job.open that passes the
+ * cheap filters (type, minimum price) goes into a FIFO of candidates,
+ * stamped with the time it arrived; a job.closed removes its job from the
+ * FIFO. The job thread takes
+ * one candidate at a time and does all the blocking work, in order:
  *   1. getJob on chain: the job exists, is Open, its deadline is ahead,
  *      its spec hash is the one advertised, it pays at least the minimum
  *      price, and it is not this worker's own lapsed claim (which the
  *      escrow would refuse);
  *   2. job.json over REST, checked against the announced spec hash (equal
  *      to the on-chain one, step 1) and decoded, before any claim: a
- *      worker never claims what it cannot run. The prefetch thread fetches
- *      it, into memory, while step 1 runs: it starts as soon as a job is
- *      queued for an idle worker, or when the job thread picks a job;
- *      the job's folder is made only after the claim;
- *   3. claim(): a signed EIP-1559 transaction (escrow.h). The time from the
- *      feed message to the transaction's acceptance by the node is the
- *      dispatch latency (metric loom_worker_dispatch_seconds). A claim
- *      whose receipt says reverted is a lost race: logged at info and the
- *      worker moves on;
+ *      worker never claims what it cannot run. The job thread sends this
+ *      request before step 1 and reads the answer after it
+ *      (gwc_fetch_start/finish), so the gateway and the node work at the
+ *      same time; the job's folder is made only after the claim;
+ *   3. claim(): a signed EIP-1559 transaction (escrow.h), priced with the
+ *      base fee and tip the chainhead thread (chainhead.h) keeps ready and
+ *      the nonce counted locally, so getJob is the only round trip to the
+ *      node before it. The time from the feed message to the transaction
+ *      completely written to the node's connection is the dispatch latency
+ *      (metric loom_worker_dispatch_seconds); to the node's acceptance, the
+ *      second figure (loom_worker_dispatch_accepted_seconds). A claim whose
+ *      receipt says reverted is a lost race: logged at info and the worker
+ *      moves on;
  *   4. the inputs over REST into the job's folder, each checked against its
  *      sha256 in the spec;
  *   5. runner_run() in the confined child (runner.h), with the claim's

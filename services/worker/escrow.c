@@ -26,10 +26,13 @@
  * for a job reopened after a lapsed claim and for compiler changes, without
  * an eth_estimateGas round trip on the dispatch path. */
 #define ESCROW_CLAIM_GAS 60000
-/* A base fee read with getJob is reused for a transaction sent within this
- * time: at most a block or two later on any chain we use, well inside the
- * 2x headroom of max_fee_per_gas. */
-#define ESCROW_BASE_FEE_TTL_NS 2000000000ull
+/* A base fee read this recently (by the chainhead thread, or with getJob)
+ * prices a transaction without reading the block again: at most a block or
+ * two later on any chain we use (Scroll about 3 s a block, Ethereum 12 s),
+ * well inside the six full blocks the 2x headroom of max_fee_per_gas covers.
+ * The worker's chainhead thread reads every second, so this only runs out
+ * when that thread cannot reach the node. */
+#define ESCROW_BASE_FEE_TTL_NS 3000000000ull
 /* Receipt polling interval: see escrow_wait(). */
 #define ESCROW_POLL_MS 50
 
@@ -41,8 +44,10 @@ struct escrow {
     uint64_t nonce;
     struct u256 tip_wei;
     struct abi_type *getjob_type;
-    struct u256 base_fee; /* the latest block's, read with getJob */
-    uint64_t base_fee_ns; /* CLOCK_MONOTONIC when read; 0: never */
+    struct u256 base_fee;    /* the newest block's (escrow_set_fees(), or read with getJob) */
+    uint64_t base_fee_ns;    /* CLOCK_MONOTONIC when read; 0: never */
+    int nonce_stale;         /* the count is in doubt: re-read it before the next send */
+    struct escrow_sent sent; /* of the last sign_send() that the node accepted */
 };
 
 static uint64_t mono_ns(void)
@@ -69,7 +74,8 @@ enum err escrow_new(const char *rpc_url, const uint8_t escrow_addr[20], uint64_t
     e->k = k;
     e->chain_id = chain_id;
     memcpy(e->addr, escrow_addr, 20);
-    struct rpc_opts ro = {.url = rpc_url};
+    /* stamp_sent: escrow_claim() reports when the claim was written. */
+    struct rpc_opts ro = {.url = rpc_url, .stamp_sent = 1};
     if ((err = rpc_new(&ro, &e->rpc)) != ERR_OK) {
         msg_addf(msg, "bad rpc url");
         goto fail;
@@ -111,6 +117,27 @@ void escrow_free(struct escrow *e)
     abi_type_free(e->getjob_type);
     rpc_free(e->rpc);
     free(e);
+}
+
+void escrow_set_fees(struct escrow *e, struct u256 base_fee_wei, struct u256 tip_wei,
+                     uint64_t read_ns)
+{
+    e->base_fee = base_fee_wei;
+    e->tip_wei = tip_wei;
+    e->base_fee_ns = read_ns;
+}
+
+static int fees_fresh(const struct escrow *e)
+{
+    return e->base_fee_ns != 0 && mono_ns() - e->base_fee_ns < ESCROW_BASE_FEE_TTL_NS;
+}
+
+/* Re-read the pending nonce count; on failure leave it marked stale. */
+static enum err nonce_resync(struct escrow *e)
+{
+    enum err err = rpc_get_transaction_count(e->rpc, e->k->addr, RPC_BLOCK_PENDING, &e->nonce);
+    e->nonce_stale = err != ERR_OK;
+    return err;
 }
 
 /* Calldata of <sig> with one bytes32 argument, and a second when <w2>. */
@@ -227,7 +254,13 @@ enum err escrow_get_job(struct escrow *e, const uint8_t job_id[32], struct escro
     struct abi_value v = {0};
     buf_init(&data, 0);
     enum err err = calldata("getJob(bytes32)", job_id, NULL, &data);
-    if (err != ERR_OK || (err = get_job_batch(e, &data, &ret, &ret_len, msg)) != ERR_OK)
+    if (err != ERR_OK)
+        goto out;
+    /* With fees fresh, getJob alone (the node has less to do); otherwise the
+     * newest block rides along in the same request. */
+    err = fees_fresh(e) ? view_call(e, &data, &ret, &ret_len, msg)
+                        : get_job_batch(e, &data, &ret, &ret_len, msg);
+    if (err != ERR_OK)
         goto out;
     if (abi_decode(e->getjob_type, ret, ret_len, &v) != ERR_OK || v.n_items != 10) {
         msg_addf(msg, "getJob: answer of %zu bytes does not decode", ret_len);
@@ -306,8 +339,13 @@ static enum err sign_send(struct escrow *e, const struct buf *data, uint64_t gas
     if (err == ERR_OK) {
         uint8_t node_hash[32];
         err = rpc_send_raw_transaction(e->rpc, (const uint8_t *)raw.data, raw.len, node_hash);
+        e->sent.accepted_ns = mono_ns();
+        e->sent.sent_ns = rpc_last_sent_ns(e->rpc);
         if (err == ERR_RPC && rpc_error_kind(rpc_last_error(e->rpc)) == RPC_ERRKIND_ALREADY_KNOWN)
             err = ERR_OK;
+        /* No stamp (cannot happen once the node answered): say the answer's time. */
+        if (e->sent.sent_ns == 0)
+            e->sent.sent_ns = e->sent.accepted_ns;
     }
     tx_release(&t);
     buf_release(&raw);
@@ -340,7 +378,7 @@ static enum err send_tx(struct escrow *e, const char *what, const struct buf *da
         msg_addf(msg, "%s: estimate of %llu gas is implausible", what, (unsigned long long)gas);
         return ERR_PROTO;
     }
-    int fresh = e->base_fee_ns != 0 && mono_ns() - e->base_fee_ns < ESCROW_BASE_FEE_TTL_NS;
+    int fresh = fees_fresh(e);
     if (!fresh && (err = rpc_get_block(e->rpc, RPC_BLOCK_LATEST, &blk)) != ERR_OK) {
         rpc_fail(e, "eth_getBlockByNumber", msg);
         return err;
@@ -352,15 +390,30 @@ static enum err send_tx(struct escrow *e, const char *what, const struct buf *da
         msg_addf(msg, "%s: the latest block has no usable base fee (pre-London chain?)", what);
         return ERR_PROTO;
     }
+    if (e->nonce_stale && (err = nonce_resync(e)) != ERR_OK) {
+        rpc_fail(e, "eth_getTransactionCount", msg);
+        return err;
+    }
     err = sign_send(e, data, gas, max_fee, tx_hash);
-    if (err == ERR_RPC && rpc_error_kind(rpc_last_error(e->rpc)) == RPC_ERRKIND_NONCE_TOO_LOW) {
-        /* Another sender used this key, or our count ran behind: re-read it once. */
-        err = rpc_get_transaction_count(e->rpc, e->k->addr, RPC_BLOCK_PENDING, &e->nonce);
+    enum rpc_errkind kind =
+        err == ERR_RPC ? rpc_error_kind(rpc_last_error(e->rpc)) : RPC_ERRKIND_OTHER;
+    if (kind == RPC_ERRKIND_NONCE_TOO_LOW || kind == RPC_ERRKIND_UNDERPRICED) {
+        /* Our count is behind the node's: another sender used this key, or a
+         * transaction we counted as failed reached the node after all (mined:
+         * too low; still pending: a "replacement" of it at the same fee is
+         * underpriced). Re-read it once. A pool that is truly full of cheaper
+         * transactions answers underpriced again, and that is the error. */
+        err = nonce_resync(e);
         if (err == ERR_OK)
             err = sign_send(e, data, gas, max_fee, tx_hash);
     }
     if (err != ERR_OK) {
         rpc_fail(e, what, msg);
+        /* A transport failure may have reached the node, which then holds
+         * this nonce: re-read the count now (or before the next send). A
+         * refusal with an error object did not use it. */
+        if (err != ERR_RPC)
+            (void)nonce_resync(e);
         return err;
     }
     e->nonce++;
@@ -368,13 +421,15 @@ static enum err send_tx(struct escrow *e, const char *what, const struct buf *da
 }
 
 enum err escrow_claim(struct escrow *e, const uint8_t job_id[32], uint8_t tx_hash[32],
-                      struct buf *msg)
+                      struct escrow_sent *sent, struct buf *msg)
 {
     struct buf data;
     buf_init(&data, 0);
     enum err err = calldata("claim(bytes32)", job_id, NULL, &data);
     if (err == ERR_OK)
         err = send_tx(e, "claim", &data, ESCROW_CLAIM_GAS, tx_hash, msg);
+    if (err == ERR_OK)
+        *sent = e->sent;
     buf_release(&data);
     return err;
 }
@@ -433,6 +488,8 @@ enum err escrow_wait(struct escrow *e, const uint8_t tx_hash[32], long timeout_m
         long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (elapsed >= timeout_ms) {
             msg_addf(msg, "transaction not mined after %ld ms", timeout_ms);
+            /* The node may have dropped it: then our count is ahead of its. */
+            (void)nonce_resync(e);
             return ERR_TIMEDOUT;
         }
         struct timespec pause = {0, ESCROW_POLL_MS * 1000000L};

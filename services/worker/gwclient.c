@@ -264,44 +264,81 @@ out:
     return e;
 }
 
-enum err gwc_fetch(const char *base, int64_t job_id, const char *name,
-                   const unsigned char sha256[32], uint64_t max_bytes, char **text, size_t *len,
-                   struct buf *msg)
-{
+/* A job file on its way into memory (gwc_fetch_start()). */
+struct gwc_fetch {
     struct buf target;
+    char name[JOBSPEC_MAX_NAME + 1];
+    unsigned char sha256[32];
+    struct http_req rq;
     struct http_resp r;
+    struct http_call *call;
+};
+
+void gwc_fetch_free(struct gwc_fetch *f)
+{
+    if (f == NULL)
+        return;
+    http_abandon(f->call);
+    http_resp_release(&f->r);
+    buf_release(&f->target);
+    free(f);
+}
+
+enum err gwc_fetch_start(const char *base, int64_t job_id, const char *name,
+                         const unsigned char sha256[32], uint64_t max_bytes, struct gwc_fetch **out,
+                         struct buf *msg)
+{
     enum err e = ERR_OK;
-    buf_init(&target, 1024);
-    http_resp_init(&r);
     if (!jobspec_is_safe_name(name)) {
         msg_addf(msg, "unsafe file name \"%.64s\"", name);
-        e = ERR_INVAL;
-        goto out;
+        return ERR_INVAL;
     }
-    if ((e = buf_appendf(&target, "/api/jobs/%lld/files/%s", (long long)job_id, name)) != ERR_OK)
-        goto out;
+    struct gwc_fetch *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return ERR_NOMEM;
+    buf_init(&f->target, 1024);
+    http_resp_init(&f->r);
+    memcpy(f->name, name, strlen(name) + 1);
+    memcpy(f->sha256, sha256, 32);
+    if ((e = buf_appendf(&f->target, "/api/jobs/%lld/files/%s", (long long)job_id, name)) != ERR_OK)
+        goto fail;
     /* The cap of the body buffer is one byte over max_bytes so that
      * http_request()'s own check (ERR_TOOBIG) is the one that fires. */
-    buf_init(&r.body, (size_t)max_bytes + 1);
-    struct http_req rq = {.method = "GET",
-                          .base = base,
-                          .target = buf_cstr(&target),
-                          .body_fd = -1,
-                          .timeout_ms = GWC_TIMEOUT_MS,
-                          .out_fd = -1,
-                          .max_body_bytes = max_bytes};
-    if ((e = http_request(&rq, &r, msg)) != ERR_OK || (e = reply_err(&r, name, msg)) != ERR_OK)
+    buf_init(&f->r.body, (size_t)max_bytes + 1);
+    f->rq = (struct http_req){.method = "GET",
+                              .base = base,
+                              .target = buf_cstr(&f->target),
+                              .body_fd = -1,
+                              .timeout_ms = GWC_TIMEOUT_MS,
+                              .out_fd = -1,
+                              .max_body_bytes = max_bytes};
+    if ((e = http_start(&f->rq, &f->r, msg, &f->call)) != ERR_OK)
+        goto fail;
+    *out = f;
+    return ERR_OK;
+fail:
+    gwc_fetch_free(f);
+    return e;
+}
+
+enum err gwc_fetch_finish(struct gwc_fetch *f, char **text, size_t *len, struct buf *msg)
+{
+    struct http_call *call = f->call;
+    f->call = NULL; /* http_finish() frees it */
+    /* A transport failure's text goes to the msg given to gwc_fetch_start(). */
+    enum err e = http_finish(call);
+    if (e != ERR_OK || (e = reply_err(&f->r, f->name, msg)) != ERR_OK)
         goto out;
-    if (memcmp(r.sha256, sha256, 32) != 0) {
+    if (memcmp(f->r.sha256, f->sha256, 32) != 0) {
         char got[65], want[65];
-        hex_encode(r.sha256, 32, false, got);
-        hex_encode(sha256, 32, false, want);
-        msg_addf(msg, "\"%s\" has sha256 %s, the spec says %s", name, got, want);
+        hex_encode(f->r.sha256, 32, false, got);
+        hex_encode(f->sha256, 32, false, want);
+        msg_addf(msg, "\"%s\" has sha256 %s, the spec says %s", f->name, got, want);
         e = ERR_AUTH;
         goto out;
     }
     size_t n = 0;
-    char *p = buf_detach(&r.body, &n);
+    char *p = buf_detach(&f->r.body, &n);
     if (p == NULL) {
         e = ERR_NOMEM;
         goto out;
@@ -309,9 +346,17 @@ enum err gwc_fetch(const char *base, int64_t job_id, const char *name,
     *text = p;
     *len = n;
 out:
-    http_resp_release(&r);
-    buf_release(&target);
+    gwc_fetch_free(f);
     return e;
+}
+
+enum err gwc_fetch(const char *base, int64_t job_id, const char *name,
+                   const unsigned char sha256[32], uint64_t max_bytes, char **text, size_t *len,
+                   struct buf *msg)
+{
+    struct gwc_fetch *f = NULL;
+    enum err e = gwc_fetch_start(base, job_id, name, sha256, max_bytes, &f, msg);
+    return e == ERR_OK ? gwc_fetch_finish(f, text, len, msg) : e;
 }
 
 enum err gwc_put_progress(const char *base, const struct key *k, int64_t job_id, unsigned percent,

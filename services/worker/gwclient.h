@@ -91,6 +91,29 @@ LOOM_MUST_CHECK enum err gwc_fetch(const char *base, int64_t job_id, const char 
                                    size_t *len, struct buf *msg);
 
 /*
+ * gwc_fetch() in two halves (http.h's http_start()/http_finish()): the
+ * request is sent by gwc_fetch_start() and the answer read, checked and
+ * returned by gwc_fetch_finish(), so the caller can do something else in
+ * between (the daemon's job thread reads the job on chain).
+ *   base: borrowed; must stay valid until the finish or the free.
+ *   msg:  receives a transport failure's reason, also one found by the
+ *         finish; must stay valid until then.
+ *   out:  on ERR_OK, the fetch: pass it to exactly one of gwc_fetch_finish()
+ *         (which frees it) or gwc_fetch_free().
+ * gwc_fetch_start() returns ERR_OK, ERR_INVAL (unsafe name, bad URL),
+ * ERR_UNAVAILABLE, ERR_NOMEM; gwc_fetch_finish() returns what gwc_fetch()
+ * does, with *text and *len as there. Both block (see http_start()).
+ */
+struct gwc_fetch;
+LOOM_MUST_CHECK enum err gwc_fetch_start(const char *base, int64_t job_id, const char *name,
+                                         const unsigned char sha256[32], uint64_t max_bytes,
+                                         struct gwc_fetch **out, struct buf *msg);
+LOOM_MUST_CHECK enum err gwc_fetch_finish(struct gwc_fetch *f, char **text, size_t *len,
+                                          struct buf *msg);
+/* Drop a started fetch (closes its connection). Accepts NULL. */
+void gwc_fetch_free(struct gwc_fetch *f);
+
+/*
  * Report <percent> (0..100) for job <job_id>, signed with <k> (borrowed).
  * Returns ERR_OK; ERR_CRYPTO; the errors of http_request() and
  * http_status_err(). Blocks up to GWC_TIMEOUT_MS.

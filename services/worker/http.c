@@ -11,6 +11,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <nettle/sha2.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -157,49 +158,82 @@ static enum evhttp_cmd_type method_type(const char *m)
     return EVHTTP_REQ_GET;
 }
 
-enum err http_request(const struct http_req *rq, struct http_resp *resp, struct buf *msg)
+/* A request in flight on its private base (http_start()). */
+struct http_call {
+    struct call c;
+    struct evhttp_uri *uri;
+    struct evhttp_connection *conn;
+    struct event *deadline;
+};
+
+void http_abandon(struct http_call *hc)
 {
-    struct call c = {.rq = rq, .resp = resp, .msg = msg};
-    struct evhttp_uri *uri = NULL;
-    struct evhttp_connection *conn = NULL;
-    struct event *deadline = NULL;
+    if (hc == NULL)
+        return;
+    if (hc->deadline != NULL)
+        event_free(hc->deadline);
+    if (hc->conn != NULL)
+        evhttp_connection_free(hc->conn);
+    if (hc->c.base != NULL)
+        event_base_free(hc->c.base);
+    if (hc->uri != NULL)
+        evhttp_uri_free(hc->uri);
+    free(hc);
+}
+
+/* How many non-blocking turns of the private loop http_start() takes to
+ * get the request onto the connection: one to see the connect complete
+ * (at once on loopback or a LAN), one to write the request. */
+#define HTTP_START_TURNS 3
+
+enum err http_start(const struct http_req *rq, struct http_resp *resp, struct buf *msg,
+                    struct http_call **out)
+{
+    struct http_call *hc = NULL;
     enum err e = ERR_OK;
-    sha256_init(&c.sha);
     if (rq->timeout_ms <= 0 || rq->target == NULL || rq->target[0] != '/' ||
         (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "PUT") != 0 &&
          strcmp(rq->method, "POST") != 0)) {
         msg_addf(msg, "bad request: method, target or timeout");
         return ERR_INVAL;
     }
-    uri = evhttp_uri_parse(rq->base);
-    const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
-    const char *host = uri ? evhttp_uri_get_host(uri) : NULL;
+    if ((hc = calloc(1, sizeof(*hc))) == NULL)
+        return ERR_NOMEM;
+    struct call *c = &hc->c;
+    c->rq = rq;
+    c->resp = resp;
+    c->msg = msg;
+    sha256_init(&c->sha);
+    hc->uri = evhttp_uri_parse(rq->base);
+    const char *scheme = hc->uri ? evhttp_uri_get_scheme(hc->uri) : NULL;
+    const char *host = hc->uri ? evhttp_uri_get_host(hc->uri) : NULL;
     if (scheme == NULL || strcmp(scheme, "http") != 0 || host == NULL || host[0] == '\0') {
         msg_addf(msg, "bad gateway URL \"%.200s\": want http://host:port", rq->base);
         e = ERR_INVAL;
-        goto out;
+        goto fail;
     }
-    int port = evhttp_uri_get_port(uri);
+    int port = evhttp_uri_get_port(hc->uri);
     if (port < 0)
         port = 80;
-    c.base = event_base_new();
-    conn = c.base ? evhttp_connection_base_new(c.base, NULL, host, (unsigned short)port) : NULL;
-    deadline = c.base ? evtimer_new(c.base, deadline_cb, &c) : NULL;
-    if (conn == NULL || deadline == NULL) {
+    c->base = event_base_new();
+    hc->conn =
+        c->base ? evhttp_connection_base_new(c->base, NULL, host, (unsigned short)port) : NULL;
+    hc->deadline = c->base ? evtimer_new(c->base, deadline_cb, c) : NULL;
+    if (hc->conn == NULL || hc->deadline == NULL) {
         e = ERR_NOMEM;
-        goto out;
+        goto fail;
     }
     struct timeval tv = {rq->timeout_ms / 1000, (rq->timeout_ms % 1000) * 1000};
-    evhttp_connection_set_timeout_tv(conn, &tv);
-    evhttp_connection_set_retries(conn, 0);
-    if (evtimer_add(deadline, &tv) == -1) {
+    evhttp_connection_set_timeout_tv(hc->conn, &tv);
+    evhttp_connection_set_retries(hc->conn, 0);
+    if (evtimer_add(hc->deadline, &tv) == -1) {
         e = ERR_NOMEM;
-        goto out;
+        goto fail;
     }
-    struct evhttp_request *req = evhttp_request_new(done_cb, &c);
+    struct evhttp_request *req = evhttp_request_new(done_cb, c);
     if (req == NULL) {
         e = ERR_NOMEM;
-        goto out;
+        goto fail;
     }
     evhttp_request_set_chunked_cb(req, chunk_cb);
     evhttp_request_set_error_cb(req, error_cb);
@@ -213,13 +247,13 @@ enum err http_request(const struct http_req *rq, struct http_resp *resp, struct 
     int bad = evhttp_add_header(h, "Host", hostport) == -1;
     for (size_t i = 0; !bad && i < rq->n_headers; i++)
         bad = evhttp_add_header(h, rq->headers[i].name, rq->headers[i].value) == -1;
-    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    struct evbuffer *ob = evhttp_request_get_output_buffer(req);
     if (!bad && rq->body != NULL && rq->body_len > 0)
-        bad = evbuffer_add(out, rq->body, rq->body_len) == -1;
+        bad = evbuffer_add(ob, rq->body, rq->body_len) == -1;
     if (!bad && rq->body == NULL && rq->body_fd >= 0 && rq->body_len > 0) {
         /* evbuffer_add_file() takes the descriptor and closes it when sent. */
         int fd = dup(rq->body_fd);
-        bad = fd == -1 || evbuffer_add_file(out, fd, 0, (ev_off_t)rq->body_len) == -1;
+        bad = fd == -1 || evbuffer_add_file(ob, fd, 0, (ev_off_t)rq->body_len) == -1;
         if (bad && fd != -1)
             close(fd);
     }
@@ -227,27 +261,39 @@ enum err http_request(const struct http_req *rq, struct http_resp *resp, struct 
         evhttp_request_free(req);
         msg_addf(msg, "bad header or body");
         e = ERR_INVAL;
-        goto out;
+        goto fail;
     }
     /* On failure evhttp_make_request() frees the request itself. */
-    if (evhttp_make_request(conn, req, method_type(rq->method), rq->target) == -1) {
+    if (evhttp_make_request(hc->conn, req, method_type(rq->method), rq->target) == -1) {
         msg_addf(msg, "cannot send the request");
         e = ERR_UNAVAILABLE;
-        goto out;
+        goto fail;
     }
-    while (!c.done && event_base_dispatch(c.base) == 0)
-        ;
-    e = c.done ? c.err : ERR_IO;
-    if (e == ERR_OK)
-        sha256_digest(&c.sha, SHA256_DIGEST_SIZE, resp->sha256);
-out:
-    if (deadline != NULL)
-        event_free(deadline);
-    if (conn != NULL)
-        evhttp_connection_free(conn);
-    if (c.base != NULL)
-        event_base_free(c.base);
-    if (uri != NULL)
-        evhttp_uri_free(uri);
+    for (int i = 0; i < HTTP_START_TURNS && !c->done; i++)
+        if (event_base_loop(c->base, EVLOOP_NONBLOCK) == -1)
+            break;
+    *out = hc;
+    return ERR_OK;
+fail:
+    http_abandon(hc);
     return e;
+}
+
+enum err http_finish(struct http_call *hc)
+{
+    struct call *c = &hc->c;
+    while (!c->done && event_base_dispatch(c->base) == 0)
+        ;
+    enum err e = c->done ? c->err : ERR_IO;
+    if (e == ERR_OK)
+        sha256_digest(&c->sha, SHA256_DIGEST_SIZE, c->resp->sha256);
+    http_abandon(hc);
+    return e;
+}
+
+enum err http_request(const struct http_req *rq, struct http_resp *resp, struct buf *msg)
+{
+    struct http_call *hc = NULL;
+    enum err e = http_start(rq, resp, msg, &hc);
+    return e == ERR_OK ? http_finish(hc) : e;
 }

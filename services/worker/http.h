@@ -68,6 +68,31 @@ void http_resp_release(struct http_resp *r);
 LOOM_MUST_CHECK enum err http_request(const struct http_req *rq, struct http_resp *resp,
                                       struct buf *msg);
 
+/*
+ * The same exchange in two halves, so a thread can have the request on its
+ * way while it does something else (the daemon reads the job on chain
+ * meanwhile) and take the answer after, with no second thread.
+ * http_start() sends <rq>: it connects and writes the request as far as a
+ * few non-blocking turns of its private loop allow (all of it for a small
+ * request to a reachable server); the rest, and the whole response, happen
+ * in http_finish(). Nothing runs in between: the server's answer waits in
+ * the socket until then.
+ *   rq, resp, msg: borrowed; they must stay valid until http_finish() or
+ *                  http_abandon().
+ *   out: on ERR_OK receives the call; pass it to exactly one of
+ *        http_finish() or http_abandon().
+ * http_start() returns ERR_OK, ERR_INVAL, ERR_UNAVAILABLE or ERR_NOMEM
+ * (nothing is left to finish then); http_finish() returns what
+ * http_request() does and frees the call. Both block: http_start() for the
+ * connect and write, http_finish() up to about timeout_ms.
+ */
+struct http_call;
+LOOM_MUST_CHECK enum err http_start(const struct http_req *rq, struct http_resp *resp,
+                                    struct buf *msg, struct http_call **out);
+LOOM_MUST_CHECK enum err http_finish(struct http_call *c);
+/* Drop a started call: closes its connection, frees it. Accepts NULL. */
+void http_abandon(struct http_call *c);
+
 /* Map an HTTP status to the error vocabulary: 2xx ERR_OK, 400 ERR_INVAL,
  * 401 ERR_AUTH, 403 ERR_PERM, 404 ERR_NOTFOUND, 409 ERR_STATE, 413
  * ERR_TOOBIG, 429/502/503/504 ERR_UNAVAILABLE, anything else ERR_PROTO. */

@@ -329,6 +329,51 @@ static void test_fetch(void **state)
     buf_release(&msg);
 }
 
+/* The same fetch in two halves, with time in between (as the daemon reads
+ * the job on chain meanwhile); a started fetch can be dropped. */
+static void test_fetch_split(void **state)
+{
+    (void)state;
+    char url[64];
+    unsigned char sha[32];
+    struct buf msg;
+    struct gwc_fetch *f = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    buf_init(&msg, 0);
+    base_url(url, sizeof(url));
+    jobfiles_sha256("hello", 5, sha);
+    assert_int_equal(gwc_fetch_start(url, 1, "in.bin", sha, 1000, &f, &msg), ERR_OK);
+    assert_non_null(f);
+    struct timespec ts = {0, 20000000L};
+    nanosleep(&ts, NULL);
+    assert_int_equal(gwc_fetch_finish(f, &text, &len, &msg), ERR_OK);
+    assert_int_equal(len, 5);
+    assert_string_equal(text, "hello");
+    free(text);
+    text = NULL;
+    f = NULL;
+    assert_int_equal(gwc_fetch_start(url, 1, "none.bin", sha, 1000, &f, &msg), ERR_OK);
+    assert_int_equal(gwc_fetch_finish(f, &text, &len, &msg), ERR_NOTFOUND);
+    assert_null(text);
+    f = NULL;
+    assert_int_equal(gwc_fetch_start(url, 1, "in.bin", sha, 1000, &f, &msg), ERR_OK);
+    gwc_fetch_free(f);
+    gwc_fetch_free(NULL);
+    f = NULL;
+    assert_int_equal(gwc_fetch_start(url, 1, "../etc", sha, 1000, &f, &msg), ERR_INVAL);
+    assert_null(f);
+    assert_int_equal(gwc_fetch_start("ftp://x", 1, "in.bin", sha, 1000, &f, &msg), ERR_INVAL);
+    assert_null(f);
+    /* A refused connection shows at the start or, connecting on, at the finish. */
+    enum err e = gwc_fetch_start("http://127.0.0.1:1", 1, "in.bin", sha, 1000, &f, &msg);
+    if (e == ERR_OK)
+        e = gwc_fetch_finish(f, &text, &len, &msg);
+    assert_int_equal(e, ERR_UNAVAILABLE);
+    assert_null(text);
+    buf_release(&msg);
+}
+
 /* Check the last signed request as the gateway would. */
 static void check_signed(const char *method, const char *target, const void *body, size_t len)
 {
@@ -549,10 +594,11 @@ static void test_bundle(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_canonical),       cmocka_unit_test(test_snapshot_pages),
-        cmocka_unit_test(test_download),        cmocka_unit_test(test_fetch),
-        cmocka_unit_test(test_progress_signed), cmocka_unit_test(test_result_upload),
-        cmocka_unit_test(test_http_errors),     cmocka_unit_test(test_bundle),
+        cmocka_unit_test(test_canonical),     cmocka_unit_test(test_snapshot_pages),
+        cmocka_unit_test(test_download),      cmocka_unit_test(test_fetch),
+        cmocka_unit_test(test_fetch_split),   cmocka_unit_test(test_progress_signed),
+        cmocka_unit_test(test_result_upload), cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_bundle),
     };
     return cmocka_run_group_tests(tests, srv_setup, srv_teardown);
 }
