@@ -35,16 +35,16 @@
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 struct ws {
-    char *host;      /* as in the URL, brackets of an IPv6 literal removed */
-    char *port;      /* decimal */
-    char *host_hdr;  /* the Host header: host[:port] as written in the URL */
-    char *path;      /* "/..." with the query */
+    char *host;     /* as in the URL, brackets of an IPv6 literal removed */
+    char *port;     /* decimal */
+    char *host_hdr; /* the Host header: host[:port] as written in the URL */
+    char *path;     /* "/..." with the query */
     size_t max_message_bytes;
     int cancel_fd;
-    int fd;          /* -1 before connect */
-    bool open;       /* handshake done, not failed since */
-    bool eof;        /* the peer closed the TCP stream */
-    int sys_errno;   /* errno of a failed recv/send callback */
+    int fd;        /* -1 before connect */
+    bool open;     /* handshake done, not failed since */
+    bool eof;      /* the peer closed the TCP stream */
+    int sys_errno; /* errno of a failed recv/send callback */
     wslay_event_context_ptr ctx;
     struct buf early; /* bytes received after the handshake's headers */
     size_t early_off;
@@ -153,8 +153,9 @@ enum err ws_check_handshake(const char *resp, size_t len, const char *key, size_
         return ERR_PROTO;
     }
     if (memcmp(resp + 9, "101", 3) != 0) {
-        if (why != NULL && buf_appendf(why, "handshake: HTTP %.3s (not a websocket endpoint, "
-                                            "or the upgrade was refused)",
+        if (why != NULL && buf_appendf(why,
+                                       "handshake: HTTP %.3s (not a websocket endpoint, "
+                                       "or the upgrade was refused)",
                                        resp + 9) != ERR_OK)
             buf_reset(why);
         return ERR_UNAVAILABLE;
@@ -347,8 +348,7 @@ static enum err wait_fd(struct ws *w, int fd, short events, double deadline)
 
 /* ---- wslay callbacks --------------------------------------------------------- */
 
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *data, size_t len, int flags,
-                       void *arg)
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *data, size_t len, int flags, void *arg)
 {
     struct ws *w = arg;
     (void)flags;
@@ -450,8 +450,7 @@ static enum err tcp_connect(struct ws *w, double deadline, int *out)
         return ERR_IO;
     }
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd == -1) {
             set_err(w, "socket: %s", strerror(errno));
             continue;

@@ -118,8 +118,7 @@ LOOM_MUST_CHECK enum err ws_connect_fd(struct ws *w, int fd, long timeout_ms);
  * Returns ERR_OK, ERR_STATE (not open, or closing), ERR_IO (the connection
  * broke), ERR_TIMEDOUT, ERR_CANCELED, ERR_NOMEM.
  */
-LOOM_MUST_CHECK enum err ws_send_text(struct ws *w, const void *data, size_t len,
-                                      long timeout_ms);
+LOOM_MUST_CHECK enum err ws_send_text(struct ws *w, const void *data, size_t len, long timeout_ms);
 
 /*
  * Send a ping (empty payload); the server's pong is counted by ws_pongs().

@@ -1670,10 +1670,10 @@ struct block_params {
 struct apply_ctx {
     struct evt *texts;
     struct event_params *eps;
-    const char **params; /* n_events * 22 */
-    struct db_res *res;  /* st_event_put's: positions of the new events */
+    const char **params;   /* n_events * 22 */
+    struct db_res *res;    /* st_event_put's: positions of the new events */
     unsigned char *is_new; /* n_events: 1 when new */
-    const char **flags;  /* n_events * 3 */
+    const char **flags;    /* n_events * 3 */
     struct block_params *bps;
     const char **bparams; /* n_blocks * 3 */
     struct buf *cols;     /* 22 column arrays, reused by each statement */

@@ -69,9 +69,9 @@ static void test_handshake_checks(void **state)
                            &head, &why),
                      ERR_OK);
     /* Incomplete: read more. */
-    assert_int_equal(check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n", &head,
-                           &why),
-                     ERR_STATE);
+    assert_int_equal(
+        check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n", &head, &why),
+        ERR_STATE);
     assert_int_equal(head, 0);
     /* Not 101: a plain HTTP server (anvil's answer to a GET is 4xx/405). */
     assert_int_equal(check("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", &head, &why),
@@ -79,10 +79,11 @@ static void test_handshake_checks(void **state)
     assert_non_null(strstr(buf_cstr(&why), "HTTP 404"));
     assert_int_equal(check("HTTP/1.0 400 Bad Request\r\n\r\n", &head, &why), ERR_UNAVAILABLE);
     /* 101 that breaks a rule. */
-    assert_int_equal(check("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                           "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo\r\n\r\n" /* one = short */,
-                           &head, &why),
-                     ERR_PROTO);
+    assert_int_equal(
+        check("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo\r\n\r\n" /* one = short */,
+              &head, &why),
+        ERR_PROTO);
     assert_non_null(strstr(buf_cstr(&why), "Accept"));
     assert_int_equal(check("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n"
                            "Sec-WebSocket-Accept: " ACCEPT "\r\n\r\n",
@@ -97,8 +98,7 @@ static void test_handshake_checks(void **state)
                            "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
                            &head, &why),
                      ERR_PROTO);
-    assert_int_equal(check("HTTP/1.1 101 OK\r\nUpgrade websocket\r\n\r\n", &head, &why),
-                     ERR_PROTO);
+    assert_int_equal(check("HTTP/1.1 101 OK\r\nUpgrade websocket\r\n\r\n", &head, &why), ERR_PROTO);
     assert_int_equal(check("HTTP/1.1 101 OK\r\nUpgrade: websocket\nX: y\r\n\r\n", &head, &why),
                      ERR_PROTO);
     assert_int_equal(check("SSH-2.0-OpenSSH_9.2\r\n\r\n", &head, &why), ERR_PROTO);
@@ -116,9 +116,10 @@ static void test_handshake_checks(void **state)
 static void test_url_errors(void **state)
 {
     (void)state;
-    const char *bad[] = {"http://127.0.0.1:8545", "wss://node.example", "ws://", "ws://:80",
-                         "ws://h:0", "ws://h:65536", "ws://h:80a", "ws://h:", "ws://u@h:1",
-                         "ws://[::1", "ws://[::1]x", "ws://h/a b", "ws://h#frag"};
+    const char *bad[] = {
+        "http://127.0.0.1:8545", "wss://node.example", "ws://",      "ws://:80",   "ws://h:0",
+        "ws://h:65536",          "ws://h:80a",         "ws://h:",    "ws://u@h:1", "ws://[::1",
+        "ws://[::1]x",           "ws://h/a b",         "ws://h#frag"};
     struct ws *w = (struct ws *)1;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct ws_opts o = {.url = bad[i], .cancel_fd = -1};
@@ -224,8 +225,8 @@ static void test_frames(void **state)
     (void)state;
     /* RFC 6455 section 5.7: a single-frame unmasked text message, then
      * the same fragmented, sent with the handshake answer. */
-    static const uint8_t tail[] = {0x81, 0x05, 'H', 'e', 'l', 'l', 'o', 0x01, 0x03,
-                                   'H',  'e',  'l', 0x80, 0x02, 'l', 'o'};
+    static const uint8_t tail[] = {0x81, 0x05, 'H', 'e', 'l',  'l',  'o', 0x01,
+                                   0x03, 'H',  'e', 'l', 0x80, 0x02, 'l', 'o'};
     struct srv s = {.tail = tail, .tail_len = sizeof tail};
     struct ws *w;
     struct buf m;
@@ -255,8 +256,8 @@ static void test_frames(void **state)
 
     /* A ping is answered with a pong carrying the same payload (RFC 6455
      * section 5.7's unmasked ping), on the way to the next message. */
-    static const uint8_t ping_then_hi[] = {0x89, 0x05, 'H', 'e', 'l', 'l', 'o',
-                                           0x81, 0x02, 'h', 'i'};
+    static const uint8_t ping_then_hi[] = {0x89, 0x05, 'H',  'e', 'l', 'l',
+                                           'o',  0x81, 0x02, 'h', 'i'};
     assert_int_equal(write(s.fd, ping_then_hi, sizeof ping_then_hi), (ssize_t)sizeof ping_then_hi);
     assert_int_equal(ws_recv(w, &m, 1000), ERR_OK);
     assert_string_equal(buf_cstr(&m), "hi");
