@@ -52,6 +52,7 @@ struct ws {
     bool closed_by_peer;
     uint16_t close_code;
     uint64_t pongs;
+    enum err fail; /* why the connection ended (io_failed()), ERR_OK before */
     struct buf err;
 };
 
@@ -609,18 +610,20 @@ enum err ws_connect(struct ws *w, long timeout_ms)
 static enum err io_failed(struct ws *w, int rv)
 {
     w->open = false;
-    if (rv == WSLAY_ERR_NOMEM)
-        return ERR_NOMEM;
-    if (w->eof) {
+    if (rv == WSLAY_ERR_NOMEM) {
+        set_err(w, "out of memory");
+        w->fail = ERR_NOMEM;
+    } else if (w->eof) {
         set_err(w, "connection closed by peer");
-        return ERR_IO;
-    }
-    if (w->sys_errno != 0) {
+        w->fail = ERR_IO;
+    } else if (w->sys_errno != 0) {
         set_err(w, "socket: %s", strerror(w->sys_errno));
-        return ERR_IO;
+        w->fail = ERR_IO;
+    } else {
+        set_err(w, "websocket: framing error");
+        w->fail = ERR_PROTO;
     }
-    set_err(w, "websocket: framing error");
-    return ERR_PROTO;
+    return w->fail;
 }
 
 /* Flush what wslay has queued (pongs, our messages, a close) by the
@@ -696,7 +699,7 @@ enum err ws_recv(struct ws *w, struct buf *out, long timeout_ms)
             return ERR_IO;
         }
         if (!w->open)
-            return ERR_STATE;
+            return w->fail != ERR_OK ? w->fail : ERR_STATE; /* its text stays */
         if (!wslay_event_get_read_enabled(w->ctx)) {
             /* wslay stopped reading: a message over the cap or a bad frame
              * (a masked one, a bad opcode); the close frame it queued, once
@@ -718,10 +721,12 @@ enum err ws_recv(struct ws *w, struct buf *out, long timeout_ms)
         }
         int rv = wslay_event_recv(w->ctx);
         if (rv != 0) {
-            /* Messages that arrived before the failure are still served. */
+            /* Messages that arrived before the failure are served first;
+             * the next call reports the failure. */
+            enum err f = io_failed(w, rv);
             if (pop_message(w, out, &e))
                 return e;
-            return io_failed(w, rv);
+            return f;
         }
         e = flush(w, mono_ms() + 1000.0); /* pongs, a close reply */
         if (e != ERR_OK && e != ERR_TIMEDOUT)
