@@ -1466,33 +1466,33 @@ static const struct db_stmt st_block_keep = {"jobdb_block_keep",
                                              2};
 static const struct db_stmt st_block_prune = {
     "jobdb_block_prune", "DELETE FROM chain_blocks WHERE number < $1::bigint", 1};
-/* Records a batch's events: $1..$22 arrays, one element per event in
- * event_params()'s order; returns the 1-based positions of the events that
- * were new (not already held by block hash and log index), ascending. */
+/* Columns of st_event_put: event_params()'s 22, then the flag. */
+#define EVENT_COLS 23
+/* Records a batch's new events: $1..$23 arrays, one element per event in
+ * event_params()'s order, then the flag (NULL when offered). */
 static const struct db_stmt st_event_put = {
     "jobdb_event_put_many",
-    "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[],"
-    " $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
-    " $12::text[], $13::numeric[], $14::numeric[], $15::bigint[], $16::text[], $17::text[],"
-    " $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::boolean[])"
-    " WITH ORDINALITY AS u(bn, bh, li, tx, bt, kind, job, cl, wk, acc, too, ref, amt, amt2,"
-    " cents, spec, res, dl, ex, rt, win, byc, ord)),"
-    " ins AS (INSERT INTO chain_events (block_number, block_hash, log_index, tx_hash,"
+    "INSERT INTO chain_events (block_number, block_hash, log_index, tx_hash,"
     " block_time, kind, chain_job_id, client, worker, account, to_address, ref, amount_wei,"
     " amount2_wei, price_usd_cents, spec_hash, result_hash, deadline_at, expires_at,"
-    " max_runtime_s, window_s, by_client)"
+    " max_runtime_s, window_s, by_client, flag)"
     " SELECT bn, bh, li, tx, to_timestamp(bt), kind, job, cl, wk, acc, too, ref, amt, amt2,"
-    " cents, spec, res, to_timestamp(dl), to_timestamp(ex), rt, win, byc FROM u ORDER BY ord"
-    " ON CONFLICT (block_hash, log_index) DO NOTHING RETURNING block_hash, log_index)"
-    " SELECT u.ord FROM u JOIN ins ON ins.block_hash = u.bh AND ins.log_index = u.li"
-    " ORDER BY u.ord",
-    22};
-/* Flags events: $1..$3 arrays of block hashes, log indexes, flags. */
-static const struct db_stmt st_event_flag = {
-    "jobdb_event_flag_many",
-    "UPDATE chain_events SET flag = u.fl FROM unnest($1::text[], $2::int[], $3::text[])"
-    " AS u(bh, li, fl) WHERE chain_events.block_hash = u.bh AND chain_events.log_index = u.li",
-    3};
+    " cents, spec, res, to_timestamp(dl), to_timestamp(ex), rt, win, byc, fl"
+    " FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[],"
+    " $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
+    " $12::text[], $13::numeric[], $14::numeric[], $15::bigint[], $16::text[], $17::text[],"
+    " $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::boolean[], $23::text[])"
+    " AS u(bn, bh, li, tx, bt, kind, job, cl, wk, acc, too, ref, amt, amt2,"
+    " cents, spec, res, dl, ex, rt, win, byc, fl)"
+    " ON CONFLICT (block_hash, log_index) DO NOTHING",
+    EVENT_COLS};
+/* Events already held in the blocks $1 (an array of block hashes): the
+ * primary key's leading column. */
+static const struct db_stmt st_event_held = {
+    "jobdb_event_held",
+    "SELECT block_number, log_index, block_hash FROM chain_events"
+    " WHERE block_hash = ANY($1::text[])",
+    1};
 
 struct cp {
     int present;
@@ -1670,41 +1670,67 @@ struct block_params {
 struct apply_ctx {
     struct evt *texts;
     struct event_params *eps;
-    const char **params;   /* n_events * 22 */
-    struct db_res *res;    /* st_event_put's: positions of the new events */
+    const char **params;   /* n_events * EVENT_COLS */
+    struct db_res *res;    /* st_event_held's: events already held */
     unsigned char *is_new; /* n_events: 1 when new */
-    const char **flags;    /* n_events * 3 */
+    const char **flags;    /* n_events: block hashes, then each event's flag */
     struct block_params *bps;
     const char **bparams; /* n_blocks * 3 */
-    struct buf *cols;     /* 22 column arrays, reused by each statement */
-    const char *arrs[22];
+    struct buf *cols;     /* EVENT_COLS column arrays, reused by each statement */
+    const char *arrs[EVENT_COLS];
 };
 
 static void apply_ctx_release(struct apply_ctx *a)
 {
     db_res_free(a->res);
-    cols_free(a->cols, 22);
+    cols_free(a->cols, EVENT_COLS);
     free(a->texts), free(a->eps), free((void *)a->params), free(a->is_new);
     free((void *)a->flags), free(a->bps), free((void *)a->bparams);
 }
 
-/* Record the batch's events (pipelined), fold the new ones into their jobs
- * in chain order, flag what is not offered, store the block hashes. */
+/* Position of the event at (<number>, <log_index>) in <b> (sorted by both:
+ * check_batch()), or -1. */
+static long event_at(const struct jobdb_batch *b, uint64_t number, uint32_t log_index)
+{
+    size_t lo = 0, hi = b->n_events;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct jobdb_event *ev = &b->events[mid];
+        if (ev->block_number < number || (ev->block_number == number && ev->log_index < log_index))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < b->n_events && b->events[lo].block_number == number &&
+        b->events[lo].log_index == log_index)
+        return (long)lo;
+    return -1;
+}
+
+/* Record the batch's new events, folded into their jobs in chain order and
+ * flagged when not offered, and store the block hashes. Which events are
+ * new is asked first (by the batch's block hashes), so each new event is
+ * written once, with its flag, by one INSERT over column arrays: no
+ * per-event statement, and no join or UPDATE whose plan depends on how
+ * fresh the table's statistics are (a fast-growing chain_events made
+ * such plans quadratic during catch-up). The chain lock (st_chain_lock)
+ * keeps another applier from adding events in between. */
 static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
                              struct touched_set *set, struct jobdb_changes *out)
 {
     struct apply_ctx a = {0};
-    size_t n = b->n_events, nb = b->n_blocks, i, nf = 0;
+    size_t n = b->n_events, nb = b->n_blocks, i, k, nn = 0, nh = 0;
     enum err e = ERR_OK;
 
     a.texts = calloc(n ? n : 1, sizeof *a.texts);
     a.eps = calloc(n ? n : 1, sizeof *a.eps);
-    a.params = calloc(n ? n * 22 : 1, sizeof *a.params);
+    a.params = calloc(n ? n * EVENT_COLS : 1, sizeof *a.params);
     a.is_new = calloc(n ? n : 1, sizeof *a.is_new);
-    a.flags = calloc(n ? n * 3 : 1, sizeof *a.flags);
+    a.flags = calloc(n ? n : 1, sizeof *a.flags);
     a.bps = calloc(nb ? nb : 1, sizeof *a.bps);
     a.bparams = calloc(nb ? nb * 3 : 1, sizeof *a.bparams);
-    a.cols = cols_new(22);
+    a.cols = cols_new(EVENT_COLS);
     if (!a.texts || !a.eps || !a.params || !a.is_new || !a.flags || !a.bps || !a.bparams ||
         !a.cols) {
         e = ERR_NOMEM;
@@ -1713,21 +1739,26 @@ static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
     for (i = 0; i < n; i++) {
         event_text(&b->events[i], &a.texts[i]);
         event_params(&b->events[i], &a.texts[i], &a.eps[i]);
-        memcpy(a.params + 22 * i, a.eps[i].p, sizeof a.eps[i].p);
+        a.is_new[i] = 1;
     }
-    if (n > 0) {
-        e = columns_of(a.params, n, 22, a.cols, a.arrs);
+    /* Which are already held: by the distinct block hashes (events come
+     * block by block, so equal hashes are adjacent). */
+    for (i = 0; i < n; i++)
+        if (i == 0 || strcmp(a.eps[i].bhash, a.eps[i - 1].bhash) != 0)
+            a.flags[nh++] = a.eps[i].bhash;
+    if (nh > 0) {
+        e = columns_of(a.flags, nh, 1, a.cols, a.arrs);
         if (e == ERR_OK)
-            e = db_exec_stmt(c, &st_event_put, a.arrs, &a.res);
+            e = db_exec_stmt(c, &st_event_held, a.arrs, &a.res);
         for (i = 0; e == ERR_OK && i < db_res_rows(a.res); i++) {
-            int64_t ord = parse_i64(db_res_text(a.res, i, 0));
-            if (ord < 1 || (uint64_t)ord > n)
-                e = ERR_DB; /* positions come from our own arrays */
-            else
-                a.is_new[ord - 1] = 1;
+            long at = event_at(b, (uint64_t)parse_i64(db_res_text(a.res, i, 0)),
+                               (uint32_t)parse_i64(db_res_text(a.res, i, 1)));
+            if (at >= 0 && strcmp(a.eps[at].bhash, db_res_text(a.res, i, 2)) == 0)
+                a.is_new[at] = 0;
         }
     }
     for (i = 0; e == ERR_OK && i < n; i++) {
+        a.flags[i] = NULL;
         if (!a.is_new[i]) {
             out->n_duplicate++;
             continue;
@@ -1750,16 +1781,22 @@ static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
             e = fold(&t->job, &a.texts[i], &flag);
         if (e == ERR_OK && flag) {
             out->n_flagged++;
-            a.flags[3 * nf] = a.eps[i].bhash;
-            a.flags[3 * nf + 1] = a.eps[i].logi;
-            a.flags[3 * nf + 2] = flag;
-            nf++;
+            a.flags[i] = flag;
         }
     }
-    if (e == ERR_OK && nf > 0)
-        e = columns_of(a.flags, nf, 3, a.cols, a.arrs);
-    if (e == ERR_OK && nf > 0)
-        e = db_exec_stmt(c, &st_event_flag, a.arrs, NULL);
+    /* The new events' rows, flag last. */
+    for (i = 0; e == ERR_OK && i < n; i++) {
+        if (!a.is_new[i])
+            continue;
+        for (k = 0; k < 22; k++)
+            a.params[nn * EVENT_COLS + k] = a.eps[i].p[k];
+        a.params[nn * EVENT_COLS + 22] = a.flags[i];
+        nn++;
+    }
+    if (e == ERR_OK && nn > 0)
+        e = columns_of(a.params, nn, EVENT_COLS, a.cols, a.arrs);
+    if (e == ERR_OK && nn > 0)
+        e = db_exec_stmt(c, &st_event_put, a.arrs, NULL);
     for (i = 0; e == ERR_OK && i < nb; i++) {
         snprintf(a.bps[i].num, sizeof a.bps[i].num, "%" PRIu64, b->blocks[i].number);
         hex32_of(b->blocks[i].hash, a.bps[i].hash);
