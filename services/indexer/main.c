@@ -125,12 +125,11 @@ static void head_state_cb(void *arg, bool live, enum err why, const char *msg)
     } else if (!hw->warned) {
         /* Once per outage: the retries that follow (backoff up to 30 s)
          * are logged at debug level. */
-        LOG_WARN("indexer.head_sub_down",
-                 "url=%s error=%s reason=\"%s\" fallback=polling poll_ms=%lld", hw->where,
-                 err_str(why), msg, hw->poll_ms);
+        LOG_WARN("indexer.head_sub_down", "url=%s error=%s reason=%s fallback=polling poll_ms=%lld",
+                 hw->where, err_str(why), msg, hw->poll_ms);
         hw->warned = true;
     } else {
-        LOG_DEBUG("indexer.head_sub_retry_failed", "url=%s error=%s reason=\"%s\"", hw->where,
+        LOG_DEBUG("indexer.head_sub_retry_failed", "url=%s error=%s reason=%s", hw->where,
                   err_str(why), msg);
     }
 }
@@ -268,10 +267,10 @@ int main(int argc, char **argv)
         if (headsub_ws_url_for(rpc_url, &ws_derived) == ERR_OK)
             ws = ws_derived;
         else
-            LOG_INFO("indexer.head_sub_off",
-                     "reason=\"ws_url auto: %s is not http://\" "
-                     "poll_ms=%lld",
-                     strncasecmp(rpc_url, "https://", 8) == 0 ? "https" : "rpc_url",
+            LOG_INFO("indexer.head_sub_off", "reason=%s poll_ms=%lld",
+                     strncasecmp(rpc_url, "https://", 8) == 0
+                         ? "ws_url auto: https needs wss, which is not supported"
+                         : "ws_url auto: rpc_url is not http://",
                      poll_interval_ms);
     } else if (strcmp(ws_url, "off") != 0) {
         ws = ws_url;
