@@ -177,7 +177,8 @@ static void *srv_main(void *arg)
                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                        acc);
-    memcpy(out + len, s->tail, s->tail_len);
+    if (s->tail_len > 0)
+        memcpy(out + len, s->tail, s->tail_len);
     if (write(s->fd, out, (size_t)len + s->tail_len) < 0)
         return NULL;
     return NULL;
