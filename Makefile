@@ -42,7 +42,7 @@ CPPFLAGS += -I. -Icommon -Iproto -I/usr/include/cjson -MMD -MP
 CFLAGS   += $(CSTD) $(OPT) $(WARN) -fPIC
 LDFLAGS  +=
 LDLIBS   += -levent -levent_pthreads -lnanomsg -lpq -lcjson -lcurl -lsecp256k1 \
-            -lnettle -lOpenCL -lturbojpeg -lpng -lcrypto -lm -lpthread
+            -lnettle -lwslay -lOpenCL -lturbojpeg -lpng -lcrypto -lm -lpthread
 
 ifneq ($(SANITIZE),)
 BUILD   := build-san

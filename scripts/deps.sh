@@ -17,7 +17,7 @@ pkgs=(
   libevent-dev libnanomsg-dev nanomsg-utils
   libpq-dev postgresql postgresql-contrib
   libcjson-dev libcurl4-openssl-dev libssl-dev
-  libsecp256k1-dev nettle-dev
+  libsecp256k1-dev nettle-dev libwslay-dev
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
   libturbojpeg0-dev libpng-dev
   libcmocka-dev

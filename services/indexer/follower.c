@@ -11,6 +11,8 @@
  */
 #include "follower.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,6 +60,13 @@ struct follower {
     long backoff_ms;
     uint64_t rng;
     struct follower_metrics m;
+    /* Wake-ups from another thread (follower_wake()): the idle wait sleeps
+     * on <wake_cv> and ends early when <woken> is set. */
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake_cv; /* on CLOCK_MONOTONIC */
+    bool woken;
+    atomic_uint_fast64_t wakes;
+    atomic_bool head_sub_live;
 };
 
 enum err follower_new(const struct follower_opts *opts, struct chain chain, struct sink sink,
@@ -96,6 +105,15 @@ enum err follower_new(const struct follower_opts *opts, struct chain chain, stru
         free(f);
         return ERR_NOMEM;
     }
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&f->wake_cv, &ca) != 0) {
+        free(f->ring);
+        free(f);
+        return ERR_NOMEM;
+    }
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&f->wake_mu, NULL);
     f->o = o;
     f->chain = chain;
     f->sink = sink;
@@ -116,12 +134,37 @@ void follower_free(struct follower *f)
     free(f->ev);
     free(f->blocks);
     free(f->ring);
+    pthread_cond_destroy(&f->wake_cv);
+    pthread_mutex_destroy(&f->wake_mu);
     free(f);
+}
+
+/* Copy the figures kept by other threads into f->m. */
+static void sync_wake_metrics(struct follower *f)
+{
+    f->m.head_notifications = atomic_load(&f->wakes);
+    f->m.head_sub_live = atomic_load(&f->head_sub_live) ? 1 : 0;
 }
 
 void follower_get_metrics(const struct follower *f, struct follower_metrics *out)
 {
     *out = f->m;
+    out->head_notifications = atomic_load(&((struct follower *)f)->wakes);
+    out->head_sub_live = atomic_load(&((struct follower *)f)->head_sub_live) ? 1 : 0;
+}
+
+void follower_wake(struct follower *f)
+{
+    atomic_fetch_add(&f->wakes, 1);
+    pthread_mutex_lock(&f->wake_mu);
+    f->woken = true;
+    pthread_cond_signal(&f->wake_cv);
+    pthread_mutex_unlock(&f->wake_mu);
+}
+
+void follower_set_head_sub(struct follower *f, bool live)
+{
+    atomic_store(&f->head_sub_live, live);
 }
 
 /* ---- kept hashes ---------------------------------------------------------- */
@@ -602,21 +645,40 @@ static double mono_ms(void)
 }
 
 /* Sleep until the monotonic time <until_ms>, waking at least every 20 ms to
- * look at *stop. Returns true if stopped. Sleeping to a deadline, not for a
- * sum of slices, keeps the poll period exact on a loaded machine, where each
- * nanosleep() oversleeps a little. */
-static bool nap_until(double until_ms, const volatile sig_atomic_t *stop)
+ * look at *stop (a signal handler sets it; it cannot signal a condition
+ * variable). Returns true if stopped. With <wakeable>, follower_wake() ends
+ * the sleep at once (a wake that came while the step ran ends the next one
+ * at once, so none is lost). Sleeping to a deadline, not for a sum of
+ * slices, keeps the poll period exact on a loaded machine, where each wait
+ * oversleeps a little. */
+static bool nap_until(struct follower *f, double until_ms, const volatile sig_atomic_t *stop,
+                      bool wakeable)
 {
+    bool stopped = false;
+
+    pthread_mutex_lock(&f->wake_mu);
     for (;;) {
-        if (stop != NULL && *stop)
-            return true;
-        double left = until_ms - mono_ms();
+        if (stop != NULL && *stop) {
+            stopped = true;
+            break;
+        }
+        if (wakeable && f->woken)
+            break;
+        double now = mono_ms(), left = until_ms - now;
         if (left <= 0)
-            return false;
-        long us = left < 20.0 ? (long)(left * 1000.0) + 1 : 20000;
-        struct timespec ts = {0, us * 1000L};
-        nanosleep(&ts, NULL);
+            break;
+        double slice = left < 20.0 ? left : 20.0;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long ns = ts.tv_nsec + (long)(slice * 1e6) + 1000;
+        ts.tv_sec += ns / 1000000000L;
+        ts.tv_nsec = ns % 1000000000L;
+        pthread_cond_timedwait(&f->wake_cv, &f->wake_mu, &ts);
     }
+    if (wakeable)
+        f->woken = false;
+    pthread_mutex_unlock(&f->wake_mu);
+    return stopped;
 }
 
 static void log_metrics(const struct follower *f)
@@ -626,14 +688,15 @@ static void log_metrics(const struct follower *f)
              "head_block=%llu indexed_block=%llu lag_blocks=%llu lag_seconds=%g "
              "events_applied=%llu events_rejected=%llu batches=%llu reorgs=%llu "
              "last_reorg_depth=%llu max_reorg_depth=%llu rpc_errors=%llu sink_errors=%llu "
-             "range_shrinks=%llu span_blocks=%llu",
+             "range_shrinks=%llu span_blocks=%llu head_sub_live=%llu head_notifications=%llu",
              (unsigned long long)m->head_block, (unsigned long long)m->indexed_block,
              (unsigned long long)m->lag_blocks, m->lag_seconds,
              (unsigned long long)m->events_applied, (unsigned long long)m->events_rejected,
              (unsigned long long)m->batches, (unsigned long long)m->reorgs,
              (unsigned long long)m->last_reorg_depth, (unsigned long long)m->max_reorg_depth,
              (unsigned long long)m->rpc_errors, (unsigned long long)m->sink_errors,
-             (unsigned long long)m->range_shrinks, (unsigned long long)m->span_blocks);
+             (unsigned long long)m->range_shrinks, (unsigned long long)m->span_blocks,
+             (unsigned long long)m->head_sub_live, (unsigned long long)m->head_notifications);
 }
 
 enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uint64_t until_block)
@@ -651,6 +714,7 @@ enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uin
         bool idle;
         double step_at = mono_ms();
         enum err rc = follower_step(f, &idle);
+        sync_wake_metrics(f);
         if (f->o.on_step != NULL)
             f->o.on_step(f->o.on_step_arg, &f->m, rc);
         if (rc == ERR_OK && until_block != 0 && f->has_cp &&
@@ -669,12 +733,13 @@ enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uin
             f->backoff_ms = cap;
             f->rng = f->rng * 6364136223846793005ULL + 1442695040888963407ULL; /* Knuth MMIX LCG */
             long wait = cap > 0 ? (long)((f->rng >> 33) % (uint64_t)(cap + 1)) : 0;
-            nap_until(mono_ms() + (double)wait, stop);
+            nap_until(f, mono_ms() + (double)wait, stop, false);
             continue;
         }
         /* The next head poll is one interval after this one began, so a
-         * new block waits at most poll_interval_ms to be seen. */
+         * new block waits at most poll_interval_ms to be seen; a new-head
+         * notification (follower_wake()) starts it at once. */
         if (idle)
-            nap_until(step_at + (double)f->o.poll_interval_ms, stop);
+            nap_until(f, step_at + (double)f->o.poll_interval_ms, stop, true);
     }
 }

@@ -21,7 +21,8 @@
  * Not here: the transport to the job store (sink.h), RPC (chain.h), ABI
  * decoding (escrowlog.h), configuration (main.c).
  * Threading: one thread; follower_step() and follower_run() block on the
- * chain and the sink.
+ * chain and the sink. follower_wake() and follower_set_head_sub() may be
+ * called from any thread (a new-head subscription's, eth/headsub.h).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -82,12 +83,15 @@ struct follower_metrics {
     uint64_t events_rejected; /* logs that did not decode or fit the protocol (logged) */
     uint64_t batches;         /* events.apply commands acknowledged */
     uint64_t reorgs;          /* rollbacks to a fork point below the checkpoint */
-    uint64_t last_reorg_depth; /* gauge: blocks rolled back by the last one */
-    uint64_t max_reorg_depth;  /* deepest so far */
-    uint64_t rpc_errors;       /* chain calls that failed */
-    uint64_t sink_errors;      /* sink calls that failed */
-    uint64_t range_shrinks;    /* spans halved after a refusal or timeout */
-    uint64_t span_blocks;      /* gauge: the current span */
+    uint64_t last_reorg_depth;   /* gauge: blocks rolled back by the last one */
+    uint64_t max_reorg_depth;    /* deepest so far */
+    uint64_t rpc_errors;         /* chain calls that failed */
+    uint64_t sink_errors;        /* sink calls that failed */
+    uint64_t range_shrinks;      /* spans halved after a refusal or timeout */
+    uint64_t span_blocks;        /* gauge: the current span */
+    uint64_t head_sub_live;      /* gauge: 1 while a new-head subscription is up
+                                    (follower_set_head_sub()), else 0 */
+    uint64_t head_notifications; /* follower_wake() calls: new heads announced */
 };
 
 /*
@@ -123,7 +127,8 @@ LOOM_MUST_CHECK enum err follower_step(struct follower *f, bool *idle);
 
 /*
  * Step until *stop becomes non-zero, or, when <until_block> is non-zero,
- * until the checkpoint reaches it. Sleeps poll_interval_ms when idle and
+ * until the checkpoint reaches it. Sleeps poll_interval_ms when idle (cut
+ * short by follower_wake()) and
  * backs off exponentially with full jitter after errors (the errors are
  * logged, counted and retried, never returned).
  * Returns ERR_OK, or ERR_CANCELED when stopped by *stop.
@@ -133,5 +138,19 @@ LOOM_MUST_CHECK enum err follower_run(struct follower *f, const volatile sig_ato
 
 /* Copy the metrics of <f> into *out. */
 void follower_get_metrics(const struct follower *f, struct follower_metrics *out);
+
+/*
+ * Say that the chain has a new head (a newHeads notification): if
+ * follower_run() is waiting for its next poll, the next step starts at
+ * once; if a step is running, the next wait is skipped. Only a hint: the
+ * step reads the head, headers and logs as always, so a false or lost
+ * wake-up changes nothing but timing. Counted in head_notifications.
+ * Thread-safe; never blocks for long (a mutex held for a few instructions).
+ */
+void follower_wake(struct follower *f);
+
+/* Record whether a new-head subscription is up (the head_sub_live gauge).
+ * Thread-safe. */
+void follower_set_head_sub(struct follower *f, bool live);
 
 #endif

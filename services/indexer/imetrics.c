@@ -30,6 +30,8 @@ enum im_series {
     S_SINK_ERRORS,
     S_SHRINKS,
     S_SPAN,
+    S_HEAD_SUB,
+    S_HEAD_NOTES,
     S__COUNT
 };
 
@@ -52,6 +54,10 @@ static const struct {
     {true, "loom_indexer_sink_errors_total", "job store calls that failed"},
     {true, "loom_indexer_range_shrinks_total", "eth_getLogs spans halved after a refusal"},
     {false, "loom_indexer_span_blocks", "the current eth_getLogs span"},
+    {false, "loom_indexer_head_subscription_up",
+     "1 while the eth_subscribe newHeads websocket is up, else 0 (polling only)"},
+    {true, "loom_indexer_head_notifications_total",
+     "newHeads notifications received (each wakes the follower)"},
 };
 
 struct imetrics {
@@ -100,6 +106,10 @@ static double value_of(const struct follower_metrics *m, enum im_series i)
         return (double)m->range_shrinks;
     case S_SPAN:
         return (double)m->span_blocks;
+    case S_HEAD_SUB:
+        return (double)m->head_sub_live;
+    case S_HEAD_NOTES:
+        return (double)m->head_notifications;
     case S__COUNT:
         break;
     }

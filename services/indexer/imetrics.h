@@ -13,7 +13,8 @@
  *   loom_indexer_batches_total, loom_indexer_reorgs_total,
  *   loom_indexer_reorg_last_depth_blocks, loom_indexer_reorg_max_depth_blocks,
  *   loom_indexer_rpc_errors_total, loom_indexer_sink_errors_total,
- *   loom_indexer_range_shrinks_total, loom_indexer_span_blocks.
+ *   loom_indexer_range_shrinks_total, loom_indexer_span_blocks,
+ *   loom_indexer_head_subscription_up, loom_indexer_head_notifications_total.
  * /health: 200 once a step succeeded and while the last one did; 503 before
  * the first success ("starting") and while steps fail, naming the side
  * that failed ("job store: ..." when the sink's error count rose in that

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
 
 #include "cfg.h"
@@ -28,9 +29,10 @@
 #include "log.h"
 #include "memsink.h"
 #include "proto.h"
+#include "eth/headsub.h"
 
-static char *rpc_url, *escrow_address, *sink_kind, *journal_path, *jobstore_url, *metrics_host,
-    *log_level;
+static char *rpc_url, *ws_url, *escrow_address, *sink_kind, *journal_path, *jobstore_url,
+    *metrics_host, *log_level;
 static long long start_block, confirmations, poll_interval_ms, initial_range_blocks,
     target_range_logs, max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms,
     metrics_log_ms, until_block, jobstore_timeout_ms, metrics_port, logs_in_flight,
@@ -40,6 +42,11 @@ static int journal_sync;
 static const struct cfg_opt opts[] = {
     {"rpc_url", CFG_STR, "http://127.0.0.1:8545", 0, 0, NULL, "JSON-RPC node (http or https)",
      &rpc_url},
+    {"ws_url", CFG_STR, "auto", 0, 0, NULL,
+     "eth_subscribe(newHeads) websocket: a notification starts the next step at once, polling "
+     "stays the fallback. auto: the rpc_url's http:// as ws:// (anvil serves both on one port; "
+     "off for https://); off: poll only; or ws://host:port/path",
+     &ws_url},
     {"escrow_address", CFG_STR, NULL, 0, 0, NULL, "LoomEscrow's address, 0x + 40 hex digits",
      &escrow_address},
     {"start_block", CFG_INT, NULL, 1, PROTO_MAX_ID, NULL,
@@ -93,6 +100,40 @@ static const struct cfg_opt opts[] = {
 
 static volatile sig_atomic_t stop_flag;
 
+/* The new-head subscription's callbacks (on headsub's thread). */
+struct head_wiring {
+    struct follower *f;
+    const char *where; /* scheme, host and port only: a path may hold a key */
+    long long poll_ms;
+    bool warned; /* a failure was logged since the last "up" */
+};
+
+static void head_cb(void *arg, uint64_t number)
+{
+    struct head_wiring *hw = arg;
+    (void)number; /* a hint only: the step reads the head itself */
+    follower_wake(hw->f);
+}
+
+static void head_state_cb(void *arg, bool live, enum err why, const char *msg)
+{
+    struct head_wiring *hw = arg;
+    follower_set_head_sub(hw->f, live);
+    if (live) {
+        LOG_INFO("indexer.head_sub_up", "url=%s", hw->where);
+        hw->warned = false;
+    } else if (!hw->warned) {
+        /* Once per outage: the retries that follow (backoff up to 30 s)
+         * are logged at debug level. */
+        LOG_WARN("indexer.head_sub_down", "url=%s error=%s reason=%s fallback=polling poll_ms=%lld",
+                 hw->where, err_str(why), msg, hw->poll_ms);
+        hw->warned = true;
+    } else {
+        LOG_DEBUG("indexer.head_sub_retry_failed", "url=%s error=%s reason=%s", hw->where,
+                  err_str(why), msg);
+    }
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -113,6 +154,9 @@ int main(int argc, char **argv)
     struct jobsink *js = NULL;
     struct follower *f = NULL;
     struct imetrics *im = NULL;
+    struct headsub *hs = NULL;
+    char *ws_derived = NULL, *ws_where = NULL;
+    struct head_wiring hw = {0};
     enum err e = cfg_load(opts, N_OPTS, argc, argv, &help, NULL, NULL, errbuf);
     enum log_level lvl = LOG_LEVEL_INFO;
     if (e == ERR_OK && !help && log_level_parse(log_level, &lvl) != ERR_OK)
@@ -217,6 +261,37 @@ int main(int argc, char **argv)
         rc = EX_USAGE;
         goto done;
     }
+    /* The new-head subscription: which URL, if any. */
+    const char *ws = NULL;
+    if (strcmp(ws_url, "auto") == 0) {
+        if (headsub_ws_url_for(rpc_url, &ws_derived) == ERR_OK)
+            ws = ws_derived;
+        else
+            LOG_INFO("indexer.head_sub_off", "reason=%s poll_ms=%lld",
+                     strncasecmp(rpc_url, "https://", 8) == 0
+                         ? "ws_url auto: https needs wss, which is not supported"
+                         : "ws_url auto: rpc_url is not http://",
+                     poll_interval_ms);
+    } else if (strcmp(ws_url, "off") != 0) {
+        ws = ws_url;
+    }
+    if (ws != NULL) {
+        size_t cut = strlen(ws) > 5 ? 5 + strcspn(ws + 5, "/?#") : strlen(ws);
+        ws_where = strndup(ws, cut);
+        hw = (struct head_wiring){
+            .f = f, .where = ws_where ? ws_where : "ws", .poll_ms = poll_interval_ms};
+        struct headsub_opts ho = {
+            .url = ws, .on_head_cb = head_cb, .on_state_cb = head_state_cb, .arg = &hw};
+        e = headsub_start(&ho, &hs);
+        if (e != ERR_OK) {
+            fprintf(stderr,
+                    "loom-indexer: LOOM_WS_URL / --ws-url \"%s\": %s (ws://host:port/path, "
+                    "auto or off)\n",
+                    ws_url, err_str(e));
+            rc = e == ERR_INVAL ? EX_USAGE : EX_OSERR;
+            goto done;
+        }
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -228,6 +303,9 @@ int main(int argc, char **argv)
     e = follower_run(f, &stop_flag, (uint64_t)until_block);
     LOG_INFO("indexer.stop", "reason=%s", e == ERR_OK ? "until_block" : "signal");
 done:
+    headsub_free(hs); /* its callbacks use f: stop it first */
+    free(ws_derived);
+    free(ws_where);
     follower_free(f);
     imetrics_free(im);
     memsink_free(ms);

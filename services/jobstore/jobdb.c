@@ -1347,27 +1347,111 @@ static void reset_derived(struct jobdb_job *j)
     }
 }
 
-static const struct db_stmt st_job_lock = {
-    "jobdb_job_lock", "SELECT " JOB_COLS " FROM jobs WHERE chain_job_id = $1 FOR UPDATE", 1};
+/* Every job of a set of chain ids ($1, a text array), locked in chain-id
+ * order (LockRows runs above the Sort). */
+static const struct db_stmt st_job_lock = {"jobdb_job_lock_many",
+                                           "SELECT " JOB_COLS " FROM jobs"
+                                           " WHERE chain_job_id = ANY($1::text[])"
+                                           " ORDER BY chain_job_id FOR UPDATE",
+                                           1};
+
+/*
+ * The batch-apply statements below take one PostgreSQL array per column
+ * and unnest() them, so a batch of 5,000 events costs a handful of
+ * statements instead of several per event: with one statement per row
+ * (pipelined), PostgreSQL's per-statement work (bind, plan, executor
+ * start-up) was most of the catch-up time (docs/indexer.md, Benchmarks).
+ * Append <s> to the array literal in <b> as one element: NULL for a NULL
+ * pointer, else quoted, '"' and '\' escaped by a backslash (PostgreSQL
+ * "Array Value Input"); a ',' before it unless it is the first.
+ */
+static enum err col_add(struct buf *b, const char *s, int first)
+{
+    enum err e = first ? ERR_OK : buf_append_byte(b, ',');
+
+    if (e == ERR_OK && s == NULL)
+        return buf_append_str(b, "NULL");
+    if (e == ERR_OK)
+        e = buf_append_byte(b, '"');
+    for (; e == ERR_OK && *s; s++) {
+        if (*s == '"' || *s == '\\')
+            e = buf_append_byte(b, '\\');
+        if (e == ERR_OK)
+            e = buf_append_byte(b, (unsigned char)*s);
+    }
+    return e == ERR_OK ? buf_append_byte(b, '"') : e;
+}
+
+/* Column-wise arrays of a row-major table of text parameters:
+ * <params> holds n_rows x n_cols pointers (NULL: SQL NULL); <cols>
+ * (n_cols initialised bufs) receives one array literal per column and
+ * <out> (n_cols pointers) their strings, borrowed from <cols>. */
+static enum err columns_of(const char *const *params, size_t n_rows, size_t n_cols,
+                           struct buf *cols, const char **out)
+{
+    enum err e = ERR_OK;
+    size_t r, k;
+
+    for (k = 0; k < n_cols && e == ERR_OK; k++) {
+        buf_reset(&cols[k]);
+        e = buf_append_byte(&cols[k], '{');
+        for (r = 0; r < n_rows && e == ERR_OK; r++)
+            e = col_add(&cols[k], params[r * n_cols + k], r == 0);
+        if (e == ERR_OK)
+            e = buf_append_byte(&cols[k], '}');
+        out[k] = buf_cstr(&cols[k]);
+    }
+    return e;
+}
+
+/* <n> bufs for columns_of(); 64 MiB each (a column of 5,000 events is
+ * about 350 KB). */
+static struct buf *cols_new(size_t n)
+{
+    struct buf *b = calloc(n, sizeof *b);
+    size_t k;
+
+    for (k = 0; b && k < n; k++)
+        buf_init(&b[k], (size_t)64 << 20);
+    return b;
+}
+
+static void cols_free(struct buf *b, size_t n)
+{
+    size_t k;
+
+    for (k = 0; b && k < n; k++)
+        buf_release(&b[k]);
+    free(b);
+}
 
 /* Parameters of st_job_store. */
 #define STORE_PARAMS 27
 
+/* Writes back every job of a batch: $1..$27 are arrays, one element per
+ * job, in store_params()'s order. */
 static const struct db_stmt st_job_store = {
-    "jobdb_job_store",
-    "UPDATE jobs SET status = $2, progress = $3::smallint, worker_address = $4,"
-    " escrow_wei = $5::numeric, result_sha256 = $6, deadline_at = to_timestamp($7::bigint),"
-    " claim_expires_at = to_timestamp($8::bigint), challenge_ends_at = to_timestamp($9::bigint),"
-    " funded_tx = $10, funded_at = to_timestamp($11::bigint),"
-    " claimed_tx = $12, claimed_at = to_timestamp($13::bigint),"
-    " submitted_tx = $14, submitted_at = to_timestamp($15::bigint),"
-    " released_tx = $16, released_at = to_timestamp($17::bigint),"
-    " disputed_tx = $18, disputed_at = to_timestamp($19::bigint),"
-    " resolved_tx = $20, resolved_at = to_timestamp($21::bigint),"
-    " reopened_tx = $22, reopened_at = to_timestamp($23::bigint),"
-    " refunded_tx = $24, refunded_at = to_timestamp($25::bigint), funding_flag = $26,"
-    " max_runtime_s = $27::bigint"
-    " WHERE id = $1::bigint",
+    "jobdb_job_store_many",
+    "UPDATE jobs SET status = u.st, progress = u.pr, worker_address = u.wk,"
+    " escrow_wei = u.esc, result_sha256 = u.res, deadline_at = to_timestamp(u.dl),"
+    " claim_expires_at = to_timestamp(u.ce), challenge_ends_at = to_timestamp(u.ch),"
+    " funded_tx = u.t1, funded_at = to_timestamp(u.a1),"
+    " claimed_tx = u.t2, claimed_at = to_timestamp(u.a2),"
+    " submitted_tx = u.t3, submitted_at = to_timestamp(u.a3),"
+    " released_tx = u.t4, released_at = to_timestamp(u.a4),"
+    " disputed_tx = u.t5, disputed_at = to_timestamp(u.a5),"
+    " resolved_tx = u.t6, resolved_at = to_timestamp(u.a6),"
+    " reopened_tx = u.t7, reopened_at = to_timestamp(u.a7),"
+    " refunded_tx = u.t8, refunded_at = to_timestamp(u.a8), funding_flag = u.fl,"
+    " max_runtime_s = u.rt"
+    " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::text[], $5::numeric[],"
+    " $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[],"
+    " $12::text[], $13::bigint[], $14::text[], $15::bigint[], $16::text[], $17::bigint[],"
+    " $18::text[], $19::bigint[], $20::text[], $21::bigint[], $22::text[], $23::bigint[],"
+    " $24::text[], $25::bigint[], $26::text[], $27::bigint[])"
+    " AS u(id, st, pr, wk, esc, res, dl, ce, ch, t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6,"
+    " t7, a7, t8, a8, fl, rt)"
+    " WHERE jobs.id = u.id",
     STORE_PARAMS};
 
 /* Text parameters of st_job_store for one job. */
@@ -1468,9 +1552,10 @@ static struct touched *touch_find(struct touched_set *s, const char *chain_id)
  */
 static enum err touch_load(struct db_conn *c, struct touched_set *s)
 {
-    struct db_res **res = NULL;
-    const char **params = NULL;
-    size_t i, k = 0;
+    struct db_res *res = NULL;
+    const char **params = NULL, *arr = NULL;
+    struct buf col;
+    size_t i, k = 0, rows;
     enum err e = ERR_OK;
 
     if (s->n == 0)
@@ -1480,20 +1565,23 @@ static enum err touch_load(struct db_conn *c, struct touched_set *s)
         if (strcmp(s->items[i].chain_id, s->items[k].chain_id) != 0)
             s->items[++k] = s->items[i]; /* nothing loaded yet: plain copies */
     s->n = k + 1;
-    res = calloc(s->n, sizeof *res);
+    buf_init(&col, (size_t)64 << 20);
     params = calloc(s->n, sizeof *params);
-    if (!res || !params) {
+    if (!params) {
         e = ERR_NOMEM;
         goto out;
     }
     for (i = 0; i < s->n; i++)
         params[i] = s->items[i].chain_id;
-    e = db_exec_batch(c, &st_job_lock, s->n, params, res);
-    for (i = 0; e == ERR_OK && i < s->n; i++) {
-        struct touched *t = &s->items[i];
-        if (db_res_rows(res[i]) != 1)
-            continue;
-        e = row_to_job(res[i], 0, &t->job);
+    e = columns_of(params, s->n, 1, &col, &arr);
+    if (e == ERR_OK)
+        e = db_exec_stmt(c, &st_job_lock, &arr, &res);
+    rows = e == ERR_OK ? db_res_rows(res) : 0;
+    for (i = 0; e == ERR_OK && i < rows; i++) {
+        struct touched *t = touch_find(s, db_res_text(res, i, 14)); /* chain_job_id */
+        if (t == NULL || t->found)
+            continue; /* cannot happen: chain_job_id is UNIQUE and was asked for */
+        e = row_to_job(res, i, &t->job);
         if (e != ERR_OK)
             break;
         t->found = 1;
@@ -1502,9 +1590,8 @@ static enum err touch_load(struct db_conn *c, struct touched_set *s)
         e = set_str(&t->before_worker, t->job.worker_address);
     }
 out:
-    for (i = 0; res && i < s->n; i++)
-        db_res_free(res[i]);
-    free(res);
+    db_res_free(res);
+    buf_release(&col);
     free((void *)params);
     return e;
 }
@@ -1522,18 +1609,23 @@ static enum err finish_touched(struct db_conn *c, struct touched_set *s, struct 
 {
     struct store_params *sp = calloc(s->n ? s->n : 1, sizeof *sp);
     const char **params = calloc(s->n ? s->n * STORE_PARAMS : 1, sizeof *params);
+    const char *arrs[STORE_PARAMS];
+    struct buf *cols = cols_new(STORE_PARAMS);
     size_t i, n = 0;
     enum err e = ERR_OK;
 
     out->items = calloc(s->n ? s->n : 1, sizeof *out->items);
-    if (!sp || !params || !out->items) {
+    if (!sp || !params || !cols || !out->items) {
         e = ERR_NOMEM;
         goto out;
     }
     for (i = 0; i < s->n; i++)
         if (s->items[i].found)
             store_params(&s->items[i].job, &sp[n], params + STORE_PARAMS * n), n++;
-    e = db_exec_batch(c, &st_job_store, n, params, NULL);
+    if (n > 0)
+        e = columns_of(params, n, STORE_PARAMS, cols, arrs);
+    if (n > 0 && e == ERR_OK)
+        e = db_exec_stmt(c, &st_job_store, arrs, NULL);
     for (i = 0, n = 0; e == ERR_OK && i < s->n; i++) {
         struct touched *t = &s->items[i];
         if (!t->found || t->job.status == t->before)
@@ -1547,6 +1639,7 @@ static enum err finish_touched(struct db_conn *c, struct touched_set *s, struct 
     out->n = n;
     qsort(out->items, out->n, sizeof *out->items, change_cmp);
 out:
+    cols_free(cols, STORE_PARAMS);
     free(sp);
     free((void *)params);
     return e;
@@ -1574,9 +1667,12 @@ static const struct db_stmt st_cp_set = {
     2};
 static const struct db_stmt st_block_get = {
     "jobdb_block_get", "SELECT hash FROM chain_blocks WHERE number = $1::bigint", 1};
+/* The batch's blocks: $1..$3 arrays of numbers, hashes, parent hashes
+ * (numbers ascending and distinct: check_batch()). */
 static const struct db_stmt st_block_put = {
-    "jobdb_block_put",
-    "INSERT INTO chain_blocks (number, hash, parent_hash) VALUES ($1::bigint, $2, $3)"
+    "jobdb_block_put_many",
+    "INSERT INTO chain_blocks (number, hash, parent_hash)"
+    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])"
     " ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash",
     3};
 static const struct db_stmt st_block_keep = {"jobdb_block_keep",
@@ -1585,20 +1681,33 @@ static const struct db_stmt st_block_keep = {"jobdb_block_keep",
                                              2};
 static const struct db_stmt st_block_prune = {
     "jobdb_block_prune", "DELETE FROM chain_blocks WHERE number < $1::bigint", 1};
+/* Columns of st_event_put: event_params()'s 22, then the flag. */
+#define EVENT_COLS 23
+/* Records a batch's new events: $1..$23 arrays, one element per event in
+ * event_params()'s order, then the flag (NULL when offered). */
 static const struct db_stmt st_event_put = {
-    "jobdb_event_put",
-    "INSERT INTO chain_events (block_number, block_hash, log_index, tx_hash, block_time, kind,"
-    " chain_job_id, client, worker, account, to_address, ref, amount_wei, amount2_wei,"
-    " price_usd_cents, spec_hash, result_hash, deadline_at, expires_at, max_runtime_s, window_s,"
-    " by_client)"
-    " VALUES ($1::bigint, $2, $3::int, $4, to_timestamp($5::bigint), $6, $7, $8, $9, $10, $11,"
-    " $12, $13::numeric, $14::numeric, $15::bigint, $16, $17, to_timestamp($18::bigint),"
-    " to_timestamp($19::bigint), $20::bigint, $21::bigint, $22::boolean)"
-    " ON CONFLICT (block_hash, log_index) DO NOTHING RETURNING true",
-    22};
-static const struct db_stmt st_event_flag = {
-    "jobdb_event_flag",
-    "UPDATE chain_events SET flag = $3 WHERE block_hash = $1 AND log_index = $2::int", 3};
+    "jobdb_event_put_many",
+    "INSERT INTO chain_events (block_number, block_hash, log_index, tx_hash,"
+    " block_time, kind, chain_job_id, client, worker, account, to_address, ref, amount_wei,"
+    " amount2_wei, price_usd_cents, spec_hash, result_hash, deadline_at, expires_at,"
+    " max_runtime_s, window_s, by_client, flag)"
+    " SELECT bn, bh, li, tx, to_timestamp(bt), kind, job, cl, wk, acc, too, ref, amt, amt2,"
+    " cents, spec, res, to_timestamp(dl), to_timestamp(ex), rt, win, byc, fl"
+    " FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[],"
+    " $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],"
+    " $12::text[], $13::numeric[], $14::numeric[], $15::bigint[], $16::text[], $17::text[],"
+    " $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::boolean[], $23::text[])"
+    " AS u(bn, bh, li, tx, bt, kind, job, cl, wk, acc, too, ref, amt, amt2,"
+    " cents, spec, res, dl, ex, rt, win, byc, fl)"
+    " ON CONFLICT (block_hash, log_index) DO NOTHING",
+    EVENT_COLS};
+/* Events already held in the blocks $1 (an array of block hashes): the
+ * primary key's leading column. */
+static const struct db_stmt st_event_held = {
+    "jobdb_event_held",
+    "SELECT block_number, log_index, block_hash FROM chain_events"
+    " WHERE block_hash = ANY($1::text[])",
+    1};
 
 struct cp {
     int present;
@@ -1776,53 +1885,96 @@ struct block_params {
 struct apply_ctx {
     struct evt *texts;
     struct event_params *eps;
-    const char **params; /* n_events * 22 */
-    struct db_res **res; /* n_events */
-    const char **flags;  /* n_events * 3 */
+    const char **params;   /* n_events * EVENT_COLS */
+    struct db_res *res;    /* st_event_held's: events already held */
+    unsigned char *is_new; /* n_events: 1 when new */
+    const char **flags;    /* n_events: block hashes, then each event's flag */
     struct block_params *bps;
     const char **bparams; /* n_blocks * 3 */
-    size_t n_events;
+    struct buf *cols;     /* EVENT_COLS column arrays, reused by each statement */
+    const char *arrs[EVENT_COLS];
 };
 
 static void apply_ctx_release(struct apply_ctx *a)
 {
-    size_t i;
-
-    for (i = 0; a->res && i < a->n_events; i++)
-        db_res_free(a->res[i]);
-    free(a->texts), free(a->eps), free((void *)a->params), free(a->res);
+    db_res_free(a->res);
+    cols_free(a->cols, EVENT_COLS);
+    free(a->texts), free(a->eps), free((void *)a->params), free(a->is_new);
     free((void *)a->flags), free(a->bps), free((void *)a->bparams);
 }
 
-/* Record the batch's events (pipelined), fold the new ones into their jobs
- * in chain order, flag what is not offered, store the block hashes. */
+/* Position of the event at (<number>, <log_index>) in <b> (sorted by both:
+ * check_batch()), or -1. */
+static long event_at(const struct jobdb_batch *b, uint64_t number, uint32_t log_index)
+{
+    size_t lo = 0, hi = b->n_events;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct jobdb_event *ev = &b->events[mid];
+        if (ev->block_number < number || (ev->block_number == number && ev->log_index < log_index))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < b->n_events && b->events[lo].block_number == number &&
+        b->events[lo].log_index == log_index)
+        return (long)lo;
+    return -1;
+}
+
+/* Record the batch's new events, folded into their jobs in chain order and
+ * flagged when not offered, and store the block hashes. Which events are
+ * new is asked first (by the batch's block hashes), so each new event is
+ * written once, with its flag, by one INSERT over column arrays: no
+ * per-event statement, and no join or UPDATE whose plan depends on how
+ * fresh the table's statistics are (a fast-growing chain_events made
+ * such plans quadratic during catch-up). The chain lock (st_chain_lock)
+ * keeps another applier from adding events in between. */
 static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
                              struct touched_set *set, struct jobdb_changes *out)
 {
     struct apply_ctx a = {0};
-    size_t n = b->n_events, nb = b->n_blocks, i, nf = 0;
+    size_t n = b->n_events, nb = b->n_blocks, i, k, nn = 0, nh = 0;
     enum err e = ERR_OK;
 
-    a.n_events = n;
     a.texts = calloc(n ? n : 1, sizeof *a.texts);
     a.eps = calloc(n ? n : 1, sizeof *a.eps);
-    a.params = calloc(n ? n * 22 : 1, sizeof *a.params);
-    a.res = calloc(n ? n : 1, sizeof *a.res);
-    a.flags = calloc(n ? n * 3 : 1, sizeof *a.flags);
+    a.params = calloc(n ? n * EVENT_COLS : 1, sizeof *a.params);
+    a.is_new = calloc(n ? n : 1, sizeof *a.is_new);
+    a.flags = calloc(n ? n : 1, sizeof *a.flags);
     a.bps = calloc(nb ? nb : 1, sizeof *a.bps);
     a.bparams = calloc(nb ? nb * 3 : 1, sizeof *a.bparams);
-    if (!a.texts || !a.eps || !a.params || !a.res || !a.flags || !a.bps || !a.bparams) {
+    a.cols = cols_new(EVENT_COLS);
+    if (!a.texts || !a.eps || !a.params || !a.is_new || !a.flags || !a.bps || !a.bparams ||
+        !a.cols) {
         e = ERR_NOMEM;
         goto out;
     }
     for (i = 0; i < n; i++) {
         event_text(&b->events[i], &a.texts[i]);
         event_params(&b->events[i], &a.texts[i], &a.eps[i]);
-        memcpy(a.params + 22 * i, a.eps[i].p, sizeof a.eps[i].p);
+        a.is_new[i] = 1;
     }
-    e = db_exec_batch(c, &st_event_put, n, a.params, a.res);
+    /* Which are already held: by the distinct block hashes (events come
+     * block by block, so equal hashes are adjacent). */
+    for (i = 0; i < n; i++)
+        if (i == 0 || strcmp(a.eps[i].bhash, a.eps[i - 1].bhash) != 0)
+            a.flags[nh++] = a.eps[i].bhash;
+    if (nh > 0) {
+        e = columns_of(a.flags, nh, 1, a.cols, a.arrs);
+        if (e == ERR_OK)
+            e = db_exec_stmt(c, &st_event_held, a.arrs, &a.res);
+        for (i = 0; e == ERR_OK && i < db_res_rows(a.res); i++) {
+            long at = event_at(b, (uint64_t)parse_i64(db_res_text(a.res, i, 0)),
+                               (uint32_t)parse_i64(db_res_text(a.res, i, 1)));
+            if (at >= 0 && strcmp(a.eps[at].bhash, db_res_text(a.res, i, 2)) == 0)
+                a.is_new[at] = 0;
+        }
+    }
     for (i = 0; e == ERR_OK && i < n; i++) {
-        if (db_res_rows(a.res[i]) == 0) {
+        a.flags[i] = NULL;
+        if (!a.is_new[i]) {
             out->n_duplicate++;
             continue;
         }
@@ -1835,7 +1987,7 @@ static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
     for (i = 0; e == ERR_OK && i < n; i++) {
         struct touched *t;
         const char *flag = NULL;
-        if (db_res_rows(a.res[i]) == 0 || !kind_has(b->events[i].kind, JOBDB_F_JOB_ID))
+        if (!a.is_new[i] || !kind_has(b->events[i].kind, JOBDB_F_JOB_ID))
             continue;
         t = touch_find(set, a.texts[i].job_id);
         if (!t->found)
@@ -1844,14 +1996,22 @@ static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
             e = fold(&t->job, &a.texts[i], &flag);
         if (e == ERR_OK && flag) {
             out->n_flagged++;
-            a.flags[3 * nf] = a.eps[i].bhash;
-            a.flags[3 * nf + 1] = a.eps[i].logi;
-            a.flags[3 * nf + 2] = flag;
-            nf++;
+            a.flags[i] = flag;
         }
     }
-    if (e == ERR_OK)
-        e = db_exec_batch(c, &st_event_flag, nf, a.flags, NULL);
+    /* The new events' rows, flag last. */
+    for (i = 0; e == ERR_OK && i < n; i++) {
+        if (!a.is_new[i])
+            continue;
+        for (k = 0; k < 22; k++)
+            a.params[nn * EVENT_COLS + k] = a.eps[i].p[k];
+        a.params[nn * EVENT_COLS + 22] = a.flags[i];
+        nn++;
+    }
+    if (e == ERR_OK && nn > 0)
+        e = columns_of(a.params, nn, EVENT_COLS, a.cols, a.arrs);
+    if (e == ERR_OK && nn > 0)
+        e = db_exec_stmt(c, &st_event_put, a.arrs, NULL);
     for (i = 0; e == ERR_OK && i < nb; i++) {
         snprintf(a.bps[i].num, sizeof a.bps[i].num, "%" PRIu64, b->blocks[i].number);
         hex32_of(b->blocks[i].hash, a.bps[i].hash);
@@ -1860,8 +2020,10 @@ static enum err apply_events(struct db_conn *c, const struct jobdb_batch *b,
         a.bparams[3 * i + 1] = a.bps[i].hash;
         a.bparams[3 * i + 2] = is_zero(b->blocks[i].parent_hash, 32) ? NULL : a.bps[i].parent;
     }
-    if (e == ERR_OK)
-        e = db_exec_batch(c, &st_block_put, nb, a.bparams, NULL);
+    if (e == ERR_OK && nb > 0)
+        e = columns_of(a.bparams, nb, 3, a.cols, a.arrs);
+    if (e == ERR_OK && nb > 0)
+        e = db_exec_stmt(c, &st_block_put, a.arrs, NULL);
 out:
     apply_ctx_release(&a);
     return e;

@@ -7,6 +7,12 @@
 #      latency from the transaction's block being mined (eth_sendTransaction
 #      returned) to the batch holding its event being applied by the sink,
 #      p50 and p99, with the default 250 ms head polling;
+#   1b. catch-up along the production path: loom-indexer (defaults, 4
+#      eth_getLogs in flight) -> loom-jobstore (ipc://) -> PostgreSQL (its
+#      own schema of LOOM_BENCH_PG_URL, or a throwaway cluster of its own),
+#      twice: the escrow's jobs unknown to the store (each event recorded and
+#      flagged unknown_job) and known (rows made beforehand with psql, so
+#      each JobCreated moves its job PENDING -> OPEN and is published);
 #   3. the ceiling for 1: anvil's raw eth_getLogs throughput over the same
 #      chain with curl (no parsing, output thrown away), ranges of 5 and 20
 #      blocks (the chain holds 1,000 events per block), one request at a time
@@ -23,9 +29,16 @@ root=$PWD
 BUILD_DIR=${LOOM_BUILD:-$root/build}
 cast=$root/node_modules/.bin/cast
 tmp=$(mktemp -d /tmp/loom-bench-indexer.XXXXXX)
-cleanup() { scripts/anvil.sh stop "$tmp/anvil" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
+chmod 755 "$tmp" # PostgreSQL runs as its own user when we are root
+cleanup() {
+  [ "$(type -t stop_all)" = function ] && stop_all
+  [ -z "${LOOM_BENCH_PG_URL:-}" ] && scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1
+  scripts/anvil.sh stop "$tmp/anvil" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port_pg=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 url=$(scripts/anvil.sh start "$tmp/anvil" "$port" --gas-limit 1000000000)
 
 (cd contracts && HOME=$tmp "$root/node_modules/.bin/forge" build --out "$tmp/out" \
@@ -48,6 +61,45 @@ export LOOM_ESCROW_BLOCK=$(( $(jq -r .blockNumber <<<"$r") ))
 export LOOM_BENCH_FANOUT=$(deploy "$tmp/out/bench_indexer_fanout.sol/BenchFanout.json" "" | jq -r .contractAddress)
 export LOOM_BENCH_RPC_URL=$url LOOM_BENCH_TMP=$tmp LOOM_BUILD=$BUILD_DIR
 "$BUILD_DIR/bench/bench_indexer"
+
+# ---- 1b. catch-up into PostgreSQL through loom-jobstore ----------------------
+head=$(($($cast block-number --rpc-url "$url")))
+if [ -n "${LOOM_BENCH_PG_URL:-}" ]; then
+  PG_URL=$LOOM_BENCH_PG_URL
+else
+  PG_URL=$(scripts/pg.sh start "$tmp/pg" "$port_pg" 2>/dev/null || true)
+fi
+if [ -z "$PG_URL" ]; then
+  echo "catch-up into PostgreSQL: skipped (no PostgreSQL server)"
+else
+  work=$tmp RPC=$url LOOM_BUILD=$BUILD_DIR
+  source tests/integration/indexer_lib.bash
+  build_ibus
+  fanout_lc=$(tr 'A-F' 'a-f' <<<"$LOOM_BENCH_FANOUT")
+  # known_jobs: one PENDING row per JobCreated, chain ids from the logs.
+  known_jobs() {
+    curl -s -H 'content-type: application/json' -d "$(printf '{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"address":"%s","fromBlock":"0x%x","toBlock":"0x%x"}]}' "$LOOM_ESCROW_ADDRESS" $((LOOM_ESCROW_BLOCK + 1)) "$head")" "$url" |
+      jq -r --arg c "$fanout_lc" '.result[].topics[1] | "bench\tIA\t1250\t\($c)\t\(.)\t1250\t6250000000000000\t0x000000000000000000000000000000000000000000000000000000000000005e"' |
+      sql "COPY jobs (title, type, price, wallet_address, chain_job_id, price_usd_cents, quote_wei, spec_sha256) FROM STDIN"
+  }
+  for jobs in unknown known; do
+    start_jobstore || { echo "catch-up into PostgreSQL: loom-jobstore did not start" >&2; break; }
+    n_jobs=0
+    if [ $jobs = known ]; then known_jobs; n_jobs=$(sql "SELECT count(*) FROM jobs"); fi
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    t0=$(date +%s%N)
+    "$BUILD_DIR/bin/loom-indexer" --rpc-url "$url" --escrow-address "$LOOM_ESCROW_ADDRESS" \
+      --start-block "$LOOM_ESCROW_BLOCK" --until-block "$head" --sink jobstore --jobstore-url "$REP" \
+      --metrics-port -1 --metrics-log-ms -1 --log-level warn 2>>"$tmp/indexer.log" && st=0 || st=$?
+    t1=$(date +%s%N)
+    n=$(sql "SELECT count(*) FROM chain_events")
+    nopen=$(sql "SELECT count(*) FROM jobs WHERE status = 'OPEN'")
+    awk -v n="$n" -v ns=$((t1 - t0)) -v j=$jobs -v nj="$n_jobs" -v no="$nopen" -v st=$st -v l="$load" \
+      'BEGIN { printf "catch-up loom-indexer -> loom-jobstore -> PostgreSQL, defaults (4 getLogs), jobs %s (%d rows, %d OPEN after): %d events in %.0f ms (process start included): %.0f events/s (exit %d; load %s)\n", j, nj, no, n, ns / 1e6, n / (ns / 1e9), st, l }'
+    stop_all
+    pids=() SCHEMA=""
+  done
+fi
 
 # ---- 3. the ceiling: raw eth_getLogs with curl over the same chain ----------
 head=$(($($cast block-number --rpc-url "$url")))

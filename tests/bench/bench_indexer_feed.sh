@@ -5,7 +5,8 @@
 # Starts its own anvil (automine), loom-jobstore on its own schema of the
 # benchmark PostgreSQL (LOOM_BENCH_PG_URL from scripts/bench.sh, or one of its
 # own), and loom-indexer (--sink jobstore, default 250 ms head polling;
-# LOOM_BENCH_POLL_MS overrides it), wired over ipc:// paths
+# LOOM_BENCH_POLL_MS overrides it; run once with --ws-url off and once with
+# the newHeads subscription), wired over ipc:// paths
 # (tests/integration/indexer_lib.bash). Nothing is asserted.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,8 +33,18 @@ build_ibus || fail "build indexer_bus"
 start_anvil || fail "start anvil"
 deploy_escrow || fail "deploy LoomEscrow"
 start_jobstore || fail "start loom-jobstore"
-start_indexer --log-level warn
-LOOM_BENCH_RPC_URL=$RPC LOOM_ESCROW_ADDRESS=$ESCROW LOOM_BENCH_CLIENT=$CLIENT \
-  LOOM_BENCH_REP=$REP LOOM_BENCH_PUB=$PUB LOOM_BENCH_POLL_MS=$POLL_MS \
-  LOOM_BENCH_LOAD="$(cut -d' ' -f1-3 /proc/loadavg)" \
-  timeout 300 "$LOOM_BUILD/bench/bench_indexer_feed" || fail "bench_indexer_feed failed or timed out"
+# Twice, one after the other on the same chain and job store: polling only
+# (--ws-url off), then with the newHeads subscription (--ws-url auto: anvil
+# serves ws:// on its HTTP port) and polling as the fallback. LOOM_BENCH_WS
+# picks one ("off" or "auto").
+for ws in ${LOOM_BENCH_WS:-off auto}; do
+  start_indexer --log-level warn --ws-url "$ws"
+  if [ "$ws" = off ]; then mode="eth_blockNumber polling"; else mode="eth_subscribe newHeads over ws:// + polling fallback"; fi
+  LOOM_BENCH_RPC_URL=$RPC LOOM_ESCROW_ADDRESS=$ESCROW LOOM_BENCH_CLIENT=$CLIENT \
+    LOOM_BENCH_REP=$REP LOOM_BENCH_PUB=$PUB LOOM_BENCH_POLL_MS=$POLL_MS LOOM_BENCH_MODE="$mode" \
+    LOOM_BENCH_LOAD="$(cut -d' ' -f1-3 /proc/loadavg)" \
+    timeout 300 "$LOOM_BUILD/bench/bench_indexer_feed" || fail "bench_indexer_feed failed or timed out"
+  kill "$INDEXER_PID" 2>/dev/null
+  wait "$INDEXER_PID" 2>/dev/null
+  INDEXER_PID=""
+done

@@ -32,6 +32,8 @@ static struct follower_metrics sample(void)
     m.rpc_errors = 5;
     m.sink_errors = 1;
     m.span_blocks = 1000;
+    m.head_sub_live = 1;
+    m.head_notifications = 77;
     return m;
 }
 
@@ -64,6 +66,9 @@ static void test_render(void **state)
     assert_non_null(strstr(t, "\nloom_indexer_reorg_max_depth_blocks 3\n"));
     assert_non_null(strstr(t, "\nloom_indexer_rpc_errors_total 5\n"));
     assert_non_null(strstr(t, "\nloom_indexer_span_blocks 1000\n"));
+    assert_non_null(strstr(t, "\nloom_indexer_head_subscription_up 1\n"));
+    assert_non_null(strstr(t, "# TYPE loom_indexer_head_notifications_total counter\n"));
+    assert_non_null(strstr(t, "\nloom_indexer_head_notifications_total 77\n"));
     free(t);
     /* Counters follow the follower's totals; gauges take the last value. */
     m.events_applied = 50;
