@@ -312,16 +312,16 @@ static void test_migrations(void **state)
     char *s;
 
     list = jobdb_schema_migrations(&n);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     /* The fixture applied them; again is a no-op. */
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_OK);
     assert_int_equal(applied, 0);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM schema_migrations"), 2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM schema_migrations"), 3);
     s = sql1(f->db,
              "SELECT string_agg(version || ':' || name || ':' || length(checksum), ','"
              " ORDER BY version) FROM schema_migrations",
              0, NULL);
-    assert_string_equal(s, "1:init:64,2:job_terms:64");
+    assert_string_equal(s, "1:init:64,2:job_terms:64,3:hex_checks:64");
     free(s);
 
     /* Four starters on one fresh schema at once: one applies, all succeed. */
@@ -360,9 +360,274 @@ static void test_migrations(void **state)
     }
     free(s);
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_OK);
-    free(sql1(f->db, "INSERT INTO schema_migrations VALUES (3, 'future', 'x') RETURNING 1", 0,
+    free(sql1(f->db, "INSERT INTO schema_migrations VALUES (4, 'future', 'x') RETURNING 1", 0,
               NULL));
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_VERSION);
+}
+
+/* Run <sql> on a connection of <p>; return its error (result dropped). */
+static enum err pool_exec(struct db_pool *p, const char *sql, int n, const char *const *params)
+{
+    struct db_conn *c = NULL;
+    struct db_res *r = NULL;
+    enum err e;
+
+    assert_int_equal(db_checkout(p, &c), ERR_OK);
+    e = db_exec(c, sql, n, params, &r);
+    db_res_free(r);
+    db_checkin(p, c);
+    return e;
+}
+
+/* Run constant <sql> on a connection of <p>; return the first column of
+ * its first row as a heap string. */
+static char *pool_sql1(struct db_pool *p, const char *sql)
+{
+    struct db_conn *c = NULL;
+    struct db_res *r = NULL;
+    char *out;
+
+    assert_int_equal(db_checkout(p, &c), ERR_OK);
+    if (db_exec(c, sql, 0, NULL, &r) != ERR_OK)
+        fail_msg("sql failed: %s: %s", sql, db_last_error());
+    out = strdup(db_res_rows(r) > 0 && db_res_text(r, 0, 0) ? db_res_text(r, 0, 0) : "");
+    db_res_free(r);
+    db_checkin(p, c);
+    return out;
+}
+
+/* Every CHECK constraint of schema <schema> as "table.name: definition"
+ * lines, ordered, from pg_constraint. Heap string. */
+static char *check_defs(struct jobdb *db, const char *schema)
+{
+    const char *p[1] = {schema};
+
+    return sql1(db,
+                "SELECT string_agg(cl.relname || '.' || co.conname || ': ' ||"
+                " pg_get_constraintdef(co.oid), E'\n' ORDER BY cl.relname, co.conname)"
+                " FROM pg_constraint co JOIN pg_class cl ON cl.oid = co.conrelid"
+                " JOIN pg_namespace n ON n.oid = co.connamespace"
+                " WHERE co.contype = 'c' AND n.nspname = $1",
+                1, p);
+}
+
+#define H64 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define A40 "00112233445566778899aabbccddeeff00112233"
+
+/* Set column <col> of every jobs row to values its check must refuse
+ * (addr: 40 hex digits, else 64) and expect ERR_INVAL (check_violation)
+ * for each: one digit too many, one too few, an upper-case digit, no "0x",
+ * "0X", a trailing newline at the right length, a non-ASCII character at
+ * the right length in characters, "", "0x". */
+static void refuses_bad_hex(struct db_pool *p, const char *col, int addr)
+{
+    static const char *const bad32[] = {
+        "0x" H64 "0",
+        "0x"
+        "0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        "0x"
+        "A0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        "00" H64,
+        "0X" H64,
+        "0x"
+        "0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+        "0x"
+        "\xc3\xa9"
+        "0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        "",
+        "0x",
+    };
+    static const char *const bad20[] = {
+        "0x" A40 "0",
+        "0x"
+        "0112233445566778899aabbccddeeff00112233",
+        "0x"
+        "0112233445566778899AABBCCDDEEFF00112233a",
+        "00" A40,
+        "0X" A40,
+        "0x"
+        "0112233445566778899aabbccddeeff00112233\n",
+        "0x"
+        "\xc3\xa9"
+        "0112233445566778899aabbccddeeff00112233",
+        "",
+        "0x",
+    };
+    const char *const *bad = addr ? bad20 : bad32;
+    size_t n = addr ? sizeof bad20 / sizeof bad20[0] : sizeof bad32 / sizeof bad32[0];
+    char sql[128];
+    size_t i;
+
+    snprintf(sql, sizeof sql, "UPDATE jobs SET %s = $1", col);
+    for (i = 0; i < n; i++) {
+        const char *v[1] = {bad[i]};
+
+        if (pool_exec(p, sql, 1, v) != ERR_INVAL)
+            fail_msg("%s accepted bad value %zu", col, i);
+    }
+}
+
+/* Migration 3 on a database that migrations 1 and 2 made and filled, and on
+ * a fresh one (the fixture's): the same constraints, the rows kept, the
+ * same values refused with check_violation (ERR_INVAL), NULL still allowed. */
+static void test_migration_hex_checks(void **state)
+{
+    struct fx *f = *state;
+    const struct db_migration *list;
+    struct db_pool *p = NULL;
+    struct db_config cfg;
+    char schema[80];
+    char *fresh, *upgraded, *before;
+    size_t n;
+    int applied = -1, k;
+
+    list = jobdb_schema_migrations(&n);
+    assert_int_equal(n, 3);
+    snprintf(schema, sizeof schema, "%s_m3", f->schema);
+    fx_config(&cfg, schema, 1);
+    assert_int_equal(db_pool_new(&cfg, &p), ERR_OK);
+    assert_int_equal(db_migrate(p, list, 2, &applied), ERR_OK);
+    assert_int_equal(applied, 2);
+    /* Migration 1's form; what migration 3 must turn it into: each hex check
+     * rewritten under its name, every other constraint as it was. */
+    {
+        const char *pr[1] = {schema};
+
+        before = sql1(f->db,
+                      "SELECT regexp_replace(regexp_replace(string_agg(cl.relname || '.' ||"
+                      " co.conname || ': ' || pg_get_constraintdef(co.oid), E'\n'"
+                      " ORDER BY cl.relname, co.conname),"
+                      " '\\((\\w+) ~ ''\\^0x\\[0-9a-f\\]\\{64\\}\\$''::text\\)',"
+                      " '((length(\\1) = 66) AND (\\1 ~ ''^0x[0-9a-f]*$''::text))', 'g'),"
+                      " '\\((\\w+) ~ ''\\^0x\\[0-9a-f\\]\\{40\\}\\$''::text\\)',"
+                      " '((length(\\1) = 42) AND (\\1 ~ ''^0x[0-9a-f]*$''::text))', 'g')"
+                      " FROM pg_constraint co JOIN pg_class cl ON cl.oid = co.conrelid"
+                      " JOIN pg_namespace n ON n.oid = co.connamespace"
+                      " WHERE co.contype = 'c' AND n.nspname = $1",
+                      1, pr);
+    }
+    upgraded = check_defs(f->db, schema);
+    assert_non_null(strstr(upgraded, "jobs.jobs_chain_job_id_check: CHECK ((chain_job_id ~ "
+                                     "'^0x[0-9a-f]{64}$'::text))"));
+    assert_string_not_equal(before, upgraded);
+    free(upgraded);
+    assert_int_equal(pool_exec(p,
+                               "INSERT INTO jobs (id, title, type, price, wallet_address,"
+                               " chain_job_id, price_usd_cents, spec_sha256, funded_tx)"
+                               " VALUES (7, 't', 'IA', 1, '0x" A40 "', '0x" H64 "', 100,"
+                               " '0x" H64 "', '0x" H64 "')",
+                               0, NULL),
+                     ERR_OK);
+    assert_int_equal(pool_exec(p,
+                               "INSERT INTO chain_events (block_number, block_hash, log_index,"
+                               " tx_hash, block_time, kind, chain_job_id, client)"
+                               " VALUES (5, '0x" H64 "', 0, '0x" H64 "', now(), 'JobCreated',"
+                               " '0x" H64 "', '0x" A40 "')",
+                               0, NULL),
+                     ERR_OK);
+    assert_int_equal(pool_exec(p,
+                               "INSERT INTO chain_checkpoint (block_number, block_hash)"
+                               " VALUES (5, '0x" H64 "')",
+                               0, NULL),
+                     ERR_OK);
+    assert_int_equal(pool_exec(p, "UPDATE jobs SET worker_address = '0X" A40 "'", 0, NULL),
+                     ERR_INVAL);
+
+    assert_int_equal(db_migrate(p, list, n, &applied), ERR_OK);
+    assert_int_equal(applied, 1);
+    upgraded = pool_sql1(p, "SELECT string_agg(version || ':' || name, ',' ORDER BY version)"
+                            " FROM schema_migrations");
+    assert_string_equal(upgraded, "1:init,2:job_terms,3:hex_checks");
+    free(upgraded);
+
+    /* The same constraints as a fresh database, names included, and exactly
+     * the rewrite of migration 2's. */
+    fresh = check_defs(f->db, f->schema);
+    upgraded = check_defs(f->db, schema);
+    assert_string_equal(fresh, upgraded);
+    assert_string_equal(before, upgraded);
+    free(before);
+    assert_null(strstr(fresh, "{64}"));
+    assert_null(strstr(fresh, "{40}"));
+    assert_non_null(strstr(fresh,
+                           "jobs.jobs_chain_job_id_check: CHECK (((length(chain_job_id) = 66)"
+                           " AND (chain_job_id ~ '^0x[0-9a-f]*$'::text)))"));
+    assert_non_null(strstr(fresh, "jobs.jobs_wallet_address_check: CHECK (((length(wallet_address)"
+                                  " = 42) AND (wallet_address ~ '^0x[0-9a-f]*$'::text)))"));
+    {
+        const char *pr[1] = {f->schema};
+        char *s = sql1(f->db,
+                       "SELECT count(*) FROM pg_constraint co JOIN pg_namespace n"
+                       " ON n.oid = co.connamespace WHERE co.contype = 'c' AND n.nspname = $1"
+                       " AND pg_get_constraintdef(co.oid) LIKE '%^0x[0-9a-f]*$%'",
+                       1, pr);
+
+        assert_string_equal(s, "26"); /* 13 jobs, 1 job_files, 8 chain_events, 2+1+1 */
+        free(s);
+    }
+    free(fresh);
+    free(upgraded);
+
+    /* The rows made before the migration are kept. */
+    upgraded = pool_sql1(p, "SELECT (SELECT count(*) FROM jobs WHERE funded_tx = '0x" H64 "')"
+                            " || '/' || (SELECT count(*) FROM chain_events WHERE client = '0x" A40
+                            "') || '/' || (SELECT block_number FROM chain_checkpoint)");
+    assert_string_equal(upgraded, "1/1/5");
+    free(upgraded);
+
+    /* Same refusals on the upgraded and on a fresh database (a job row made
+     * in the fixture's schema through its own pool). */
+    for (k = 0; k < 2; k++) {
+        struct db_pool *q = k == 0 ? p : jobdb_pool(f->db);
+
+        if (k == 1)
+            assert_int_equal(pool_exec(q,
+                                       "INSERT INTO jobs (id, title, type, price, wallet_address,"
+                                       " chain_job_id, price_usd_cents, spec_sha256)"
+                                       " VALUES (7, 't', 'IA', 1, '0x" A40 "', '0x" H64 "', 100,"
+                                       " '0x" H64 "')",
+                                       0, NULL),
+                             ERR_OK);
+        refuses_bad_hex(q, "chain_job_id", 0);
+        refuses_bad_hex(q, "spec_sha256", 0);
+        refuses_bad_hex(q, "refunded_tx", 0);
+        refuses_bad_hex(q, "wallet_address", 1);
+        refuses_bad_hex(q, "worker_address", 1);
+        /* NULL where the column allows it, and good values, still pass. */
+        assert_int_equal(pool_exec(q,
+                                   "UPDATE jobs SET funded_tx = NULL, worker_address = NULL,"
+                                   " result_sha256 = '0x" H64 "', claimed_tx = '0x" H64 "'",
+                                   0, NULL),
+                         ERR_OK);
+        assert_int_equal(pool_exec(q, "UPDATE jobs SET worker_address = '0x" A40 "'", 0, NULL),
+                         ERR_OK);
+        /* chain_events: one row with a bad tx hash; an upper-case client. */
+        assert_int_equal(pool_exec(q,
+                                   "INSERT INTO chain_events (block_number, block_hash, log_index,"
+                                   " tx_hash, block_time, kind) VALUES (6, '0x" H64 "', 1,"
+                                   " '0x" H64 "0', now(), 'JobCreated')",
+                                   0, NULL),
+                         ERR_INVAL);
+        assert_int_equal(pool_exec(q,
+                                   "INSERT INTO chain_events (block_number, block_hash, log_index,"
+                                   " tx_hash, block_time, kind, client) VALUES (6, '0x" H64 "', 1,"
+                                   " '0x" H64 "', now(), 'JobCreated',"
+                                   " '0x00112233445566778899AABBCCDDEEFF00112233')",
+                                   0, NULL),
+                         ERR_INVAL);
+        assert_int_equal(pool_exec(q,
+                                   "INSERT INTO auth_nonces (address, nonce, expires_at)"
+                                   " VALUES ('0x" A40 "x', 'n', now())",
+                                   0, NULL),
+                         ERR_INVAL);
+        assert_int_equal(pool_exec(q,
+                                   "INSERT INTO chain_blocks (number, hash, parent_hash)"
+                                   " VALUES (9, '0x" H64 "', '0x" H64 "\n')",
+                                   0, NULL),
+                         ERR_INVAL);
+    }
+    db_pool_free(p);
+    assert_int_equal(db_drop_schema(jobdb_pool(f->db), schema), ERR_OK);
 }
 
 static void test_create_get(void **state)
@@ -1574,6 +1839,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_hex_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_and_result, setup, teardown),
