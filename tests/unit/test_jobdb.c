@@ -419,7 +419,7 @@ static char *check_defs(struct jobdb *db, const char *schema)
  * for each: one digit too many, one too few, an upper-case digit, no "0x",
  * "0X", a trailing newline at the right length, a non-ASCII character at
  * the right length in characters, "", "0x". */
-static void refuses_bad_hex(struct db_pool *p, const char *col, int addr)
+static void refuses_bad_values(struct db_pool *p, const char *sql, const char *col, int addr)
 {
     static const char *const bad32[] = {
         "0x" H64 "0",
@@ -455,16 +455,34 @@ static void refuses_bad_hex(struct db_pool *p, const char *col, int addr)
     };
     const char *const *bad = addr ? bad20 : bad32;
     size_t n = addr ? sizeof bad20 / sizeof bad20[0] : sizeof bad32 / sizeof bad32[0];
-    char sql[128];
     size_t i;
 
-    snprintf(sql, sizeof sql, "UPDATE jobs SET %s = $1", col);
     for (i = 0; i < n; i++) {
         const char *v[1] = {bad[i]};
 
         if (pool_exec(p, sql, 1, v) != ERR_INVAL)
             fail_msg("%s accepted bad value %zu", col, i);
     }
+}
+
+/* refuses_bad_values() with the statement that sets <col>. */
+static void refuses_bad_hex(struct db_pool *p, const char *col, int addr)
+{
+    static const char *const sqls[][2] = {
+        {"chain_job_id", "UPDATE jobs SET chain_job_id = $1"},
+        {"spec_sha256", "UPDATE jobs SET spec_sha256 = $1"},
+        {"refunded_tx", "UPDATE jobs SET refunded_tx = $1"},
+        {"wallet_address", "UPDATE jobs SET wallet_address = $1"},
+        {"worker_address", "UPDATE jobs SET worker_address = $1"},
+    };
+    const char *sql = NULL;
+    size_t i;
+
+    for (i = 0; i < sizeof sqls / sizeof sqls[0]; i++)
+        if (strcmp(sqls[i][0], col) == 0)
+            sql = sqls[i][1];
+    assert_non_null(sql);
+    refuses_bad_values(p, sql, col, addr);
 }
 
 /* Migration 3 on a database that migrations 1 and 2 made and filled, and on
