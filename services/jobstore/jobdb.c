@@ -810,20 +810,15 @@ static const struct db_stmt st_create_files = {
     " SELECT " JOB_COLS " FROM j",
     21};
 
-/* Append <s> to the array literal in <b> as one quoted element
- * (PostgreSQL "Array Value Input": '"' and '\' escaped by a backslash),
- * with a ',' before it unless it is the first. */
+static enum err col_add(struct buf *b, const char *s, int first);
+
+/* Append <s> to the array literal in <b> as one element (col_add()), opening
+ * the literal with '{' when it is the first. */
 static enum err array_add(struct buf *b, const char *s, int first)
 {
-    enum err e = buf_append_str(b, first ? "{\"" : ",\"");
+    enum err e = first ? buf_append_byte(b, '{') : ERR_OK;
 
-    for (; e == ERR_OK && *s; s++) {
-        if (*s == '"' || *s == '\\')
-            e = buf_append_byte(b, '\\');
-        if (e == ERR_OK)
-            e = buf_append_byte(b, (unsigned char)*s);
-    }
-    return e == ERR_OK ? buf_append_byte(b, '"') : e;
+    return e == ERR_OK ? col_add(b, s, first) : e;
 }
 
 enum err jobdb_create_with_files(struct jobdb *db, const struct jobdb_new_job *in,
