@@ -253,3 +253,24 @@ void cfg_release(const struct cfg_opt *opts, size_t n_opts)
         }
     }
 }
+
+enum err cfg_split_host_port(const char *addr, char **host, uint16_t *port)
+{
+    const char *colon = strrchr(addr, ':');
+    const char *d;
+
+    *host = NULL;
+    if (colon == NULL || colon == addr || colon[1] == '\0' || strlen(colon + 1) > 5)
+        return ERR_INVAL;
+    for (d = colon + 1; *d != '\0'; d++)
+        if (!isdigit((unsigned char)*d))
+            return ERR_INVAL;
+    long p = strtol(colon + 1, NULL, 10);
+    if (p > 65535)
+        return ERR_INVAL;
+    *host = strndup(addr, (size_t)(colon - addr));
+    if (*host == NULL)
+        return ERR_NOMEM;
+    *port = (uint16_t)p;
+    return ERR_OK;
+}

@@ -22,6 +22,7 @@
 #define LOOM_CFG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "err.h"
@@ -74,6 +75,18 @@ void cfg_print_help(FILE *out, const char *program, const char *summary, const s
 
 /* Free the strings cfg_load() stored and set those pointers to NULL. */
 void cfg_release(const struct cfg_opt *opts, size_t n_opts);
+
+/*
+ * Split a "host:port" setting (e.g. metrics_listen "127.0.0.1:9465") at its
+ * last ':'. The host must be non-empty; the port is all decimal digits,
+ * 0-65535 (0: the listener picks a free one).
+ *   addr: borrowed, NUL-terminated.
+ *   host: receives a copy of the host, owned by the caller (free()).
+ *   port: receives the port.
+ * Returns ERR_OK; ERR_INVAL (no ':', empty host, a port that is empty, not
+ * decimal or over 65535: *host is left NULL); ERR_NOMEM.
+ */
+LOOM_MUST_CHECK enum err cfg_split_host_port(const char *addr, char **host, uint16_t *port);
 
 /* Write the environment variable name for <name> into out ("LOOM_" + upper). */
 void cfg_env_name(const char *name, char *out, size_t out_size);

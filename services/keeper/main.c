@@ -129,20 +129,6 @@ static enum err health_cb(void *arg, struct buf *reason)
 
 /* Split <addr> ("host:port", at the last colon) into *host (the
  * caller's, free()) and *port. Returns 0, or -1 when it is not that. */
-static int split_listen(const char *addr, char **host, uint16_t *port)
-{
-    const char *colon = strrchr(addr, ':');
-    char *end = NULL;
-    if (colon == NULL || colon == addr || colon[1] == '\0')
-        return -1;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || p < 0 || p > 65535)
-        return -1;
-    *host = strndup(addr, (size_t)(colon - addr));
-    *port = (uint16_t)p;
-    return *host != NULL ? 0 : -1;
-}
-
 static int parse_gwei(const char *name, const char *s, struct u256 *wei)
 {
     if (u256_parse_units(s, 9, wei) != ERR_OK) {
@@ -269,7 +255,7 @@ static int run(void)
     }
     if (metrics_listen != NULL && metrics_listen[0] != '\0') {
         uint16_t port = 0;
-        if (split_listen(metrics_listen, &metrics_host, &port) != 0) {
+        if (cfg_split_host_port(metrics_listen, &metrics_host, &port) != ERR_OK) {
             fprintf(stderr, "loom-keeper: metrics_listen \"%s\": want host:port\n", metrics_listen);
             rc = EX_UNAVAILABLE;
             goto done;

@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "bundle.h"
 #include "bus.h"
+#include "cfg.h"
 #include "chainhead.h"
 #include "escrow.h"
 #include "feedwatch.h"
@@ -1186,18 +1187,16 @@ static int start_loop(struct daemon *d)
     }
     metrics_on_collect(d->m, on_collect, d);
     if (o->metrics_listen[0] != '\0') {
-        const char *colon = strrchr(o->metrics_listen, ':');
-        char host[256];
-        long port = colon ? strtol(colon + 1, NULL, 10) : -1;
-        size_t hl = colon ? (size_t)(colon - o->metrics_listen) : 0;
-        if (colon == NULL || hl == 0 || hl >= sizeof(host) || port < 0 || port > 65535) {
+        char *host = NULL;
+        uint16_t port = 0;
+        if (cfg_split_host_port(o->metrics_listen, &host, &port) != ERR_OK) {
             fprintf(stderr, "loom-worker: metrics_listen \"%s\": want host:port\n",
                     o->metrics_listen);
             return EX_CONFIG;
         }
-        memcpy(host, o->metrics_listen, hl);
-        host[hl] = '\0';
-        if (metrics_http_start(d->base, host, (uint16_t)port, d->m, &d->mh) != ERR_OK) {
+        enum err started = metrics_http_start(d->base, host, port, d->m, &d->mh);
+        free(host);
+        if (started != ERR_OK) {
             fprintf(stderr, "loom-worker: cannot listen on \"%s\" for metrics\n",
                     o->metrics_listen);
             return EX_UNAVAILABLE;

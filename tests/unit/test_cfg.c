@@ -176,6 +176,38 @@ static void test_required_int(void **state)
     free(text);
 }
 
+static void test_split_host_port(void **state)
+{
+    char *host = NULL;
+    uint16_t port = 1;
+    const char *bad[] = {"",
+                         "9465",
+                         ":9465",
+                         "127.0.0.1:",
+                         "127.0.0.1:65536",
+                         "127.0.0.1:94x",
+                         "127.0.0.1:-1",
+                         "127.0.0.1: 80",
+                         "127.0.0.1:000001"};
+
+    (void)state;
+    assert_int_equal(cfg_split_host_port("127.0.0.1:9465", &host, &port), ERR_OK);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 9465);
+    free(host);
+    assert_int_equal(cfg_split_host_port("[::1]:0", &host, &port), ERR_OK);
+    assert_string_equal(host, "[::1]"); /* split at the last ':' */
+    assert_int_equal(port, 0);
+    free(host);
+    assert_int_equal(cfg_split_host_port("0.0.0.0:65535", &host, &port), ERR_OK);
+    assert_int_equal(port, 65535);
+    free(host);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cfg_split_host_port(bad[i], &host, &port), ERR_INVAL);
+        assert_null(host);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +216,7 @@ int main(void)
         cmocka_unit_test_setup(test_errors_are_precise, clear_env),
         cmocka_unit_test_setup(test_help_and_positional, clear_env),
         cmocka_unit_test_setup(test_required_int, clear_env),
+        cmocka_unit_test(test_split_host_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
