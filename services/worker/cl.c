@@ -30,6 +30,7 @@ struct cl_ctx {
     char *platform_name;
     cl_ulong max_alloc;
     cl_ulong global_mem;
+    cl_device_type type;
 };
 
 struct cl_prog {
@@ -285,6 +286,7 @@ enum err cl_open(const char *platform_sel, const char *device_sel, struct cl_ctx
                     NULL);
     clGetDeviceInfo(c->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof(c->global_mem), &c->global_mem,
                     NULL);
+    clGetDeviceInfo(c->device, CL_DEVICE_TYPE, sizeof(c->type), &c->type, NULL);
     c->context = clCreateContext(NULL, 1, &c->device, NULL, NULL, &st);
     if (c->context == NULL) {
         e = cl_fail(msg, st, "cannot create a context on \"%s\"", c->device_name);
@@ -335,6 +337,11 @@ uint64_t cl_max_alloc_bytes(const struct cl_ctx *c)
 uint64_t cl_global_mem_bytes(const struct cl_ctx *c)
 {
     return c->global_mem;
+}
+
+int cl_device_is_cpu(const struct cl_ctx *c)
+{
+    return (c->type & CL_DEVICE_TYPE_CPU) != 0;
 }
 
 enum err cl_build(struct cl_ctx *c, const char *src, size_t len, const char *options,

@@ -55,6 +55,11 @@ const char *cl_platform_name(const struct cl_ctx *c);
 uint64_t cl_max_alloc_bytes(const struct cl_ctx *c);
 uint64_t cl_global_mem_bytes(const struct cl_ctx *c);
 
+/* Non-zero when the device is a CPU (CL_DEVICE_TYPE_CPU: POCL's "cpu"
+ * device), where a work-group runs on one core and a kernel launch costs
+ * microseconds of host work. */
+int cl_device_is_cpu(const struct cl_ctx *c);
+
 /*
  * Append one line per platform and device ("0.1 pocl: cpu-name") to <out>.
  * Returns ERR_OK, ERR_CL, ERR_NOMEM, ERR_TOOBIG.

@@ -48,6 +48,21 @@
  * of A to reuse each panel: never at the digits MLP's sizes. */
 #define SGEMM_PACK_MIN_KN   65536
 #define SGEMM_PACK_MIN_ROWS 64
+/* The fused path: on a CPU device, one kernel launch (kernel fused_epoch,
+ * global and local size 1) runs a whole epoch -- per batch the row gather,
+ * forward, softmax gradient, backward and SGD update -- instead of 12 to 15
+ * launches per batch (8 for logistic regression), each of which costs POCL
+ * several microseconds of host work against well under a microsecond of
+ * arithmetic at the digits MLP's 32 x 64 x 64. One work-item runs on one
+ * core, so the path is taken only while every padded width (features,
+ * hidden units, classes) is at most FUSED_MAX_WIDTH and the padded batch at
+ * most FUSED_MAX_BATCH: beyond that a batch's products (at least 2 x 256 x
+ * 256 x 8 flops each) are big enough that the per-product kernels, spread
+ * over every core, win. A GPU always takes the per-product path (one
+ * work-item would leave it idle). The choice is a judgement from the
+ * benchmark in tests/bench/bench_worker.c, not a measured crossover. */
+#define FUSED_MAX_WIDTH 256
+#define FUSED_MAX_BATCH 256
 
 static const char train_cl[] =
     "#define SGEMM(NAME, C, AE, BV)                                              \\\n"
@@ -145,6 +160,143 @@ static const char train_cl[] =
     "{\n"
     "    size_t i = get_global_id(0);\n"
     "    W[i] -= lr * dW[i];\n"
+    "}\n"
+    "/* The fused path: one work-item runs a whole epoch (see FUSED_MAX_WIDTH).\n"
+    " * Each product keeps an 8 x 16 block of its result in float16 registers,\n"
+    " * as SGEMM does, and folds in what the per-product path runs as separate\n"
+    " * kernels: bias and ReLU after the forward products, the ReLU mask after\n"
+    " * dH = G W2^T, and the SGD update after the weight gradients, which are\n"
+    " * never stored. */\n"
+    "void f_nn(int m, int n, int kk, __global const float *A, int lda, __global const float *B,\n"
+    "          int ldb, __global const float *bias, int relu, __global float *C, int ldc)\n"
+    "{\n"
+    "    for (int i = 0; i < m; i += 8)\n"
+    "        for (int j = 0; j < n; j += 16) {\n"
+    "            float16 acc[8];\n"
+    "            for (int r = 0; r < 8; r++)\n"
+    "                acc[r] = 0.0f;\n"
+    "            for (int p = 0; p < kk; p++) {\n"
+    "                float16 b = vload16(0, B + (size_t)p * ldb + j);\n"
+    "                for (int r = 0; r < 8; r++)\n"
+    "                    acc[r] = mad((float16)A[(size_t)(i + r) * lda + p], b, acc[r]);\n"
+    "            }\n"
+    "            float16 bv = vload16(0, bias + j);\n"
+    "            for (int r = 0; r < 8; r++) {\n"
+    "                float16 v = acc[r] + bv;\n"
+    "                vstore16(relu ? fmax(v, 0.0f) : v, 0, C + (size_t)(i + r) * ldc + j);\n"
+    "            }\n"
+    "        }\n"
+    "}\n"
+    "void f_nn_mask(int m, int n, int kk, __global const float *A, int lda, __global const float "
+    "*B,\n"
+    "               int ldb, __global const float *H, __global float *C, int ldc)\n"
+    "{\n"
+    "    for (int i = 0; i < m; i += 8)\n"
+    "        for (int j = 0; j < n; j += 16) {\n"
+    "            float16 acc[8];\n"
+    "            for (int r = 0; r < 8; r++)\n"
+    "                acc[r] = 0.0f;\n"
+    "            for (int p = 0; p < kk; p++) {\n"
+    "                float16 b = vload16(0, B + (size_t)p * ldb + j);\n"
+    "                for (int r = 0; r < 8; r++)\n"
+    "                    acc[r] = mad((float16)A[(size_t)(i + r) * lda + p], b, acc[r]);\n"
+    "            }\n"
+    "            for (int r = 0; r < 8; r++) {\n"
+    "                float16 h = vload16(0, H + (size_t)(i + r) * ldc + j);\n"
+    "                vstore16(select(acc[r], (float16)0.0f, islessequal(h, (float16)0.0f)), 0,\n"
+    "                         C + (size_t)(i + r) * ldc + j);\n"
+    "            }\n"
+    "        }\n"
+    "}\n"
+    "void f_tn_sgd(int m, int n, int kk, __global const float *A, int lda, __global const float "
+    "*B,\n"
+    "              int ldb, __global float *W, int ldw, float lr)\n"
+    "{\n"
+    "    for (int i = 0; i < m; i += 8)\n"
+    "        for (int j = 0; j < n; j += 16) {\n"
+    "            float16 acc[8];\n"
+    "            for (int r = 0; r < 8; r++)\n"
+    "                acc[r] = 0.0f;\n"
+    "            for (int p = 0; p < kk; p++) {\n"
+    "                float16 b = vload16(0, B + (size_t)p * ldb + j);\n"
+    "                for (int r = 0; r < 8; r++)\n"
+    "                    acc[r] = mad((float16)A[(size_t)p * lda + i + r], b, acc[r]);\n"
+    "            }\n"
+    "            for (int r = 0; r < 8; r++) {\n"
+    "                __global float *w = W + (size_t)(i + r) * ldw + j;\n"
+    "                vstore16(vload16(0, w) - lr * acc[r], 0, w);\n"
+    "            }\n"
+    "        }\n"
+    "}\n"
+    "void f_bias_sgd(int m, int n, __global const float *G, int ld, __global float *b, float lr)\n"
+    "{\n"
+    "    for (int j = 0; j < n; j += 16) {\n"
+    "        float16 s = 0.0f;\n"
+    "        for (int i = 0; i < m; i++)\n"
+    "            s += vload16(0, G + (size_t)i * ld + j);\n"
+    "        vstore16(vload16(0, b + j) - lr * s, 0, b + j);\n"
+    "    }\n"
+    "}\n"
+    "void f_softmax_grad(int m, int nvalid, __global const float *Z, __global const int *Y,\n"
+    "                    __global const int *ord, __global float *G, int ld, int k, float inv_n)\n"
+    "{\n"
+    "    for (int i = 0; i < m; i++) {\n"
+    "        __global const float *z = Z + (size_t)i * ld;\n"
+    "        __global float *g = G + (size_t)i * ld;\n"
+    "        if (i >= nvalid) {\n"
+    "            for (int j = 0; j < ld; j++)\n"
+    "                g[j] = 0.0f;\n"
+    "            continue;\n"
+    "        }\n"
+    "        int y = Y[ord[i]];\n"
+    "        float mx = z[0];\n"
+    "        for (int j = 1; j < k; j++)\n"
+    "            mx = fmax(mx, z[j]);\n"
+    "        float s = 0.0f;\n"
+    "        for (int j = 0; j < k; j++) {\n"
+    "            g[j] = exp(z[j] - mx);\n"
+    "            s += g[j];\n"
+    "        }\n"
+    "        for (int j = 0; j < ld; j++)\n"
+    "            g[j] = j < k ? (g[j] / s - (j == y ? 1.0f : 0.0f)) * inv_n : 0.0f;\n"
+    "    }\n"
+    "}\n"
+    "__kernel void fused_epoch(__global const float *X, __global const int *Y, __global const int "
+    "*ord,\n"
+    "                          int n, int batch, int dp, int hp, int kp, int k, float lr,\n"
+    "                          __global float *W1, __global float *B1, __global float *W2,\n"
+    "                          __global float *B2, __global float *xb, __global float *hb,\n"
+    "                          __global float *zb, __global float *gb, __global float *dhb,\n"
+    "                          __global float *w2t)\n"
+    "{\n"
+    "    for (int s = 0; s < n; s += batch) {\n"
+    "        int nb = min(batch, n - s), m = (nb + 7) / 8 * 8;\n"
+    "        for (int r = 0; r < m; r++) {\n"
+    "            __global const float *src = X + (size_t)ord[s + min(r, nb - 1)] * dp;\n"
+    "            for (int c = 0; c < dp; c += 16)\n"
+    "                vstore16(r < nb ? vload16(0, src + c) : (float16)0.0f, 0, xb + (size_t)r * dp "
+    "+ c);\n"
+    "        }\n"
+    "        float inv_n = 1.0f / (float)nb;\n"
+    "        if (hp == 0) {\n"
+    "            f_nn(m, kp, dp, xb, dp, W1, kp, B1, 0, zb, kp);\n"
+    "            f_softmax_grad(m, nb, zb, Y, ord + s, gb, kp, k, inv_n);\n"
+    "            f_tn_sgd(dp, kp, m, xb, dp, gb, kp, W1, kp, lr);\n"
+    "            f_bias_sgd(m, kp, gb, kp, B1, lr);\n"
+    "            continue;\n"
+    "        }\n"
+    "        f_nn(m, hp, dp, xb, dp, W1, hp, B1, 1, hb, hp);\n"
+    "        f_nn(m, kp, hp, hb, hp, W2, kp, B2, 0, zb, kp);\n"
+    "        f_softmax_grad(m, nb, zb, Y, ord + s, gb, kp, k, inv_n);\n"
+    "        for (int c = 0; c < kp; c++)\n"
+    "            for (int j = 0; j < hp; j++)\n"
+    "                w2t[(size_t)c * hp + j] = W2[(size_t)j * kp + c];\n"
+    "        f_nn_mask(m, hp, kp, gb, kp, w2t, hp, hb, dhb, hp);\n"
+    "        f_tn_sgd(hp, kp, m, hb, hp, gb, kp, W2, kp, lr);\n"
+    "        f_bias_sgd(m, kp, gb, kp, B2, lr);\n"
+    "        f_tn_sgd(dp, hp, m, xb, dp, dhb, hp, W1, hp, lr);\n"
+    "        f_bias_sgd(m, hp, dhb, hp, B1, lr);\n"
+    "    }\n"
     "}\n";
 
 static size_t round_up(size_t v, size_t m)
@@ -300,18 +452,22 @@ struct model {
     struct cl_mem *xb, *yb, *hb, *zb, *gb, *dhb; /* batch work buffers */
     struct cl_mem *xe, *he, *ze;                 /* evaluation work buffers */
     size_t ep;                                   /* padded evaluation rows */
+    int fused;                                   /* the fused path (FUSED_MAX_*) */
+    struct cl_kern *fused_epoch;
+    struct cl_mem *xt, *yt, *ord, *w2t; /* fused: training rows, labels, order, W2^T */
 };
 
 static void model_release(struct model *m)
 {
-    struct cl_mem *mems[] = {m->w1, m->b1, m->w2, m->b2, m->dw1, m->db1, m->dw2, m->db2, m->xb,
-                             m->yb, m->hb, m->zb, m->gb, m->dhb, m->xe,  m->he,  m->ze,  m->packed};
+    struct cl_mem *mems[] = {m->w1, m->b1,     m->w2, m->b2, m->dw1, m->db1, m->dw2, m->db2,
+                             m->xb, m->yb,     m->hb, m->zb, m->gb,  m->dhb, m->xe,  m->he,
+                             m->ze, m->packed, m->xt, m->yt, m->ord, m->w2t};
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
         cl_buffer_free(mems[i]);
     struct cl_kern *ks[] = {m->nn[0],  m->nn[1],    m->tn[0],        m->tn[1],     m->nt[0],
                             m->nt[1],  m->bias_act, m->softmax_grad, m->relu_back, m->colsum,
                             m->sgd,    m->pn[0],    m->pn[1],        m->pt[0],     m->pt[1],
-                            m->pack_n, m->pack_t};
+                            m->pack_n, m->pack_t,   m->fused_epoch};
     for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
         cl_kernel_free(ks[i]);
     cl_prog_free(m->prog);
@@ -347,6 +503,8 @@ static enum err build_kernels(struct model *m, struct buf *msg)
         e = cl_kernel_new(m->prog, "colsum", &m->colsum, msg);
     if (e == ERR_OK)
         e = cl_kernel_new(m->prog, "sgd", &m->sgd, msg);
+    if (e == ERR_OK)
+        e = cl_kernel_new(m->prog, "fused_epoch", &m->fused_epoch, msg);
     return e;
 }
 
@@ -648,18 +806,187 @@ static enum err write_outputs(struct job_ctx *j, struct model *m, const double *
     return e;
 }
 
+/* Whether the fused kernel takes <m> on its device (FUSED_MAX_*). */
+static int fused_fits(const struct model *m)
+{
+    return cl_device_is_cpu(m->cl) && m->dp <= FUSED_MAX_WIDTH && m->hp <= FUSED_MAX_WIDTH &&
+           m->kp <= FUSED_MAX_WIDTH && m->bp <= FUSED_MAX_BATCH;
+}
+
+/* The padded shapes of <m>: <d> features, <h> hidden units (0: logistic
+ * regression), <k> classes, batches of <batch> rows, evaluation over up to
+ * <eval_rows> rows. */
+static void model_shape(struct model *m, size_t d, size_t h, size_t k, unsigned batch,
+                        size_t eval_rows)
+{
+    m->mlp = h > 0;
+    m->d = d;
+    m->dp = round_up(d, SGEMM_COLS);
+    m->k = k;
+    m->kp = round_up(k, SGEMM_COLS);
+    m->h = h;
+    m->hp = round_up(h, SGEMM_COLS);
+    m->bp = round_up(batch, SGEMM_ROWS);
+    m->ep = round_up(eval_rows, SGEMM_ROWS);
+}
+
+/* Choose the path for <m> (shaped by model_shape()) on <cl>, build the
+ * kernels and make the device buffers. <w1> (dp x l1, l1 = hp or kp) and
+ * <w2> (hp x kp, MLP only) are the padded initial weights; <xtr> (n_train x
+ * dp, padded) and <ytr> the training rows, which the fused path keeps on the
+ * device. Returns ERR_OK; ERR_INVAL (<path> is TRAIN_PATH_FUSED and the
+ * model is over the fused kernel's limits); ERR_CL; ERR_NOMEM; ERR_TOOBIG. */
+static enum err model_open(struct model *m, struct cl_ctx *cl, enum train_path path,
+                           const float *w1, const float *w2, const float *xtr, const int *ytr,
+                           size_t n_train, struct buf *msg)
+{
+    m->cl = cl;
+    if (path == TRAIN_PATH_FUSED && !fused_fits(m)) {
+        msg_addf(msg,
+                 "the fused trainer takes a CPU device, at most %d (padded) features, hidden "
+                 "units and classes and batches of at most %d rows",
+                 FUSED_MAX_WIDTH, FUSED_MAX_BATCH);
+        return ERR_INVAL;
+    }
+    m->fused = path != TRAIN_PATH_PER_PRODUCT && fused_fits(m);
+    size_t l1_out = m->mlp ? m->hp : m->kp;
+    enum err e = build_kernels(m, msg);
+    if (e == ERR_OK)
+        e = buffer(m, m->dp * l1_out, w1, &m->w1, msg);
+    if (e == ERR_OK)
+        e = buffer(m, l1_out, NULL, &m->b1, msg);
+    if (e == ERR_OK)
+        e = buffer(m, m->dp * l1_out, NULL, &m->dw1, msg);
+    if (e == ERR_OK)
+        e = buffer(m, l1_out, NULL, &m->db1, msg);
+    if (e == ERR_OK)
+        e = buffer(m, m->bp * m->dp, NULL, &m->xb, msg);
+    if (e == ERR_OK)
+        e = cl_buffer_new(m->cl, m->bp * sizeof(int), NULL, &m->yb, msg);
+    if (e == ERR_OK)
+        e = buffer(m, m->bp * m->kp, NULL, &m->zb, msg);
+    if (e == ERR_OK)
+        e = buffer(m, m->bp * m->kp, NULL, &m->gb, msg);
+    if (e == ERR_OK)
+        e = buffer(m, m->ep * m->dp, NULL, &m->xe, msg);
+    if (e == ERR_OK)
+        e = buffer(m, m->ep * m->kp, NULL, &m->ze, msg);
+    if (e == ERR_OK && m->mlp) {
+        e = buffer(m, m->hp * m->kp, w2, &m->w2, msg);
+        if (e == ERR_OK)
+            e = buffer(m, m->kp, NULL, &m->b2, msg);
+        if (e == ERR_OK)
+            e = buffer(m, m->hp * m->kp, NULL, &m->dw2, msg);
+        if (e == ERR_OK)
+            e = buffer(m, m->kp, NULL, &m->db2, msg);
+        if (e == ERR_OK)
+            e = buffer(m, m->bp * m->hp, NULL, &m->hb, msg);
+        if (e == ERR_OK)
+            e = buffer(m, m->bp * m->hp, NULL, &m->dhb, msg);
+        if (e == ERR_OK)
+            e = buffer(m, m->ep * m->hp, NULL, &m->he, msg);
+        if (e == ERR_OK && m->fused)
+            e = buffer(m, m->hp * m->kp, NULL, &m->w2t, msg);
+    }
+    if (e == ERR_OK && m->fused) {
+        e = buffer(m, n_train * m->dp, xtr, &m->xt, msg);
+        if (e == ERR_OK)
+            e = cl_buffer_new(m->cl, n_train * sizeof(int), ytr, &m->yt, msg);
+        if (e == ERR_OK)
+            e = cl_buffer_new(m->cl, n_train * sizeof(int), NULL, &m->ord, msg);
+    }
+    return e;
+}
+
+/* One epoch of SGD over the <n> training rows in <order> (indexes into
+ * <xtr>, n x dp padded, and <ytr>), in batches of <batch>. Scratch: <xb>
+ * (bp x dp floats) and <yb> (bp ints) for the per-product path, <ord> (n
+ * ints) for the fused one. Queues the work; does not wait for the last
+ * kernel. Returns ERR_OK or ERR_CL. */
+static enum err run_epoch(struct model *m, const size_t *order, size_t n, unsigned batch, float lr,
+                          const float *xtr, const int *ytr, float *xb, int *yb, int *ord,
+                          struct buf *msg)
+{
+    enum err e = ERR_OK;
+    if (m->fused) {
+        for (size_t i = 0; i < n; i++)
+            ord[i] = (int)order[i];
+        e = cl_buffer_write(m->cl, m->ord, 0, ord, n * sizeof(int), msg);
+        /* Logistic regression never touches the MLP's buffers: stand-ins. */
+        struct cl_mem *head[] = {m->xt, m->yt, m->ord};
+        int ints[] = {(int)n, (int)batch, (int)m->dp, (int)m->hp, (int)m->kp, (int)m->k};
+        struct cl_mem *tail[] = {m->w1,
+                                 m->b1,
+                                 m->mlp ? m->w2 : m->w1,
+                                 m->mlp ? m->b2 : m->b1,
+                                 m->xb,
+                                 m->mlp ? m->hb : m->xb,
+                                 m->zb,
+                                 m->gb,
+                                 m->mlp ? m->dhb : m->gb,
+                                 m->mlp ? m->w2t : m->gb};
+        struct cl_kern *kf = m->fused_epoch;
+        unsigned a = 0;
+        for (size_t i = 0; i < sizeof(head) / sizeof(head[0]) && e == ERR_OK; i++)
+            e = cl_kernel_set_buffer(kf, a++, head[i], msg);
+        for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]) && e == ERR_OK; i++)
+            e = set_i(kf, a++, ints[i], msg);
+        if (e == ERR_OK)
+            e = cl_kernel_set_scalar(kf, a++, sizeof(lr), &lr, msg);
+        for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]) && e == ERR_OK; i++)
+            e = cl_kernel_set_buffer(kf, a++, tail[i], msg);
+        size_t one = 1;
+        if (e == ERR_OK)
+            e = cl_run(m->cl, kf, 1, &one, &one, msg);
+        return e;
+    }
+    for (size_t s = 0; s < n && e == ERR_OK; s += batch) {
+        size_t nb = n - s < batch ? n - s : batch;
+        memset(xb, 0, m->bp * m->dp * sizeof(float));
+        memset(yb, 0, m->bp * sizeof(int));
+        for (size_t r = 0; r < nb; r++) {
+            memcpy(xb + r * m->dp, xtr + order[s + r] * m->dp, m->dp * sizeof(float));
+            yb[r] = ytr[order[s + r]];
+        }
+        e = cl_buffer_write(m->cl, m->xb, 0, xb, m->bp * m->dp * sizeof(float), msg);
+        if (e == ERR_OK)
+            e = cl_buffer_write(m->cl, m->yb, 0, yb, m->bp * sizeof(int), msg);
+        if (e == ERR_OK)
+            e = step(m, nb, lr, msg);
+    }
+    return e;
+}
+
+/* Copy the unpadded <in> x <out> block of <w> (row length <ld>) to <dst>. */
+static enum err read_block(struct model *m, struct cl_mem *w, size_t in, size_t out, size_t ld,
+                           float *dst, struct buf *msg)
+{
+    float *host = malloc(cl_buffer_size(w));
+    if (host == NULL)
+        return ERR_NOMEM;
+    enum err e = cl_buffer_read(m->cl, w, 0, host, cl_buffer_size(w), msg);
+    for (size_t i = 0; i < in && e == ERR_OK; i++)
+        memcpy(dst + i * out, host + i * ld, out * sizeof(float));
+    free(host);
+    return e;
+}
+
 enum err train_run(struct job_ctx *j)
+{
+    return train_run_path(j, TRAIN_PATH_AUTO, NULL);
+}
+
+enum err train_run_path(struct job_ctx *j, enum train_path path, enum train_path *used)
 {
     const struct jobspec_train *ts = &j->spec->u.train;
     struct model m;
     memset(&m, 0, sizeof(m));
     m.cl = j->cl;
-    m.mlp = ts->model == JOBSPEC_MODEL_MLP;
     struct table t = {0, 0, NULL};
     unsigned char *csv = NULL;
     size_t csv_len = 0;
     size_t *idx = NULL;
-    int *labels = NULL, *ytr = NULL, *yte = NULL, *yb = NULL;
+    int *labels = NULL, *ytr = NULL, *yte = NULL, *yb = NULL, *ord = NULL;
     float *xtr = NULL, *xte = NULL, *xb = NULL, *zhost = NULL, *w1 = NULL, *w2 = NULL;
     double *mean = NULL, *sd = NULL;
     struct buf metrics;
@@ -710,22 +1037,17 @@ enum err train_run(struct job_ctx *j)
     size_t n_train = n - n_test;
     shuffle(idx, n, &seed);
 
-    m.d = d;
-    m.dp = round_up(d, SGEMM_COLS);
-    m.k = k;
-    m.kp = round_up(k, SGEMM_COLS);
-    m.h = m.mlp ? ts->hidden : 0;
-    m.hp = round_up(m.h, SGEMM_COLS);
-    m.bp = round_up(ts->batch_size, SGEMM_ROWS);
     size_t trp = round_up(n_train, SGEMM_ROWS), tep = round_up(n_test, SGEMM_ROWS);
-    m.ep = trp > tep ? trp : tep;
+    model_shape(&m, d, ts->model == JOBSPEC_MODEL_MLP ? ts->hidden : 0, k, ts->batch_size,
+                trp > tep ? trp : tep);
 
     /* Host copies of the splits and the device copies of the model and the
      * evaluation buffers, in floats; a rough bound that catches a spec
      * whose hidden layer or data cannot fit before anything is allocated. */
     unsigned long long floats = 2ULL * (trp + tep) * m.dp + 4ULL * m.dp * (m.mlp ? m.hp : m.kp) +
                                 4ULL * m.hp * m.kp + 2ULL * m.ep * (m.dp + m.hp + m.kp) +
-                                6ULL * m.bp * (m.dp + m.hp + m.kp);
+                                6ULL * m.bp * (m.dp + m.hp + m.kp) + 1ULL * trp * m.dp +
+                                3ULL * n_train;
     e = job_check_memory(j, floats * sizeof(float), "the model and data");
     if (e != ERR_OK)
         goto done;
@@ -739,7 +1061,8 @@ enum err train_run(struct job_ctx *j)
     xb = calloc(m.bp * m.dp, sizeof(float));
     yb = calloc(m.bp, sizeof(int));
     zhost = calloc(m.ep * m.kp, sizeof(float));
-    if (!mean || !sd || !xtr || !xte || !ytr || !yte || !xb || !yb || !zhost) {
+    ord = calloc(n_train, sizeof(int));
+    if (!mean || !sd || !xtr || !xte || !ytr || !yte || !xb || !yb || !zhost || !ord) {
         e = ERR_NOMEM;
         goto done;
     }
@@ -786,47 +1109,11 @@ enum err train_run(struct job_ctx *j)
         glorot(w1, m.d, m.h, m.hp, &seed);
         glorot(w2, m.h, m.k, m.kp, &seed);
     }
-    e = build_kernels(&m, j->msg);
+    e = model_open(&m, j->cl, path, w1, w2, xtr, ytr, n_train, j->msg);
     if (e != ERR_OK)
         goto done;
-    e = buffer(&m, m.dp * l1_out, w1, &m.w1, j->msg);
-    if (e == ERR_OK)
-        e = buffer(&m, l1_out, NULL, &m.b1, j->msg);
-    if (e == ERR_OK)
-        e = buffer(&m, m.dp * l1_out, NULL, &m.dw1, j->msg);
-    if (e == ERR_OK)
-        e = buffer(&m, l1_out, NULL, &m.db1, j->msg);
-    if (e == ERR_OK)
-        e = buffer(&m, m.bp * m.dp, NULL, &m.xb, j->msg);
-    if (e == ERR_OK)
-        e = cl_buffer_new(m.cl, m.bp * sizeof(int), NULL, &m.yb, j->msg);
-    if (e == ERR_OK)
-        e = buffer(&m, m.bp * m.kp, NULL, &m.zb, j->msg);
-    if (e == ERR_OK)
-        e = buffer(&m, m.bp * m.kp, NULL, &m.gb, j->msg);
-    if (e == ERR_OK)
-        e = buffer(&m, m.ep * m.dp, NULL, &m.xe, j->msg);
-    if (e == ERR_OK)
-        e = buffer(&m, m.ep * m.kp, NULL, &m.ze, j->msg);
-    if (e != ERR_OK)
-        goto done;
-    if (m.mlp) {
-        e = buffer(&m, m.hp * m.kp, w2, &m.w2, j->msg);
-        if (e == ERR_OK)
-            e = buffer(&m, m.kp, NULL, &m.b2, j->msg);
-        if (e == ERR_OK)
-            e = buffer(&m, m.hp * m.kp, NULL, &m.dw2, j->msg);
-        if (e == ERR_OK)
-            e = buffer(&m, m.kp, NULL, &m.db2, j->msg);
-        if (e == ERR_OK)
-            e = buffer(&m, m.bp * m.hp, NULL, &m.hb, j->msg);
-        if (e == ERR_OK)
-            e = buffer(&m, m.bp * m.hp, NULL, &m.dhb, j->msg);
-        if (e == ERR_OK)
-            e = buffer(&m, m.ep * m.hp, NULL, &m.he, j->msg);
-        if (e != ERR_OK)
-            goto done;
-    }
+    if (used != NULL)
+        *used = m.fused ? TRAIN_PATH_FUSED : TRAIN_PATH_PER_PRODUCT;
 
     e = buf_appendf(&metrics,
                     "{\"v\":1,\"model\":\"%s\",\"hidden\":%zu,\"features\":%zu,\"classes\":%zu,"
@@ -843,24 +1130,9 @@ enum err train_run(struct job_ctx *j)
     double tr_loss = 0, tr_acc = 0, te_loss = 0, te_acc = 0;
     for (unsigned ep = 0; ep < ts->epochs; ep++) {
         shuffle(order, n_train, &seed);
-        double batch_loss_sum = 0;
-        (void)batch_loss_sum;
-        for (size_t s = 0; s < n_train; s += ts->batch_size) {
-            size_t nb = n_train - s < ts->batch_size ? n_train - s : ts->batch_size;
-            memset(xb, 0, m.bp * m.dp * sizeof(float));
-            memset(yb, 0, m.bp * sizeof(int));
-            for (size_t r = 0; r < nb; r++) {
-                memcpy(xb + r * m.dp, xtr + order[s + r] * m.dp, m.dp * sizeof(float));
-                yb[r] = ytr[order[s + r]];
-            }
-            e = cl_buffer_write(m.cl, m.xb, 0, xb, m.bp * m.dp * sizeof(float), j->msg);
-            if (e == ERR_OK)
-                e = cl_buffer_write(m.cl, m.yb, 0, yb, m.bp * sizeof(int), j->msg);
-            if (e == ERR_OK)
-                e = step(&m, nb, lr, j->msg);
-            if (e != ERR_OK)
-                goto done;
-        }
+        e = run_epoch(&m, order, n_train, ts->batch_size, lr, xtr, ytr, xb, yb, ord, j->msg);
+        if (e != ERR_OK)
+            goto done;
         e = evaluate(&m, xtr, ytr, n_train, zhost, &tr_loss, &tr_acc, j->msg);
         if (e == ERR_OK)
             e = evaluate(&m, xte, yte, n_test, zhost, &te_loss, &te_acc, j->msg);
@@ -898,6 +1170,7 @@ done:
     free(ytr);
     free(yte);
     free(yb);
+    free(ord);
     free(xtr);
     free(xte);
     free(xb);
@@ -952,4 +1225,101 @@ enum err train_sgemm_run_op(struct train_sgemm *s, int trans_a, int trans_b, uns
     if (trans_b)
         return gemm(&s->m, s->m.nt, m, n, k, a, k, b, k, c, n, msg);
     return gemm(&s->m, s->m.nn, m, n, k, a, k, b, n, c, n, msg);
+}
+
+struct train_epoch {
+    struct model m;
+    size_t n;
+    unsigned batch;
+    float *xtr, *xb; /* padded rows, per-product batch scratch */
+    int *ytr, *yb, *ord;
+};
+
+enum err train_epoch_new(struct cl_ctx *cl, enum train_path path, size_t rows, size_t d,
+                         size_t hidden, size_t classes, unsigned batch, const float *x,
+                         const int *y, const float *w1, const float *w2, struct train_epoch **out,
+                         struct buf *msg)
+{
+    LOOM_ASSERT(rows >= 1 && d >= 1 && classes >= 2 && batch >= 1);
+    struct train_epoch *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return ERR_NOMEM;
+    struct model *m = &t->m;
+    model_shape(m, d, hidden, classes, batch, SGEMM_ROWS);
+    size_t l1 = m->mlp ? m->hp : m->kp, l1_real = m->mlp ? hidden : classes;
+    t->n = rows;
+    t->batch = batch;
+    t->xtr = calloc(rows * m->dp, sizeof(float));
+    t->xb = calloc(m->bp * m->dp, sizeof(float));
+    t->ytr = malloc(rows * sizeof(int));
+    t->yb = calloc(m->bp, sizeof(int));
+    t->ord = calloc(rows, sizeof(int));
+    float *pw1 = calloc(m->dp * l1, sizeof(float));
+    float *pw2 = m->mlp ? calloc(m->hp * m->kp, sizeof(float)) : NULL;
+    enum err e = ERR_OK;
+    if (!t->xtr || !t->xb || !t->ytr || !t->yb || !t->ord || !pw1 || (m->mlp && !pw2)) {
+        e = ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < rows; i++) {
+        memcpy(t->xtr + i * m->dp, x + i * d, d * sizeof(float));
+        LOOM_ASSERT(y[i] >= 0 && (size_t)y[i] < classes);
+        t->ytr[i] = y[i];
+    }
+    for (size_t i = 0; i < d; i++)
+        memcpy(pw1 + i * l1, w1 + i * l1_real, l1_real * sizeof(float));
+    for (size_t i = 0; m->mlp && i < hidden; i++)
+        memcpy(pw2 + i * m->kp, w2 + i * classes, classes * sizeof(float));
+    e = model_open(m, cl, path, pw1, pw2, t->xtr, t->ytr, rows, msg);
+done:
+    free(pw1);
+    free(pw2);
+    if (e != ERR_OK) {
+        train_epoch_free(t);
+        return e;
+    }
+    *out = t;
+    return ERR_OK;
+}
+
+enum train_path train_epoch_path(const struct train_epoch *t)
+{
+    return t->m.fused ? TRAIN_PATH_FUSED : TRAIN_PATH_PER_PRODUCT;
+}
+
+enum err train_epoch_run(struct train_epoch *t, const size_t *order, float lr, struct buf *msg)
+{
+    enum err e =
+        run_epoch(&t->m, order, t->n, t->batch, lr, t->xtr, t->ytr, t->xb, t->yb, t->ord, msg);
+    if (e == ERR_OK)
+        e = cl_finish(t->m.cl, msg);
+    return e;
+}
+
+enum err train_epoch_weights(struct train_epoch *t, float *w1, float *b1, float *w2, float *b2,
+                             struct buf *msg)
+{
+    struct model *m = &t->m;
+    size_t l1 = m->mlp ? m->hp : m->kp, l1_real = m->mlp ? m->h : m->k;
+    enum err e = read_block(m, m->w1, m->d, l1_real, l1, w1, msg);
+    if (e == ERR_OK)
+        e = read_block(m, m->b1, 1, l1_real, l1, b1, msg);
+    if (e == ERR_OK && m->mlp)
+        e = read_block(m, m->w2, m->h, m->k, m->kp, w2, msg);
+    if (e == ERR_OK && m->mlp)
+        e = read_block(m, m->b2, 1, m->k, m->kp, b2, msg);
+    return e;
+}
+
+void train_epoch_free(struct train_epoch *t)
+{
+    if (t == NULL)
+        return;
+    model_release(&t->m);
+    free(t->xtr);
+    free(t->xb);
+    free(t->ytr);
+    free(t->yb);
+    free(t->ord);
+    free(t);
 }

@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "services/worker/cl.h"
 #include "services/worker/image.h"
+#include "services/worker/job.h"
 #include "services/worker/jobfiles.h"
 #include "services/worker/jobpipe.h"
 #include "jobspec.h"
@@ -299,6 +300,271 @@ static void test_train_mlp(void **state)
     (void)state;
     run_train("\"model\":\"mlp\",\"hidden\":64,\"learning_rate\":0.1", 0.96,
               (64 * 64 + 64 + 64 * 10 + 10) * 4, 30);
+}
+
+/* --- the fused and per-product training paths ---------------------------- */
+
+/* Train on examples/digits.csv in this process (no child: train_run_path()
+ * is not reachable through the runner) with <path>; returns the weights
+ * (weights.bin as floats, *n_out of them) and the path taken. */
+static float *train_in_process(struct cl_ctx *cl, const char *model_fields, unsigned epochs,
+                               unsigned batch, enum train_path path, enum err want,
+                               enum train_path *used, size_t *n_out, struct buf *msg)
+{
+    size_t n = 0;
+    unsigned char *csv = read_all("examples", "digits.csv", &n);
+    char hex[65], spec_text[1024], errbuf[JOBSPEC_ERR_MAX], out[4096];
+    sha_hex(csv, n, hex);
+    free(csv);
+    int len = snprintf(spec_text, sizeof(spec_text),
+                       "{\"v\":1,\"kind\":\"train\",\"inputs\":[{\"name\":\"digits.csv\","
+                       "\"sha256\":\"%s\"}],\"train\":{%s,\"epochs\":%u,\"batch_size\":%u,"
+                       "\"seed\":1,\"test_fraction\":0.2,\"data\":\"digits.csv\"}}",
+                       hex, model_fields, epochs, batch);
+    assert_true(len > 0 && (size_t)len < sizeof(spec_text));
+    struct jobspec *spec = NULL;
+    assert_int_equal(jobspec_decode(spec_text, (size_t)len, &spec, errbuf), ERR_OK);
+    make_tmp(out, sizeof(out));
+    struct job_ctx j = {
+        .cl = cl, .spec = spec, .files_dir = "examples", .out_dir = out, .pipe = NULL, .msg = msg};
+    *used = TRAIN_PATH_AUTO;
+    enum err e = train_run_path(&j, path, used);
+    if (e != want)
+        fail_msg("train_run_path: %s, want %s: %s", err_str(e), err_str(want), buf_cstr(msg));
+    jobspec_free(spec);
+    if (e != ERR_OK)
+        return NULL;
+    unsigned char *w = read_all(out, "weights.bin", &n);
+    assert_int_equal(n % sizeof(float), 0);
+    *n_out = n / sizeof(float);
+    return (float *)w;
+}
+
+/* The fused path (one launch per epoch) and the per-product path give the
+ * same weights after 3 epochs of the digits MLP and of logistic regression,
+ * within 1e-4 absolute per weight (weights are of order 0.1-1). The two
+ * paths add in the same order, and on POCL 3.1 they agree bit for bit; the
+ * bound leaves room for a compiler that contracts a multiply and an add
+ * into one rounding in one path and not the other. The fused path is
+ * deterministic: two runs agree bit for bit. */
+static void test_train_fused_matches_per_product(void **state)
+{
+    (void)state;
+    struct buf msg;
+    buf_init(&msg, 0);
+    struct cl_ctx *cl = NULL;
+    assert_int_equal(cl_open("0", "0", &cl, &msg), ERR_OK);
+    static const char *const models[] = {"\"model\":\"mlp\",\"hidden\":64,\"learning_rate\":0.1",
+                                         "\"model\":\"logistic\",\"learning_rate\":0.05"};
+    static const size_t sizes[] = {64 * 64 + 64 + 64 * 10 + 10, 64 * 10 + 10};
+    for (size_t mi = 0; mi < 2; mi++) {
+        enum train_path used = TRAIN_PATH_AUTO;
+        size_t nf = 0, np = 0, nf2 = 0;
+        float *f =
+            train_in_process(cl, models[mi], 3, 32, TRAIN_PATH_AUTO, ERR_OK, &used, &nf, &msg);
+        assert_int_equal(used, TRAIN_PATH_FUSED); /* POCL is a CPU device */
+        float *f2 =
+            train_in_process(cl, models[mi], 3, 32, TRAIN_PATH_FUSED, ERR_OK, &used, &nf2, &msg);
+        assert_int_equal(used, TRAIN_PATH_FUSED);
+        float *p = train_in_process(cl, models[mi], 3, 32, TRAIN_PATH_PER_PRODUCT, ERR_OK, &used,
+                                    &np, &msg);
+        assert_int_equal(used, TRAIN_PATH_PER_PRODUCT);
+        assert_int_equal(nf, sizes[mi]);
+        assert_int_equal(np, sizes[mi]);
+        assert_int_equal(nf2, sizes[mi]);
+        assert_memory_equal(f, f2, nf * sizeof(float));
+        double maxdiff = 0, maxabs = 0;
+        for (size_t i = 0; i < nf; i++) {
+            maxdiff = fmax(maxdiff, fabs((double)f[i] - p[i]));
+            maxabs = fmax(maxabs, fabs((double)p[i]));
+        }
+        print_message("fused vs per-product, %s: max |diff| %.3g (max |w| %.3g)\n", models[mi],
+                      maxdiff, maxabs);
+        assert_true(maxabs > 0.1);
+        if (maxdiff > 1e-4)
+            fail_msg("%s: fused and per-product weights differ by %g", models[mi], maxdiff);
+        free(f);
+        free(f2);
+        free(p);
+    }
+    cl_close(cl);
+    buf_release(&msg);
+}
+
+/* Over the fused kernel's limits (hidden 272 pads to 272 > 256; a batch of
+ * 300 rows pads to 304 > 256) AUTO falls back to the per-product path and
+ * still trains; asking for FUSED fails with ERR_INVAL and says why. */
+static void test_train_fused_fallback(void **state)
+{
+    (void)state;
+    struct buf msg;
+    buf_init(&msg, 0);
+    struct cl_ctx *cl = NULL;
+    assert_int_equal(cl_open("0", "0", &cl, &msg), ERR_OK);
+    enum train_path used = TRAIN_PATH_AUTO;
+    size_t n = 0;
+    float *w = train_in_process(cl, "\"model\":\"mlp\",\"hidden\":272,\"learning_rate\":0.1", 1, 32,
+                                TRAIN_PATH_AUTO, ERR_OK, &used, &n, &msg);
+    assert_int_equal(used, TRAIN_PATH_PER_PRODUCT);
+    assert_int_equal(n, 64 * 272 + 272 + 272 * 10 + 10);
+    free(w);
+    w = train_in_process(cl, "\"model\":\"logistic\",\"learning_rate\":0.05", 1, 300,
+                         TRAIN_PATH_AUTO, ERR_OK, &used, &n, &msg);
+    assert_int_equal(used, TRAIN_PATH_PER_PRODUCT);
+    assert_int_equal(n, 64 * 10 + 10);
+    free(w);
+    w = train_in_process(cl, "\"model\":\"logistic\",\"learning_rate\":0.05", 1, 256,
+                         TRAIN_PATH_AUTO, ERR_OK, &used, &n, &msg);
+    assert_int_equal(used, TRAIN_PATH_FUSED); /* 256 is still within the limit */
+    free(w);
+    buf_reset(&msg);
+    assert_null(train_in_process(cl, "\"model\":\"mlp\",\"hidden\":272,\"learning_rate\":0.1", 1,
+                                 32, TRAIN_PATH_FUSED, ERR_INVAL, &used, &n, &msg));
+    assert_non_null(strstr(buf_cstr(&msg), "the fused trainer takes a CPU device, at most 256"));
+    cl_close(cl);
+    buf_release(&msg);
+}
+
+/* One epoch through train_epoch_*() on both paths against SGD written out
+ * in C (double accumulators) at shapes that exercise the padding: 13
+ * features (padded 16), 20 hidden units (32), 3 classes (16), batches of 7
+ * (8) over 50 rows, so the last batch has 1 row. Tolerance 1e-5 absolute:
+ * float against double over sums of at most 13 or 20 terms per step, 8
+ * steps. */
+static void ref_epoch(size_t rows, size_t d, size_t h, size_t k, size_t batch, const float *x,
+                      const int *y, const size_t *order, float lr, double *w1, double *b1,
+                      double *w2, double *b2)
+{
+    size_t l1 = h ? h : k;
+    double *a = calloc(batch * l1, sizeof(double)), *g = calloc(batch * k, sizeof(double));
+    double *dh = calloc(batch * l1, sizeof(double));
+    assert_non_null(a);
+    assert_non_null(g);
+    assert_non_null(dh);
+    for (size_t s = 0; s < rows; s += batch) {
+        size_t nb = rows - s < batch ? rows - s : batch;
+        for (size_t r = 0; r < nb; r++) {
+            const float *xr = x + order[s + r] * d;
+            for (size_t c = 0; c < l1; c++) {
+                double v = b1[c];
+                for (size_t i = 0; i < d; i++)
+                    v += xr[i] * w1[i * l1 + c];
+                a[r * l1 + c] = h && v < 0 ? 0 : v;
+            }
+            double z[16], mx = -1e300, sum = 0;
+            for (size_t c = 0; c < k; c++) {
+                z[c] = h ? b2[c] : a[r * l1 + c];
+                for (size_t i = 0; h && i < h; i++)
+                    z[c] += a[r * l1 + i] * w2[i * k + c];
+                mx = fmax(mx, z[c]);
+            }
+            for (size_t c = 0; c < k; c++)
+                sum += exp(z[c] - mx);
+            for (size_t c = 0; c < k; c++)
+                g[r * k + c] =
+                    (exp(z[c] - mx) / sum - ((int)c == y[order[s + r]] ? 1 : 0)) / (double)nb;
+        }
+        /* dH with the old W2, then every update. */
+        for (size_t r = 0; h && r < nb; r++)
+            for (size_t i = 0; i < h; i++) {
+                double v = 0;
+                for (size_t c = 0; c < k; c++)
+                    v += g[r * k + c] * w2[i * k + c];
+                dh[r * h + i] = a[r * h + i] > 0 ? v : 0;
+            }
+        const double *g1 = h ? dh : g;
+        for (size_t i = 0; h && i < h; i++)
+            for (size_t c = 0; c < k; c++) {
+                double v = 0;
+                for (size_t r = 0; r < nb; r++)
+                    v += a[r * h + i] * g[r * k + c];
+                w2[i * k + c] -= lr * v;
+            }
+        for (size_t c = 0; h && c < k; c++) {
+            double v = 0;
+            for (size_t r = 0; r < nb; r++)
+                v += g[r * k + c];
+            b2[c] -= lr * v;
+        }
+        for (size_t i = 0; i < d; i++)
+            for (size_t c = 0; c < l1; c++) {
+                double v = 0;
+                for (size_t r = 0; r < nb; r++)
+                    v += x[order[s + r] * d + i] * g1[r * l1 + c];
+                w1[i * l1 + c] -= lr * v;
+            }
+        for (size_t c = 0; c < l1; c++) {
+            double v = 0;
+            for (size_t r = 0; r < nb; r++)
+                v += g1[r * l1 + c];
+            b1[c] -= lr * v;
+        }
+    }
+    free(a);
+    free(g);
+    free(dh);
+}
+
+static void test_train_epoch_reference(void **state)
+{
+    (void)state;
+    enum { ROWS = 50, D = 13, H = 20, K = 3, BATCH = 7 };
+    struct buf msg;
+    buf_init(&msg, 0);
+    struct cl_ctx *cl = NULL;
+    assert_int_equal(cl_open("0", "0", &cl, &msg), ERR_OK);
+    float x[ROWS * D], w1[D * H], w2[H * K];
+    int y[ROWS];
+    size_t order[ROWS];
+    for (size_t i = 0; i < ROWS * D; i++)
+        x[i] = (float)((int)(i * 37 % 29) - 14) / 8.0f;
+    for (size_t i = 0; i < D * H; i++)
+        w1[i] = (float)((int)(i * 53 % 31) - 15) / 40.0f;
+    for (size_t i = 0; i < H * K; i++)
+        w2[i] = (float)((int)(i * 41 % 23) - 11) / 30.0f;
+    for (size_t i = 0; i < ROWS; i++) {
+        y[i] = (int)(i * 7 % K);
+        order[i] = (i * 17 + 5) % ROWS; /* 17 is prime to 50: a permutation */
+    }
+    const float lr = 0.3f;
+    for (int mlp = 0; mlp < 2; mlp++) {
+        size_t h = mlp ? H : 0, l1 = mlp ? H : K;
+        double rw1[D * H], rb1[H] = {0}, rw2[H * K], rb2[K] = {0};
+        for (size_t i = 0; i < D * l1; i++)
+            rw1[i] = w1[i];
+        for (size_t i = 0; i < H * K; i++)
+            rw2[i] = w2[i];
+        ref_epoch(ROWS, D, h, K, BATCH, x, y, order, lr, rw1, rb1, rw2, rb2);
+        for (int pi = 0; pi < 2; pi++) {
+            enum train_path path = pi ? TRAIN_PATH_PER_PRODUCT : TRAIN_PATH_FUSED;
+            struct train_epoch *t = NULL;
+            assert_int_equal(train_epoch_new(cl, path, ROWS, D, h, K, BATCH, x, y, w1,
+                                             mlp ? w2 : NULL, &t, &msg),
+                             ERR_OK);
+            assert_int_equal(train_epoch_path(t), path);
+            assert_int_equal(train_epoch_run(t, order, lr, &msg), ERR_OK);
+            float gw1[D * H], gb1[H], gw2[H * K], gb2[K];
+            assert_int_equal(train_epoch_weights(t, gw1, gb1, gw2, gb2, &msg), ERR_OK);
+            double maxdiff = 0, moved = 0;
+            for (size_t i = 0; i < D * l1; i++) {
+                maxdiff = fmax(maxdiff, fabs(gw1[i] - rw1[i]));
+                moved = fmax(moved, fabs(rw1[i] - w1[i]));
+            }
+            for (size_t i = 0; i < l1; i++)
+                maxdiff = fmax(maxdiff, fabs(gb1[i] - rb1[i]));
+            for (size_t i = 0; mlp && i < H * K; i++)
+                maxdiff = fmax(maxdiff, fabs(gw2[i] - rw2[i]));
+            for (size_t i = 0; mlp && i < K; i++)
+                maxdiff = fmax(maxdiff, fabs(gb2[i] - rb2[i]));
+            assert_true(moved > 0.01); /* the epoch did move the weights */
+            if (maxdiff > 1e-5)
+                fail_msg("%s, %s path: max |diff| from the C reference %g",
+                         mlp ? "mlp" : "logistic", pi ? "per-product" : "fused", maxdiff);
+            train_epoch_free(t);
+        }
+    }
+    cl_close(cl);
+    buf_release(&msg);
 }
 
 /* --- image --------------------------------------------------------------- */
@@ -840,6 +1106,9 @@ int main(void)
         cmocka_unit_test(test_opencl_float_tolerance),
         cmocka_unit_test(test_train_logistic),
         cmocka_unit_test(test_train_mlp),
+        cmocka_unit_test(test_train_fused_matches_per_product),
+        cmocka_unit_test(test_train_fused_fallback),
+        cmocka_unit_test(test_train_epoch_reference),
         cmocka_unit_test(test_image_matches_cpu),
         cmocka_unit_test(test_hostile_kernels),
         cmocka_unit_test(test_input_digest_mismatch),
