@@ -54,15 +54,20 @@
  * launches per batch (8 for logistic regression), each of which costs POCL
  * several microseconds of host work against well under a microsecond of
  * arithmetic at the digits MLP's 32 x 64 x 64. One work-item runs on one
- * core, so the path is taken only while every padded width (features,
- * hidden units, classes) is at most FUSED_MAX_WIDTH and the padded batch at
- * most FUSED_MAX_BATCH: beyond that a batch's products (at least 2 x 256 x
- * 256 x 8 flops each) are big enough that the per-product kernels, spread
- * over every core, win. A GPU always takes the per-product path (one
- * work-item would leave it idle). The choice is a judgement from the
- * benchmark in tests/bench/bench_worker.c, not a measured crossover. */
-#define FUSED_MAX_WIDTH 256
-#define FUSED_MAX_BATCH 256
+ * core, so the path is taken only while the padded weights (W1 and W2) are
+ * at most FUSED_MAX_WEIGHTS floats and the padded batch at most
+ * FUSED_MAX_BATCH rows; beyond that the per-product kernels, spread over
+ * every core, can win. Measured on 2 cores of an AMD EPYC (POCL 3.1, wall
+ * clock per epoch of 1438 rows, load about 3; the limits raised for the
+ * measurement), fused against per product: features x hidden 64 x 64 batch
+ * 32: 1.3 against 8.6 ms; 256 x 256 batch 32: 9.8 against 33.7; 256 x 256
+ * batch 256: 10.5 against 12.4; 64 x 1024 batch 32: 12.3 against 23.0;
+ * 64 x 64 batch 1024: 1.0 against 2.0; but 512 x 512 (270,000 weights)
+ * batch 256: 36.3 against 23.3, and batch 32: 37.7 against 35.2. The limit
+ * sits between 82,000 weights (fused wins) and 270,000 (it loses). A GPU
+ * always takes the per-product path (one work-item would leave it idle). */
+#define FUSED_MAX_WEIGHTS ((size_t)1 << 17)
+#define FUSED_MAX_BATCH   1024
 
 static const char train_cl[] =
     "#define SGEMM(NAME, C, AE, BV)                                              \\\n"
@@ -161,7 +166,7 @@ static const char train_cl[] =
     "    size_t i = get_global_id(0);\n"
     "    W[i] -= lr * dW[i];\n"
     "}\n"
-    "/* The fused path: one work-item runs a whole epoch (see FUSED_MAX_WIDTH).\n"
+    "/* The fused path: one work-item runs a whole epoch (see FUSED_MAX_WEIGHTS).\n"
     " * Each product keeps an 8 x 16 block of its result in float16 registers,\n"
     " * as SGEMM does, and folds in what the per-product path runs as separate\n"
     " * kernels: bias and ReLU after the forward products, the ReLU mask after\n"
@@ -809,8 +814,8 @@ static enum err write_outputs(struct job_ctx *j, struct model *m, const double *
 /* Whether the fused kernel takes <m> on its device (FUSED_MAX_*). */
 static int fused_fits(const struct model *m)
 {
-    return cl_device_is_cpu(m->cl) && m->dp <= FUSED_MAX_WIDTH && m->hp <= FUSED_MAX_WIDTH &&
-           m->kp <= FUSED_MAX_WIDTH && m->bp <= FUSED_MAX_BATCH;
+    size_t weights = m->dp * (m->mlp ? m->hp : m->kp) + m->hp * m->kp;
+    return cl_device_is_cpu(m->cl) && weights <= FUSED_MAX_WEIGHTS && m->bp <= FUSED_MAX_BATCH;
 }
 
 /* The padded shapes of <m>: <d> features, <h> hidden units (0: logistic
@@ -843,9 +848,9 @@ static enum err model_open(struct model *m, struct cl_ctx *cl, enum train_path p
     m->cl = cl;
     if (path == TRAIN_PATH_FUSED && !fused_fits(m)) {
         msg_addf(msg,
-                 "the fused trainer takes a CPU device, at most %d (padded) features, hidden "
-                 "units and classes and batches of at most %d rows",
-                 FUSED_MAX_WIDTH, FUSED_MAX_BATCH);
+                 "the fused trainer takes a CPU device, at most %zu padded weights and "
+                 "batches of at most %d rows",
+                 FUSED_MAX_WEIGHTS, FUSED_MAX_BATCH);
         return ERR_INVAL;
     }
     m->fused = path != TRAIN_PATH_PER_PRODUCT && fused_fits(m);

@@ -57,8 +57,8 @@ LOOM_MUST_CHECK enum err train_run(struct job_ctx *j);
 /* How an epoch runs on the device. FUSED: one kernel launch per epoch, one
  * work-item looping over the batches (forward, softmax gradient, backward
  * and SGD update in one pass); only on a CPU device and for models whose
- * padded features, hidden units and classes are at most 256 each and whose
- * batch is at most 256 rows (train.c, FUSED_MAX_*). PER_PRODUCT: one launch
+ * padded weights (W1 and W2) are at most 131072 floats and whose batch is at
+ * most 1024 rows (train.c, FUSED_MAX_*). PER_PRODUCT: one launch
  * per matrix product or elementwise step, every work-item count the product
  * allows. AUTO: FUSED where it fits, else PER_PRODUCT. The two give the same
  * weights up to float rounding (tests/unit/test_worker.c states the bound). */

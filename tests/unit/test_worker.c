@@ -391,9 +391,11 @@ static void test_train_fused_matches_per_product(void **state)
     buf_release(&msg);
 }
 
-/* Over the fused kernel's limits (hidden 272 pads to 272 > 256; a batch of
- * 300 rows pads to 304 > 256) AUTO falls back to the per-product path and
- * still trains; asking for FUSED fails with ERR_INVAL and says why. */
+/* Over the fused kernel's limits (hidden 2048: 64 x 2048 + 2048 x 16 =
+ * 163840 padded weights > 131072; a batch of 1100 rows pads to 1104 > 1024)
+ * AUTO falls back to the per-product path and still trains; hidden 1536
+ * (122880 weights) and batches of 1024 stay fused; asking for FUSED over
+ * the limits fails with ERR_INVAL and says why. */
 static void test_train_fused_fallback(void **state)
 {
     (void)state;
@@ -401,26 +403,40 @@ static void test_train_fused_fallback(void **state)
     buf_init(&msg, 0);
     struct cl_ctx *cl = NULL;
     assert_int_equal(cl_open("0", "0", &cl, &msg), ERR_OK);
+    static const struct {
+        const char *fields;
+        unsigned batch;
+        enum train_path want;
+        size_t floats;
+    } cases[] = {
+        {"\"model\":\"mlp\",\"hidden\":2048,\"learning_rate\":0.1", 32, TRAIN_PATH_PER_PRODUCT,
+         64 * 2048 + 2048 + 2048 * 10 + 10},
+        {"\"model\":\"mlp\",\"hidden\":1536,\"learning_rate\":0.1", 32, TRAIN_PATH_FUSED,
+         64 * 1536 + 1536 + 1536 * 10 + 10},
+        {"\"model\":\"logistic\",\"learning_rate\":0.05", 1100, TRAIN_PATH_PER_PRODUCT,
+         64 * 10 + 10},
+        {"\"model\":\"logistic\",\"learning_rate\":0.05", 1024, TRAIN_PATH_FUSED, 64 * 10 + 10},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum train_path used = TRAIN_PATH_AUTO;
+        size_t n = 0;
+        float *w = train_in_process(cl, cases[i].fields, 1, cases[i].batch, TRAIN_PATH_AUTO, ERR_OK,
+                                    &used, &n, &msg);
+        assert_int_equal(used, cases[i].want);
+        assert_int_equal(n, cases[i].floats);
+        free(w);
+    }
     enum train_path used = TRAIN_PATH_AUTO;
     size_t n = 0;
-    float *w = train_in_process(cl, "\"model\":\"mlp\",\"hidden\":272,\"learning_rate\":0.1", 1, 32,
-                                TRAIN_PATH_AUTO, ERR_OK, &used, &n, &msg);
-    assert_int_equal(used, TRAIN_PATH_PER_PRODUCT);
-    assert_int_equal(n, 64 * 272 + 272 + 272 * 10 + 10);
-    free(w);
-    w = train_in_process(cl, "\"model\":\"logistic\",\"learning_rate\":0.05", 1, 300,
-                         TRAIN_PATH_AUTO, ERR_OK, &used, &n, &msg);
-    assert_int_equal(used, TRAIN_PATH_PER_PRODUCT);
-    assert_int_equal(n, 64 * 10 + 10);
-    free(w);
-    w = train_in_process(cl, "\"model\":\"logistic\",\"learning_rate\":0.05", 1, 256,
-                         TRAIN_PATH_AUTO, ERR_OK, &used, &n, &msg);
-    assert_int_equal(used, TRAIN_PATH_FUSED); /* 256 is still within the limit */
-    free(w);
     buf_reset(&msg);
-    assert_null(train_in_process(cl, "\"model\":\"mlp\",\"hidden\":272,\"learning_rate\":0.1", 1,
-                                 32, TRAIN_PATH_FUSED, ERR_INVAL, &used, &n, &msg));
-    assert_non_null(strstr(buf_cstr(&msg), "the fused trainer takes a CPU device, at most 256"));
+    assert_null(
+        train_in_process(cl, cases[0].fields, 1, 32, TRAIN_PATH_FUSED, ERR_INVAL, &used, &n, &msg));
+    assert_int_equal(used, TRAIN_PATH_AUTO); /* set only once a model is set up */
+    assert_non_null(strstr(buf_cstr(&msg), "the fused trainer takes a CPU device, at most 131072"));
+    buf_reset(&msg);
+    assert_null(train_in_process(cl, cases[2].fields, 1, 1100, TRAIN_PATH_FUSED, ERR_INVAL, &used,
+                                 &n, &msg));
+    assert_non_null(strstr(buf_cstr(&msg), "batches of at most 1024 rows"));
     cl_close(cl);
     buf_release(&msg);
 }
