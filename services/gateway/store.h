@@ -111,11 +111,11 @@ LOOM_MUST_CHECK enum err store_writer_commit_existing(struct store_writer *w);
  * on a workq thread, one request's files per call. (One call over many
  * requests' files was measured slower than a call per request on threads
  * side by side: past the first, each fsync still issues a device cache
- * flush, one after the other, where concurrent fsyncs share them.) Thread-safe for distinct writers, also of the same
- * content (exactly one of them is the creator).
+ * flush, one after the other, where concurrent fsyncs share them.) Thread-safe for distinct
+ * writers, also of the same content (exactly one of them is the creator).
  */
-LOOM_MUST_CHECK enum err store_commit_batch(struct store *s, struct store_writer *const *w, size_t n,
-                                            enum err *status);
+LOOM_MUST_CHECK enum err store_commit_batch(struct store *s, struct store_writer *const *w,
+                                            size_t n, enum err *status);
 
 /* store_commit_batch() of one writer; returns its status. */
 LOOM_MUST_CHECK enum err store_writer_commit(struct store_writer *w);

@@ -1087,7 +1087,8 @@ static void test_commit_inline_and_concurrent(void **state)
     struct resp r;
     get(f, "/api/jobs/14/files/in.txt", &r);
     assert_int_equal(r.status, 200);
-    assert_true(r.body.len == strlen("a shared new input") || r.body.len == strlen("input number 0"));
+    assert_true(r.body.len == strlen("a shared new input") ||
+                r.body.len == strlen("input number 0"));
     resp_free(&r);
 }
 
