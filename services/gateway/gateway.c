@@ -46,8 +46,8 @@
  * not the CPU: enough of them run at once that concurrent uploads share
  * journal commits and device cache flushes. (One thread committing many
  * requests' files in one group was measured slower: each further fsync
- * issues a cache flush of its own, one after the other; see
- * docs/ARCHITECTURE.md, gateway.) */
+ * issues a cache flush of its own, one after the other; see docs/api.md,
+ * "Uploads: durability and cost".) */
 #define SYNC_THREADS 16
 /* Most files one request commits: a multipart body has at most 64 parts. */
 #define COMMIT_MAX 64
@@ -332,7 +332,7 @@ static void commit_files(struct req_ctx *c, size_t n, void (*next)(struct req_ct
         if (e == ERR_NOTFOUND) {
             c->sync_of[c->n_sync] = i;
             c->sync_w[c->n_sync++] = c->to_commit[i];
-            e = ERR_CANCELED; /* until the group commit says */
+            e = ERR_CANCELED; /* until the pool thread's commit says */
         } else if (e == ERR_OK) {
             metrics_inc(c->gw->commit_inline);
         }

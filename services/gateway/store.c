@@ -1,6 +1,6 @@
 /*
  * store -- content-addressed files: temp file, hash while streaming, fsync,
- * link into place (in groups: store_commit_batch).
+ * link into place (a request's files together: store_commit_batch).
  * SPDX-License-Identifier: MIT
  */
 #include "store.h"
