@@ -10,8 +10,10 @@
  * Not here: which job a file belongs to (the job store), file names (labels
  * chosen by clients; see validate.h), garbage collection of unreferenced
  * objects. Threading: blocking file I/O on the caller's thread; the gateway
- * writes from its event loop (writes land in the page cache) and commits
- * (fsync, link, folder fsync) on workq threads (common/workq.h).
+ * writes from its event loop (writes land in the page cache), commits
+ * content that exists already on the loop too (one stat), and commits the
+ * rest (fsync, link, folder fsync) on workq threads (common/workq.h), one
+ * request's files per store_commit_batch().
  *
  * SPDX-License-Identifier: MIT
  */
@@ -41,6 +43,10 @@ void store_free(struct store *s);
 /* The root folder, borrowed from <s>. */
 const char *store_root(const struct store *s);
 
+/* Uploads up to this many bytes stay in memory until their commit needs a
+ * file: a small part whose object exists never touches tmp/. */
+#define STORE_MEM_MAX ((size_t)64 * 1024)
+
 /*
  * Start a new upload of at most <max_bytes> bytes. Its first 64 KiB stay
  * in memory; a larger upload moves to a temporary file in tmp/ as it grows,
@@ -61,7 +67,7 @@ LOOM_MUST_CHECK enum err store_writer_write(struct store_writer *w, const void *
 
 /*
  * End the upload: the sha256 and size are known afterwards. Cheap (no
- * fsync; store_writer_commit() makes the file durable). Returns ERR_OK,
+ * fsync; a commit makes the file durable). Returns ERR_OK,
  * ERR_STATE (twice).
  */
 LOOM_MUST_CHECK enum err store_writer_finish(struct store_writer *w);
@@ -71,15 +77,47 @@ const char *store_writer_sha256(const struct store_writer *w);
 uint64_t store_writer_size(const struct store_writer *w);
 
 /*
- * Make the finished file durable (fsync) and give it its name in objects/
- * under its sha256 (link(2), then fsync of the folder). If that object
- * already exists the temporary file is dropped instead, without an fsync
- * (the object was durable before it was named). Blocks for disk flushes
- * (milliseconds): the gateway runs it on a workq thread. Thread-safe for
- * distinct writers, also of the same content (one of them is the creator).
- * Returns ERR_OK, ERR_STATE (not finished, or committed already), ERR_IO,
- * ERR_NOMEM.
+ * Commit finished <w> without disk I/O when its object already exists: one
+ * stat(2), no fsync (the object was durable before its name was, and this
+ * copy is dropped). Meant for the event loop: a stat of a cached folder
+ * takes microseconds, so identical uploads (the same job.json again) never
+ * leave the loop. Returns ERR_OK (committed; <w> is not the object's
+ * creator), ERR_NOTFOUND (no such object yet, or one whose creator has not
+ * yet made its name durable: commit <w> with store_commit_batch(); <w> is
+ * unchanged), ERR_STATE (not finished, or committed already), ERR_IO,
+ * ERR_NOMEM. Thread-safe against commits and uncommits.
  */
+LOOM_MUST_CHECK enum err store_writer_commit_existing(struct store_writer *w);
+
+/*
+ * Make the finished writers <w>[0..n) durable and give each its name in
+ * objects/ under its sha256, sharing the disk flushes between them (group
+ * commit): every new object gets its file and its writeback started
+ * (sync_file_range) before the first fsync, so the n fsyncs wait on one
+ * round of writes and one journal commit; then each is linked (link(2))
+ * and each fan folder that gained a name is fsync'd once (objects/ too when
+ * a fan folder is new). A writer whose object exists already needs no
+ * fsync (its copy is dropped), unless that object's creator has not yet
+ * made its name durable, in which case its folder is fsync'd here too. So
+ * when a writer's status is ERR_OK its content and its name are on disk.
+ *   w:      borrowed; each a finished writer of <s>, distinct.
+ *   status: n entries, overwritten: ERR_OK (committed), ERR_STATE (not
+ *           finished, committed already or of another store; left as it
+ *           was), ERR_IO (a write, fsync or link failed: a name this writer
+ *           made is taken back, its temporary file stays for
+ *           store_writer_free), ERR_NOMEM.
+ * Returns ERR_OK (see <status>) or ERR_NOMEM (nothing done; every status
+ * ERR_NOMEM). Blocks for disk flushes (milliseconds): the gateway runs it
+ * on a workq thread, one request's files per call. (One call over many
+ * requests' files was measured slower than a call per request on threads
+ * side by side: past the first, each fsync still issues a device cache
+ * flush, one after the other, where concurrent fsyncs share them.) Thread-safe for distinct
+ * writers, also of the same content (exactly one of them is the creator).
+ */
+LOOM_MUST_CHECK enum err store_commit_batch(struct store *s, struct store_writer *const *w,
+                                            size_t n, enum err *status);
+
+/* store_commit_batch() of one writer; returns its status. */
 LOOM_MUST_CHECK enum err store_writer_commit(struct store_writer *w);
 
 /*

@@ -915,6 +915,229 @@ static void test_upload_errors_leave_nothing(void **state)
     assert_int_equal(counts(f).jobs, 0);
 }
 
+/* ---- concurrent signed POSTs (libcurl on plain threads: no cmocka
+ * asserts off the main thread; the main thread checks the outcomes) ---- */
+
+struct par_req {
+    char url[128];
+    struct curl_slist *headers;
+    struct buf body;
+    long status;
+    struct buf reply;
+    CURLcode rc;
+};
+
+/* Sign a POST /api/jobs of multipart <body> (taken over) by <signer>. */
+static void par_prepare(struct fx *f, struct par_req *q, const char *signer, struct buf *body)
+{
+    memset(q, 0, sizeof(*q));
+    snprintf(q->url, sizeof(q->url), "http://127.0.0.1:%d/api/jobs", f->port);
+    q->body = *body;
+    buf_init(&q->reply, 0);
+    char nonce[64], ts[32], sha[65], sig[133], msg[512], h[200];
+    snprintf(nonce, sizeof(nonce), "nonce-%08u", ++nonce_counter);
+    snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+    digest_sha256_hex(q->body.data, q->body.len, sha);
+    snprintf(msg, sizeof(msg), "loom-request-v1\nPOST\n/api/jobs\n%s\n%s\n%s", sha, ts, nonce);
+    fake_sign(signer, msg, sig);
+    snprintf(h, sizeof(h), "X-Loom-Address: %s", signer);
+    q->headers = curl_slist_append(q->headers, h);
+    snprintf(h, sizeof(h), "X-Loom-Timestamp: %s", ts);
+    q->headers = curl_slist_append(q->headers, h);
+    snprintf(h, sizeof(h), "X-Loom-Nonce: %s", nonce);
+    q->headers = curl_slist_append(q->headers, h);
+    snprintf(h, sizeof(h), "X-Loom-Signature: %s", sig);
+    q->headers = curl_slist_append(q->headers, h);
+    q->headers = curl_slist_append(q->headers, "Content-Type: " MP_CT);
+    q->headers = curl_slist_append(q->headers, "Expect:");
+}
+
+static void *par_main(void *arg)
+{
+    struct par_req *q = arg;
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        q->rc = CURLE_FAILED_INIT;
+        return NULL;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, q->url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body.data);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body.len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->headers);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &q->reply);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    q->rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+/* Send every request of <q>[0..n) at once and wait for all. */
+static void par_run(struct par_req *q, size_t n)
+{
+    pthread_t *th = calloc(n, sizeof(*th));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, par_main, &q[i]), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    free(th);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(q[i].rc, CURLE_OK);
+}
+
+static void par_free(struct par_req *q)
+{
+    curl_slist_free_all(q->headers);
+    buf_release(&q->body);
+    buf_release(&q->reply);
+}
+
+/* The value of sample line <name> in the gateway's /metrics, or -1. */
+struct metric_arg {
+    const char *name;
+    double value;
+};
+
+static void metric_fn(struct fx *f, void *arg)
+{
+    struct metric_arg *a = arg;
+    struct buf m;
+    buf_init(&m, 0);
+    a->value = -1;
+    if (gateway_metrics(f->gw, &m) == ERR_OK) {
+        char line[128];
+        snprintf(line, sizeof(line), "\n%s ", a->name);
+        const char *p = strstr(m.data, line);
+        if (p != NULL)
+            a->value = strtod(p + strlen(line), NULL);
+    }
+    buf_release(&m);
+}
+
+static double metric(struct fx *f, const char *name)
+{
+    struct metric_arg a = {name, -1};
+    in_loop(f, metric_fn, &a);
+    return a.value;
+}
+
+/* A job with job.json <spec> and one input file <input>. */
+static void job_form(struct buf *b, const char *spec, const char *input)
+{
+    buf_init(b, 0);
+    mp_add_field(b, "title", "par");
+    mp_add_field(b, "type", "IA");
+    mp_add_field(b, "price_usd_cents", "100");
+    mp_add_file(b, "job.json", "job.json", spec, strlen(spec));
+    mp_add_file(b, "input", "in.txt", input, strlen(input));
+    assert_int_equal(buf_append_str(b, "--BoUnDaRy7--\r\n"), ERR_OK);
+}
+
+/* A spec stored already commits on the loop; many uploads at once, stored
+ * and new, each get their 201 with every file durable and named. */
+static void test_commit_inline_and_concurrent(void **state)
+{
+    struct fx *f = *state;
+    const char *spec = "{\"kernel\":\"same\"}";
+    struct par_req q[12];
+    struct buf b;
+    job_form(&b, spec, "first input");
+    par_prepare(f, &q[0], CLIENT, &b);
+    par_run(q, 1);
+    assert_int_equal(q[0].status, 201);
+    par_free(&q[0]);
+    assert_int_equal(metric(f, "loom_gateway_upload_commits_synced_total"), 2);
+    assert_int_equal(metric(f, "loom_gateway_upload_commits_inline_total"), 0);
+    /* Again with the same spec and input: both commit on the spot. */
+    job_form(&b, spec, "first input");
+    par_prepare(f, &q[0], CLIENT, &b);
+    par_run(q, 1);
+    assert_int_equal(q[0].status, 201);
+    par_free(&q[0]);
+    assert_int_equal(metric(f, "loom_gateway_upload_commits_synced_total"), 2);
+    assert_int_equal(metric(f, "loom_gateway_upload_commits_inline_total"), 2);
+    /* Twelve at once: the stored spec, and a new input each (the last six
+     * share one new input among them). */
+    for (size_t i = 0; i < 12; i++) {
+        char input[64];
+        if (i < 6)
+            snprintf(input, sizeof(input), "input number %zu", i);
+        else
+            snprintf(input, sizeof(input), "a shared new input");
+        job_form(&b, spec, input);
+        par_prepare(f, &q[i], i % 2 ? CLIENT : OTHER, &b);
+    }
+    par_run(q, 12);
+    for (size_t i = 0; i < 12; i++) {
+        if (q[i].status != 201)
+            fprintf(stderr, "request %zu: %ld %s\n", i, q[i].status, buf_cstr(&q[i].reply));
+        assert_int_equal(q[i].status, 201);
+        par_free(&q[i]);
+    }
+    assert_int_equal(counts(f).jobs, 14);
+    /* spec, first input, six inputs, the shared one */
+    assert_int_equal(store_count(f, "objects"), 9);
+    assert_int_equal(store_count(f, "tmp"), 0);
+    /* 12 specs inline; the shared input: 1 to 6 commits through the pool. */
+    double inl = metric(f, "loom_gateway_upload_commits_inline_total");
+    double syn = metric(f, "loom_gateway_upload_commits_synced_total");
+    assert_int_equal(inl + syn, 2 + 2 + 24);
+    assert_true(syn >= 2 + 7 && syn <= 2 + 12);
+    struct resp r;
+    get(f, "/api/jobs/14/files/in.txt", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(r.body.len == strlen("a shared new input") ||
+                r.body.len == strlen("input number 0"));
+    resp_free(&r);
+}
+
+/* A commit that fails (a file whose fan folder cannot hold it) fails its
+ * request with 500 and takes back the files that request created, also
+ * while other requests commit beside it. */
+static void test_commit_failure_cleans_up(void **state)
+{
+    struct fx *f = *state;
+    /* sha256("abc") starts "ba": objects/ba is a file, not a folder. */
+    char fan[256];
+    snprintf(fan, sizeof(fan), "%s/objects/ba", f->store_dir);
+    FILE *fp = fopen(fan, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    struct par_req q[8];
+    struct buf b;
+    for (size_t i = 0; i < 8; i++) {
+        char spec[64], input[64];
+        snprintf(spec, sizeof(spec), "{\"kernel\":\"k%zu\"}", i);
+        snprintf(input, sizeof(input), "%s", i % 2 ? "abc" : "fine input");
+        job_form(&b, spec, input);
+        par_prepare(f, &q[i], CLIENT, &b);
+    }
+    par_run(q, 8);
+    for (size_t i = 0; i < 8; i++) {
+        if (i % 2) {
+            assert_int_equal(q[i].status, 500);
+            assert_non_null(strstr(buf_cstr(&q[i].reply), "cannot store file \\\"in.txt\\\""));
+        } else {
+            assert_int_equal(q[i].status, 201);
+        }
+        par_free(&q[i]);
+    }
+    assert_int_equal(counts(f).jobs, 4);
+    /* The four good jobs' specs and their shared input, and the file "ba";
+     * the failed requests' new specs were taken back. */
+    assert_int_equal(store_count(f, "objects"), 4 + 1 + 1);
+    assert_int_equal(store_count(f, "tmp"), 0);
+    for (size_t i = 1; i < 8; i += 2) {
+        char spec[64], hex[65], path[512];
+        snprintf(spec, sizeof(spec), "{\"kernel\":\"k%zu\"}", i);
+        digest_sha256_hex(spec, strlen(spec), hex);
+        snprintf(path, sizeof(path), "%s/objects/%.2s/%s", f->store_dir, hex, hex);
+        assert_int_equal(access(path, F_OK), -1);
+    }
+    assert_int_equal(unlink(fan), 0);
+}
+
 static void test_oversize_declared_413(void **state)
 {
     struct fx *f = *state;
@@ -1412,6 +1635,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multipart_upload_and_download, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_errors_leave_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_inline_and_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_failure_cleans_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversize_declared_413, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_off_upload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_flow, setup, teardown),

@@ -8,9 +8,11 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "services/gateway/auth.h"
@@ -323,6 +325,321 @@ static void test_store_roundtrip(void **state)
     nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A finished writer holding <content>. */
+static struct store_writer *mkw(struct store *s, const char *content, size_t n)
+{
+    struct store_writer *w;
+    assert_int_equal(store_writer_new(s, 1 << 20, &w), ERR_OK);
+    assert_int_equal(store_writer_write(w, content, n), ERR_OK);
+    assert_int_equal(store_writer_finish(w), ERR_OK);
+    return w;
+}
+
+static struct store_writer *mkws(struct store *s, const char *content)
+{
+    return mkw(s, content, strlen(content));
+}
+
+/* Whether the object of <content> exists, with exactly that content. */
+static int has_object(struct store *s, const char *content, size_t n)
+{
+    char hex[65];
+    digest_sha256_hex(content, n, hex);
+    int fd;
+    uint64_t size;
+    if (store_open_object(s, hex, &fd, &size) != ERR_OK)
+        return 0;
+    char *got = malloc(n + 1);
+    int same = size == n && read(fd, got, n + 1) == (ssize_t)n && memcmp(got, content, n) == 0;
+    free(got);
+    close(fd);
+    return same;
+}
+
+struct store_fx {
+    char root[64];
+    char sroot[128], tmpdir[128], objdir[128];
+    struct store *s;
+};
+
+static void store_fx_open(struct store_fx *f)
+{
+    snprintf(f->root, sizeof(f->root), "/tmp/loom-store-test.XXXXXX");
+    assert_non_null(mkdtemp(f->root));
+    snprintf(f->sroot, sizeof(f->sroot), "%s/s", f->root);
+    snprintf(f->tmpdir, sizeof(f->tmpdir), "%s/s/tmp", f->root);
+    snprintf(f->objdir, sizeof(f->objdir), "%s/s/objects", f->root);
+    assert_int_equal(store_open(f->sroot, &f->s), ERR_OK);
+}
+
+static void store_fx_close(struct store_fx *f)
+{
+    store_free(f->s);
+    nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Content already stored commits without a file or an fsync; new content
+ * is left to store_commit_batch(). */
+static void test_store_commit_existing(void **state)
+{
+    (void)state;
+    struct store_fx f;
+    store_fx_open(&f);
+    struct store_writer *w = mkws(f.s, "abc");
+    assert_int_equal(store_writer_commit_existing(w), ERR_NOTFOUND);
+    struct buf back;
+    buf_init(&back, 100);
+    assert_int_equal(store_writer_read(w, 100, &back), ERR_OK); /* unchanged */
+    assert_string_equal(back.data, "abc");
+    assert_int_equal(store_writer_commit(w), ERR_OK);
+    assert_int_equal(store_writer_commit_existing(w), ERR_STATE); /* committed already */
+    store_writer_free(w);
+    struct store_writer *open_w;
+    assert_int_equal(store_writer_new(f.s, 100, &open_w), ERR_OK);
+    assert_int_equal(store_writer_commit_existing(open_w), ERR_STATE); /* not finished */
+    store_writer_free(open_w);
+    /* The same content again: committed on the spot; its uncommit keeps the
+     * object (it did not create it). */
+    w = mkws(f.s, "abc");
+    assert_int_equal(store_writer_commit_existing(w), ERR_OK);
+    buf_reset(&back);
+    assert_int_equal(store_writer_read(w, 100, &back), ERR_STATE);
+    store_writer_uncommit(w);
+    store_writer_free(w);
+    assert_int_equal(count_files(f.objdir), 1);
+    assert_true(has_object(f.s, "abc", 3));
+    /* A creator still pending (its request not yet recorded) whose object a
+     * second writer shares: the creator's undo keeps the object. */
+    struct store_writer *creator = mkws(f.s, "twin");
+    assert_int_equal(store_writer_commit(creator), ERR_OK);
+    w = mkws(f.s, "twin");
+    assert_int_equal(store_writer_commit_existing(w), ERR_OK);
+    store_writer_free(w);
+    store_writer_uncommit(creator);
+    store_writer_free(creator);
+    assert_true(has_object(f.s, "twin", 4));
+    /* An undone creation is gone for the next writer. */
+    creator = mkws(f.s, "gone");
+    assert_int_equal(store_writer_commit(creator), ERR_OK);
+    store_writer_uncommit(creator);
+    store_writer_free(creator);
+    w = mkws(f.s, "gone");
+    assert_int_equal(store_writer_commit_existing(w), ERR_NOTFOUND);
+    store_writer_free(w);
+    assert_false(has_object(f.s, "gone", 4));
+    /* A large upload (in tmp/) of stored content: its file goes at once. */
+    static char big[70000];
+    memset(big, 'g', sizeof big);
+    w = mkw(f.s, big, sizeof big);
+    assert_int_equal(count_files(f.tmpdir), 1);
+    assert_int_equal(store_writer_commit(w), ERR_OK);
+    store_writer_free(w);
+    w = mkw(f.s, big, sizeof big);
+    assert_int_equal(count_files(f.tmpdir), 1);
+    assert_int_equal(store_writer_commit_existing(w), ERR_OK);
+    assert_int_equal(count_files(f.tmpdir), 0);
+    store_writer_free(w);
+    assert_int_equal(count_files(f.objdir), 3); /* abc, twin, big */
+    buf_release(&back);
+    store_fx_close(&f);
+}
+
+/* Several writers in one commit: new, a duplicate within the batch, stored
+ * already, unfinished, large. */
+static void test_store_commit_batch(void **state)
+{
+    (void)state;
+    struct store_fx f;
+    store_fx_open(&f);
+    struct store_writer *w0 = mkws(f.s, "abc");
+    assert_int_equal(store_writer_commit(w0), ERR_OK);
+    store_writer_free(w0);
+    static char big[70000];
+    memset(big, 'x', sizeof big);
+    struct store_writer *ws[6];
+    ws[0] = mkws(f.s, "one");
+    ws[1] = mkws(f.s, "two");
+    ws[2] = mkws(f.s, "one");
+    ws[3] = mkws(f.s, "abc");
+    assert_int_equal(store_writer_new(f.s, 100, &ws[4]), ERR_OK); /* never finished */
+    ws[5] = mkw(f.s, big, sizeof big);
+    enum err st[6];
+    assert_int_equal(store_commit_batch(f.s, ws, 6, st), ERR_OK);
+    assert_int_equal(st[0], ERR_OK);
+    assert_int_equal(st[1], ERR_OK);
+    assert_int_equal(st[2], ERR_OK);
+    assert_int_equal(st[3], ERR_OK);
+    assert_int_equal(st[4], ERR_STATE);
+    assert_int_equal(st[5], ERR_OK);
+    assert_int_equal(count_files(f.tmpdir), 0);
+    assert_int_equal(count_files(f.objdir), 4); /* abc, one, two, big */
+    assert_true(has_object(f.s, "one", 3));
+    assert_true(has_object(f.s, "two", 3));
+    assert_true(has_object(f.s, big, sizeof big));
+    /* Committed writers are refused a second time; nothing changes. */
+    assert_int_equal(store_commit_batch(f.s, ws, 2, st), ERR_OK);
+    assert_int_equal(st[0], ERR_STATE);
+    assert_int_equal(st[1], ERR_STATE);
+    /* "one" has one creator among ws[0], ws[2] and the other shares it:
+     * undoing both keeps it (the sharer may be recorded), "two" goes. */
+    store_writer_uncommit(ws[0]);
+    store_writer_uncommit(ws[2]);
+    store_writer_uncommit(ws[1]);
+    assert_true(has_object(f.s, "one", 3));
+    assert_false(has_object(f.s, "two", 3));
+    assert_int_equal(count_files(f.objdir), 3);
+    for (size_t i = 0; i < 6; i++)
+        store_writer_free(ws[i]);
+    assert_int_equal(store_commit_batch(f.s, ws, 0, st), ERR_OK); /* empty: nothing */
+    store_fx_close(&f);
+}
+
+/* A commit that fails fails its own writers only and leaves no file. */
+static void test_store_commit_failures(void **state)
+{
+    (void)state;
+    struct store_fx f;
+    store_fx_open(&f);
+    /* The fan folder of "abc" (ba/) is a regular file: its link fails. */
+    char fan[256];
+    snprintf(fan, sizeof(fan), "%s/ba", f.objdir);
+    FILE *fp = fopen(fan, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    struct store_writer *ws[2] = {mkws(f.s, "abc"), mkws(f.s, "fine")};
+    assert_int_equal(store_writer_commit_existing(ws[0]), ERR_NOTFOUND);
+    enum err st[2];
+    assert_int_equal(store_commit_batch(f.s, ws, 2, st), ERR_OK);
+    assert_int_equal(st[0], ERR_IO);
+    assert_int_equal(st[1], ERR_OK);
+    assert_int_equal(count_files(f.tmpdir), 1); /* the failed one's file, until freed */
+    store_writer_free(ws[0]);
+    store_writer_free(ws[1]);
+    assert_int_equal(count_files(f.tmpdir), 0);
+    assert_int_equal(count_files(f.objdir), 2); /* the file "ba" and "fine" */
+    assert_true(has_object(f.s, "fine", 4));
+    assert_int_equal(unlink(fan), 0);
+    struct store_writer *w = mkws(f.s, "abc");
+    assert_int_equal(store_writer_commit(w), ERR_OK); /* the fan folder is made now */
+    store_writer_free(w);
+    assert_true(has_object(f.s, "abc", 3));
+    /* tmp/ is gone: a small upload cannot get its file; a stored one needs none. */
+    assert_int_equal(rmdir(f.tmpdir), 0);
+    ws[0] = mkws(f.s, "no room");
+    ws[1] = mkws(f.s, "abc");
+    assert_int_equal(store_commit_batch(f.s, ws, 2, st), ERR_OK);
+    assert_int_equal(st[0], ERR_IO);
+    assert_int_equal(st[1], ERR_OK);
+    store_writer_free(ws[0]);
+    store_writer_free(ws[1]);
+    assert_false(has_object(f.s, "no room", 7));
+    assert_int_equal(mkdir(f.tmpdir, 0750), 0);
+    w = mkws(f.s, "no room");
+    assert_int_equal(store_writer_commit(w), ERR_OK);
+    store_writer_free(w);
+    assert_true(has_object(f.s, "no room", 7));
+    assert_int_equal(count_files(f.tmpdir), 0);
+    store_fx_close(&f);
+}
+
+/* Threads committing shared and distinct content at once, the gateway's
+ * way (on-the-spot commit first, then a batch), some of them undoing their
+ * commit as a failed request would. */
+#define CC_THREADS 6
+#define CC_ROUNDS  40
+#define CC_SHARED  5
+
+struct cc_arg {
+    struct store *s;
+    int id;
+    int recorded_shared[CC_SHARED]; /* committed and kept by this thread */
+    int kept_own[CC_ROUNDS];        /* this thread's own content kept */
+    int failures;
+};
+
+static void *cc_main(void *p)
+{
+    struct cc_arg *a = p;
+    for (int r = 0; r < CC_ROUNDS; r++) {
+        char shared[32], own[32];
+        snprintf(shared, sizeof(shared), "shared-%d", r % CC_SHARED);
+        snprintf(own, sizeof(own), "own-%d-%d", a->id, r);
+        struct store_writer *ws[2];
+        if (store_writer_new(a->s, 100, &ws[0]) != ERR_OK ||
+            store_writer_new(a->s, 100, &ws[1]) != ERR_OK) {
+            a->failures++;
+            return NULL;
+        }
+        if (store_writer_write(ws[0], shared, strlen(shared)) != ERR_OK ||
+            store_writer_write(ws[1], own, strlen(own)) != ERR_OK ||
+            store_writer_finish(ws[0]) != ERR_OK || store_writer_finish(ws[1]) != ERR_OK)
+            a->failures++;
+        struct store_writer *left[2];
+        enum err st[2];
+        size_t n = 0;
+        for (size_t i = 0; i < 2; i++) {
+            enum err e = store_writer_commit_existing(ws[i]);
+            if (e == ERR_NOTFOUND)
+                left[n++] = ws[i];
+            else if (e != ERR_OK)
+                a->failures++;
+        }
+        if (n > 0 && store_commit_batch(a->s, left, n, st) != ERR_OK)
+            a->failures++;
+        for (size_t i = 0; i < n; i++)
+            if (st[i] != ERR_OK)
+                a->failures++;
+        int undo = (r + a->id) % 4 == 0; /* a request whose record failed */
+        if (undo) {
+            store_writer_uncommit(ws[0]);
+            store_writer_uncommit(ws[1]);
+        } else {
+            a->recorded_shared[r % CC_SHARED] = 1;
+            a->kept_own[r] = 1;
+        }
+        store_writer_free(ws[0]);
+        store_writer_free(ws[1]);
+    }
+    return NULL;
+}
+
+static void test_store_concurrent_commits(void **state)
+{
+    (void)state;
+    struct store_fx f;
+    store_fx_open(&f);
+    pthread_t th[CC_THREADS];
+    static struct cc_arg args[CC_THREADS];
+    for (int t = 0; t < CC_THREADS; t++) {
+        memset(&args[t], 0, sizeof(args[t]));
+        args[t].s = f.s;
+        args[t].id = t;
+        assert_int_equal(pthread_create(&th[t], NULL, cc_main, &args[t]), 0);
+    }
+    for (int t = 0; t < CC_THREADS; t++)
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+    size_t kept = 0;
+    for (int t = 0; t < CC_THREADS; t++) {
+        assert_int_equal(args[t].failures, 0);
+        for (int k = 0; k < CC_SHARED; k++) {
+            char shared[32];
+            snprintf(shared, sizeof(shared), "shared-%d", k);
+            if (args[t].recorded_shared[k])
+                assert_true(has_object(f.s, shared, strlen(shared)));
+        }
+        for (int r = 0; r < CC_ROUNDS; r++) {
+            char own[32];
+            snprintf(own, sizeof(own), "own-%d-%d", t, r);
+            assert_int_equal(has_object(f.s, own, strlen(own)), args[t].kept_own[r]);
+            kept += (size_t)args[t].kept_own[r];
+        }
+    }
+    /* Undone rounds: (r + id) % 4 == 0, 10 of 40 per thread. */
+    assert_int_equal(kept, (size_t)CC_THREADS * CC_ROUNDS * 3 / 4);
+    assert_int_equal(count_files(f.tmpdir), 0);
+    store_fx_close(&f);
+}
+
 /* ---- validate ---- */
 
 static void test_validate(void **state)
@@ -626,6 +943,10 @@ int main(void)
         cmocka_unit_test(test_multipart_errors),
         cmocka_unit_test(test_multipart_boundary),
         cmocka_unit_test(test_store_roundtrip),
+        cmocka_unit_test(test_store_commit_existing),
+        cmocka_unit_test(test_store_commit_batch),
+        cmocka_unit_test(test_store_commit_failures),
+        cmocka_unit_test(test_store_concurrent_commits),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_intake_head),
         cmocka_unit_test(test_intake_chunked_every_split),
