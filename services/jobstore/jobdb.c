@@ -1424,11 +1424,20 @@ static enum err col_add(struct buf *b, const char *s, int first)
         return buf_append_str(b, "NULL");
     if (e == ERR_OK)
         e = buf_append_byte(b, '"');
-    for (; e == ERR_OK && *s; s++) {
-        if (*s == '"' || *s == '\\')
+    /* Runs without a '"' or '\\' go in with one append each: the values
+     * here are hex, decimal and names, so a whole value is usually one run
+     * (a column of a 5,000-event batch is some 350 KB). */
+    while (e == ERR_OK && *s) {
+        size_t run = strcspn(s, "\"\\");
+        if (run > 0)
+            e = buf_append(b, s, run);
+        s += run;
+        if (e == ERR_OK && *s) {
             e = buf_append_byte(b, '\\');
-        if (e == ERR_OK)
-            e = buf_append_byte(b, (unsigned char)*s);
+            if (e == ERR_OK)
+                e = buf_append_byte(b, (unsigned char)*s);
+            s++;
+        }
     }
     return e == ERR_OK ? buf_append_byte(b, '"') : e;
 }
