@@ -1744,7 +1744,13 @@ static const struct db_stmt st_block_prune = {
 /* Columns of st_event_put: event_params()'s 22, then the flag. */
 #define EVENT_COLS 23
 /* Records a batch's new events: $1..$23 arrays, one element per event in
- * event_params()'s order, then the flag (NULL when offered). */
+ * event_params()'s order, then the flag (NULL when offered). Only events
+ * that st_event_held did not find are passed, under st_chain_lock, so none
+ * can conflict: a plain INSERT, without ON CONFLICT DO NOTHING, whose
+ * speculative insertion costs an extra unique-index probe and WAL record
+ * per row. Should one conflict all the same (a bug), the primary key
+ * refuses it (ERR_EXISTS) and the whole batch rolls back: nothing is
+ * stored twice. */
 static const struct db_stmt st_event_put = {
     "jobdb_event_put_many",
     "INSERT INTO chain_events (block_number, block_hash, log_index, tx_hash,"
@@ -1758,8 +1764,7 @@ static const struct db_stmt st_event_put = {
     " $12::text[], $13::numeric[], $14::numeric[], $15::bigint[], $16::text[], $17::text[],"
     " $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::boolean[], $23::text[])"
     " AS u(bn, bh, li, tx, bt, kind, job, cl, wk, acc, too, ref, amt, amt2,"
-    " cents, spec, res, dl, ex, rt, win, byc, fl)"
-    " ON CONFLICT (block_hash, log_index) DO NOTHING",
+    " cents, spec, res, dl, ex, rt, win, byc, fl)",
     EVENT_COLS};
 /* Events already held in the blocks $1 (an array of block hashes): the
  * primary key's leading column. */
