@@ -1025,30 +1025,34 @@ static void test_journal_replay_and_torn_tail(void **state)
 /*
  * A gate between the follower and the memory sink that makes the overlap
  * deterministic: an apply, on the follower's apply thread, waits until the
- * follower's thread has read the next range's logs, so that range is always
- * read while the batch is in flight (a logs call after the previous apply
- * ended comes after this batch was sent: the follower joins one batch
- * before sending the next). Where the follower will join the batch without
- * reading logs first (it is caught up: the batch ends at the chain's
- * height; or the gate has just forked the chain, so it will roll back), the
- * apply goes at once. n_logs_in_flight counts the applies a logs read let
- * go; fork_keep makes the next chain call fork the chain first, as a reorg
- * arriving mid-apply. The wait ends after 5 s in any case, so a mistake
- * fails a test rather than hangs it.
+ * follower has asked for the logs of a range after the batch's last block,
+ * that is, until the next range is read while the batch is in flight (the
+ * follower reads on only after sending it). Where the follower joins the
+ * batch without reading on (it is caught up: the batch ends at the chain's
+ * height; or the gate has just forked the chain, so it will roll back),
+ * the apply goes at once. n_logs_in_flight counts the applies a later
+ * range's read let go; fork_keep makes the next chain call fork the chain
+ * first, as a reorg arriving mid-apply; fail_rc makes the next apply fail
+ * (memsink_fail_next(), from the apply thread). Everything shared is under
+ * <mu>. The wait ends after 5 s in any case, so a mistake fails a test
+ * rather than hangs it.
  */
 struct gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct fchain *c;
+    struct memsink *ms;
     struct sink inner;
-    unsigned logs_reads; /* logs calls since the last apply ended */
-    bool forked;         /* the gate forked the chain since the last apply ended */
+    uint64_t logs_from_max; /* the highest range start asked for */
+    bool forked;            /* the gate forked the chain since the last apply ended */
     int n_applies, n_logs_in_flight;
     uint64_t fork_keep; /* non-zero: fork above this block at the next chain call */
     uint64_t fork_height;
+    enum err fail_rc; /* non-zero: the next apply fails so */
+    bool fail_after_commit;
 };
 
-static void gate_poke(struct gate *g, bool logs)
+static void gate_poke(struct gate *g, bool logs, uint64_t from)
 {
     pthread_mutex_lock(&g->mu);
     if (g->fork_keep != 0) {
@@ -1058,23 +1062,41 @@ static void gate_poke(struct gate *g, bool logs)
         g->fork_keep = 0;
         g->forked = true;
     }
-    if (logs)
-        g->logs_reads++;
+    if (logs && from > g->logs_from_max)
+        g->logs_from_max = from;
     pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Read a counter of <g> under its lock. */
+static int gate_get(struct gate *g, const int *counter)
+{
+    pthread_mutex_lock(&g->mu);
+    int v = *counter;
+    pthread_mutex_unlock(&g->mu);
+    return v;
+}
+
+/* Make the next apply fail with <rc> (after committing with <after_commit>). */
+static void gate_fail_next(struct gate *g, enum err rc, bool after_commit)
+{
+    pthread_mutex_lock(&g->mu);
+    g->fail_rc = rc;
+    g->fail_after_commit = after_commit;
     pthread_mutex_unlock(&g->mu);
 }
 
 static enum err gate_head(void *ctx, uint64_t *number)
 {
     struct gate *g = ctx;
-    gate_poke(g, false);
+    gate_poke(g, false, 0);
     return fc_head(g->c, number);
 }
 
 static enum err gate_header(void *ctx, uint64_t number, struct chain_header *out)
 {
     struct gate *g = ctx;
-    gate_poke(g, false);
+    gate_poke(g, false, 0);
     return fc_header(g->c, number, out);
 }
 
@@ -1082,7 +1104,7 @@ static enum err gate_logs(void *ctx, uint64_t from, uint64_t to, struct rpc_logs
 {
     struct gate *g = ctx;
     enum err rc = fc_logs(g->c, from, to, out);
-    gate_poke(g, true);
+    gate_poke(g, true, from);
     return rc;
 }
 
@@ -1096,15 +1118,19 @@ static enum err gate_apply(void *ctx, const struct proto_events_apply *b, struct
     until.tv_sec += 5;
     pthread_mutex_lock(&g->mu);
     g->n_applies++;
-    while (g->logs_reads == 0 && !g->forked && (uint64_t)b->to_block < g->c->height)
+    while (g->logs_from_max <= (uint64_t)b->to_block && !g->forked &&
+           (uint64_t)b->to_block < g->c->height)
         if (pthread_cond_timedwait(&g->cv, &g->mu, &until) != 0)
             break;
-    if (g->logs_reads > 0)
+    if (g->logs_from_max > (uint64_t)b->to_block)
         g->n_logs_in_flight++;
+    if (g->fail_rc != ERR_OK) {
+        memsink_fail_next(g->ms, g->fail_rc, g->fail_after_commit);
+        g->fail_rc = ERR_OK;
+    }
     pthread_mutex_unlock(&g->mu);
     enum err rc = g->inner.ops->apply(g->inner.ctx, b, out);
     pthread_mutex_lock(&g->mu);
-    g->logs_reads = 0;
     g->forked = false;
     pthread_mutex_unlock(&g->mu);
     return rc;
@@ -1141,6 +1167,7 @@ static struct gate *gate_follower(struct fx *x)
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
     g->c = x->c;
+    g->ms = x->ms;
     g->inner = x->sink;
     x->o.pipeline_applies = true;
     x->o.max_batch_events = 100;
@@ -1200,11 +1227,12 @@ static void test_pipeline_backfill(void **state)
     assert_int_equal(m.events_applied, n);
     assert_int_equal(m.indexed_block, 60);
     assert_int_equal(m.sink_errors, 0);
-    assert_int_equal((int)m.batches, g->n_applies);
+    int n_applies = gate_get(g, &g->n_applies);
+    assert_int_equal((int)m.batches, n_applies);
     /* Every range after the first was read while a batch was in flight:
      * each apply but the last was let go by the next range's logs. */
-    assert_int_equal(g->n_logs_in_flight, g->n_applies - 1);
-    assert_true(g->n_applies >= 3);
+    assert_int_equal(gate_get(g, &g->n_logs_in_flight), n_applies - 1);
+    assert_true(n_applies >= 3);
     assert_int_equal(follower_step(x->f, &idle), ERR_OK);
     assert_true(idle);
     gate_free(x, g);
@@ -1220,12 +1248,13 @@ static void pipeline_error_case(struct fx *x, bool after_commit)
     bool idle;
     assert_int_equal(follower_step(x->f, &idle), ERR_OK); /* 5..12 in flight */
     assert_int_equal(follower_step(x->f, &idle), ERR_OK); /* lands; 13.. in flight */
-    memsink_fail_next(x->ms, after_commit ? ERR_TIMEDOUT : ERR_UNAVAILABLE, after_commit);
+    /* The batch in flight (13..) fails once let go. */
+    gate_fail_next(g, after_commit ? ERR_TIMEDOUT : ERR_UNAVAILABLE, after_commit);
     /* The next range is read, then the join finds the failure. */
-    int logs_before = g->n_logs_in_flight;
+    int logs_before = gate_get(g, &g->n_logs_in_flight);
     assert_int_equal(follower_step(x->f, &idle),
                      after_commit ? ERR_TIMEDOUT : ERR_UNAVAILABLE);
-    assert_int_equal(g->n_logs_in_flight, logs_before + 1);
+    assert_int_equal(gate_get(g, &g->n_logs_in_flight), logs_before + 1);
     struct follower_metrics m;
     follower_get_metrics(x->f, &m);
     assert_int_equal(m.sink_errors, 1);
