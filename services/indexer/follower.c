@@ -39,6 +39,20 @@ struct kept {
     uint8_t hash[32];
 };
 
+/* The batch the sink is applying on a thread of its own (pipeline_applies):
+ * the events and blocks it borrows stay untouched until follower_flush()
+ * has joined it. */
+struct inflight {
+    bool active;
+    pthread_t thread;
+    struct sink sink;
+    struct proto_events_apply b;
+    struct proto_applied out;
+    enum err rc;
+    bool has_first; /* <first> is kept among the recent hashes once applied */
+    struct chain_header first;
+};
+
 struct follower {
     struct follower_opts o;
     struct chain chain;
@@ -55,6 +69,9 @@ struct follower {
     struct rpc_logs logs;
     struct proto_event *ev;
     size_t cap_ev;
+    struct proto_event *ev_spare; /* swapped with ev while a batch of ev is in flight */
+    size_t cap_ev_spare;
+    struct inflight fl;
     struct proto_block_ref *blocks;
     size_t cap_blocks;
     long backoff_ms;
@@ -130,8 +147,14 @@ void follower_free(struct follower *f)
 {
     if (f == NULL)
         return;
+    if (f->fl.active) {
+        /* Its outcome no longer matters: the sink keeps the contract alone. */
+        pthread_join(f->fl.thread, NULL);
+        f->fl.active = false;
+    }
     rpc_logs_release(&f->logs);
     free(f->ev);
+    free(f->ev_spare);
     free(f->blocks);
     free(f->ring);
     pthread_cond_destroy(&f->wake_cv);
@@ -249,6 +272,11 @@ static void update_lag(struct follower *f, uint64_t indexed_ts)
  */
 static enum err handle_reorg(struct follower *f)
 {
+    /* A batch in flight is applied (or fails) first: the rollback then
+     * starts from the sink's true checkpoint. */
+    enum err frc = follower_flush(f);
+    if (frc != ERR_OK)
+        return frc;
     uint64_t old = (uint64_t)f->cp.number;
     uint64_t floor = old > f->o.max_reorg_depth ? old - f->o.max_reorg_depth : 0;
     struct chain_header h;
@@ -411,12 +439,62 @@ static enum err decode_range(struct follower *f, uint64_t from, uint64_t to,
     return ERR_OK;
 }
 
+/* What the follower does once the sink acknowledged <b>: keep its hashes
+ * (and <first>, the range's first header, or NULL), move the checkpoint,
+ * count. */
+static void batch_done(struct follower *f, const struct proto_events_apply *b,
+                       const struct proto_applied *out, const struct chain_header *first)
+{
+    if (out->checkpoint.number != b->checkpoint.number ||
+        memcmp(out->checkpoint.hash, b->checkpoint.hash, 32) != 0) {
+        /* The sink is ahead of us (a reply we lost earlier): it keeps its own. */
+        LOG_INFO("indexer.sink_ahead", "sink_checkpoint=%lld", (long long)out->checkpoint.number);
+    }
+    if (first != NULL)
+        ring_put(f, first->number, first->hash);
+    for (size_t k = 0; k < b->n_blocks; k++)
+        ring_put(f, (uint64_t)b->blocks[k].number, b->blocks[k].hash);
+    set_cp(f, b->checkpoint.number, b->checkpoint.hash);
+    f->m.events_applied += (uint64_t)out->events_applied;
+    f->m.batches++;
+    LOG_DEBUG("indexer.applied", "from=%lld to=%lld events=%zu new=%lld",
+              (long long)b->from_block, (long long)b->to_block, b->n_events,
+              (long long)out->events_applied);
+}
+
+/* The in-flight batch's thread: the sink's apply, nothing else (the
+ * follower's state is touched only by the follower's thread, at the join). */
+static void *inflight_main(void *arg)
+{
+    struct inflight *fl = arg;
+    fl->rc = fl->sink.ops->apply(fl->sink.ctx, &fl->b, &fl->out);
+    return NULL;
+}
+
+enum err follower_flush(struct follower *f)
+{
+    if (!f->fl.active)
+        return ERR_OK;
+    pthread_join(f->fl.thread, NULL);
+    f->fl.active = false;
+    if (f->fl.rc != ERR_OK)
+        return sink_fail(f, "events.apply", f->fl.rc);
+    batch_done(f, &f->fl.b, &f->fl.out, f->fl.has_first ? &f->fl.first : NULL);
+    return ERR_OK;
+}
+
 /* Hand f->ev[i..j) for blocks b_from..b_to to the sink; <first> (the
- * range's first header, or NULL) is kept among the recent hashes. */
+ * range's first header, or NULL) is kept among the recent hashes. With
+ * pipeline_applies the batch before it is joined first (exactly one batch
+ * in flight, each sent only after the one before it was acknowledged) and
+ * this one is left in flight: follower_flush() or the next call joins it. */
 static enum err apply_batch(struct follower *f, uint64_t b_from, uint64_t b_to,
                             const uint8_t to_hash[32], size_t i, size_t j,
                             const struct chain_header *first)
 {
+    enum err rc = follower_flush(f);
+    if (rc != ERR_OK)
+        return rc;
     size_t need = j - i + 1;
     if (need > f->cap_blocks) {
         struct proto_block_ref *p = realloc(f->blocks, need * sizeof(*p));
@@ -448,25 +526,25 @@ static enum err apply_batch(struct follower *f, uint64_t b_from, uint64_t b_to,
     };
     b.checkpoint.number = (int64_t)b_to;
     memcpy(b.checkpoint.hash, to_hash, 32);
+    if (f->o.pipeline_applies) {
+        struct inflight *fl = &f->fl;
+        fl->sink = f->sink;
+        fl->b = b;
+        fl->has_first = first != NULL;
+        if (first != NULL)
+            fl->first = *first;
+        fl->rc = ERR_OK;
+        if (pthread_create(&fl->thread, NULL, inflight_main, fl) == 0) {
+            fl->active = true;
+            return ERR_OK;
+        }
+        /* No thread to be had: apply it here. */
+    }
     struct proto_applied out;
-    enum err rc = f->sink.ops->apply(f->sink.ctx, &b, &out);
+    rc = f->sink.ops->apply(f->sink.ctx, &b, &out);
     if (rc != ERR_OK)
         return sink_fail(f, "events.apply", rc);
-    if (out.checkpoint.number != b.checkpoint.number ||
-        memcmp(out.checkpoint.hash, b.checkpoint.hash, 32) != 0) {
-        /* The sink is ahead of us (a reply we lost earlier): it keeps its own. */
-        LOG_INFO("indexer.sink_ahead", "sink_checkpoint=%lld", (long long)out.checkpoint.number);
-    }
-    if (first != NULL)
-        ring_put(f, first->number, first->hash);
-    for (size_t k = 0; k < nb; k++)
-        ring_put(f, (uint64_t)f->blocks[k].number, f->blocks[k].hash);
-    set_cp(f, (int64_t)b_to, to_hash);
-    f->m.events_applied += (uint64_t)out.events_applied;
-    f->m.batches++;
-    LOG_DEBUG("indexer.applied", "from=%llu to=%llu events=%zu new=%lld",
-              (unsigned long long)b_from, (unsigned long long)b_to, j - i,
-              (long long)out.events_applied);
+    batch_done(f, &b, &out, first);
     return ERR_OK;
 }
 
@@ -515,6 +593,9 @@ enum err follower_step(struct follower *f, bool *idle)
     *idle = false;
     if (!f->started) {
         struct proto_checkpoint c;
+        rc = follower_flush(f); /* nothing is in flight here: a failure cleared <started> */
+        if (rc != ERR_OK)
+            return rc;
         rc = f->sink.ops->checkpoint(f->sink.ctx, &c);
         if (rc != ERR_OK)
             return sink_fail(f, "checkpoint.get", rc);
@@ -532,10 +613,19 @@ enum err follower_step(struct follower *f, bool *idle)
     if (rc != ERR_OK)
         return chain_fail(f, "head", 0, rc);
     f->m.head_block = head;
-    uint64_t next = f->has_cp ? (uint64_t)f->cp.number + 1 : f->o.start_block;
+    /* The tip: what the sink will hold once the batch in flight (if any)
+     * is applied. The next range continues from it. */
+    bool has_tip = f->fl.active || f->has_cp;
+    const struct proto_block_ref *tip = f->fl.active ? &f->fl.b.checkpoint : &f->cp;
+    uint64_t next = has_tip ? (uint64_t)tip->number + 1 : f->o.start_block;
     struct chain_header hf, ht, ht2;
     if (head < f->o.confirmations || next > head - f->o.confirmations) {
-        /* Caught up: is the checkpoint block still the chain's? */
+        /* Caught up: the batch in flight is applied first, so an idle
+         * follower has nothing pending. Is the checkpoint block still the
+         * chain's? */
+        rc = follower_flush(f);
+        if (rc != ERR_OK)
+            return rc;
         if (f->has_cp) {
             rc = f->chain.ops->header(f->chain.ctx, (uint64_t)f->cp.number, &hf);
             if (rc == ERR_NOTFOUND || (rc == ERR_OK && memcmp(hf.hash, f->cp.hash, 32) != 0))
@@ -556,8 +646,8 @@ enum err follower_step(struct follower *f, bool *idle)
         return ERR_OK; /* the head went back since eth_blockNumber: look again */
     if (rc != ERR_OK)
         return chain_fail(f, "header", from, rc);
-    if (f->has_cp && memcmp(hf.parent_hash, f->cp.hash, 32) != 0)
-        return handle_reorg(f);
+    if (has_tip && memcmp(hf.parent_hash, tip->hash, 32) != 0)
+        return handle_reorg(f); /* joins the batch in flight first */
     if (to == from) {
         ht = hf;
     } else {
@@ -581,6 +671,15 @@ enum err follower_step(struct follower *f, bool *idle)
     if (memcmp(ht.hash, ht2.hash, 32) != 0) {
         LOG_INFO("indexer.chain_moved", "block=%llu", (unsigned long long)to);
         return ERR_OK; /* a reorg during the read: the next step sees it */
+    }
+    if (f->fl.active) {
+        /* The batch in flight reads f->ev: decode into the other buffer. */
+        struct proto_event *ev = f->ev;
+        size_t cap = f->cap_ev;
+        f->ev = f->ev_spare;
+        f->cap_ev = f->cap_ev_spare;
+        f->ev_spare = ev;
+        f->cap_ev_spare = cap;
     }
     size_t n;
     rc = decode_range(f, from, to, &hf, &ht, &n);
@@ -704,6 +803,11 @@ enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uin
     double last_report = mono_ms();
     for (;;) {
         if (stop != NULL && *stop) {
+            /* The batch in flight is waited for: its outcome, logged and
+             * counted, is known before we return. */
+            if (follower_flush(f) != ERR_OK)
+                LOG_INFO("indexer.stopped_after_failed_apply", "batches=%llu",
+                         (unsigned long long)f->m.batches); /* sink_fail() logged the cause */
             log_metrics(f);
             return ERR_CANCELED;
         }

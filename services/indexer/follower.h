@@ -21,7 +21,9 @@
  * Not here: the transport to the job store (sink.h), RPC (chain.h), ABI
  * decoding (escrowlog.h), configuration (main.c).
  * Threading: one thread; follower_step() and follower_run() block on the
- * chain and the sink. follower_wake() and follower_set_head_sub() may be
+ * chain and the sink. With pipeline_applies the sink's apply runs on a
+ * second thread, one batch at a time, while the next range is read
+ * (follower_flush()). follower_wake() and follower_set_head_sub() may be
  * called from any thread (a new-head subscription's, eth/headsub.h).
  *
  * SPDX-License-Identifier: MIT
@@ -65,6 +67,12 @@ struct follower_opts {
     long backoff_max_ms;           /* longest retry delay [5000] */
     long metrics_log_ms;           /* follower_run logs "indexer.metrics"
                                       this often; < 0 never [10000] */
+    bool pipeline_applies;         /* true: the sink applies each batch on a
+                                      thread of its own while the follower
+                                      reads the next range (one batch in
+                                      flight; see follower_flush()); false:
+                                      each batch is applied before the step
+                                      goes on [false; loom-indexer: true] */
     /* Optional (NULL): follower_run() calls on_step(on_step_arg, m, status)
      * after every step, on its own thread, with the metrics (borrowed for
      * the call) and the step's result (ERR_OK, or the error it will back
@@ -135,6 +143,22 @@ LOOM_MUST_CHECK enum err follower_step(struct follower *f, bool *idle);
  */
 LOOM_MUST_CHECK enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop,
                                       uint64_t until_block);
+
+/*
+ * Wait for the batch in flight (pipeline_applies), if any, and take its
+ * outcome: on success the checkpoint, the recent hashes and the counters
+ * move as if the step had applied it itself; on failure the sink's error
+ * is counted (sink_errors) and logged, and the next step reads the
+ * checkpoint again. With pipeline_applies a step may return with one batch
+ * in flight; the sink is only ever sent a batch after the one before it was
+ * acknowledged, and a step joins the batch in flight before any other sink
+ * call (a rollback, checkpoint.get), before deciding that it is caught up,
+ * and before sending the next batch; a range read while a batch was in
+ * flight is dropped when that batch fails. follower_run() joins it before
+ * returning; follower_free() waits for it and drops its outcome.
+ * Returns ERR_OK (also when nothing is in flight) or the sink's error.
+ */
+LOOM_MUST_CHECK enum err follower_flush(struct follower *f);
 
 /* Copy the metrics of <f> into *out. */
 void follower_get_metrics(const struct follower *f, struct follower_metrics *out);

@@ -36,7 +36,7 @@ static char *rpc_url, *ws_url, *escrow_address, *sink_kind, *journal_path, *jobs
 static long long start_block, confirmations, poll_interval_ms, initial_range_blocks,
     target_range_logs, max_range_blocks, max_batch_events, max_reorg_depth, rpc_timeout_ms,
     metrics_log_ms, until_block, jobstore_timeout_ms, metrics_port, logs_in_flight,
-    logs_min_part_blocks;
+    logs_min_part_blocks, applies_in_flight;
 static int journal_sync;
 
 static const struct cfg_opt opts[] = {
@@ -70,6 +70,10 @@ static const struct cfg_opt opts[] = {
     {"logs_in_flight", CFG_INT, "4", 1, CHAIN_RPC_MAX_PARALLEL, NULL,
      "eth_getLogs requests in flight at once over parts of one range (catch-up speed)",
      &logs_in_flight},
+    {"applies_in_flight", CFG_INT, "1", 0, 1, NULL,
+     "events.apply batches in flight while the next range is read: 1 overlaps reading with the "
+     "sink's apply (catch-up speed), 0 applies each batch before reading on",
+     &applies_in_flight},
     {"logs_min_part_blocks", CFG_INT, "1", 1, 100000, NULL,
      "narrowest part of a range read on its own connection, blocks", &logs_min_part_blocks},
     {"rpc_timeout_ms", CFG_INT, "5000", 100, 600000, NULL, "limit of one JSON-RPC attempt, ms",
@@ -237,6 +241,7 @@ int main(int argc, char **argv)
         .max_reorg_depth = (uint64_t)max_reorg_depth,
         .poll_interval_ms = (long)poll_interval_ms,
         .metrics_log_ms = (long)metrics_log_ms,
+        .pipeline_applies = applies_in_flight > 0,
     };
     if (metrics_port >= 0) {
         e = imetrics_new(&im);

@@ -76,13 +76,19 @@ static void fail(struct ops_result *out, enum proto_cmd cmd, enum err e, const c
     }
 }
 
+/* Append <m> to the messages to publish. The array's capacity is the
+ * smallest power of two, at least 8, holding n_feed: it doubles when full,
+ * so a batch that opens thousands of jobs copies each message O(1) times. */
 static enum err feed_push(struct ops_result *out, const struct proto_feed *m)
 {
-    struct proto_feed *nf = realloc(out->feed, (out->n_feed + 1) * sizeof *nf);
+    size_t n = out->n_feed;
 
-    if (!nf)
-        return ERR_NOMEM;
-    out->feed = nf;
+    if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
+        struct proto_feed *nf = realloc(out->feed, (n == 0 ? 8 : 2 * n) * sizeof *nf);
+        if (!nf)
+            return ERR_NOMEM;
+        out->feed = nf;
+    }
     out->feed[out->n_feed++] = *m;
     return ERR_OK;
 }
@@ -384,29 +390,49 @@ static void auth_nonce(struct jobdb *db, const struct proto_auth_nonce *a, struc
 }
 
 /* Publish what each status change announces; jobs are re-read after the
- * transaction, so the message carries the committed terms. */
+ * transaction, so the message carries the committed terms. The jobs are
+ * read together (jobdb_get_many(): one statement per batch, not one per
+ * job; a catch-up batch opens thousands). */
 static enum err announce(struct jobdb *db, const struct jobdb_changes *ch, int64_t now_at,
                          struct ops_result *out)
 {
+    struct jobdb_job *rows = NULL;
+    int64_t *ids = NULL;
+    size_t i, n = 0;
     enum err e = ERR_OK;
-    size_t i;
 
     out->changes = ch->n;
-    for (i = 0; e == ERR_OK && i < ch->n; i++) {
-        struct jobdb_job row;
+    if (ch->n == 0)
+        return ERR_OK;
+    ids = calloc(ch->n, sizeof *ids);
+    rows = calloc(ch->n, sizeof *rows);
+    if (!ids || !rows) {
+        e = ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < ch->n; i++)
+        if (ch->items[i].to != JOBDB_PENDING)
+            ids[n++] = ch->items[i].job_id; /* ch->items are by job id: ascending */
+    e = jobdb_get_many(db, ids, n, rows);
+    if (e != ERR_OK) {
+        n = 0;
+        goto out;
+    }
+    for (i = 0, n = 0; e == ERR_OK && i < ch->n; i++) {
         struct proto_feed m;
         int publish = 0;
 
         if (ch->items[i].to == JOBDB_PENDING)
             continue;
-        e = jobdb_get(db, ch->items[i].job_id, &row);
-        if (e != ERR_OK)
-            break;
-        e = jobmap_feed_change(&row, ch->items[i].to, now_at, &m, &publish);
+        e = jobmap_feed_change(&rows[n++], ch->items[i].to, now_at, &m, &publish);
         if (e == ERR_OK && publish)
             e = feed_push(out, &m);
-        jobdb_job_release(&row);
     }
+out:
+    for (i = 0; rows && i < ch->n; i++)
+        jobdb_job_release(&rows[i]);
+    free(rows);
+    free(ids);
     return e;
 }
 

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -631,6 +633,7 @@ static void test_block_over_batch_cap(void **state)
     for (int i = 0; i < 10 && rc == ERR_OK; i++)
         rc = follower_step(x->f, &idle);
     assert_int_equal(rc, ERR_TOOBIG);
+    assert_int_equal(follower_flush(x->f), ERR_OK); /* pipelined: lands the batch before */
     struct follower_metrics m;
     follower_get_metrics(x->f, &m);
     assert_int_equal(m.indexed_block, 9); /* everything before the block is in */
@@ -1017,6 +1020,327 @@ static void test_journal_replay_and_torn_tail(void **state)
     assert_int_equal(memsink_open(NULL, false, &x->ms, &x->sink), ERR_OK);
 }
 
+/* ---- pipelined applies (pipeline_applies) ------------------------------------ */
+
+/*
+ * A gate between the follower and the memory sink that makes the overlap
+ * deterministic: an apply, on the follower's apply thread, waits until the
+ * follower has asked for the logs of a range after the batch's last block,
+ * that is, until the next range is read while the batch is in flight (the
+ * follower reads on only after sending it). Where the follower joins the
+ * batch without reading on (it is caught up: the batch ends at the chain's
+ * height; or the gate has just forked the chain, so it will roll back),
+ * the apply goes at once. n_logs_in_flight counts the applies a later
+ * range's read let go; fork_keep makes the next chain call fork the chain
+ * first, as a reorg arriving mid-apply; fail_rc makes the next apply fail
+ * (memsink_fail_next(), from the apply thread). Everything shared is under
+ * <mu>. The wait ends after 5 s in any case, so a mistake fails a test
+ * rather than hangs it.
+ */
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct fchain *c;
+    struct memsink *ms;
+    struct sink inner;
+    uint64_t logs_from_max; /* the highest range start asked for */
+    bool forked;            /* the gate forked the chain since the last apply ended */
+    int n_applies, n_logs_in_flight;
+    uint64_t fork_keep; /* non-zero: fork above this block at the next chain call */
+    uint64_t fork_height;
+    enum err fail_rc; /* non-zero: the next apply fails so */
+    bool fail_after_commit;
+};
+
+static void gate_poke(struct gate *g, bool logs, uint64_t from)
+{
+    pthread_mutex_lock(&g->mu);
+    if (g->fork_keep != 0) {
+        fc_fork(g->c, g->fork_keep, g->fork_height, 31);
+        for (uint64_t b = g->fork_keep + 1; b <= g->fork_height; b++)
+            fc_event(g->c, b, PROTO_EV_JOB_SUBMITTED, (uint8_t)(150 + b), 9000 + b);
+        g->fork_keep = 0;
+        g->forked = true;
+    }
+    if (logs && from > g->logs_from_max)
+        g->logs_from_max = from;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Read a counter of <g> under its lock. */
+static int gate_get(struct gate *g, const int *counter)
+{
+    pthread_mutex_lock(&g->mu);
+    int v = *counter;
+    pthread_mutex_unlock(&g->mu);
+    return v;
+}
+
+/* Make the next apply fail with <rc> (after committing with <after_commit>). */
+static void gate_fail_next(struct gate *g, enum err rc, bool after_commit)
+{
+    pthread_mutex_lock(&g->mu);
+    g->fail_rc = rc;
+    g->fail_after_commit = after_commit;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static enum err gate_head(void *ctx, uint64_t *number)
+{
+    struct gate *g = ctx;
+    gate_poke(g, false, 0);
+    return fc_head(g->c, number);
+}
+
+static enum err gate_header(void *ctx, uint64_t number, struct chain_header *out)
+{
+    struct gate *g = ctx;
+    gate_poke(g, false, 0);
+    return fc_header(g->c, number, out);
+}
+
+static enum err gate_logs(void *ctx, uint64_t from, uint64_t to, struct rpc_logs *out)
+{
+    struct gate *g = ctx;
+    enum err rc = fc_logs(g->c, from, to, out);
+    gate_poke(g, true, from);
+    return rc;
+}
+
+static const struct chain_ops gate_chain_ops = {gate_head, gate_header, gate_logs, fc_errmsg};
+
+static enum err gate_apply(void *ctx, const struct proto_events_apply *b, struct proto_applied *out)
+{
+    struct gate *g = ctx;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&g->mu);
+    g->n_applies++;
+    while (g->logs_from_max <= (uint64_t)b->to_block && !g->forked &&
+           (uint64_t)b->to_block < g->c->height)
+        if (pthread_cond_timedwait(&g->cv, &g->mu, &until) != 0)
+            break;
+    if (g->logs_from_max > (uint64_t)b->to_block)
+        g->n_logs_in_flight++;
+    if (g->fail_rc != ERR_OK) {
+        memsink_fail_next(g->ms, g->fail_rc, g->fail_after_commit);
+        g->fail_rc = ERR_OK;
+    }
+    pthread_mutex_unlock(&g->mu);
+    enum err rc = g->inner.ops->apply(g->inner.ctx, b, out);
+    pthread_mutex_lock(&g->mu);
+    g->forked = false;
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+static enum err gate_rollback(void *ctx, const struct proto_reorg_rollback *rb,
+                              struct proto_rollback *out)
+{
+    struct gate *g = ctx;
+    return g->inner.ops->rollback(g->inner.ctx, rb, out);
+}
+
+static enum err gate_checkpoint(void *ctx, struct proto_checkpoint *out)
+{
+    struct gate *g = ctx;
+    return g->inner.ops->checkpoint(g->inner.ctx, out);
+}
+
+static const char *gate_errmsg(void *ctx)
+{
+    struct gate *g = ctx;
+    return g->inner.ops->errmsg(g->inner.ctx);
+}
+
+static const struct sink_ops gate_sink_ops = {gate_apply, gate_rollback, gate_checkpoint,
+                                              gate_errmsg};
+
+/* A follower with pipeline_applies through a gate on x's chain and sink;
+ * batches of up to 100 events, so each range is one batch. */
+static struct gate *gate_follower(struct fx *x)
+{
+    struct gate *g = calloc(1, sizeof(*g));
+    assert_non_null(g);
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->c = x->c;
+    g->ms = x->ms;
+    g->inner = x->sink;
+    x->o.pipeline_applies = true;
+    x->o.max_batch_events = 100;
+    follower_free(x->f);
+    x->f = NULL;
+    struct chain ch = {&gate_chain_ops, g};
+    struct sink sk = {&gate_sink_ops, g};
+    assert_int_equal(follower_new(&x->o, ch, sk, x->el, &x->f), ERR_OK);
+    return g;
+}
+
+/* Let the waiting apply go as a logs read would, for a test that joins it
+ * itself (follower_flush(), a stop) without the follower reading on. */
+static void gate_release(struct gate *g)
+{
+    struct rpc_logs l = {0};
+    assert_int_equal(gate_logs(g, 13, 13, &l), ERR_OK);
+    rpc_logs_release(&l);
+}
+
+static void gate_free(struct fx *x, struct gate *g)
+{
+    follower_free(x->f); /* joins any batch in flight before the gate goes */
+    x->f = NULL;
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+/* Backfill with a batch in flight during every range read after the first:
+ * a step returns with its batch in flight (not yet counted nor
+ * checkpointed), the next step lands it; the sink ends equal to the chain,
+ * each event applied once. */
+static void test_pipeline_backfill(void **state)
+{
+    struct fx *x = *state;
+    size_t n = fx_events(x);
+    struct gate *g = gate_follower(x);
+    bool idle = false;
+    /* First step: range 5..12 read and sent; it waits in the gate. */
+    assert_int_equal(follower_step(x->f, &idle), ERR_OK);
+    assert_false(idle);
+    struct follower_metrics m;
+    follower_get_metrics(x->f, &m);
+    assert_int_equal(m.batches, 0); /* in flight, not yet acknowledged */
+    assert_int_equal(m.indexed_block, 0);
+    /* Second step: the next range is read while the first is applied. */
+    assert_int_equal(follower_step(x->f, &idle), ERR_OK);
+    follower_get_metrics(x->f, &m);
+    assert_int_equal(m.batches, 1);
+    assert_int_equal(m.indexed_block, 12);
+    run_to_head(x);
+    assert_int_equal(follower_flush(x->f), ERR_OK); /* nothing in flight: a no-op */
+    assert_sink_is_chain(x);
+    assert_int_equal(memsink_applied_total(x->ms), n);
+    follower_get_metrics(x->f, &m);
+    assert_int_equal(m.events_applied, n);
+    assert_int_equal(m.indexed_block, 60);
+    assert_int_equal(m.sink_errors, 0);
+    int n_applies = gate_get(g, &g->n_applies);
+    assert_int_equal((int)m.batches, n_applies);
+    /* Every range after the first was read while a batch was in flight:
+     * each apply but the last was let go by the next range's logs. */
+    assert_int_equal(gate_get(g, &g->n_logs_in_flight), n_applies - 1);
+    assert_true(n_applies >= 3);
+    assert_int_equal(follower_step(x->f, &idle), ERR_OK);
+    assert_true(idle);
+    gate_free(x, g);
+}
+
+/* The batch in flight fails: the range read meanwhile is dropped, the
+ * checkpoint is read again, and everything lands once, whether the failed
+ * batch was not committed or committed with its reply lost. */
+static void pipeline_error_case(struct fx *x, bool after_commit)
+{
+    size_t n = fx_events(x);
+    struct gate *g = gate_follower(x);
+    bool idle;
+    assert_int_equal(follower_step(x->f, &idle), ERR_OK); /* 5..12 in flight */
+    assert_int_equal(follower_step(x->f, &idle), ERR_OK); /* lands; 13.. in flight */
+    /* The batch in flight (13..) fails once let go. */
+    gate_fail_next(g, after_commit ? ERR_TIMEDOUT : ERR_UNAVAILABLE, after_commit);
+    /* The next range is read, then the join finds the failure. */
+    int logs_before = gate_get(g, &g->n_logs_in_flight);
+    assert_int_equal(follower_step(x->f, &idle),
+                     after_commit ? ERR_TIMEDOUT : ERR_UNAVAILABLE);
+    assert_int_equal(gate_get(g, &g->n_logs_in_flight), logs_before + 1);
+    struct follower_metrics m;
+    follower_get_metrics(x->f, &m);
+    assert_int_equal(m.sink_errors, 1);
+    assert_int_equal(m.indexed_block, 12); /* the failed batch did not move it */
+    assert_int_equal(follower_flush(x->f), ERR_OK); /* nothing left in flight */
+    run_to_head(x);
+    assert_sink_is_chain(x);
+    assert_int_equal(memsink_applied_total(x->ms), n); /* nothing applied twice */
+    follower_get_metrics(x->f, &m);
+    assert_int_equal(m.sink_errors, 1);
+    assert_int_equal(m.indexed_block, 60);
+    gate_free(x, g);
+}
+
+static void test_pipeline_error_in_flight(void **state)
+{
+    pipeline_error_case(*state, false);
+}
+
+static void test_pipeline_lost_reply_in_flight(void **state)
+{
+    pipeline_error_case(*state, true);
+}
+
+/* A reorg arrives while a batch is in flight: the step that sees it (the
+ * next range's first block no longer follows the batch's last) waits for
+ * the batch, then rolls back to the fork point below it; the sink ends
+ * equal to the new chain. */
+static void test_pipeline_reorg_in_flight(void **state)
+{
+    struct fx *x = *state;
+    fx_events(x);
+    struct gate *g = gate_follower(x);
+    bool idle;
+    assert_int_equal(follower_step(x->f, &idle), ERR_OK); /* 5..12 in flight */
+    /* At the next chain call (the next step's eth_blockNumber), blocks
+     * above 9 are replaced: block 13's parent is no longer the 12 in flight. */
+    g->fork_keep = 9;
+    g->fork_height = 64;
+    assert_int_equal(follower_step(x->f, &idle), ERR_OK); /* joins, rolls back */
+    struct follower_metrics m;
+    follower_get_metrics(x->f, &m);
+    assert_int_equal(m.batches, 1); /* the batch in flight landed first */
+    assert_int_equal(m.reorgs, 1);
+    assert_int_equal(m.last_reorg_depth, 3); /* 12 -> 9: kept hashes found 9 */
+    assert_int_equal(m.indexed_block, 9);
+    assert_int_equal(m.sink_errors, 0);
+    assert_int_equal(x->c->height, 64);
+    run_to_head(x);
+    assert_sink_is_chain(x);
+    follower_get_metrics(x->f, &m);
+    assert_int_equal(m.reorgs, 1);
+    assert_int_equal(m.indexed_block, 64);
+    gate_free(x, g);
+}
+
+/* A pipelined follower stopped by its flag lands the batch in flight
+ * before follower_run() returns. */
+static void test_pipeline_stop_flushes(void **state)
+{
+    struct fx *x = *state;
+    fx_events(x);
+    struct gate *g = gate_follower(x);
+    bool idle;
+    assert_int_equal(follower_step(x->f, &idle), ERR_OK); /* 5..12 in flight */
+    volatile sig_atomic_t stop = 1;
+    gate_release(g); /* the stop path joins without reading on */
+    assert_int_equal(follower_run(x->f, &stop, 0), ERR_CANCELED);
+    struct follower_metrics m;
+    follower_get_metrics(x->f, &m);
+    assert_int_equal(m.batches, 1);
+    assert_int_equal(m.indexed_block, 12);
+    size_t got;
+    memsink_events(x->ms, &got);
+    assert_int_equal(got, 5); /* JobCreated on 6, 9 and 12; JobClaimed on 6 and 12 */
+    gate_free(x, g);
+}
+
+/* The existing scenarios with pipeline_applies on (memory sink, no gate). */
+static int fx_setup_pipe(void **state)
+{
+    int rc = fx_setup(state);
+    ((struct fx *)*state)->o.pipeline_applies = true;
+    return rc;
+}
+
 int main(void)
 {
     log_init("test", LOG_LEVEL_ERROR);
@@ -1046,6 +1370,23 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_confirmations, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_follower_opts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stop_flag, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_backfill, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_error_in_flight, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_lost_reply_in_flight, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_reorg_in_flight, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_stop_flushes, fx_setup, fx_teardown),
+        /* Pipelined, through the same scenarios as above. */
+        cmocka_unit_test_setup_teardown(test_backfill_and_batches, fx_setup_pipe, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_block_over_batch_cap, fx_setup_pipe, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reorg_depth_1, fx_setup_pipe, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reorg_depth_3, fx_setup_pipe, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reorg_same_height, fx_setup_pipe, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reorg_shorter_chain, fx_setup_pipe, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reorg_during_read, fx_setup_pipe, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reorg_after_restart, fx_setup_pipe, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_resumes, fx_setup_pipe, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_confirmations, fx_setup_pipe, fx_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     close(devnull);
