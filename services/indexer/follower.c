@@ -457,9 +457,8 @@ static void batch_done(struct follower *f, const struct proto_events_apply *b,
     set_cp(f, b->checkpoint.number, b->checkpoint.hash);
     f->m.events_applied += (uint64_t)out->events_applied;
     f->m.batches++;
-    LOG_DEBUG("indexer.applied", "from=%lld to=%lld events=%zu new=%lld",
-              (long long)b->from_block, (long long)b->to_block, b->n_events,
-              (long long)out->events_applied);
+    LOG_DEBUG("indexer.applied", "from=%lld to=%lld events=%zu new=%lld", (long long)b->from_block,
+              (long long)b->to_block, b->n_events, (long long)out->events_applied);
 }
 
 /* The in-flight batch's thread: the sink's apply, nothing else (the

@@ -1252,13 +1252,12 @@ static void pipeline_error_case(struct fx *x, bool after_commit)
     gate_fail_next(g, after_commit ? ERR_TIMEDOUT : ERR_UNAVAILABLE, after_commit);
     /* The next range is read, then the join finds the failure. */
     int logs_before = gate_get(g, &g->n_logs_in_flight);
-    assert_int_equal(follower_step(x->f, &idle),
-                     after_commit ? ERR_TIMEDOUT : ERR_UNAVAILABLE);
+    assert_int_equal(follower_step(x->f, &idle), after_commit ? ERR_TIMEDOUT : ERR_UNAVAILABLE);
     assert_int_equal(gate_get(g, &g->n_logs_in_flight), logs_before + 1);
     struct follower_metrics m;
     follower_get_metrics(x->f, &m);
     assert_int_equal(m.sink_errors, 1);
-    assert_int_equal(m.indexed_block, 12); /* the failed batch did not move it */
+    assert_int_equal(m.indexed_block, 12);          /* the failed batch did not move it */
     assert_int_equal(follower_flush(x->f), ERR_OK); /* nothing left in flight */
     run_to_head(x);
     assert_sink_is_chain(x);
@@ -1372,8 +1371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_flag, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_backfill, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_error_in_flight, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_pipeline_lost_reply_in_flight, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_lost_reply_in_flight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_reorg_in_flight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_stop_flushes, fx_setup, fx_teardown),
         /* Pipelined, through the same scenarios as above. */
