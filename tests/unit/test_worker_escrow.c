@@ -331,6 +331,32 @@ static void script(const char *a, const char *b)
     pthread_mutex_unlock(&mu);
 }
 
+/* One claim test's state: an escrow on a fresh node (start()), the job id
+ * and the claim's outputs. */
+struct claim_case {
+    struct key k;
+    struct escrow *e;
+    struct escrow_sent sent;
+    struct buf msg;
+    uint8_t id[32], tx[32];
+};
+
+/* start(<pending>), then hand in the fees of a reading taken at
+ * <fees_at_ns> (CLOCK_MONOTONIC): base fee 1000 wei, tip 3 wei. */
+static void case_open(struct claim_case *c, uint64_t pending, uint64_t fees_at_ns)
+{
+    c->e = start(&c->k, pending);
+    buf_init(&c->msg, 1024);
+    job_id(c->id);
+    escrow_set_fees(c->e, u256_from_u64(1000), u256_from_u64(3), fees_at_ns);
+}
+
+static void case_close(struct claim_case *c)
+{
+    escrow_free(c->e);
+    buf_release(&c->msg);
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 /* Fees handed in fresh: getJob is one eth_call, the claim reads nothing, its
@@ -396,50 +422,36 @@ static void test_claim_fresh_fees(void **state)
 static void test_claim_stale_fees(void **state)
 {
     (void)state;
-    struct key k;
-    struct escrow *e = start(&k, 0);
-    struct escrow_sent sent;
-    struct buf msg;
-    uint8_t id[32], tx[32];
-    buf_init(&msg, 1024);
-    job_id(id);
-    escrow_set_fees(e, u256_from_u64(1000), u256_from_u64(3), mono_ns() - 10000000000ull);
-    assert_int_equal(escrow_claim(e, id, tx, &sent, &msg), ERR_OK);
+    struct claim_case c;
+    case_open(&c, 0, mono_ns() - 10000000000ull);
+    assert_int_equal(escrow_claim(c.e, c.id, c.tx, &c.sent, &c.msg), ERR_OK);
     struct node n = snap();
     assert_int_equal(n.n_block, 1);
     /* 2 x the node's base fee + the handed-in tip. */
     assert_int_equal(u256_cmp(n.tx_max_fee, u256_from_u64(2 * NODE_BASE + 3)), 0);
-    escrow_free(e);
-    buf_release(&msg);
+    case_close(&c);
 }
 
 /* Another sender used the key: "nonce too low" re-reads the count once. */
 static void test_nonce_too_low(void **state)
 {
     (void)state;
-    struct key k;
-    struct escrow *e = start(&k, 5);
-    struct escrow_sent sent;
-    struct buf msg;
-    uint8_t id[32], tx[32];
-    buf_init(&msg, 1024);
-    job_id(id);
-    escrow_set_fees(e, u256_from_u64(1000), u256_from_u64(3), mono_ns());
+    struct claim_case c;
+    case_open(&c, 5, mono_ns());
     pthread_mutex_lock(&mu);
     nd.pending = 9;
     pthread_mutex_unlock(&mu);
     script("nonce too low: next nonce 9, tx nonce 5", NULL);
-    assert_int_equal(escrow_claim(e, id, tx, &sent, &msg), ERR_OK);
+    assert_int_equal(escrow_claim(c.e, c.id, c.tx, &c.sent, &c.msg), ERR_OK);
     struct node n = snap();
     assert_int_equal(n.n_send, 2);
     assert_int_equal(n.n_count, 2);
     assert_int_equal(n.tx_nonce, 9);
-    assert_int_equal(escrow_claim(e, id, tx, &sent, &msg), ERR_OK);
+    assert_int_equal(escrow_claim(c.e, c.id, c.tx, &c.sent, &c.msg), ERR_OK);
     n = snap();
     assert_int_equal(n.tx_nonce, 10);
     assert_int_equal(n.n_count, 2);
-    escrow_free(e);
-    buf_release(&msg);
+    case_close(&c);
 }
 
 /* A transaction of ours we counted as lost holds the nonce in the pool:
@@ -447,55 +459,41 @@ static void test_nonce_too_low(void **state)
 static void test_nonce_underpriced(void **state)
 {
     (void)state;
-    struct key k;
-    struct escrow *e = start(&k, 3);
-    struct escrow_sent sent;
-    struct buf msg;
-    uint8_t id[32], tx[32];
-    buf_init(&msg, 1024);
-    job_id(id);
-    escrow_set_fees(e, u256_from_u64(1000), u256_from_u64(3), mono_ns());
+    struct claim_case c;
+    case_open(&c, 3, mono_ns());
     pthread_mutex_lock(&mu);
     nd.pending = 4;
     pthread_mutex_unlock(&mu);
     script("replacement transaction underpriced", NULL);
-    assert_int_equal(escrow_claim(e, id, tx, &sent, &msg), ERR_OK);
+    assert_int_equal(escrow_claim(c.e, c.id, c.tx, &c.sent, &c.msg), ERR_OK);
     struct node n = snap();
     assert_int_equal(n.n_count, 2);
     assert_int_equal(n.tx_nonce, 4);
     /* Underpriced twice is the error, after one re-read. */
     script("transaction underpriced", "transaction underpriced");
-    buf_reset(&msg);
-    assert_int_equal(escrow_claim(e, id, tx, &sent, &msg), ERR_RPC);
-    assert_non_null(strstr(buf_cstr(&msg), "underpriced"));
+    buf_reset(&c.msg);
+    assert_int_equal(escrow_claim(c.e, c.id, c.tx, &c.sent, &c.msg), ERR_RPC);
+    assert_non_null(strstr(buf_cstr(&c.msg), "underpriced"));
     n = snap();
     assert_int_equal(n.n_count, 3);
-    escrow_free(e);
-    buf_release(&msg);
+    case_close(&c);
 }
 
 /* A refusal with an error object used no nonce: the count stays, no re-read. */
 static void test_refused_keeps_nonce(void **state)
 {
     (void)state;
-    struct key k;
-    struct escrow *e = start(&k, 2);
-    struct escrow_sent sent;
-    struct buf msg;
-    uint8_t id[32], tx[32];
-    buf_init(&msg, 1024);
-    job_id(id);
-    escrow_set_fees(e, u256_from_u64(1000), u256_from_u64(3), mono_ns());
+    struct claim_case c;
+    case_open(&c, 2, mono_ns());
     script("insufficient funds for gas * price + value", NULL);
-    assert_int_equal(escrow_claim(e, id, tx, &sent, &msg), ERR_RPC);
-    assert_non_null(strstr(buf_cstr(&msg), "claim: rpc: -32000: insufficient funds"));
+    assert_int_equal(escrow_claim(c.e, c.id, c.tx, &c.sent, &c.msg), ERR_RPC);
+    assert_non_null(strstr(buf_cstr(&c.msg), "claim: rpc: -32000: insufficient funds"));
     struct node n = snap();
     assert_int_equal(n.n_count, 1);
-    assert_int_equal(escrow_claim(e, id, tx, &sent, &msg), ERR_OK);
+    assert_int_equal(escrow_claim(c.e, c.id, c.tx, &c.sent, &c.msg), ERR_OK);
     n = snap();
     assert_int_equal(n.tx_nonce, 2);
-    escrow_free(e);
-    buf_release(&msg);
+    case_close(&c);
 }
 
 /* A transaction never mined (the node dropped it): escrow_wait's timeout
@@ -504,30 +502,23 @@ static void test_refused_keeps_nonce(void **state)
 static void test_wait_timeout_resyncs(void **state)
 {
     (void)state;
-    struct key k;
-    struct escrow *e = start(&k, 7);
-    struct escrow_sent sent;
+    struct claim_case c;
     struct escrow_receipt r;
-    struct buf msg;
-    uint8_t id[32], tx[32];
-    buf_init(&msg, 1024);
-    job_id(id);
-    escrow_set_fees(e, u256_from_u64(1000), u256_from_u64(3), mono_ns());
-    assert_int_equal(escrow_claim(e, id, tx, &sent, &msg), ERR_OK);
+    case_open(&c, 7, mono_ns());
+    assert_int_equal(escrow_claim(c.e, c.id, c.tx, &c.sent, &c.msg), ERR_OK);
     assert_int_equal(snap().tx_nonce, 7);
     pthread_mutex_lock(&mu);
     nd.pending = 7; /* dropped from the pool */
     pthread_mutex_unlock(&mu);
-    assert_int_equal(escrow_wait(e, tx, 120, &r, &msg), ERR_TIMEDOUT);
-    assert_non_null(strstr(buf_cstr(&msg), "not mined after 120 ms"));
+    assert_int_equal(escrow_wait(c.e, c.tx, 120, &r, &c.msg), ERR_TIMEDOUT);
+    assert_non_null(strstr(buf_cstr(&c.msg), "not mined after 120 ms"));
     struct node n = snap();
     assert_true(n.n_receipt >= 1);
     assert_int_equal(n.n_count, 2);
-    escrow_set_fees(e, u256_from_u64(1000), u256_from_u64(3), mono_ns());
-    assert_int_equal(escrow_claim(e, id, tx, &sent, &msg), ERR_OK);
+    escrow_set_fees(c.e, u256_from_u64(1000), u256_from_u64(3), mono_ns());
+    assert_int_equal(escrow_claim(c.e, c.id, c.tx, &c.sent, &c.msg), ERR_OK);
     assert_int_equal(snap().tx_nonce, 7);
-    escrow_free(e);
-    buf_release(&msg);
+    case_close(&c);
 }
 
 /* chainhead: a reading at start, a new one when poked, the base fee and tip
