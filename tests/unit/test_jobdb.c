@@ -1681,19 +1681,18 @@ static void test_create_batch_fails_alone(void **state)
     }
 }
 
-/* The connection dies under a batch: every job gets unavailable and none
- * is written; the next batch reconnects and succeeds. */
-static void test_create_batch_unavailable(void **state)
+/* A one-connection store on the fixture's schema whose connection the
+ * server has just terminated (pg_terminate_backend, waited for until
+ * pg_stat_activity no longer lists it): its next statement finds the
+ * connection dead. */
+static struct jobdb *open_killed(struct fx *f)
 {
-    struct fx *f = *state;
     struct db_config cfg;
     struct jobdb *one = NULL;
     struct db_conn *c = NULL;
-    struct bjob b[3];
-    struct jobdb_create_item it[3];
     char pid[24];
     const char *p[1] = {pid};
-    int i, tries;
+    int tries;
 
     fx_config(&cfg, f->schema, 1);
     assert_int_equal(jobdb_open(&cfg, &one), ERR_OK);
@@ -1709,6 +1708,19 @@ static void test_create_batch_unavailable(void **state)
             break;
         usleep(10000);
     }
+    return one;
+}
+
+/* The connection dies under a batch: every job gets unavailable and none
+ * is written; the next batch reconnects and succeeds. */
+static void test_create_batch_unavailable(void **state)
+{
+    struct fx *f = *state;
+    struct jobdb *one = open_killed(f);
+    struct bjob b[3];
+    struct jobdb_create_item it[3];
+    int i;
+
     for (i = 0; i < 3; i++)
         bjob_init(f->db, &b[i], i + 1, &it[i]);
     assert_int_equal(jobdb_create_batch(one, it, 3), ERR_UNAVAILABLE);
@@ -1732,28 +1744,10 @@ static void test_killed_connection(void **state)
     struct fx *f = *state;
     struct db_config cfg;
     struct jobdb *one = NULL;
-    struct db_conn *c = NULL;
     struct jobdb_job j;
-    char pid[24];
-    const char *p[1] = {pid};
     int64_t id = create_job(f->db, 1, JOBDB_TYPE_IA, CLIENT, NULL);
-    int tries;
 
-    /* A one-connection store on the same schema. */
-    fx_config(&cfg, f->schema, 1);
-    assert_int_equal(jobdb_open(&cfg, &one), ERR_OK);
-    assert_int_equal(db_checkout(jobdb_pool(one), &c), ERR_OK);
-    snprintf(pid, sizeof pid, "%d", db_conn_backend_pid(c));
-    db_checkin(jobdb_pool(one), c);
-    free(sql1(f->db, "SELECT pg_terminate_backend($1::int)", 1, p));
-    for (tries = 0; tries < 500; tries++) {
-        char *s = sql1(f->db, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", 1, p);
-        int gone = strcmp(s, "0") == 0;
-        free(s);
-        if (gone)
-            break;
-        usleep(10000);
-    }
+    one = open_killed(f);
     assert_int_equal(jobdb_get(one, id, &j), ERR_UNAVAILABLE);
     assert_true(strlen(db_last_error()) > 0);
     assert_int_equal(jobdb_get(one, id, &j), ERR_OK);
