@@ -1034,6 +1034,19 @@ static void job_form(struct buf *b, const char *spec, const char *input)
     assert_int_equal(buf_append_str(b, "--BoUnDaRy7--\r\n"), ERR_OK);
 }
 
+/* POST one job_form() job signed by CLIENT; returns the HTTP status. */
+static long post_one(struct fx *f, const char *spec, const char *input)
+{
+    struct par_req q;
+    struct buf b;
+    job_form(&b, spec, input);
+    par_prepare(f, &q, CLIENT, &b);
+    par_run(&q, 1);
+    long status = q.status;
+    par_free(&q);
+    return status;
+}
+
 /* A spec stored already commits on the loop; many uploads at once, stored
  * and new, each get their 201 with every file durable and named. */
 static void test_commit_inline_and_concurrent(void **state)
@@ -1042,19 +1055,11 @@ static void test_commit_inline_and_concurrent(void **state)
     const char *spec = "{\"kernel\":\"same\"}";
     struct par_req q[12];
     struct buf b;
-    job_form(&b, spec, "first input");
-    par_prepare(f, &q[0], CLIENT, &b);
-    par_run(q, 1);
-    assert_int_equal(q[0].status, 201);
-    par_free(&q[0]);
+    assert_int_equal(post_one(f, spec, "first input"), 201);
     assert_int_equal(metric(f, "loom_gateway_upload_commits_synced_total"), 2);
     assert_int_equal(metric(f, "loom_gateway_upload_commits_inline_total"), 0);
     /* Again with the same spec and input: both commit on the spot. */
-    job_form(&b, spec, "first input");
-    par_prepare(f, &q[0], CLIENT, &b);
-    par_run(q, 1);
-    assert_int_equal(q[0].status, 201);
-    par_free(&q[0]);
+    assert_int_equal(post_one(f, spec, "first input"), 201);
     assert_int_equal(metric(f, "loom_gateway_upload_commits_synced_total"), 2);
     assert_int_equal(metric(f, "loom_gateway_upload_commits_inline_total"), 2);
     /* Twelve at once: the stored spec, and a new input each (the last six
