@@ -850,13 +850,16 @@ static enum err model_open(struct model *m, struct cl_ctx *cl, enum train_path p
         e = buffer(m, m->dp * l1_out, w1, &m->w1, msg);
     if (e == ERR_OK)
         e = buffer(m, l1_out, NULL, &m->b1, msg);
-    if (e == ERR_OK)
+    /* Gradients and batch labels exist only on the per-product path: the
+     * fused kernel folds the update into the products and reads labels
+     * from the training rows on the device. */
+    if (e == ERR_OK && !m->fused)
         e = buffer(m, m->dp * l1_out, NULL, &m->dw1, msg);
-    if (e == ERR_OK)
+    if (e == ERR_OK && !m->fused)
         e = buffer(m, l1_out, NULL, &m->db1, msg);
     if (e == ERR_OK)
         e = buffer(m, m->bp * m->dp, NULL, &m->xb, msg);
-    if (e == ERR_OK)
+    if (e == ERR_OK && !m->fused)
         e = cl_buffer_new(m->cl, m->bp * sizeof(int), NULL, &m->yb, msg);
     if (e == ERR_OK)
         e = buffer(m, m->bp * m->kp, NULL, &m->zb, msg);
@@ -870,9 +873,9 @@ static enum err model_open(struct model *m, struct cl_ctx *cl, enum train_path p
         e = buffer(m, m->hp * m->kp, w2, &m->w2, msg);
         if (e == ERR_OK)
             e = buffer(m, m->kp, NULL, &m->b2, msg);
-        if (e == ERR_OK)
+        if (e == ERR_OK && !m->fused)
             e = buffer(m, m->hp * m->kp, NULL, &m->dw2, msg);
-        if (e == ERR_OK)
+        if (e == ERR_OK && !m->fused)
             e = buffer(m, m->kp, NULL, &m->db2, msg);
         if (e == ERR_OK)
             e = buffer(m, m->bp * m->hp, NULL, &m->hb, msg);
