@@ -11,6 +11,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "ws.h"
+#include "mono.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -55,13 +56,6 @@ struct ws {
     enum err fail; /* why the connection ended (io_failed()), ERR_OK before */
     struct buf err;
 };
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* Replace the error text; a failure to format leaves it empty (the enum
  * err still says what happened). */
@@ -328,7 +322,7 @@ static enum err wait_fd(struct ws *w, int fd, short events, double deadline)
     for (;;) {
         int ms = -1;
         if (deadline >= 0) {
-            double left = deadline - mono_ms();
+            double left = deadline - mono_ms_frac();
             if (left <= 0)
                 return ERR_TIMEDOUT;
             ms = (int)left + 1;
@@ -573,7 +567,7 @@ enum err ws_connect_fd(struct ws *w, int fd, long timeout_ms)
     if (w->fd != -1 || w->ctx != NULL || timeout_ms <= 0)
         return ERR_STATE;
     buf_reset(&w->err);
-    e = handshake(w, fd, mono_ms() + (double)timeout_ms);
+    e = handshake(w, fd, mono_ms_frac() + (double)timeout_ms);
     if (e == ERR_OK)
         e = make_ctx(w);
     if (e != ERR_OK) {
@@ -593,11 +587,11 @@ enum err ws_connect(struct ws *w, long timeout_ms)
     if (w->fd != -1 || w->ctx != NULL || timeout_ms <= 0)
         return ERR_STATE;
     buf_reset(&w->err);
-    double deadline = mono_ms() + (double)timeout_ms;
+    double deadline = mono_ms_frac() + (double)timeout_ms;
     e = tcp_connect(w, deadline, &fd);
     if (e != ERR_OK)
         return e;
-    double left = deadline - mono_ms();
+    double left = deadline - mono_ms_frac();
     e = ws_connect_fd(w, fd, left >= 1 ? (long)left : 1);
     if (e != ERR_OK)
         close(fd);
@@ -655,7 +649,7 @@ static enum err queue_and_flush(struct ws *w, uint8_t opcode, const void *data, 
         return ERR_NOMEM;
     if (rv != 0)
         return ERR_STATE; /* closing: no more messages */
-    return flush(w, mono_ms() + (double)timeout_ms);
+    return flush(w, mono_ms_frac() + (double)timeout_ms);
 }
 
 enum err ws_send_text(struct ws *w, const void *data, size_t len, long timeout_ms)
@@ -684,7 +678,7 @@ static bool pop_message(struct ws *w, struct buf *out, enum err *e)
 
 enum err ws_recv(struct ws *w, struct buf *out, long timeout_ms)
 {
-    double deadline = timeout_ms < 0 ? -1.0 : mono_ms() + (double)timeout_ms;
+    double deadline = timeout_ms < 0 ? -1.0 : mono_ms_frac() + (double)timeout_ms;
     enum err e = ERR_OK;
 
     for (;;) {
@@ -693,7 +687,7 @@ enum err ws_recv(struct ws *w, struct buf *out, long timeout_ms)
         if (w->closed_by_peer) {
             char code[8];
             snprintf(code, sizeof code, "%u", (unsigned)w->close_code);
-            (void)flush(w, mono_ms() + 200.0); /* our close reply, best effort */
+            (void)flush(w, mono_ms_frac() + 200.0); /* our close reply, best effort */
             w->open = false;
             set_err(w, "closed by peer (%s)", code);
             return ERR_IO;
@@ -704,7 +698,7 @@ enum err ws_recv(struct ws *w, struct buf *out, long timeout_ms)
             /* wslay stopped reading: a message over the cap or a bad frame
              * (a masked one, a bad opcode); the close frame it queued, once
              * sent, says which. */
-            (void)flush(w, mono_ms() + 200.0);
+            (void)flush(w, mono_ms_frac() + 200.0);
             w->open = false;
             if (wslay_event_get_status_code_sent(w->ctx) == WSLAY_CODE_MESSAGE_TOO_BIG) {
                 set_err(w, "websocket: a message over %zu bytes", w->max_message_bytes);
@@ -728,7 +722,7 @@ enum err ws_recv(struct ws *w, struct buf *out, long timeout_ms)
                 return e;
             return f;
         }
-        e = flush(w, mono_ms() + 1000.0); /* pongs, a close reply */
+        e = flush(w, mono_ms_frac() + 1000.0); /* pongs, a close reply */
         if (e != ERR_OK && e != ERR_TIMEDOUT)
             return e;
     }
@@ -750,7 +744,7 @@ void ws_free(struct ws *w)
         return;
     if (w->ctx != NULL) {
         if (w->open && wslay_event_queue_close(w->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0) == 0)
-            (void)flush(w, mono_ms() + 200.0); /* best effort: we close anyway */
+            (void)flush(w, mono_ms_frac() + 200.0); /* best effort: we close anyway */
         wslay_event_context_free(w->ctx);
     }
     if (w->fd != -1)

@@ -18,6 +18,7 @@
 #include "eth/key.h"
 #include "eth/tx.h"
 #include "json.h"
+#include "mono.h"
 
 /* deploy.sh's JSON carries two ABIs: about 60 KiB; 16 MiB is ample. */
 #define DEPLOYMENT_MAX   ((size_t)16 << 20)
@@ -461,13 +462,6 @@ static void sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
     }
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 enum err cli_escrow_send(struct cli_escrow *x, const struct key *k, const uint8_t *calldata,

@@ -28,6 +28,7 @@
 
 #include "buf.h"
 #include "ws.h"
+#include "mono.h"
 
 /* Longest subscription id kept: geth and anvil use 0x + 32 hex digits. */
 #define SUB_ID_MAX 128
@@ -46,13 +47,6 @@ struct headsub {
 
 static const char subscribe_req[] =
     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_subscribe\",\"params\":[\"newHeads\"]}";
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void set_why(struct headsub *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_why(struct headsub *h, const char *fmt, ...)
@@ -170,12 +164,12 @@ static enum err session(struct headsub *h, bool *was_live)
         set_why(h, "%s", err_str(e));
         goto out;
     }
-    double deadline = mono_ms() + (double)h->o.connect_timeout_ms;
+    double deadline = mono_ms_frac() + (double)h->o.connect_timeout_ms;
     e = ws_connect(w, h->o.connect_timeout_ms);
     if (e == ERR_OK)
         e = ws_send_text(w, subscribe_req, sizeof subscribe_req - 1, h->o.connect_timeout_ms);
     while (e == ERR_OK && !done) {
-        double left = deadline - mono_ms();
+        double left = deadline - mono_ms_frac();
         e = left >= 1 ? ws_recv(w, &msg, (long)left) : ERR_TIMEDOUT;
         if (e == ERR_OK) {
             e = on_reply(h, buf_cstr(&msg), &done);
@@ -235,10 +229,10 @@ out:
 static bool nap(struct headsub *h, long ms)
 {
     struct pollfd p = {.fd = h->stop_pipe[0], .events = POLLIN};
-    double until = mono_ms() + (double)ms;
+    double until = mono_ms_frac() + (double)ms;
 
     for (;;) {
-        double left = until - mono_ms();
+        double left = until - mono_ms_frac();
         if (left <= 0)
             return false;
         int r = poll(&p, 1, (int)left + 1);
@@ -307,7 +301,7 @@ enum err headsub_start(const struct headsub_opts *opts, struct headsub **out)
         h->o.ping_interval_ms = HEADSUB_DEFAULT_PING_INTERVAL_MS;
     if (h->o.max_message_bytes == 0)
         h->o.max_message_bytes = HEADSUB_DEFAULT_MAX_MESSAGE_BYTES;
-    h->rng = (uint64_t)mono_ms() ^ (uint64_t)(uintptr_t)h;
+    h->rng = (uint64_t)mono_ms_frac() ^ (uint64_t)(uintptr_t)h;
     e = h->o.backoff_base_ms > h->o.backoff_max_ms ? ERR_INVAL : ERR_OK;
     if (e == ERR_OK) {
         /* Check the URL now, so a typo is a start-up error, not a retry

@@ -15,6 +15,7 @@
 #include "gateway.h"
 #include "jobcache.h"
 #include "log.h"
+#include "mono.h"
 
 /* A feed message is one record of docs/PROTOCOL.md: far under 1 MiB. */
 #define FEED_MSG_MAX (1u << 20)
@@ -31,13 +32,6 @@ struct feedmirror {
     struct buf data; /* the payload, NUL-terminated for gateway_broadcast */
     uint64_t mirrored, dropped;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {

@@ -32,6 +32,7 @@
 #include "store.h"
 #include "workq.h"
 #include "validate.h"
+#include "mono.h"
 
 /* Field caps (bytes): generous for humans, small for memory. */
 #define TITLE_MAX       200
@@ -117,13 +118,6 @@ struct req_ctx {
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void ctx_free(struct req_ctx *c)

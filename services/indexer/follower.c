@@ -22,6 +22,7 @@
 #include "hex.h"
 #include "eth/rpc.h"
 #include "log.h"
+#include "mono.h"
 
 /* Recent block hashes kept for finding a fork point. 4096 covers every
  * block of the last hour on a 1 s chain (Scroll makes a block every 3 s);
@@ -735,13 +736,6 @@ enum err follower_step(struct follower *f, bool *idle)
     return ERR_OK;
 }
 
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Sleep until the monotonic time <until_ms>, waking at least every 20 ms to
  * look at *stop (a signal handler sets it; it cannot signal a condition
  * variable). Returns true if stopped. With <wakeable>, follower_wake() ends
@@ -762,7 +756,7 @@ static bool nap_until(struct follower *f, double until_ms, const volatile sig_at
         }
         if (wakeable && f->woken)
             break;
-        double now = mono_ms(), left = until_ms - now;
+        double now = mono_ms_frac(), left = until_ms - now;
         if (left <= 0)
             break;
         double slice = left < 20.0 ? left : 20.0;
@@ -799,7 +793,7 @@ static void log_metrics(const struct follower *f)
 
 enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uint64_t until_block)
 {
-    double last_report = mono_ms();
+    double last_report = mono_ms_frac();
     for (;;) {
         if (stop != NULL && *stop) {
             /* The batch in flight is waited for: its outcome, logged and
@@ -810,12 +804,13 @@ enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uin
             log_metrics(f);
             return ERR_CANCELED;
         }
-        if (f->o.metrics_log_ms > 0 && mono_ms() - last_report >= (double)f->o.metrics_log_ms) {
+        if (f->o.metrics_log_ms > 0 &&
+            mono_ms_frac() - last_report >= (double)f->o.metrics_log_ms) {
             log_metrics(f);
-            last_report = mono_ms();
+            last_report = mono_ms_frac();
         }
         bool idle;
-        double step_at = mono_ms();
+        double step_at = mono_ms_frac();
         enum err rc = follower_step(f, &idle);
         sync_wake_metrics(f);
         if (f->o.on_step != NULL)
@@ -836,7 +831,7 @@ enum err follower_run(struct follower *f, const volatile sig_atomic_t *stop, uin
             f->backoff_ms = cap;
             f->rng = f->rng * 6364136223846793005ULL + 1442695040888963407ULL; /* Knuth MMIX LCG */
             long wait = cap > 0 ? (long)((f->rng >> 33) % (uint64_t)(cap + 1)) : 0;
-            nap_until(f, mono_ms() + (double)wait, stop, false);
+            nap_until(f, mono_ms_frac() + (double)wait, stop, false);
             continue;
         }
         /* The next head poll is one interval after this one began, so a

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "txjournal.h"
+#include "mono.h"
 
 static char *rpc_url, *key_file, *escrow, *jobstore_url, *due_file, *journal_path, *max_fee_gwei,
     *min_tip_gwei, *metrics_listen, *log_level;
@@ -91,13 +92,6 @@ struct app {
     int64_t last_ok_ms;
     int64_t stale_ms; /* /health turns 503 when the last good tick is older */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {

@@ -15,6 +15,7 @@
 #include "eth/rpc.h"
 #include "log.h"
 #include "msg.h"
+#include "mono.h"
 
 struct chainhead {
     struct rpc *rpc; /* the reader thread's own connection */
@@ -26,13 +27,6 @@ struct chainhead {
     struct chainhead_fees fees;
     int poked, stopping;
 };
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* One reading: the newest block and the tip in one HTTP request. */
 static enum err read_head(struct rpc *rpc, struct chainhead_fees *out, struct buf *msg)

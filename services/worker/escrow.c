@@ -16,6 +16,7 @@
 #include "eth/rpc.h"
 #include "eth/tx.h"
 #include "msg.h"
+#include "mono.h"
 
 #define GETJOB_TYPE "(address,uint96,address,uint8,uint32,uint32,uint32,uint32,uint64,bytes32)"
 
@@ -49,13 +50,6 @@ struct escrow {
     int nonce_stale;         /* the count is in doubt: re-read it before the next send */
     struct escrow_sent sent; /* of the last sign_send() that the node accepted */
 };
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void rpc_fail(struct escrow *e, const char *what, struct buf *msg)
 {

@@ -35,6 +35,7 @@
 #include "hex.h"
 #include "services/worker/chainhead.h"
 #include "services/worker/escrow.h"
+#include "mono.h"
 
 /* anvil's first development key (public test key). */
 #define TEST_KEY   "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -274,13 +275,6 @@ static int srv_teardown(void **state)
 }
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void url(char *out, size_t n)
 {
