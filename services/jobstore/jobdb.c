@@ -1694,6 +1694,8 @@ static enum err finish_touched(struct db_conn *c, struct touched_set *s, struct 
         out->items[n].type = t->job.type;
         out->items[n].from = t->before;
         out->items[n].to = t->job.status;
+        out->items[n].job = t->job; /* moved: the row as written above */
+        memset(&t->job, 0, sizeof t->job);
         n++;
     }
     out->n = n;
@@ -1707,8 +1709,12 @@ out:
 
 void jobdb_changes_release(struct jobdb_changes *c)
 {
+    size_t i;
+
     if (!c)
         return;
+    for (i = 0; c->items && i < c->n; i++)
+        jobdb_job_release(&c->items[i].job);
     free(c->items);
     memset(c, 0, sizeof *c);
 }
@@ -2133,7 +2139,10 @@ enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_batch *b, struct
             goto fail;
         out->items = calloc(1, sizeof *out->items);
         out->n_duplicate = b->n_events;
+        out->checkpoint.block_number = cp.number;
         db_checkin(db->pool, c);
+        if (hex_parse(cp.hash, out->checkpoint.block_hash, 32) != ERR_OK)
+            return jobdb_changes_release(out), ERR_DB;
         return out->items ? ERR_OK : ERR_NOMEM;
     }
     if (cp.present) {
@@ -2174,6 +2183,8 @@ enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_batch *b, struct
         e = db_commit(c);
     if (e != ERR_OK)
         goto fail;
+    out->checkpoint.block_number = b->to_block;
+    memcpy(out->checkpoint.block_hash, last->hash, 32);
     touched_release(&set);
     db_checkin(db->pool, c);
     return ERR_OK;
@@ -2312,9 +2323,14 @@ enum err jobdb_rollback(struct jobdb *db, const struct jobdb_block *fork, struct
         if (e != ERR_OK)
             goto fail;
         out->items = calloc(1, sizeof *out->items);
+        out->checkpoint.block_number = cp.number;
         db_checkin(db->pool, c);
+        if (hex_parse(cp.hash, out->checkpoint.block_hash, 32) != ERR_OK)
+            return jobdb_changes_release(out), ERR_DB;
         return out->items ? ERR_OK : ERR_NOMEM;
     }
+    out->checkpoint.block_number = fork->number;
+    memcpy(out->checkpoint.block_hash, fork->hash, 32);
     e = db_exec_stmt(c, &st_rb_jobs, params, &r);
     for (i = 0; e == ERR_OK && i < db_res_rows(r); i++)
         e = touch_add(&set, db_res_text(r, i, 0));

@@ -176,11 +176,22 @@ struct jobdb_list {
     int64_t next_cursor; /* pass as after_id for the next page; 0 = last page */
 };
 
+/* The indexer's checkpoint: the last block applied. */
+struct jobdb_checkpoint {
+    uint64_t block_number;
+    uint8_t block_hash[32];
+};
+
 /* A job whose status an indexer batch or a rollback changed. */
 struct jobdb_change {
     int64_t job_id;
     enum jobdb_type type;
     enum jobdb_status from, to;
+    /* The job's row as the call committed it, every column: what the feed
+     * announces, with no read after the transaction. Owned by the
+     * jobdb_changes; its locks held until the commit, nothing else could
+     * write the row in between. */
+    struct jobdb_job job;
 };
 
 /* The result of jobdb_apply_batch() / jobdb_rollback(); release with
@@ -188,12 +199,14 @@ struct jobdb_change {
 struct jobdb_changes {
     struct jobdb_change *items; /* one per job whose status differs, by job id */
     size_t n;
-    size_t n_applied;   /* events newly recorded */
-    size_t n_duplicate; /* events already recorded, ignored */
-    size_t n_flagged;   /* fundings recorded but not offered (any flag) */
-    size_t n_removed;   /* jobdb_rollback(): events deleted */
+    struct jobdb_checkpoint checkpoint; /* the checkpoint the call left */
+    size_t n_applied;                   /* events newly recorded */
+    size_t n_duplicate;                 /* events already recorded, ignored */
+    size_t n_flagged;                   /* fundings recorded but not offered (any flag) */
+    size_t n_removed;                   /* jobdb_rollback(): events deleted */
 };
 
+/* Free <c>'s items and their jobs; accepts NULL. */
 void jobdb_changes_release(struct jobdb_changes *c);
 
 /* A block as the indexer saw it. */
@@ -211,11 +224,6 @@ struct jobdb_batch {
     size_t n_blocks;
     const struct jobdb_event *events; /* ascending by (block_number, log_index) */
     size_t n_events;
-};
-
-struct jobdb_checkpoint {
-    uint64_t block_number;
-    uint8_t block_hash[32];
 };
 
 /* Keeper actions, as LoomEscrow's dueAction() names them. */
@@ -470,7 +478,8 @@ LOOM_MUST_CHECK enum err jobdb_consume_nonce(struct jobdb *db, const char *addre
  * state, remember the batch's block hashes and move the checkpoint to
  * (to_block, its hash), all in one transaction.
  *   out: receives the jobs whose status changed (from = before the batch,
- *        to = after) and counts; release with jobdb_changes_release().
+ *        to = after, each with its committed row), the checkpoint and
+ *        counts; release with jobdb_changes_release().
  * A batch wholly at or below the checkpoint whose to_block hash matches the
  * stored one is a replay: ERR_OK with no changes.
  * Returns ERR_OK; ERR_INVAL (malformed batch: ranges, order, an event
@@ -489,7 +498,9 @@ LOOM_MUST_CHECK enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_
  * hashes, recompute the jobs they touched from their remaining events, and
  * set the checkpoint to <fork> (the last block both chains share). Progress
  * reported by a worker survives if the same worker still holds the job.
- *   out: receives the jobs whose status changed; release as above.
+ *   out: receives the jobs whose status changed, with their committed rows,
+ *        and the checkpoint (<fork>, or the stored one when nothing was
+ *        above <fork>); release as above.
  * Returns ERR_OK (also when nothing is above <fork>); ERR_INVAL (a block
  * number over INT64_MAX); ERR_NOTFOUND (no checkpoint yet); ERR_STATE (the stored hash of
  * <fork->number> differs from <fork->hash>: that block is not shared); database errors.

@@ -389,50 +389,22 @@ static void auth_nonce(struct jobdb *db, const struct proto_auth_nonce *a, struc
              e == ERR_EXISTS ? "nonce already used (replay)" : NULL);
 }
 
-/* Publish what each status change announces; jobs are re-read after the
- * transaction, so the message carries the committed terms. The jobs are
- * read together (jobdb_get_many(): one statement per batch, not one per
- * job; a catch-up batch opens thousands). */
-static enum err announce(struct jobdb *db, const struct jobdb_changes *ch, int64_t now_at,
-                         struct ops_result *out)
+/* Publish what each status change announces, from the rows the
+ * transaction committed (jobdb_change.job): no read after it. */
+static enum err announce(const struct jobdb_changes *ch, int64_t now_at, struct ops_result *out)
 {
-    struct jobdb_job *rows = NULL;
-    int64_t *ids = NULL;
-    size_t i, n = 0;
+    size_t i;
     enum err e = ERR_OK;
 
     out->changes = ch->n;
-    if (ch->n == 0)
-        return ERR_OK;
-    ids = calloc(ch->n, sizeof *ids);
-    rows = calloc(ch->n, sizeof *rows);
-    if (!ids || !rows) {
-        e = ERR_NOMEM;
-        goto out;
-    }
-    for (i = 0; i < ch->n; i++)
-        if (ch->items[i].to != JOBDB_PENDING)
-            ids[n++] = ch->items[i].job_id; /* ch->items are by job id: ascending */
-    e = jobdb_get_many(db, ids, n, rows);
-    if (e != ERR_OK) {
-        n = 0;
-        goto out;
-    }
-    for (i = 0, n = 0; e == ERR_OK && i < ch->n; i++) {
+    for (i = 0; e == ERR_OK && i < ch->n; i++) {
         struct proto_feed m;
         int publish = 0;
 
-        if (ch->items[i].to == JOBDB_PENDING)
-            continue;
-        e = jobmap_feed_change(&rows[n++], ch->items[i].to, now_at, &m, &publish);
+        e = jobmap_feed_change(&ch->items[i].job, ch->items[i].to, now_at, &m, &publish);
         if (e == ERR_OK && publish)
             e = feed_push(out, &m);
     }
-out:
-    for (i = 0; rows && i < ch->n; i++)
-        jobdb_job_release(&rows[i]);
-    free(rows);
-    free(ids);
     return e;
 }
 
@@ -442,7 +414,6 @@ static void events_apply(struct jobdb *db, const struct proto_events_apply *a, i
     struct jobdb_block *blocks = calloc(a->n_blocks ? a->n_blocks : 1, sizeof *blocks);
     struct jobdb_event *events = calloc(a->n_events ? a->n_events : 1, sizeof *events);
     struct jobdb_changes ch;
-    struct jobdb_checkpoint cp;
     struct jobdb_batch b;
     char what[96];
     enum err e = blocks && events ? ERR_OK : ERR_NOMEM;
@@ -474,14 +445,11 @@ static void events_apply(struct jobdb *db, const struct proto_events_apply *a, i
         goto done;
     }
     out->reply.result.applied.events_applied = (int64_t)ch.n_applied;
-    e = jobdb_get_checkpoint(db, &cp);
-    if (e == ERR_OK) {
-        out->reply.result.applied.checkpoint.number = (int64_t)cp.block_number;
-        memcpy(out->reply.result.applied.checkpoint.hash, cp.block_hash, 32);
-        e = announce(db, &ch, now_at, out);
-    }
+    out->reply.result.applied.checkpoint.number = (int64_t)ch.checkpoint.block_number;
+    memcpy(out->reply.result.applied.checkpoint.hash, ch.checkpoint.block_hash, 32);
+    e = announce(&ch, now_at, out);
     if (e != ERR_OK)
-        fail(out, PROTO_CMD_EVENTS_APPLY, e, what, "applied, but cannot read the result back");
+        fail(out, PROTO_CMD_EVENTS_APPLY, e, what, "applied, but cannot announce the changes");
 done:
     jobdb_changes_release(&ch);
     free(events);
@@ -529,9 +497,10 @@ static void reorg_rollback(struct jobdb *db, const struct proto_reorg_rollback *
     out->reply.result.rollback.events_removed = (int64_t)ch.n_removed;
     out->reply.result.rollback.checkpoint.number = a->to_block;
     memcpy(out->reply.result.rollback.checkpoint.hash, a->block_hash, 32);
-    e = announce(db, &ch, now_at, out);
+    e = announce(&ch, now_at, out);
     if (e != ERR_OK)
-        fail(out, PROTO_CMD_REORG_ROLLBACK, e, what, "rolled back, but cannot read jobs back");
+        fail(out, PROTO_CMD_REORG_ROLLBACK, e, what,
+             "rolled back, but cannot announce the changes");
     jobdb_changes_release(&ch);
 }
 

@@ -423,9 +423,15 @@ int main(void)
     sender[42] = '\0';
     free(res);
 
+    /* LOOM_BENCH_INDEXER_PG_ONLY=1: make the events and stop, for
+     * bench_indexer.sh's PostgreSQL catch-up alone. */
+    const char *pg_only_env = getenv("LOOM_BENCH_INDEXER_PG_ONLY");
+    int pg_only = pg_only_env && strcmp(pg_only_env, "1") == 0;
+
     /* Head following first, on the fresh chain: anvil's blocks slow down
      * a lot once it holds 100,000 jobs (DESIGN.md, "Measured"). */
-    head_latency(c);
+    if (!pg_only)
+        head_latency(c);
 
     /* Make the events: PER_TX creations per transaction, one per block. */
     uint64_t deadline = latest_ts(c) + 7 * 86400;
@@ -455,9 +461,14 @@ int main(void)
     printf("bench_indexer: %llu JobCreated events made in %.1f s (%d per transaction and "
            "block) after the %d of the latency run; escrow at block %llu, chain height %llu; "
            "%ld cores, anvil on the same machine\n",
-           (unsigned long long)n_events, make_ms / 1e3, PER_TX, N_JOBS,
+           (unsigned long long)n_events, make_ms / 1e3, PER_TX, pg_only ? 0 : N_JOBS,
            (unsigned long long)escrow_block, (unsigned long long)head, cores);
 
+    if (pg_only) {
+        rpc_free(c);
+        escrowlog_free(el);
+        return 0;
+    }
     size_t want = (size_t)n_events + N_JOBS;
     /* A first range of 1,000 blocks (the default before spans followed the
      * density) holds every event: anvil builds the whole answer before the

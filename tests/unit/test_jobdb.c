@@ -281,6 +281,56 @@ static struct jobdb_job get(struct jobdb *db, int64_t id)
     return j;
 }
 
+/* Equal strings, or both NULL. */
+static void assert_str_or_null(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
+/* Each change of a successful apply or rollback carries its job's row as
+ * committed, column for column (what the feed announces, with no read
+ * after the transaction), and the checkpoint is the one now stored. */
+static void assert_changes_committed(struct jobdb *db, const struct jobdb_changes *ch)
+{
+    struct jobdb_checkpoint cp;
+    size_t i;
+    int t;
+
+    for (i = 0; i < ch->n; i++) {
+        const struct jobdb_job *m = &ch->items[i].job;
+        struct jobdb_job d = get(db, ch->items[i].job_id);
+        assert_int_equal(m->id, ch->items[i].job_id);
+        assert_int_equal(m->status, ch->items[i].to);
+        assert_int_equal(m->status, d.status);
+        assert_int_equal(m->type, d.type);
+        assert_int_equal(m->progress, d.progress);
+        assert_int_equal(m->created_at_ms, d.created_at_ms);
+        assert_string_equal(m->title, d.title);
+        assert_string_equal(m->chain_job_id, d.chain_job_id);
+        assert_string_equal(m->spec_sha256, d.spec_sha256);
+        assert_int_equal(m->price_usd_cents, d.price_usd_cents);
+        assert_str_or_null(m->worker_address, d.worker_address);
+        assert_str_or_null(m->escrow_wei, d.escrow_wei);
+        assert_str_or_null(m->result_sha256, d.result_sha256);
+        assert_str_or_null(m->funding_flag, d.funding_flag);
+        assert_int_equal(m->deadline_unix, d.deadline_unix);
+        assert_int_equal(m->claim_expires_unix, d.claim_expires_unix);
+        assert_int_equal(m->challenge_ends_unix, d.challenge_ends_unix);
+        assert_int_equal(m->max_runtime_s, d.max_runtime_s);
+        for (t = 0; t < JOBDB_TR__COUNT; t++) {
+            assert_str_or_null(m->tx[t].tx_hash, d.tx[t].tx_hash);
+            assert_int_equal(m->tx[t].at_unix, d.tx[t].at_unix);
+        }
+        jobdb_job_release(&d);
+    }
+    assert_int_equal(jobdb_get_checkpoint(db, &cp), ERR_OK);
+    assert_int_equal(ch->checkpoint.block_number, cp.block_number);
+    assert_memory_equal(ch->checkpoint.block_hash, cp.block_hash, 32);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 struct opener {
@@ -1028,6 +1078,7 @@ static void test_lifecycle(void **state)
     assert_int_equal(ch.items[0].to, JOBDB_OPEN);
     assert_int_equal(ch.items[1].job_id, id2);
     assert_int_equal(ch.items[1].type, JOBDB_TYPE_GRAFICA);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
     j = get(f->db, id1);
     assert_int_equal(j.status, JOBDB_OPEN);
@@ -1046,6 +1097,7 @@ static void test_lifecycle(void **state)
     assert_int_equal(ch.items[2].job_id, id3);
     assert_int_equal(ch.items[2].from, JOBDB_OPEN);
     assert_int_equal(ch.items[2].to, JOBDB_WORKING);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
     j = get(f->db, id1);
     assert_int_equal(j.status, JOBDB_WORKING);
@@ -1091,6 +1143,7 @@ static void test_lifecycle(void **state)
     assert_int_equal(ch.items[0].to, JOBDB_COMPLETED);
     assert_int_equal(ch.items[1].to, JOBDB_DISPUTED);
     assert_int_equal(ch.items[2].to, JOBDB_REFUNDED);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
     j = get(f->db, id1);
     assert_tx(&j.tx[JOBDB_TR_RELEASED], 4, 0);
@@ -1126,6 +1179,7 @@ static void test_lifecycle(void **state)
     assert_int_equal(ch.items[0].job_id, id4);
     assert_int_equal(ch.items[0].from, JOBDB_WORKING);
     assert_int_equal(ch.items[0].to, JOBDB_COMPLETED);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
 }
 
@@ -1155,6 +1209,7 @@ static void test_funding_flags(void **state)
     assert_int_equal(ch.n, 1);
     assert_int_equal(ch.items[0].job_id, id[4]);
     assert_int_equal(ch.items[0].to, JOBDB_OPEN);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
     {
         static const char *const want[] = {"wrong_client", "spec_mismatch", "underfunded",
@@ -1221,6 +1276,7 @@ static void test_batch_twice(void **state)
     assert_int_equal(ch.n, 0);
     assert_int_equal(ch.n_applied, 0);
     assert_int_equal(ch.n_duplicate, 3);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
     after = snapshot(f->db);
     assert_string_equal(before, after);
@@ -1234,6 +1290,7 @@ static void test_batch_twice(void **state)
     assert_int_equal(ch.n, 1);
     assert_int_equal(ch.items[0].from, JOBDB_WORKING);
     assert_int_equal(ch.items[0].to, JOBDB_SUBMITTED);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM chain_events"), 4);
     assert_int_equal(jobdb_get_checkpoint(f->db, &cp), ERR_OK);
@@ -1286,6 +1343,7 @@ static void test_rollback_reapply(void **state)
     assert_int_equal(ch.items[1].job_id, id2);
     assert_int_equal(ch.items[1].from, JOBDB_WORKING);
     assert_int_equal(ch.items[1].to, JOBDB_PENDING);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
     j = get(f->db, id1);
     assert_int_equal(j.status, JOBDB_WORKING);
@@ -1313,6 +1371,7 @@ static void test_rollback_reapply(void **state)
     /* Rolling back to where we are is a no-op. */
     assert_int_equal(jobdb_rollback(f->db, &b[3], &ch), ERR_OK);
     assert_int_equal(ch.n, 0);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
 
     /* Re-apply the same canonical blocks: every row as before. */
@@ -1331,11 +1390,13 @@ static void test_rollback_reapply(void **state)
     assert_int_equal(jobdb_rollback(f->db, &fork, &ch), ERR_STATE);
     assert_int_equal(jobdb_rollback(f->db, &b[4], &ch), ERR_OK);
     assert_int_equal(ch.n, 2);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
     assert_int_equal(apply(f->db, 5, 6, 9, 4, alt, 1, &ch), ERR_OK);
     assert_int_equal(ch.n, 1);
     assert_int_equal(ch.items[0].job_id, id1);
     assert_int_equal(ch.items[0].to, JOBDB_SUBMITTED);
+    assert_changes_committed(f->db, &ch);
     jobdb_changes_release(&ch);
     j = get(f->db, id2);
     assert_int_equal(j.status, JOBDB_OPEN); /* its claim was on the dropped fork */
