@@ -26,6 +26,7 @@
 #include "follower.h"
 #include "imetrics.h"
 #include "jobsink.h"
+#include "heap.h"
 #include "log.h"
 #include "memsink.h"
 #include "proto.h"
@@ -166,6 +167,8 @@ int main(int argc, char **argv)
     if (e == ERR_OK && !help && log_level_parse(log_level, &lvl) != ERR_OK)
         lvl = LOG_LEVEL_INFO;
     log_init("indexer", lvl);
+    if (heap_tune_for_batches() != 0)
+        LOG_WARN("heap.tune_failed", "cause=%s", "mallopt refused a value; glibc defaults stay");
     if (help) {
         cfg_print_help(stdout, "loom-indexer",
                        "mirrors LoomEscrow's events into the job store, exactly once", opts,

@@ -19,6 +19,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "jobdb.h"
+#include "heap.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -152,6 +153,8 @@ int main(int argc, char **argv)
     if (log_level_parse(log_level, &lvl) != ERR_OK)
         lvl = LOG_LEVEL_INFO; /* cfg's choices already restrict it */
     log_init("jobstore", lvl);
+    if (heap_tune_for_batches() != 0)
+        LOG_WARN("heap.tune_failed", "cause=%s", "mallopt refused a value; glibc defaults stay");
     /* A peer that vanishes mid-write must not kill the service. */
     signal(SIGPIPE, SIG_IGN);
 
