@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dec.h"
 #include "hex.h"
 
 /* ---- error path ---------------------------------------------------------- */
@@ -315,8 +316,8 @@ enum err json_add_hex(cJSON *obj, const char *key, const uint8_t *bytes, size_t 
 
 enum err json_add_u256(cJSON *obj, const char *key, const uint8_t be[32])
 {
-    char tmp[JSON_U256_DEC_MAX];
-    json_u256_to_dec(be, tmp);
+    char tmp[DEC_U256_MAX];
+    dec_u256_be(be, tmp);
     return json_add_str(obj, key, tmp);
 }
 
@@ -350,32 +351,6 @@ enum err json_u256_from_dec(const char *s, size_t len, uint8_t out[32])
     }
     memcpy(out, v, 32);
     return ERR_OK;
-}
-
-void json_u256_to_dec(const uint8_t be[32], char out[JSON_U256_DEC_MAX])
-{
-    uint8_t v[32];
-    char rev[JSON_U256_DEC_MAX];
-    size_t n = 0;
-    memcpy(v, be, 32);
-    for (;;) {
-        /* v, rem = divmod(v, 10), most significant byte first. */
-        unsigned rem = 0;
-        bool zero = true;
-        for (int j = 0; j < 32; j++) {
-            unsigned x = rem << 8 | v[j];
-            v[j] = (uint8_t)(x / 10u);
-            rem = x % 10u;
-            if (v[j])
-                zero = false;
-        }
-        rev[n++] = (char)('0' + rem);
-        if (zero)
-            break;
-    }
-    for (size_t i = 0; i < n; i++)
-        out[i] = rev[n - 1 - i];
-    out[n] = '\0';
 }
 
 bool json_utf8_valid(const char *str, size_t len)

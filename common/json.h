@@ -47,9 +47,6 @@ struct cJSON;
 #define JSON_PATH_MAX 192
 #define JSON_MSG_MAX  256
 
-/* Bytes of text for a uint256 in decimal: 78 digits + NUL. */
-#define JSON_U256_DEC_MAX 79
-
 /*
  * Where and why a parse or a typed read failed. Also the path stack that
  * decoders push member names and array indexes onto while they descend.
@@ -207,13 +204,11 @@ LOOM_MUST_CHECK enum err json_get_u256(const struct cJSON *obj, const char *key,
  * json_hex_decode: <s> of <len> bytes must be "0x" + 2n hex digits (any
  *   case). Returns ERR_OK or ERR_INVAL.
  * json_u256_from_dec: <s> of <len> bytes as above. ERR_OK, ERR_INVAL, ERR_RANGE.
- * json_u256_to_dec: writes the decimal text and a NUL into out.
  * json_utf8_valid: true if s[0..len) is well-formed UTF-8 (RFC 3629: no
  *   overlongs, no surrogates, nothing above U+10FFFF) without NUL bytes.
  */
 LOOM_MUST_CHECK enum err json_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
 LOOM_MUST_CHECK enum err json_u256_from_dec(const char *s, size_t len, uint8_t out[32]);
-void json_u256_to_dec(const uint8_t be[32], char out[JSON_U256_DEC_MAX]);
 bool json_utf8_valid(const char *s, size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hex.h"
+#include "dec.h"
 
 typedef unsigned __int128 u128;
 
@@ -119,18 +120,6 @@ enum err u256_divmod(struct u256 a, struct u256 b, struct u256 *quot, struct u25
     return ERR_OK;
 }
 
-/* Divide in place by a small divisor; returns the remainder. */
-static uint64_t divmod_small(struct u256 *a, uint64_t d)
-{
-    u128 rem = 0;
-    for (int i = 3; i >= 0; i--) {
-        u128 cur = rem << 64 | a->w[i];
-        a->w[i] = (uint64_t)(cur / d);
-        rem = cur % d;
-    }
-    return (uint64_t)rem;
-}
-
 enum err u256_to_u64(struct u256 a, uint64_t *out)
 {
     if (a.w[1] | a.w[2] | a.w[3])
@@ -216,14 +205,10 @@ enum err u256_parse(const char *s, struct u256 *out)
 
 void u256_to_dec(struct u256 a, char out[U256_DEC_MAX])
 {
-    char tmp[U256_DEC_MAX];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + divmod_small(&a, 10));
-    } while (!u256_is_zero(a));
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    out[n] = '\0';
+    uint8_t be[32];
+
+    u256_to_be(a, be);
+    dec_u256_be(be, out); /* the one decimal printer (common/dec.h) */
 }
 
 void u256_to_hex(struct u256 a, char out[U256_HEX_MAX])

@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "cmd.h"
+#include "dec.h"
 #include "hex.h"
 #include "job.h"
 #include "proto.h"
@@ -162,8 +163,8 @@ enum err jobback_job_from_proto(struct gw_job *dst, const struct proto_job *src)
         (e = dup_hex(&dst->chain_job_id, src->chain_job_id, 32, true)) != ERR_OK)
         goto out;
     if (src->has_escrow_wei) {
-        char wei[JSON_U256_DEC_MAX];
-        json_u256_to_dec(src->escrow_wei, wei);
+        char wei[DEC_U256_MAX];
+        dec_u256_be(src->escrow_wei, wei);
         if ((e = dup_str(&dst->escrow_wei, wei)) != ERR_OK)
             goto out;
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "dec.h"
 
 #define P(type, idx, field)                                                                        \
     {                                                                                              \
@@ -105,31 +106,6 @@ enum err jobdb_event_signature(enum jobdb_event_kind kind, struct buf *out)
     return e;
 }
 
-void jobdb_u256_to_dec(const uint8_t word[32], char out[JOBDB_WEI_DEC_MAX])
-{
-    uint8_t n[32];
-    char rev[JOBDB_WEI_DEC_MAX];
-    size_t len = 0, i;
-    int nonzero;
-
-    memcpy(n, word, 32);
-    do {
-        /* Long division of the big-endian number by 10. */
-        unsigned rem = 0;
-        nonzero = 0;
-        for (i = 0; i < 32; i++) {
-            unsigned cur = (rem << 8) | n[i];
-            n[i] = (uint8_t)(cur / 10);
-            rem = cur % 10;
-            nonzero |= n[i];
-        }
-        rev[len++] = (char)('0' + rem);
-    } while (nonzero);
-    for (i = 0; i < len; i++)
-        out[i] = rev[len - 1 - i];
-    out[len] = '\0';
-}
-
 /* Width in bits of "uintN", or 0 for another type. */
 static unsigned uint_bits(const char *type)
 {
@@ -195,10 +171,10 @@ static enum err put_field(const struct jobdb_event_param *p, const uint8_t w[32]
         memcpy(ev->ref, w, 32);
         break;
     case JOBDB_F_AMOUNT_WEI:
-        jobdb_u256_to_dec(w, ev->amount_wei);
+        dec_u256_be(w, ev->amount_wei);
         break;
     case JOBDB_F_AMOUNT2_WEI:
-        jobdb_u256_to_dec(w, ev->amount2_wei);
+        dec_u256_be(w, ev->amount2_wei);
         break;
     case JOBDB_F_USD_CENTS:
         ev->price_usd_cents = word_u64(w);

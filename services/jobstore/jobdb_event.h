@@ -136,8 +136,4 @@ LOOM_MUST_CHECK enum err jobdb_event_decode(enum jobdb_event_kind kind, const ui
                                             size_t n_topics, const uint8_t *data, size_t data_len,
                                             struct jobdb_event *out);
 
-/* Write the 32-byte big-endian <word> as decimal into <out> (at least
- * JOBDB_WEI_DEC_MAX bytes). Never fails. */
-void jobdb_u256_to_dec(const uint8_t word[32], char out[JOBDB_WEI_DEC_MAX]);
-
 #endif

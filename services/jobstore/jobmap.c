@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hex.h"
+#include "dec.h"
 #include "eth/keccak.h"
 #include "eth/u256.h"
 
@@ -263,7 +264,7 @@ static const enum jobdb_event_kind event_kinds[PROTO_EV__COUNT] = {
 
 static void wei_dec(const uint8_t be[32], char out[JOBDB_WEI_DEC_MAX])
 {
-    jobdb_u256_to_dec(be, out);
+    dec_u256_be(be, out);
 }
 
 enum err jobmap_event(const struct proto_event *ev, struct jobdb_event *out)

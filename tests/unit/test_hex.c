@@ -11,6 +11,29 @@
 #include "buf.h"
 #include "hex.h"
 
+/* Every byte value: hex_digit, hex_is_digits and hex_decode_digits agree
+ * with the definition (0-9, a-f, A-F; nothing else, NUL and bytes over
+ * 0x7f included). */
+static void test_every_byte(void **state)
+{
+    (void)state;
+    const char *set = "0123456789abcdef";
+    for (int c = -1; c <= 256; c++) {
+        int want = -1;
+        for (int v = 0; v < 16; v++)
+            if (c == set[v] || (v >= 10 && c == set[v] - 'a' + 'A'))
+                want = v;
+        assert_int_equal(hex_digit(c), want);
+        if (c < 0 || c > 255)
+            continue;
+        char two[2] = {(char)c, '7'};
+        uint8_t out = 0xee;
+        assert_int_equal(hex_is_digits(two, 2), want >= 0);
+        assert_int_equal(hex_decode_digits(two, 1, &out), want >= 0 ? ERR_OK : ERR_INVAL);
+        assert_int_equal(out, want >= 0 ? want << 4 | 7 : 0xee);
+    }
+}
+
 static void test_is_digits(void **state)
 {
     (void)state;
@@ -128,6 +151,7 @@ static void test_append_errors_leave_buf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_byte),
         cmocka_unit_test(test_is_digits),
         cmocka_unit_test(test_decode_digits),
         cmocka_unit_test(test_decode_digits_errors_leave_out),

@@ -55,28 +55,6 @@ static void test_signatures(void **state)
     buf_release(&b);
 }
 
-static void test_u256_to_dec(void **state)
-{
-    uint8_t w[32];
-    char out[JOBDB_WEI_DEC_MAX];
-
-    (void)state;
-    memset(w, 0, 32);
-    jobdb_u256_to_dec(w, out);
-    assert_string_equal(out, "0");
-    word_u64(w, 1000000000000000000ULL);
-    jobdb_u256_to_dec(w, out);
-    assert_string_equal(out, "1000000000000000000");
-    memset(w, 0xff, 32); /* 2^256 - 1 */
-    jobdb_u256_to_dec(w, out);
-    assert_string_equal(
-        out, "115792089237316195423570985008687907853269984665640564039457584007913129639935");
-    memset(w, 0, 32);
-    w[15] = 1; /* 2^128 */
-    jobdb_u256_to_dec(w, out);
-    assert_string_equal(out, "340282366920938463463374607431768211456");
-}
-
 static void test_decode_created(void **state)
 {
     uint8_t topics[3][32], data[7 * 32];
@@ -183,7 +161,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signatures),
-        cmocka_unit_test(test_u256_to_dec),
         cmocka_unit_test(test_decode_created),
         cmocka_unit_test(test_decode_others),
     };

@@ -9,6 +9,7 @@
 
 #include <cJSON.h>
 
+#include "dec.h"
 #include "json.h"
 
 #define U256_MAX_DEC                                                                               \
@@ -267,23 +268,23 @@ static void test_u256(void **state)
     (void)state;
     struct rd r;
     uint8_t v[32];
-    char dec[JSON_U256_DEC_MAX];
+    char dec[DEC_U256_MAX];
     rd_init(&r, "{\"max\":\"" U256_MAX_DEC "\",\"zero\":\"0\",\"wei\":\"1000000000000000000\","
                 "\"over\":\"115792089237316195423570985008687907853269984665640564039457584007913"
                 "129639936\",\"lead\":\"01\",\"neg\":\"-1\",\"num\":5,\"empty\":\"\"}");
     assert_int_equal(json_get_u256(r.v, "max", JSON_REQUIRED, v, &r.e), ERR_OK);
     for (int i = 0; i < 32; i++)
         assert_int_equal(v[i], 0xff);
-    json_u256_to_dec(v, dec);
+    dec_u256_be(v, dec);
     assert_string_equal(dec, U256_MAX_DEC);
     assert_int_equal(json_get_u256(r.v, "zero", JSON_REQUIRED, v, &r.e), ERR_OK);
-    json_u256_to_dec(v, dec);
+    dec_u256_be(v, dec);
     assert_string_equal(dec, "0");
     /* 10^18 = 0x0de0b6b3a7640000 */
     assert_int_equal(json_get_u256(r.v, "wei", JSON_REQUIRED, v, &r.e), ERR_OK);
     static const uint8_t eth[8] = {0x0d, 0xe0, 0xb6, 0xb3, 0xa7, 0x64, 0x00, 0x00};
     assert_memory_equal(v + 24, eth, 8);
-    json_u256_to_dec(v, dec);
+    dec_u256_be(v, dec);
     assert_string_equal(dec, "1000000000000000000");
     assert_int_equal(json_get_u256(r.v, "over", JSON_REQUIRED, v, &r.e), ERR_RANGE);
     assert_string_equal(r.e.message, "must be below 2^256");
