@@ -1802,6 +1802,14 @@ static enum err read_cp(struct db_conn *c, struct cp *cp)
     return e;
 }
 
+/* <cp> (present) as the public struct: ERR_OK, or ERR_DB for a stored hash
+ * that is not 32 bytes of hex (the schema's check makes that impossible). */
+static enum err cp_export(const struct cp *cp, struct jobdb_checkpoint *out)
+{
+    out->block_number = cp->number;
+    return hex_parse(cp->hash, out->block_hash, 32) == ERR_OK ? ERR_OK : ERR_DB;
+}
+
 static enum err set_cp(struct db_conn *c, uint64_t number, const char *hash)
 {
     char num[24];
@@ -2139,9 +2147,8 @@ enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_batch *b, struct
             goto fail;
         out->items = calloc(1, sizeof *out->items);
         out->n_duplicate = b->n_events;
-        out->checkpoint.block_number = cp.number;
         db_checkin(db->pool, c);
-        if (hex_parse(cp.hash, out->checkpoint.block_hash, 32) != ERR_OK)
+        if (cp_export(&cp, &out->checkpoint) != ERR_OK)
             return jobdb_changes_release(out), ERR_DB;
         return out->items ? ERR_OK : ERR_NOMEM;
     }
@@ -2323,9 +2330,8 @@ enum err jobdb_rollback(struct jobdb *db, const struct jobdb_block *fork, struct
         if (e != ERR_OK)
             goto fail;
         out->items = calloc(1, sizeof *out->items);
-        out->checkpoint.block_number = cp.number;
         db_checkin(db->pool, c);
-        if (hex_parse(cp.hash, out->checkpoint.block_hash, 32) != ERR_OK)
+        if (cp_export(&cp, &out->checkpoint) != ERR_OK)
             return jobdb_changes_release(out), ERR_DB;
         return out->items ? ERR_OK : ERR_NOMEM;
     }
@@ -2386,8 +2392,7 @@ enum err jobdb_get_checkpoint(struct jobdb *db, struct jobdb_checkpoint *out)
         return e;
     if (!cp.present)
         return ERR_NOTFOUND;
-    out->block_number = cp.number;
-    return hex_parse(cp.hash, out->block_hash, 32) == ERR_OK ? ERR_OK : ERR_DB;
+    return cp_export(&cp, out);
 }
 
 enum err jobdb_block_hash(struct jobdb *db, uint64_t number, uint8_t hash[32])
