@@ -533,62 +533,6 @@ enum err jobdb_get(struct jobdb *db, int64_t id, struct jobdb_job *out)
     return get_one(db, &st_get, key, out);
 }
 
-static const struct db_stmt st_get_many = {
-    "jobdb_get_many", "SELECT " JOB_COLS " FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id", 1};
-
-enum err jobdb_get_many(struct jobdb *db, const int64_t *ids, size_t n, struct jobdb_job *out)
-{
-    struct db_conn *c = NULL;
-    struct db_res *r = NULL;
-    struct buf arr;
-    const char *param;
-    char num[24];
-    size_t i, got = 0;
-    enum err e = ERR_OK;
-
-    memset(out, 0, n * sizeof *out);
-    for (i = 1; i < n; i++)
-        if (ids[i] <= ids[i - 1])
-            return ERR_INVAL;
-    if (n == 0)
-        return ERR_OK;
-    buf_init(&arr, (size_t)64 << 20);
-    e = buf_append_byte(&arr, '{');
-    for (i = 0; e == ERR_OK && i < n; i++) {
-        fmt_i64(num, ids[i]);
-        if (i > 0)
-            e = buf_append_byte(&arr, ',');
-        if (e == ERR_OK)
-            e = buf_append_str(&arr, num);
-    }
-    if (e == ERR_OK)
-        e = buf_append_byte(&arr, '}');
-    param = buf_cstr(&arr);
-    if (e == ERR_OK)
-        e = db_checkout(db->pool, &c);
-    if (e == ERR_OK) {
-        e = db_exec_stmt(c, &st_get_many, &param, &r);
-        db_checkin(db->pool, c);
-    }
-    if (e == ERR_OK && db_res_rows(r) != n)
-        e = ERR_NOTFOUND; /* ids are distinct, so a missing row means a missing job */
-    for (got = 0; e == ERR_OK && got < n; got++) {
-        e = row_to_job(r, got, &out[got]);
-        if (e == ERR_OK && out[got].id != ids[got]) {
-            jobdb_job_release(&out[got]);
-            e = ERR_NOTFOUND;
-        }
-        if (e != ERR_OK)
-            break;
-    }
-    if (e != ERR_OK)
-        for (i = 0; i < got; i++)
-            jobdb_job_release(&out[i]);
-    db_res_free(r);
-    buf_release(&arr);
-    return e;
-}
-
 enum err jobdb_get_by_chain_id(struct jobdb *db, const char *chain_job_id, struct jobdb_job *out)
 {
     char key[HEX32_LEN];

@@ -391,18 +391,6 @@ LOOM_MUST_CHECK enum err jobdb_get_full(struct jobdb *db, int64_t id, struct job
  * and the database errors above. */
 LOOM_MUST_CHECK enum err jobdb_get(struct jobdb *db, int64_t id, struct jobdb_job *out);
 
-/*
- * Read the <n> jobs whose ids are <ids> (ascending, distinct: as
- * jobdb_changes lists them) with one statement, into out[0..n) in the same
- * order (caller releases each with jobdb_job_release(); on error none is
- * left to release). The job store's feed re-reads the jobs a batch changed
- * this way: one round trip instead of one per job.
- * Returns ERR_OK; ERR_INVAL (ids not ascending and distinct); ERR_NOTFOUND
- * (some id has no job); ERR_NOMEM; the database errors above.
- */
-LOOM_MUST_CHECK enum err jobdb_get_many(struct jobdb *db, const int64_t *ids, size_t n,
-                                        struct jobdb_job *out);
-
 /* Read the job with on-chain id <chain_job_id> (hex). Errors as jobdb_get(),
  * plus ERR_INVAL (malformed id). */
 LOOM_MUST_CHECK enum err jobdb_get_by_chain_id(struct jobdb *db, const char *chain_job_id,

@@ -698,58 +698,6 @@ static void test_migration_hex_checks(void **state)
     assert_int_equal(db_drop_schema(jobdb_pool(f->db), schema), ERR_OK);
 }
 
-/* jobdb_get_many: rows in the order of the ids, equal to jobdb_get's;
- * refused when not ascending and distinct; ERR_NOTFOUND for a missing id
- * with nothing left to release; n = 0 reads nothing. */
-static void test_get_many(void **state)
-{
-    struct fx *f = *state;
-    int64_t ids[3], bad[2];
-    struct jobdb_job rows[3], one;
-    char cid[67];
-    int i;
-
-    ids[0] = create_job(f->db, 31, JOBDB_TYPE_IA, CLIENT, "1000");
-    ids[1] = create_job(f->db, 32, JOBDB_TYPE_GRAFICA, CLIENT, NULL);
-    ids[2] = create_job(f->db, 33, JOBDB_TYPE_IA, CLIENT, "3000");
-    assert_true(ids[0] < ids[1] && ids[1] < ids[2]);
-    assert_int_equal(jobdb_get_many(f->db, ids, 3, rows), ERR_OK);
-    for (i = 0; i < 3; i++) {
-        assert_int_equal(jobdb_get(f->db, ids[i], &one), ERR_OK);
-        assert_int_equal(rows[i].id, ids[i]);
-        chain_id_hex((uint8_t)(31 + i), cid);
-        assert_string_equal(rows[i].chain_job_id, cid);
-        assert_string_equal(rows[i].title, one.title);
-        assert_int_equal(rows[i].type, one.type);
-        assert_int_equal(rows[i].status, JOBDB_PENDING);
-        assert_int_equal(rows[i].created_at_ms, one.created_at_ms);
-        jobdb_job_release(&one);
-        jobdb_job_release(&rows[i]);
-    }
-    assert_int_equal(rows[0].id, 0); /* released */
-    assert_int_equal(jobdb_get_many(f->db, ids, 3, rows), ERR_OK);
-    assert_string_equal(rows[0].quote_wei, "1000");
-    assert_null(rows[1].quote_wei);
-    assert_string_equal(rows[2].quote_wei, "3000");
-    for (i = 0; i < 3; i++)
-        jobdb_job_release(&rows[i]);
-    bad[0] = ids[1];
-    bad[1] = ids[0];
-    assert_int_equal(jobdb_get_many(f->db, bad, 2, rows), ERR_INVAL); /* descending */
-    bad[1] = ids[1];
-    assert_int_equal(jobdb_get_many(f->db, bad, 2, rows), ERR_INVAL); /* repeated */
-    bad[0] = ids[2];
-    bad[1] = ids[2] + 1000;
-    assert_int_equal(jobdb_get_many(f->db, bad, 2, rows), ERR_NOTFOUND);
-    assert_null(rows[0].title); /* nothing left to release */
-    bad[0] = ids[0] - 1000;
-    bad[1] = ids[0];
-    assert_int_equal(jobdb_get_many(f->db, bad, 2, rows), ERR_NOTFOUND);
-    assert_null(rows[0].title);
-    assert_null(rows[1].title);
-    assert_int_equal(jobdb_get_many(f->db, ids, 0, rows), ERR_OK);
-}
-
 static void test_create_get(void **state)
 {
     struct fx *f = *state;
@@ -1966,7 +1914,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_hex_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_and_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce, setup, teardown),
