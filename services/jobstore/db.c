@@ -2,7 +2,8 @@
  * db -- connection pool, libpq calls and their error mapping (see db.h).
  *
  * Every query goes through PQexecPrepared or PQexecParams with text
- * parameters; the only PQexec calls carry the constant ROLLBACK. A result is
+ * parameters (a constant COPY ... FROM STDIN too, its rows sent as data by
+ * db_copy_in); the only PQexec calls carry the constant ROLLBACK. A result is
  * handed out as an opaque struct db_res that is really the PGresult, so
  * reading rows costs no copy.
  * SPDX-License-Identifier: MIT
@@ -567,6 +568,76 @@ enum err db_exec(struct db_conn *c, const char *sql, int n_params, const char *c
         return ERR_UNAVAILABLE;
     }
     return check_result(c, PQexecParams(c->pg, sql, n_params, NULL, params, NULL, NULL, 0), out);
+}
+
+enum err db_copy_row(struct buf *b, const char *const *vals, size_t n)
+{
+    enum err e = ERR_OK;
+    size_t k;
+
+    for (k = 0; k < n && e == ERR_OK; k++) {
+        const char *s = vals[k];
+        if (k > 0)
+            e = buf_append_byte(b, '\t');
+        if (e == ERR_OK && s == NULL)
+            e = buf_append(b, "\\N", 2);
+        /* Runs without a character COPY escapes go in whole. */
+        while (e == ERR_OK && s && *s) {
+            size_t run = strcspn(s, "\\\t\n\r");
+            if (run > 0)
+                e = buf_append(b, s, run);
+            s += run;
+            if (e == ERR_OK && *s) {
+                char esc[2] = {'\\', *s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : '\\'};
+                e = buf_append(b, esc, 2);
+                s++;
+            }
+        }
+    }
+    return e == ERR_OK ? buf_append_byte(b, '\n') : e;
+}
+
+/* Bytes per PQputCopyData call: the rows go out in pieces of this size. */
+#define COPY_CHUNK ((size_t)1 << 20)
+
+enum err db_copy_in(struct db_conn *c, const char *sql, const char *data, size_t len)
+{
+    PGresult *r;
+    enum err e = ERR_OK;
+    int sent = 1;
+
+    if (c->broken) {
+        set_error("", "connection lost");
+        return ERR_UNAVAILABLE;
+    }
+    r = PQexecParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0);
+    if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
+        e = check_result(c, r, NULL); /* frees r */
+        if (e == ERR_OK) {
+            set_error("", "not a COPY FROM STDIN");
+            e = ERR_DB;
+        }
+        return e;
+    }
+    PQclear(r);
+    while (len > 0 && sent == 1) {
+        size_t n = len < COPY_CHUNK ? len : COPY_CHUNK;
+        sent = PQputCopyData(c->pg, data, (int)n);
+        data += n;
+        len -= n;
+    }
+    /* On a failed send, end the COPY as failed so the server discards it. */
+    if (PQputCopyEnd(c->pg, sent == 1 ? NULL : "send failed") != 1)
+        sent = -1;
+    r = PQgetResult(c->pg);
+    e = check_result(c, r, NULL);
+    while ((r = PQgetResult(c->pg)) != NULL)
+        PQclear(r);
+    if (e == ERR_OK && sent != 1) {
+        set_error("copy", PQerrorMessage(c->pg));
+        e = PQstatus(c->pg) == CONNECTION_BAD ? (c->broken = 1, ERR_UNAVAILABLE) : ERR_DB;
+    }
+    return e;
 }
 
 size_t db_res_rows(const struct db_res *r)

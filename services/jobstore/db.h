@@ -44,6 +44,8 @@
 
 #include "err.h"
 
+struct buf; /* common/buf.h */
+
 struct db_pool;
 struct db_conn;
 struct db_res;
@@ -171,6 +173,32 @@ LOOM_MUST_CHECK enum err db_exec_multi(struct db_conn *c, const struct db_stmt *
  * bytes each at most for our statements) must fit the socket buffers, since
  * the results of a chunk are read only after the whole chunk is sent. */
 #define DB_PIPELINE_CHUNK 256
+
+/*
+ * COPY rows in: run <sql>, a constant `COPY table (columns) FROM STDIN`
+ * (text format) in the caller, and send <data>, <len> bytes of rows in
+ * COPY's text format: columns separated by a tab, each row ended by a
+ * newline, \N for NULL, a backslash, tab, newline or carriage return in a
+ * value written as \\, \t, \n, \r (PostgreSQL docs, "COPY", File Formats).
+ * The server parses and inserts the rows with its bulk path, without the
+ * per-value array parsing of an INSERT over unnest(). Inside db_begin() the
+ * rows belong to the transaction.
+ * Returns ERR_OK; the errors of db_exec_stmt() (a malformed row or value is
+ * class 22: ERR_INVAL; a duplicate key ERR_EXISTS); ERR_DB when <sql> did
+ * not start a COPY FROM STDIN. After an error the transaction is aborted:
+ * the caller rolls back. Blocks for one round trip plus the sending.
+ */
+LOOM_MUST_CHECK enum err db_copy_in(struct db_conn *c, const char *sql, const char *data,
+                                    size_t len);
+
+/*
+ * Append one row of <n> values to <b> in COPY's text format, as
+ * db_copy_in() takes it: NULL entries become \N, the other values (borrowed,
+ * NUL-terminated) are escaped as above.
+ * Returns ERR_OK; the errors of buf_append() (ERR_NOMEM, ERR_TOOBIG past
+ * the buf's cap), with <b> then holding part of the row: discard it.
+ */
+LOOM_MUST_CHECK enum err db_copy_row(struct buf *b, const char *const *vals, size_t n);
 
 /* Run one constant statement with PQexecParams (no preparation). <sql> must
  * be a literal in the caller; params, out and errors as db_exec_stmt(). */

@@ -471,12 +471,14 @@ LOOM_MUST_CHECK enum err jobdb_consume_nonce(struct jobdb *db, const char *addre
  * A batch wholly at or below the checkpoint whose to_block hash matches the
  * stored one is a replay: ERR_OK with no changes.
  * Returns ERR_OK; ERR_INVAL (malformed batch: ranges, order, an event
- * outside the range or disagreeing with a block hash, bad amounts, to_block
- * missing from blocks); ERR_STATE (a gap after the checkpoint, or the first
+ * outside the range or disagreeing with a block hash, bad amounts, an event
+ * time after 9999-12-31 23:59:59 UTC or a negative deadline or expiry,
+ * to_block missing from blocks); ERR_STATE (a gap after the checkpoint, or the first
  * new block's parent hash differs from the checkpoint's hash: a reorg, roll
  * back first; or a replayed range whose hash differs); database errors
- * (nothing applied). Costs about six round trips plus one per
- * DB_PIPELINE_CHUNK events and per DB_PIPELINE_CHUNK jobs touched.
+ * (nothing applied). Costs about a dozen round trips whatever the batch's
+ * size: one statement per kind of write over all its rows (the events go
+ * in with one COPY).
  */
 LOOM_MUST_CHECK enum err jobdb_apply_batch(struct jobdb *db, const struct jobdb_batch *b,
                                            struct jobdb_changes *out);

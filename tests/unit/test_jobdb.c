@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../common/buf.h"
 #include "../../services/jobstore/db.h"
 #include "../../services/jobstore/jobdb.h"
 #include "../../services/jobstore/jobdb_schema.h"
@@ -362,16 +363,16 @@ static void test_migrations(void **state)
     char *s;
 
     list = jobdb_schema_migrations(&n);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
     /* The fixture applied them; again is a no-op. */
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_OK);
     assert_int_equal(applied, 0);
-    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM schema_migrations"), 3);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM schema_migrations"), 4);
     s = sql1(f->db,
              "SELECT string_agg(version || ':' || name || ':' || length(checksum), ','"
              " ORDER BY version) FROM schema_migrations",
              0, NULL);
-    assert_string_equal(s, "1:init:64,2:job_terms:64,3:hex_checks:64");
+    assert_string_equal(s, "1:init:64,2:job_terms:64,3:hex_checks:64,4:events_key:64");
     free(s);
 
     /* Four starters on one fresh schema at once: one applies, all succeed. */
@@ -410,7 +411,7 @@ static void test_migrations(void **state)
     }
     free(s);
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_OK);
-    free(sql1(f->db, "INSERT INTO schema_migrations VALUES (4, 'future', 'x') RETURNING 1", 0,
+    free(sql1(f->db, "INSERT INTO schema_migrations VALUES (5, 'future', 'x') RETURNING 1", 0,
               NULL));
     assert_int_equal(db_migrate(jobdb_pool(f->db), list, n, &applied), ERR_VERSION);
 }
@@ -450,15 +451,13 @@ static char *pool_sql1(struct db_pool *p, const char *sql)
  * lines, ordered, from pg_constraint. Heap string. */
 static char *check_defs(struct jobdb *db, const char *schema)
 {
-    const char *p[1] = {schema};
-
     return sql1(db,
                 "SELECT string_agg(cl.relname || '.' || co.conname || ': ' ||"
                 " pg_get_constraintdef(co.oid), E'\n' ORDER BY cl.relname, co.conname)"
                 " FROM pg_constraint co JOIN pg_class cl ON cl.oid = co.conrelid"
                 " JOIN pg_namespace n ON n.oid = co.connamespace"
                 " WHERE co.contype = 'c' AND n.nspname = $1",
-                1, p);
+                1, &schema);
 }
 
 #define H64 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -535,6 +534,97 @@ static void refuses_bad_hex(struct db_pool *p, const char *col, int addr)
     refuses_bad_values(p, sql, col, addr);
 }
 
+/* A pool on a new schema, <f->schema> + "_" + <suffix> (its name in
+ * <schema>), that migrations 1..<upto> made. */
+static struct db_pool *migrated_to(struct fx *f, const char *suffix, int upto, char schema[80])
+{
+    const struct db_migration *list;
+    struct db_pool *p = NULL;
+    struct db_config cfg;
+    size_t n;
+    int applied = -1;
+
+    list = jobdb_schema_migrations(&n);
+    assert_int_equal(n, 4);
+    snprintf(schema, 80, "%s_%s", f->schema, suffix);
+    fx_config(&cfg, schema, 1);
+    assert_int_equal(db_pool_new(&cfg, &p), ERR_OK);
+    assert_int_equal(db_migrate(p, list, (size_t)upto, &applied), ERR_OK);
+    assert_int_equal(applied, upto);
+    return p;
+}
+
+/* The indexes of chain_events in <schema>, schema name left out. */
+static char *event_index_defs(struct jobdb *db, const char *schema)
+{
+    return sql1(db,
+                "SELECT string_agg(indexname || ': ' || replace(indexdef, schemaname || '.', ''),"
+                " E'\n' ORDER BY indexname) FROM pg_indexes"
+                " WHERE schemaname = $1 AND tablename = 'chain_events'",
+                1, &schema);
+}
+
+/* Migration 4 on a database that migrations 1-3 made and filled: the key
+ * becomes (block_number, log_index, block_hash), the block_number index
+ * goes, the rows stay, the indexes equal a fresh database's, and an event
+ * held twice by (block hash, log index) is still refused. */
+static void test_migration_events_key(void **state)
+{
+    struct fx *f = *state;
+    const struct db_migration *list;
+    char schema[80];
+    struct db_pool *p = migrated_to(f, "m4", 3, schema);
+    char *s;
+    size_t n;
+    int applied = -1;
+
+    list = jobdb_schema_migrations(&n);
+    s = event_index_defs(f->db, schema);
+    assert_string_equal(s, "chain_events_block: CREATE INDEX chain_events_block ON chain_events"
+                           " USING btree (block_number)\n"
+                           "chain_events_job: CREATE INDEX chain_events_job ON chain_events"
+                           " USING btree (chain_job_id, block_number, log_index)\n"
+                           "chain_events_pkey: CREATE UNIQUE INDEX chain_events_pkey ON"
+                           " chain_events USING btree (block_hash, log_index)");
+    free(s);
+    /* Two blocks, three events. */
+    assert_int_equal(pool_exec(p,
+                               "INSERT INTO chain_events (block_number, block_hash, log_index,"
+                               " tx_hash, block_time, kind) VALUES"
+                               " (5, '0x" H64 "', 0, '0x" H64 "', now(), 'JobCreated'),"
+                               " (5, '0x" H64 "', 1, '0x" H64 "', now(), 'JobCreated'),"
+                               " (6, '0x" A40 "ffffffffffffffffffffffff', 0, '0x" H64
+                               "', now(), 'Withdrawn')",
+                               0, NULL),
+                     ERR_OK);
+
+    assert_int_equal(db_migrate(p, list, n, &applied), ERR_OK);
+    assert_int_equal(applied, 1);
+    s = event_index_defs(f->db, schema);
+    assert_string_equal(s, "chain_events_job: CREATE INDEX chain_events_job ON chain_events"
+                           " USING btree (chain_job_id, block_number, log_index)\n"
+                           "chain_events_pkey: CREATE UNIQUE INDEX chain_events_pkey ON"
+                           " chain_events USING btree (block_number, log_index, block_hash)");
+    {
+        char *fresh = event_index_defs(f->db, f->schema);
+        assert_string_equal(fresh, s);
+        free(fresh);
+    }
+    free(s);
+    s = pool_sql1(p, "SELECT string_agg(block_number || '/' || log_index || '/' || kind, ','"
+                     " ORDER BY block_number, log_index) FROM chain_events");
+    assert_string_equal(s, "5/0/JobCreated,5/1/JobCreated,6/0/Withdrawn");
+    free(s);
+    assert_int_equal(pool_exec(p,
+                               "INSERT INTO chain_events (block_number, block_hash, log_index,"
+                               " tx_hash, block_time, kind) VALUES"
+                               " (5, '0x" H64 "', 1, '0x" H64 "', now(), 'JobClaimed')",
+                               0, NULL),
+                     ERR_EXISTS);
+    db_pool_free(p);
+    assert_int_equal(db_drop_schema(jobdb_pool(f->db), schema), ERR_OK);
+}
+
 /* Migration 3 on a database that migrations 1 and 2 made and filled, and on
  * a fresh one (the fixture's): the same constraints, the rows kept, the
  * same values refused with check_violation (ERR_INVAL), NULL still allowed. */
@@ -542,20 +632,13 @@ static void test_migration_hex_checks(void **state)
 {
     struct fx *f = *state;
     const struct db_migration *list;
-    struct db_pool *p = NULL;
-    struct db_config cfg;
     char schema[80];
+    struct db_pool *p = migrated_to(f, "m3", 2, schema);
     char *fresh, *upgraded, *before;
     size_t n;
     int applied = -1, k;
 
     list = jobdb_schema_migrations(&n);
-    assert_int_equal(n, 3);
-    snprintf(schema, sizeof schema, "%s_m3", f->schema);
-    fx_config(&cfg, schema, 1);
-    assert_int_equal(db_pool_new(&cfg, &p), ERR_OK);
-    assert_int_equal(db_migrate(p, list, 2, &applied), ERR_OK);
-    assert_int_equal(applied, 2);
     /* Migration 1's form; what migration 3 must turn it into: each hex check
      * rewritten under its name, every other constraint as it was. */
     {
@@ -602,10 +685,10 @@ static void test_migration_hex_checks(void **state)
                      ERR_INVAL);
 
     assert_int_equal(db_migrate(p, list, n, &applied), ERR_OK);
-    assert_int_equal(applied, 1);
+    assert_int_equal(applied, 2);
     upgraded = pool_sql1(p, "SELECT string_agg(version || ':' || name, ',' ORDER BY version)"
                             " FROM schema_migrations");
-    assert_string_equal(upgraded, "1:init,2:job_terms,3:hex_checks");
+    assert_string_equal(upgraded, "1:init,2:job_terms,3:hex_checks,4:events_key");
     free(upgraded);
 
     /* The same constraints as a fresh database, names included, and exactly
@@ -1391,10 +1474,29 @@ static void test_bad_batches(void **state)
     b.from_block = 4;
     assert_int_equal(jobdb_apply_batch(f->db, &b, &ch), ERR_INVAL);
     b.from_block = 1;
+    /* Times past 9999-12-31 23:59:59 UTC, or a negative deadline. */
+    evs[0].block_time_unix = INT64_C(253402300800);
+    assert_int_equal(jobdb_apply_batch(f->db, &b, &ch), ERR_INVAL);
+    evs[0].block_time_unix = INT64_C(253402300799);
+    evs[0].deadline_unix = -1;
+    assert_int_equal(jobdb_apply_batch(f->db, &b, &ch), ERR_INVAL);
+    evs[0].deadline_unix = INT64_C(253402300800);
+    assert_int_equal(jobdb_apply_batch(f->db, &b, &ch), ERR_INVAL);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM chain_events"), 0);
+    /* The last second accepted, and the largest uint32 deadline, stored as
+     * those seconds. */
+    evs[0].deadline_unix = INT64_C(4294967295);
     assert_int_equal(jobdb_apply_batch(f->db, &b, &ch), ERR_OK);
     assert_int_equal(ch.n, 1);
     jobdb_changes_release(&ch);
+    {
+        char *s = sql1(f->db,
+                       "SELECT extract(epoch FROM block_time)::bigint || ','"
+                       " || extract(epoch FROM deadline_at)::bigint FROM chain_events",
+                       0, NULL);
+        assert_string_equal(s, "253402300799,4294967295");
+        free(s);
+    }
 }
 
 static void test_due(void **state)
@@ -1821,6 +1923,106 @@ static void test_pool_exhausted(void **state)
     db_pool_free(p);
 }
 
+/* db_copy_row() and db_copy_in(): values with every character COPY's text
+ * format escapes come back as they went in, NULL stays NULL, "" stays "";
+ * a malformed value fails as ERR_INVAL and leaves nothing, a duplicate key
+ * as ERR_EXISTS; a statement that is no COPY FROM STDIN is ERR_DB; the
+ * connection works after each. 3,000 rows of 400 bytes go in two
+ * PQputCopyData pieces. */
+static void test_copy_in(void **state)
+{
+    static const char *const rows[][3] = {
+        {"1", "plain", NULL}, {"2", "tab\there", "new\nline"}, {"3", "back\\slash\\", "cr\rx"},
+        {"4", "\\.", ""},     {"5", "\\N", "tail\\"},
+    };
+    static const char copy_sql[] = "COPY scratch_c (k, a, b) FROM STDIN";
+    struct fx *f = *state;
+    struct db_conn *c = NULL;
+    struct buf b;
+    char *s;
+    size_t i;
+
+    buf_init(&b, (size_t)16 << 20);
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        assert_int_equal(db_copy_row(&b, rows[i], 3), ERR_OK);
+    /* The text format itself (PostgreSQL docs, COPY, "Text Format"). */
+    assert_string_equal(buf_cstr(&b), "1\tplain\t\\N\n"
+                                      "2\ttab\\there\tnew\\nline\n"
+                                      "3\tback\\\\slash\\\\\tcr\\rx\n"
+                                      "4\t\\\\.\t\n"
+                                      "5\t\\\\N\ttail\\\\\n");
+    assert_int_equal(db_checkout(jobdb_pool(f->db), &c), ERR_OK);
+    assert_int_equal(
+        db_exec(c, "CREATE TABLE scratch_c (k int PRIMARY KEY, a text, b text)", 0, NULL, NULL),
+        ERR_OK);
+    assert_int_equal(db_begin(c), ERR_OK);
+    assert_int_equal(db_copy_in(c, copy_sql, buf_cstr(&b), b.len), ERR_OK);
+    assert_int_equal(db_commit(c), ERR_OK);
+    db_checkin(jobdb_pool(f->db), c);
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "%zu", i + 1);
+        const char *p[1] = {k};
+        s = sql1(f->db, "SELECT a || '|' || coalesce(b, '<null>') FROM scratch_c WHERE k = $1::int",
+                 1, p);
+        char want[64];
+        snprintf(want, sizeof want, "%s|%s", rows[i][1], rows[i][2] ? rows[i][2] : "<null>");
+        assert_string_equal(s, want);
+        free(s);
+    }
+
+    /* 3,000 rows; then 3,000 new ones with a bad integer in a last row,
+     * and a duplicate key: nothing of either failed COPY stays. */
+    buf_reset(&b);
+    {
+        char wide[401];
+        memset(wide, 'w', 400);
+        wide[400] = '\0';
+        for (i = 0; i < 3000; i++) {
+            char k[16];
+            const char *row[3] = {k, wide, NULL};
+            snprintf(k, sizeof k, "%zu", 100 + i);
+            assert_int_equal(db_copy_row(&b, row, 3), ERR_OK);
+        }
+    }
+    assert_true(b.len > ((size_t)1 << 20)); /* more than one piece */
+    assert_int_equal(db_checkout(jobdb_pool(f->db), &c), ERR_OK);
+    assert_int_equal(db_begin(c), ERR_OK);
+    assert_int_equal(db_copy_in(c, copy_sql, buf_cstr(&b), b.len), ERR_OK);
+    assert_int_equal(db_commit(c), ERR_OK);
+    buf_reset(&b);
+    for (i = 0; i < 3000; i++) {
+        char k[16];
+        const char *row[3] = {k, "new", NULL};
+        snprintf(k, sizeof k, "%zu", 10000 + i);
+        assert_int_equal(db_copy_row(&b, row, 3), ERR_OK);
+    }
+    {
+        static const char *const bad[3] = {"12x", "a", "b"};
+        assert_int_equal(db_copy_row(&b, bad, 3), ERR_OK);
+    }
+    assert_int_equal(db_begin(c), ERR_OK);
+    assert_int_equal(db_copy_in(c, copy_sql, buf_cstr(&b), b.len), ERR_INVAL);
+    db_rollback(c);
+    {
+        static const char *const dup[3] = {"1", "again", NULL};
+        buf_reset(&b);
+        assert_int_equal(db_copy_row(&b, dup, 3), ERR_OK);
+    }
+    assert_int_equal(db_begin(c), ERR_OK);
+    assert_int_equal(db_copy_in(c, copy_sql, buf_cstr(&b), b.len), ERR_EXISTS);
+    db_rollback(c);
+    assert_int_equal(db_copy_in(c, "SELECT 1", "", 0), ERR_DB);
+    assert_int_equal(db_exec(c, "SELECT 1", 0, NULL, NULL), ERR_OK);
+    db_checkin(jobdb_pool(f->db), c);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM scratch_c"), 3005);
+    assert_int_equal(sql_int(f->db, "SELECT sum(length(a)) FROM scratch_c WHERE k >= 100"),
+                     3000 * 400);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM scratch_c WHERE a IN ('again', 'new')"),
+                     0);
+    buf_release(&b);
+}
+
 static void test_exec_batch(void **state)
 {
     static const struct db_stmt ins = {
@@ -1913,6 +2115,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_hex_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_events_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_and_result, setup, teardown),
@@ -1927,6 +2130,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_killed_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_exhausted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_batch_fails_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_batch_unavailable, setup, teardown),
