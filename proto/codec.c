@@ -113,16 +113,37 @@ static enum err decode_field(const cJSON *obj, const struct proto__field *f, voi
     return rc;
 }
 
+/* The field of <t> named <key>, or t->n_fields. Members usually come in
+ * the table's order (our encoder writes them so), so field <hint> is tried
+ * first: one comparison per member instead of a scan. */
+static size_t field_index(const struct proto__type *t, const char *key, size_t hint)
+{
+    if (hint < t->n_fields && strcmp(key, t->fields[hint].key) == 0)
+        return hint;
+    for (size_t i = 0; i < t->n_fields; i++)
+        if (strcmp(key, t->fields[i].key) == 0)
+            return i;
+    return t->n_fields;
+}
+
 enum err proto__decode(const cJSON *obj, const struct proto__type *t, void *base, bool allow_v,
                        struct json_err *e)
 {
+    const cJSON *member[PROTO__FIELDS_MAX] = {NULL};
+    size_t next = 0;
     enum err rc;
-    /* Unknown members first: a misspelt optional member must not pass. */
+
+    LOOM_ASSERT(t->n_fields <= PROTO__FIELDS_MAX);
+    /* One pass over the members: each found field's first occurrence (as
+     * a lookup by key would find it), and unknown members refused before
+     * anything is decoded: a misspelt optional member must not pass. */
     for (const cJSON *c = obj->child; c; c = c->next) {
-        bool known = allow_v && strcmp(c->string, "v") == 0;
-        for (size_t i = 0; i < t->n_fields && !known; i++)
-            known = strcmp(c->string, t->fields[i].key) == 0;
-        if (!known) {
+        size_t i = field_index(t, c->string, next);
+        if (i < t->n_fields) {
+            if (member[i] == NULL)
+                member[i] = c;
+            next = i + 1;
+        } else if (!(allow_v && strcmp(c->string, "v") == 0)) {
             char key[48];
             size_t n = strlen(c->string);
             /* Path text is ours; cap an attacker's key before quoting it. */
@@ -132,7 +153,14 @@ enum err proto__decode(const cJSON *obj, const struct proto__type *t, void *base
         }
     }
     for (size_t i = 0; i < t->n_fields; i++) {
-        rc = decode_field(obj, &t->fields[i], base, e);
+        /* A view of <obj> that starts at the field's member (or holds none):
+         * the typed readers below look the key up in it and find it at once,
+         * the same member a lookup in <obj> would return. */
+        cJSON view;
+        memset(&view, 0, sizeof view);
+        view.type = cJSON_Object;
+        view.child = (cJSON *)member[i]; /* only read */
+        rc = decode_field(&view, &t->fields[i], base, e);
         if (rc != ERR_OK)
             return rc;
     }

@@ -50,6 +50,10 @@ struct proto__field {
     size_t count_off;              /* PK_ARR */
 };
 
+/* Most fields in one type (proto__decode() keeps a pointer per field on
+ * the stack); test_proto checks every type against it. */
+#define PROTO__FIELDS_MAX 64
+
 struct proto__type {
     const char *name; /* as docs/PROTOCOL.md heads its member table */
     size_t size;      /* sizeof the struct */

@@ -12,6 +12,7 @@
 #include <cJSON.h>
 
 #include "cmd.h"
+#include "codec.h"
 #include "feed.h"
 #include "job.h"
 #include "proto.h"
@@ -945,8 +946,10 @@ static void test_registry(void **state)
     assert_int_equal(proto_kind_find("reply:error"), (int)proto_kind_count() - 1);
     assert_int_equal(proto_kind_find("nope"), -1);
     assert_null(proto_kind_name(proto_kind_count()));
-    /* Type names are unique and every type has its keys. */
+    /* Type names are unique and every type has its keys, no more than the
+     * decoder keeps on its stack. */
     for (size_t i = 0; i < proto_type_count(); i++) {
+        assert_true(proto_type_field_count(i) <= PROTO__FIELDS_MAX);
         for (size_t k = i + 1; k < proto_type_count(); k++)
             assert_string_not_equal(proto_type_name(i), proto_type_name(k));
         for (size_t f = 0; f < proto_type_field_count(i); f++)
@@ -979,10 +982,53 @@ static void test_registry(void **state)
     assert_int_equal(proto_kind_roundtrip(999, GET, strlen(GET), NULL, &stable, NULL), ERR_INVAL);
 }
 
+/* Members in any order decode the same as in the table's order (the
+ * decoder tries the next field first and falls back to a scan); an unknown
+ * member among them still fails by name. */
+static void test_member_order(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{\"v\":1,\"cmd\":\"job.list\",\"args\":{\"status\":\"OPEN\",\"worker\":\"" WORKER
+        "\",\"limit\":200}}",
+        "{\"args\":{\"limit\":200,\"worker\":\"" WORKER
+        "\",\"status\":\"OPEN\"},\"cmd\":\"job.list\","
+        "\"v\":1}",
+        "{\"cmd\":\"job.list\",\"v\":1,\"args\":{\"worker\":\"" WORKER
+        "\",\"limit\":200,\"status\":\"OPEN\"}}",
+    };
+    uint8_t worker[20];
+    hex(WORKER, worker, 20);
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        struct proto_request r;
+        struct json_err e;
+        json_err_init(&e);
+        assert_int_equal(proto_request_decode(texts[k], strlen(texts[k]), &r, &e), ERR_OK);
+        assert_int_equal(r.cmd, PROTO_CMD_JOB_LIST);
+        assert_true(r.args.job_list.has_status);
+        assert_int_equal(r.args.job_list.status, PROTO_STATUS_OPEN);
+        assert_true(r.args.job_list.has_worker);
+        assert_memory_equal(r.args.job_list.worker, worker, 20);
+        assert_true(r.args.job_list.has_limit);
+        assert_int_equal(r.args.job_list.limit, 200);
+        assert_false(r.args.job_list.has_client);
+        proto_request_release(&r);
+    }
+    static const char bad[] = "{\"args\":{\"limit\":200,\"wrker\":\"" WORKER
+                              "\",\"status\":\"OPEN\"},\"cmd\":\"job.list\",\"v\":1}";
+    struct proto_request r;
+    struct json_err e;
+    json_err_init(&e);
+    assert_int_equal(proto_request_decode(bad, strlen(bad), &r, &e), ERR_INVAL);
+    assert_string_equal(e.path, "args.wrker");
+    assert_string_equal(e.message, "unknown field");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_roundtrip_and_exact),
+        cmocka_unit_test(test_member_order),
         cmocka_unit_test(test_job_files),
         cmocka_unit_test(test_feed_roundtrip_and_exact),
         cmocka_unit_test(test_request_roundtrips),
