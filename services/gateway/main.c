@@ -150,6 +150,28 @@ static int load_key(const char *path, unsigned char *key, size_t *len)
     return 0;
 }
 
+/*
+ * The event loop, with libevent's epoll change list: the interest changes
+ * of one loop pass (evhttp enables and disables reading and writing on each
+ * connection per request) are merged into at most one epoll_ctl per
+ * descriptor, applied just before epoll_wait, instead of one syscall per
+ * change (libevent event.h, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST). Its one
+ * caveat, descriptors cloned with dup() in the loop, does not arise here:
+ * the loop watches evhttp's sockets and the bus sockets' own descriptors,
+ * none of them dup()ed. Falls back to a plain base.
+ */
+static struct event_base *new_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base = NULL;
+
+    if (cfg != NULL && event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+        base = event_base_new_with_config(cfg);
+    if (cfg != NULL)
+        event_config_free(cfg);
+    return base != NULL ? base : event_base_new();
+}
+
 int main(int argc, char **argv)
 {
     int help = 0, rc = EX_SOFTWARE, started = 0;
@@ -213,7 +235,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "loom-gateway: no randomness for the session key\n");
         goto out;
     }
-    if (evthread_use_pthreads() == -1 || (base = event_base_new()) == NULL) {
+    if (evthread_use_pthreads() == -1 || (base = new_base()) == NULL) {
         fprintf(stderr, "loom-gateway: cannot create the event loop\n");
         goto out;
     }
