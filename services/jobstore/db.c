@@ -626,16 +626,28 @@ enum err db_copy_in(struct db_conn *c, const char *sql, const char *data, size_t
         data += n;
         len -= n;
     }
-    /* On a failed send, end the COPY as failed so the server discards it. */
-    if (PQputCopyEnd(c->pg, sent == 1 ? NULL : "send failed") != 1)
-        sent = -1;
+    /* On a failed send, end the COPY as failed so the server discards it.
+     * If even the end cannot be sent, libpq may still be in COPY state:
+     * the connection is given up (reset at check-in), not read further. */
+    if (PQputCopyEnd(c->pg, sent == 1 ? NULL : "send failed") != 1) {
+        set_error("copy", PQerrorMessage(c->pg));
+        c->broken = 1;
+        return ERR_UNAVAILABLE;
+    }
     r = PQgetResult(c->pg);
     e = check_result(c, r, NULL);
-    while ((r = PQgetResult(c->pg)) != NULL)
+    while ((r = PQgetResult(c->pg)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
         PQclear(r);
-    if (e == ERR_OK && sent != 1) {
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+            c->broken = 1; /* still copying: would answer this for ever */
+            break;
+        }
+    }
+    if (e == ERR_OK && (sent != 1 || c->broken)) {
         set_error("copy", PQerrorMessage(c->pg));
-        e = PQstatus(c->pg) == CONNECTION_BAD ? (c->broken = 1, ERR_UNAVAILABLE) : ERR_DB;
+        c->broken = c->broken || PQstatus(c->pg) == CONNECTION_BAD;
+        e = c->broken ? ERR_UNAVAILABLE : ERR_DB;
     }
     return e;
 }

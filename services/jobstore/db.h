@@ -185,7 +185,9 @@ LOOM_MUST_CHECK enum err db_exec_multi(struct db_conn *c, const struct db_stmt *
  * rows belong to the transaction.
  * Returns ERR_OK; the errors of db_exec_stmt() (a malformed row or value is
  * class 22: ERR_INVAL; a duplicate key ERR_EXISTS); ERR_DB when <sql> did
- * not start a COPY FROM STDIN. After an error the transaction is aborted:
+ * not start a COPY FROM STDIN; ERR_UNAVAILABLE when the rows or their end
+ * could not be sent (the connection is then given up and reset at
+ * check-in). After an error the transaction is aborted:
  * the caller rolls back. Blocks for one round trip plus the sending.
  */
 LOOM_MUST_CHECK enum err db_copy_in(struct db_conn *c, const char *sql, const char *data,

@@ -1973,9 +1973,9 @@ static long event_at(const struct jobdb_batch *b, uint64_t number, uint32_t log_
 
 /* Record the batch's new events, folded into their jobs in chain order and
  * flagged when not offered, and store the block hashes. Which events are
- * new is asked first (by the batch's block hashes), so each new event is
- * written once, with its flag, by one INSERT over column arrays: no
- * per-event statement, and no join or UPDATE whose plan depends on how
+ * new is asked first (by the batch's blocks), so each new event is
+ * written once, with its flag, by one COPY: no per-event statement, and
+ * no join or UPDATE whose plan depends on how
  * fresh the table's statistics are (a fast-growing chain_events made
  * such plans quadratic during catch-up). The chain lock (st_chain_lock)
  * keeps another applier from adding events in between. */

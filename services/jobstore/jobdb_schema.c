@@ -86,7 +86,8 @@ static const char *const v1_init[] = {
     " PRIMARY KEY (job_id, name))",
 
     /* The event log: every escrow event applied, exactly once per
-     * (block_hash, log_index). Job state is a fold over it, so a rollback
+     * (block_hash, log_index) (keyed by block number first since migration
+     * 4). Job state is a fold over it, so a rollback
      * deletes the events above the fork and recomputes the jobs they touched. */
     "CREATE TABLE chain_events ("
     " block_number bigint NOT NULL CHECK (block_number >= 0),"
@@ -234,17 +235,21 @@ static const char *const v3_hex_checks[] = {
  * (block_number, log_index, block_hash), which serves both, and the
  * separate block_number index goes: about 100,000 WAL records and 10% of
  * the event INSERT's time less per 100,000 events (docs/indexer.md,
- * "Session of 2026-11-30 (evening)"). It still says what migration 1 said:
- * a block hash names one block, so one block number, and the events it
- * holds are unique per (block hash, log index) under either key; the job
- * store asks which events it holds by (block range, block hashes) and
- * compares all three (jobdb.c, st_event_held). On an existing database
+ * "Session of 2026-11-30 (evening)"). For chain data it says what
+ * migration 1 said: a block hash names one block (the hash commits to the
+ * header, number included), so events unique per (block number, log index,
+ * block hash) are unique per (block hash, log index). The database no
+ * longer refuses by itself the same (hash, log index) under two numbers,
+ * which no node can serve; the job store takes batches only from the
+ * indexer, checks each event's hash against its batch's block of that
+ * number, asks which events it holds by (block range, block hashes) and
+ * compares all three (jobdb.c, check_batch, st_event_held). On an existing database
  * the ALTER TABLE builds the new index under an exclusive lock on
  * chain_events until the migration commits (docs/operators.md). */
 static const char *const v4_events_key[] = {
     "ALTER TABLE chain_events DROP CONSTRAINT chain_events_pkey,"
     " ADD CONSTRAINT chain_events_pkey PRIMARY KEY (block_number, log_index, block_hash)",
-    "DROP INDEX chain_events_block",
+    "DROP INDEX IF EXISTS chain_events_block",
 };
 
 static const struct db_migration migrations[] = {

@@ -1927,8 +1927,8 @@ static void test_pool_exhausted(void **state)
  * format escapes come back as they went in, NULL stays NULL, "" stays "";
  * a malformed value fails as ERR_INVAL and leaves nothing, a duplicate key
  * as ERR_EXISTS; a statement that is no COPY FROM STDIN is ERR_DB; the
- * connection works after each. 3,000 rows of 400 bytes go in two
- * PQputCopyData pieces. */
+ * connection works after each; a dead connection is ERR_UNAVAILABLE.
+ * 3,000 rows of 400 bytes go in two PQputCopyData pieces. */
 static void test_copy_in(void **state)
 {
     static const char *const rows[][3] = {
@@ -2020,6 +2020,23 @@ static void test_copy_in(void **state)
                      3000 * 400);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM scratch_c WHERE a IN ('again', 'new')"),
                      0);
+
+    /* A connection whose server process is gone: ERR_UNAVAILABLE, and the
+     * pool's next connection copies. */
+    {
+        static const char *const row[3] = {"7", "after", NULL};
+        struct jobdb *one = open_killed(f);
+        buf_reset(&b);
+        assert_int_equal(db_copy_row(&b, row, 3), ERR_OK);
+        assert_int_equal(db_checkout(jobdb_pool(one), &c), ERR_OK);
+        assert_int_equal(db_copy_in(c, copy_sql, buf_cstr(&b), b.len), ERR_UNAVAILABLE);
+        db_checkin(jobdb_pool(one), c);
+        assert_int_equal(db_checkout(jobdb_pool(one), &c), ERR_OK);
+        assert_int_equal(db_copy_in(c, copy_sql, buf_cstr(&b), b.len), ERR_OK);
+        db_checkin(jobdb_pool(one), c);
+        jobdb_close(one);
+    }
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM scratch_c WHERE a = 'after'"), 1);
     buf_release(&b);
 }
 
