@@ -1697,7 +1697,7 @@ static const struct db_stmt st_block_prune = {
 /* Records a batch's new events, one row each in event_params()'s order,
  * then the flag (NULL when offered), with COPY (db_copy_in): PostgreSQL's
  * bulk path fills heap pages many rows at a time, with no array literal to
- * parse per column, and took 30-50% less time than the INSERT over
+ * parse per column, and took 25-50% less time than the INSERT over
  * unnest() it replaced (docs/indexer.md, "Session of 2026-11-30
  * (evening)"). Only events that st_event_held did not find are sent, under
  * st_chain_lock, so none can conflict; should one all the same (a bug),
