@@ -1854,8 +1854,9 @@ static void event_text(const struct jobdb_event *ev, struct evt *t)
 /* Room for fmt_utc()'s text: 25 bytes in range, 75 for any struct tm. */
 #define UTC_LEN 76
 
-/* <unix> (0..EVENT_TIME_MAX_UNIX, check_batch()) as a timestamptz literal
- * in UTC, "YYYY-MM-DD HH:MM:SS+00". */
+/* <unix> (0..EVENT_TIME_MAX_UNIX, check_batch(): only times an event's
+ * kind carries are formatted) as a timestamptz literal in UTC,
+ * "YYYY-MM-DD HH:MM:SS+00". */
 static void fmt_utc(char out[UTC_LEN], int64_t unix_s)
 {
     time_t t = (time_t)unix_s;
@@ -1885,8 +1886,10 @@ static void event_params(const struct jobdb_event *ev, const struct evt *t, stru
     hex_of(ev->to, 20, ep->to);
     hex_of(ev->ref, 32, ep->ref);
     fmt_i64(ep->cents, t->usd_cents);
-    fmt_utc(ep->deadline, ev->deadline_unix);
-    fmt_utc(ep->expires, ev->expires_unix);
+    if (HAS(DEADLINE))
+        fmt_utc(ep->deadline, ev->deadline_unix);
+    if (HAS(EXPIRES))
+        fmt_utc(ep->expires, ev->expires_unix);
     snprintf(ep->runtime, sizeof ep->runtime, "%" PRIu32, ev->max_runtime_s);
     snprintf(ep->window, sizeof ep->window, "%" PRIu32, ev->window_s);
     ep->p[0] = ep->num;
