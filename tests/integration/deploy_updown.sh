@@ -40,10 +40,12 @@ check() { # NAME COMMAND...
 }
 
 # 1. A port in use is refused, and nothing is started or created.
-busy=$(free_port 127.0.0.1)
-python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(120)' "$busy" &
+# The holder binds port 0 and says which port it got: choosing a free port
+# first and binding it after raced with other tests' outgoing connections.
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); open(sys.argv[1],"w").write("%d\n" % s.getsockname()[1]); time.sleep(120)' "$tmp/busy.tmp" &
 bg+=($!)
-for _ in $(seq 1 50); do port_is_free 127.0.0.1 "$busy" || break; sleep 0.1; done
+for _ in $(seq 1 100); do [ -s "$tmp/busy.tmp" ] && break; sleep 0.05; done
+busy=$(cat "$tmp/busy.tmp" 2>/dev/null)
 out=$(LOOM_UP_ANVIL_PORT=$busy deploy/up.sh 2>&1); rc=$?
 check "port in use: exit 69" [ "$rc" = 69 ]
 check "port in use: says which" grep -q "port $busy (anvil JSON-RPC, LOOM_UP_ANVIL_PORT) on 127.0.0.1 is in use" <<<"$out"
