@@ -29,7 +29,7 @@
 static char *database_url, *db_schema, *rep_addr, *pub_addr, *metrics_host, *log_level;
 static long long pool_size, worker_threads, max_in_flight, metrics_port, statement_timeout_ms,
     checkout_timeout_ms, connect_timeout_s, db_wait_s, health_interval_ms, create_batch_max,
-    create_batches;
+    create_batches, create_overlap_ms;
 
 static const struct cfg_opt opts[] = {
     {"database_url", CFG_STR, "postgresql://localhost/loom", 0, 0, NULL,
@@ -64,6 +64,10 @@ static const struct cfg_opt opts[] = {
     {"create_batches", CFG_INT, "2", 1, 64, NULL,
      "job.create batches written at once; requests arriving meanwhile form the next",
      &create_batches},
+    {"create_overlap_ms", CFG_INT, "50", 0, 600000, NULL,
+     "a further job.create batch starts only once the running one has taken this long, ms"
+     " (or a full batch waits; 0: at once)",
+     &create_overlap_ms},
     {"health_interval_ms", CFG_INT, "1000", 50, 600000, NULL,
      "database probe period behind /health, ms", &health_interval_ms},
     {"log_level", CFG_STR, "info", 0, 0, "debug|info|warn|error", "minimum log level", &log_level},
@@ -180,6 +184,7 @@ int main(int argc, char **argv)
     sc.health_interval_ms = (int)health_interval_ms;
     sc.create_batch_max = (unsigned)create_batch_max;
     sc.create_batches = (unsigned)create_batches;
+    sc.create_overlap_ms = (unsigned)create_overlap_ms;
     e = server_new(app.base, db, m, &sc, &app.server);
     if (e != ERR_OK) {
         LOG_ERROR("jobstore.start_failed", "rep_addr=%s pub_addr=%s error=%s", rep_addr, pub_addr,

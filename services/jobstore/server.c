@@ -60,13 +60,16 @@ struct server {
     uint64_t malformed_seen;
     /* job.create requests waiting for a batch, oldest first */
     struct request *create_head, **create_tail;
-    unsigned batches_running; /* create batches on the work queue */
-    int closing;              /* server_free(): the work queue takes no more */
+    size_t creates_waiting;       /* length of that queue */
+    unsigned batches_running;     /* create batches on the work queue */
+    struct create_batch *running; /* those batches, youngest first */
+    struct event *overlap_ev;     /* starts a held-back batch once overdue */
+    int closing;                  /* server_free(): the work queue takes no more */
     /* metrics */
     struct metrics_family *requests, *durations;
     struct metrics_series *durations_by_cmd[PROTO_CMD__COUNT];
     struct metrics_series *in_flight_g, *db_up_g, *pool_idle_g, *pool_busy_g, *feed_errors,
-        *malformed, *batch_sizes;
+        *malformed, *batch_sizes, *batch_overlaps;
 };
 
 /* One request's context: everything it owns, freed together. */
@@ -83,6 +86,8 @@ struct request {
 /* One group of job.create requests on the work queue. */
 struct create_batch {
     struct server *s;
+    struct create_batch *next;  /* in the server's running list */
+    struct timespec started_at; /* when it went to the work queue */
     size_t n;
     struct request *reqs[]; /* n entries */
 };
@@ -283,13 +288,47 @@ static void batch_work(void *arg)
 
 static void kick_creates(struct server *s);
 
+static void on_overlap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    kick_creates(arg);
+}
+
+/* May a further batch start while <s->batches_running> (> 0) are being
+ * written? Yes once the youngest of them has run create_overlap_ms (it is
+ * slow: a lock wait, a long commit), or when a full batch is waiting (one
+ * batch at a time cannot keep up); otherwise the timer is armed for the
+ * moment it becomes overdue. While closing, always: the queue must drain. */
+static int may_overlap(struct server *s)
+{
+    struct timeval tv;
+    double left_s;
+
+    if (s->closing || s->cfg.create_overlap_ms == 0 ||
+        s->creates_waiting >= s->cfg.create_batch_max)
+        return 1;
+    left_s = (double)s->cfg.create_overlap_ms / 1000 - since(&s->running->started_at);
+    if (left_s <= 0)
+        return 1;
+    if (s->overlap_ev && !evtimer_pending(s->overlap_ev, NULL)) {
+        tv.tv_sec = (time_t)left_s;
+        tv.tv_usec = (suseconds_t)((left_s - (double)tv.tv_sec) * 1e6) + 1;
+        if (evtimer_add(s->overlap_ev, &tv) == -1)
+            return 1; /* no timer: do not hold the requests back */
+    }
+    return 0;
+}
+
 /* Loop thread: answer every request of the batch as done() answers one. */
 static void batch_done(void *arg, enum err status)
 {
-    struct create_batch *b = arg;
+    struct create_batch *b = arg, **p;
     struct server *s = b->s;
     size_t i;
 
+    for (p = &s->running; *p != b; p = &(*p)->next)
+        ;
+    *p = b->next;
     s->batches_running--;
     for (i = 0; i < b->n; i++)
         done(b->reqs[i], status);
@@ -298,9 +337,12 @@ static void batch_done(void *arg, enum err status)
 }
 
 /* Start batches while fewer than create_batches run: each takes every
- * waiting job.create, up to create_batch_max. No timer: a lone request
- * goes out at once, and requests wait only while earlier batches are being
- * committed (that wait is the gathering). */
+ * waiting job.create, up to create_batch_max. A lone request goes out at
+ * once, and requests wait only while an earlier batch is being committed
+ * (that wait is the gathering). A batch beyond the first starts only as
+ * may_overlap() allows: on two shared cores two small batches at once cost
+ * the database more per job than one larger one, and posted fewer jobs per
+ * second (docs/operators.md, "Group commit"). */
 static void kick_creates(struct server *s)
 {
     struct create_batch *b;
@@ -308,6 +350,8 @@ static void kick_creates(struct server *s)
     size_t n;
 
     while (s->create_head && s->batches_running < s->cfg.create_batches) {
+        if (s->batches_running > 0 && !may_overlap(s))
+            break;
         n = 0;
         for (r = s->create_head; r && n < s->cfg.create_batch_max; r = r->next)
             n++;
@@ -318,6 +362,7 @@ static void kick_creates(struct server *s)
             s->create_head = r->next;
             if (!s->create_head)
                 s->create_tail = &s->create_head;
+            s->creates_waiting--;
             done(r, ERR_CANCELED);
             continue;
         }
@@ -329,13 +374,19 @@ static void kick_creates(struct server *s)
         }
         if (!s->create_head)
             s->create_tail = &s->create_head;
+        s->creates_waiting -= b->n;
         if (workq_submit(s->wq, batch_work, batch_done, b) != ERR_OK) {
             for (n = 0; n < b->n; n++)
                 done(b->reqs[n], ERR_CANCELED);
             free(b);
             continue;
         }
+        if (s->batches_running > 0)
+            metrics_inc(s->batch_overlaps);
         s->batches_running++;
+        clock_gettime(CLOCK_MONOTONIC, &b->started_at);
+        b->next = s->running;
+        s->running = b;
         metrics_observe(s->batch_sizes, (double)b->n);
     }
 }
@@ -379,6 +430,7 @@ static void on_request(void *arg, struct bus_reply *reply, const void *data, siz
         metrics_set(s->in_flight_g, (double)s->in_flight);
         *s->create_tail = r;
         s->create_tail = &r->next;
+        s->creates_waiting++;
         kick_creates(s);
         return;
     }
@@ -510,6 +562,10 @@ static enum err make_metrics(struct server *s)
                                   "job.create requests written together (group commit).",
                                   batch_bounds, sizeof batch_bounds / sizeof *batch_bounds,
                                   &s->batch_sizes);
+    if (e == ERR_OK)
+        e = metrics_counter_new(s->m, "loom_jobstore_create_batch_overlaps_total",
+                                "job.create batches started while another was being written.",
+                                &s->batch_overlaps);
     return e;
 }
 
@@ -554,9 +610,10 @@ enum err server_new(struct event_base *base, struct jobdb *db, struct metrics *m
     if (e == ERR_OK) {
         s->probe_ev = event_new(base, -1, EV_PERSIST, on_probe, s);
         s->drain_ev = evtimer_new(base, on_drained, s);
+        s->overlap_ev = evtimer_new(base, on_overlap, s);
         tv.tv_sec = cfg->health_interval_ms / 1000;
         tv.tv_usec = (cfg->health_interval_ms % 1000) * 1000;
-        if (!s->probe_ev || !s->drain_ev || event_add(s->probe_ev, &tv) == -1)
+        if (!s->probe_ev || !s->drain_ev || !s->overlap_ev || event_add(s->probe_ev, &tv) == -1)
             e = ERR_NOMEM;
     }
     if (e != ERR_OK) {
@@ -597,7 +654,9 @@ void server_free(struct server *s)
         event_free(s->probe_ev);
     if (s->drain_ev)
         event_free(s->drain_ev);
-    s->probe_ev = s->drain_ev = NULL;
+    if (s->overlap_ev)
+        event_free(s->overlap_ev);
+    s->probe_ev = s->drain_ev = s->overlap_ev = NULL;
     /* Done callbacks run from here and reply on the still-open endpoint;
      * job.create requests still queued are answered as cancelled. */
     s->closing = 1;

@@ -13,13 +13,16 @@
  * connection, never the loop or the other requests.
  *
  * Group commit: job.create requests do not go to the pool one by one. They
- * queue on the loop; whenever fewer than create_batches batches are
- * running, one batch takes every waiting request (up to create_batch_max)
- * to ops_run_creates(), which writes them in one statement and one commit,
- * each job still failing alone. A request that finds no batch running goes
- * out at once (no timer, no added latency when idle); under load, the
- * requests that arrive while a batch commits form the next one. Each
- * request is answered, as before, only after its transaction committed.
+ * queue on the loop; when no batch is running, one batch takes every
+ * waiting request (up to create_batch_max) to ops_run_creates(), which
+ * writes them in one statement and one commit, each job still failing
+ * alone. A request that finds no batch running goes out at once (no added
+ * latency when idle); under load, the requests that arrive while a batch
+ * commits form the next one. Up to create_batches batches may run at once,
+ * but one beyond the first starts only when the youngest running batch has
+ * taken create_overlap_ms (a slow statement never holds the other creates
+ * for longer) or when create_batch_max requests wait. Each request is
+ * answered, as before, only after its transaction committed.
  *
  * Health: /health is 503 while the database is unreachable, as seen by the
  * last request outcome or by a probe (SELECT 1 on the pool) every
@@ -37,6 +40,8 @@
  *   loom_jobstore_feed_errors_total             counter: messages not published
  *   loom_jobstore_bus_malformed_total           counter: frames bus dropped
  *   loom_jobstore_create_batch_jobs             histogram: job.create per batch
+ *   loom_jobstore_create_batch_overlaps_total   counter: batches started while
+ *                                               another was being written
  * Threading: everything here runs on the loop thread of <base>.
  *
  * SPDX-License-Identifier: MIT
@@ -62,10 +67,13 @@ struct server_config {
     /* Group commit of job.create: requests that arrive while earlier
      * batches are being written wait and go out together, at most
      * create_batch_max per statement (1..OPS_CREATE_BATCH_MAX; 0: 64), with
-     * at most create_batches batches running at once (0: 2). Never a
-     * timer: with no batch running a request goes out at once. */
+     * at most create_batches batches running at once (0: 2). With no batch
+     * running a request goes out at once; a further batch starts while
+     * others run only once the youngest of them has run create_overlap_ms
+     * (0: at once), or when create_batch_max requests wait. */
     unsigned create_batch_max;
     unsigned create_batches;
+    unsigned create_overlap_ms;
 };
 
 /* Called once when a drain has finished. */

@@ -60,6 +60,7 @@ struct js {
     char dir[320], rep[400], pub[400], log[400];
     char url[512]; /* database URL it uses */
     int metrics_port;
+    const char *extra[6]; /* more flags for the binary, NULL-terminated */
 };
 
 static char *slurp(const char *path)
@@ -90,10 +91,34 @@ static void sleep_ms(int ms)
 static void js_start(struct js *j)
 {
     char bin[512], port_flag[32];
-    int i, fd;
+    const char *argv[40] = {bin,
+                            "--database-url",
+                            j->url,
+                            "--db-schema",
+                            j->schema,
+                            "--rep-addr",
+                            j->rep,
+                            "--pub-addr",
+                            j->pub,
+                            port_flag,
+                            "--pool-size",
+                            "4",
+                            "--health-interval-ms",
+                            "100",
+                            "--checkout-timeout-ms",
+                            "2000",
+                            "--connect-timeout-s",
+                            "2",
+                            "--db-wait-s",
+                            "0",
+                            "--log-level",
+                            "debug"};
+    int i, fd, n = 22;
 
     snprintf(bin, sizeof bin, "%s/bin/loom-jobstore", bin_dir);
     snprintf(port_flag, sizeof port_flag, "--metrics-port=0");
+    for (i = 0; i < 5 && j->extra[i]; i++)
+        argv[n++] = j->extra[i];
     unlink(j->log);
     j->pid = fork();
     assert_true(j->pid >= 0);
@@ -102,10 +127,7 @@ static void js_start(struct js *j)
         fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0)
             dup2(fd, 2);
-        execl(bin, bin, "--database-url", j->url, "--db-schema", j->schema, "--rep-addr", j->rep,
-              "--pub-addr", j->pub, port_flag, "--pool-size", "4", "--health-interval-ms", "100",
-              "--checkout-timeout-ms", "2000", "--connect-timeout-s", "2", "--db-wait-s", "0",
-              "--log-level", "debug", (char *)NULL);
+        execv(bin, (char *const *)argv);
         _exit(127);
     }
     for (i = 0; i < 300; i++) {
@@ -1106,6 +1128,110 @@ static void test_create_group(void **state)
     free(g);
 }
 
+/* Run <base>'s ready events and read the metric <prefix> until it equals
+ * <want>; return the milliseconds that took (fails after <limit_ms>). */
+static long wait_metric(struct js *j, struct event_base *base, const char *prefix, double want,
+                        long limit_ms)
+{
+    struct timespec t0, t;
+    long ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (metric(j->metrics_port, prefix) == want)
+            return ms;
+        if (ms > limit_ms)
+            fail_msg("%s did not reach %g within %ld ms", prefix, want, limit_ms);
+        sleep_ms(10);
+    }
+}
+
+static int setup_overlap(void **state)
+{
+    struct js *j = calloc(1, sizeof *j);
+
+    if (!j)
+        return -1;
+    js_init(j, pg_url);
+    j->extra[0] = "--create-overlap-ms=3000";
+    j->extra[1] = "--create-batch-max=2";
+    j->extra[2] = "--create-batches=3";
+    js_start(j);
+    *state = j;
+    return 0;
+}
+
+/* A batch beyond the first waits for the running one to take
+ * create_overlap_ms, unless a full batch waits. The jobs table is locked
+ * (SHARE mode: inserts wait), so every batch stays running: create A goes
+ * out at once; B, sent next, is held back, then starts about 3 s after A;
+ * C and D together fill a batch (create_batch_max 2) and start at once.
+ * Once the lock goes, all four commit, each once. */
+static void test_create_overlap(void **state)
+{
+    static const char *batches = "loom_jobstore_create_batch_jobs_count ",
+                      *overlaps = "loom_jobstore_create_batch_overlaps_total ";
+    struct js *j = *state;
+    struct proto_client *c = NULL;
+    struct group *g = calloc(1, sizeof *g);
+    struct timeval limit = {30, 0};
+    struct db_config cfg;
+    struct db_pool *p = NULL;
+    struct db_conn *lock = NULL;
+    struct db_res *r = NULL;
+    long waited_ms;
+    int i;
+
+    assert_non_null(g);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.url = j->url;
+    cfg.n_conns = 1;
+    cfg.checkout_timeout_ms = 5000;
+    cfg.schema = j->schema;
+    assert_int_equal(db_pool_new(&cfg, &p), ERR_OK);
+    assert_int_equal(db_checkout(p, &lock), ERR_OK);
+    assert_int_equal(db_begin(lock), ERR_OK);
+    assert_int_equal(db_exec(lock, "LOCK TABLE jobs IN SHARE MODE", 0, NULL, &r), ERR_OK);
+    db_res_free(r);
+
+    g->base = event_base_new();
+    assert_int_equal(proto_client_new_async(g->base, j->rep, 30000, &c), ERR_OK);
+    group_send(g, c, 1, "overlap", -1, -1); /* A */
+    wait_metric(j, g->base, batches, 1, 5000);
+    group_send(g, c, 1, "overlap", -1, -1); /* B */
+    sleep_ms(300);
+    event_base_loop(g->base, EVLOOP_NONBLOCK);
+    assert_true(metric(j->metrics_port, batches) == 1); /* B held back */
+    assert_true(metric(j->metrics_port, overlaps) == 0);
+    waited_ms = 300 + wait_metric(j, g->base, batches, 2, 10000);
+    printf("test_create_overlap: B started %ld ms after A (create_overlap_ms 3000)\n", waited_ms);
+    assert_true(waited_ms >= 2500);
+    assert_true(metric(j->metrics_port, overlaps) == 1);
+    group_send(g, c, 2, "overlap", -1, -1); /* C, D: a full batch */
+    waited_ms = wait_metric(j, g->base, batches, 3, 10000);
+    printf("test_create_overlap: C and D started %ld ms after they were sent\n", waited_ms);
+    assert_true(waited_ms < 2000);
+    assert_true(metric(j->metrics_port, overlaps) == 2);
+    assert_int_equal(g->answered, 0); /* all four wait for the lock */
+
+    assert_int_equal(db_commit(lock), ERR_OK);
+    db_checkin(p, lock);
+    db_pool_free(p);
+    event_base_loopexit(g->base, &limit);
+    event_base_dispatch(g->base);
+    assert_int_equal(g->answered, 4);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(g->code[i], ERR_OK);
+    group_check_rows(j, g, "overlap");
+    assert_true(metric(j->metrics_port, "loom_jobstore_create_batch_jobs_sum ") == 4);
+    proto_client_free(c);
+    event_base_free(g->base);
+    free(g);
+}
+
 /* SIGTERM while creates are in flight: every create still answered is
  * either committed (ok, its row present once) or refused as unavailable
  * (no row); after a restart creates succeed again. */
@@ -1506,6 +1632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_overlap, setup_overlap, teardown),
         cmocka_unit_test_setup_teardown(test_create_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_down, setup, teardown),
         cmocka_unit_test(test_exec_multi),
