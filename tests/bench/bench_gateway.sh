@@ -164,7 +164,7 @@ tps=$(awk '/^tps/ {print $3; exit}' "$T/pgb.txt")
 lat=$(awk '/^latency average/ {print $4}' "$T/pgb.txt")
 printf '%-34s %10s tx/s   avg %8s ms\n' "pgbench INSERT same row" "${tps:-?}" "${lat:-?}"
 JSM=$(sed -n 's/.*"event":"jobstore.ready".*"metrics_port":\([0-9]*\).*/\1/p' "$T/js.log" | tail -1)
-[ -n "$JSM" ] && curl -s "http://127.0.0.1:$JSM/metrics" | awk '/^loom_jobstore_create_batch_jobs_(sum|count)/ {printf "%-34s %s %s\n", "", $1, $2}'
+[ -n "$JSM" ] && curl -s "http://127.0.0.1:$JSM/metrics" | awk '/^loom_jobstore_create_batch_(jobs_sum|jobs_count|overlaps_total)/ {printf "%-34s %s %s\n", "", $1, $2}'
 # The same POSTs with group commit off (--create-batch-max=1: one statement
 # and one commit per job, the job store before group commit), same gateway.
 kill "$JSPID"; wait "$JSPID" 2>/dev/null
