@@ -27,8 +27,9 @@
 
 /* Group commit defaults (server.h): 64 jobs per statement is past the
  * point where PostgreSQL's per-statement set-up stops mattering (measured
- * in docs/operators.md, "Group commit"); two batches let one be written
- * while the next is gathered and checked. */
+ * in docs/operators.md, "Group commit"); a second batch may run beside a
+ * slow one (one that has taken create_overlap_ms), so one slow statement
+ * does not hold every post. */
 #define CREATE_BATCH_MAX_DEFAULT 64
 #define CREATE_BATCHES_DEFAULT   2
 
@@ -64,6 +65,7 @@ struct server {
     unsigned batches_running;     /* create batches on the work queue */
     struct create_batch *running; /* those batches, youngest first */
     struct event *overlap_ev;     /* starts a held-back batch once overdue */
+    struct timespec overlap_for;  /* start of the batch overlap_ev is set for */
     int closing;                  /* server_free(): the work queue takes no more */
     /* metrics */
     struct metrics_family *requests, *durations;
@@ -304,17 +306,26 @@ static int may_overlap(struct server *s)
     struct timeval tv;
     double left_s;
 
-    if (s->closing || s->cfg.create_overlap_ms == 0 ||
+    if (s->closing || !s->overlap_ev || s->cfg.create_overlap_ms == 0 ||
         s->creates_waiting >= s->cfg.create_batch_max)
         return 1;
     left_s = (double)s->cfg.create_overlap_ms / 1000 - since(&s->running->started_at);
-    if (left_s <= 0)
+    /* Within a millisecond counts as overdue: libevent's clock is the
+     * coarse monotonic one and may fire that much early. */
+    if (left_s < 0.001)
         return 1;
-    if (s->overlap_ev && !evtimer_pending(s->overlap_ev, NULL)) {
-        tv.tv_sec = (time_t)left_s;
-        tv.tv_usec = (suseconds_t)((left_s - (double)tv.tv_sec) * 1e6) + 1;
+    /* Re-arm when the youngest running batch is another than the one the
+     * timer was set for (that one finished first). */
+    if (!evtimer_pending(s->overlap_ev, NULL) ||
+        s->overlap_for.tv_sec != s->running->started_at.tv_sec ||
+        s->overlap_for.tv_nsec != s->running->started_at.tv_nsec) {
+        long usec = (long)(left_s * 1e6) + 1;
+
+        tv.tv_sec = (time_t)(usec / 1000000);
+        tv.tv_usec = (suseconds_t)(usec % 1000000);
         if (evtimer_add(s->overlap_ev, &tv) == -1)
             return 1; /* no timer: do not hold the requests back */
+        s->overlap_for = s->running->started_at;
     }
     return 0;
 }

@@ -20,8 +20,9 @@
  * latency when idle); under load, the requests that arrive while a batch
  * commits form the next one. Up to create_batches batches may run at once,
  * but one beyond the first starts only when the youngest running batch has
- * taken create_overlap_ms (a slow statement never holds the other creates
- * for longer) or when create_batch_max requests wait. Each request is
+ * taken create_overlap_ms (so while fewer than create_batches are running,
+ * a slow statement holds the other creates no longer than that) or when
+ * create_batch_max requests wait. Each request is
  * answered, as before, only after its transaction committed.
  *
  * Health: /health is 503 while the database is unreachable, as seen by the
@@ -69,8 +70,9 @@ struct server_config {
      * create_batch_max per statement (1..OPS_CREATE_BATCH_MAX; 0: 64), with
      * at most create_batches batches running at once (0: 2). With no batch
      * running a request goes out at once; a further batch starts while
-     * others run only once the youngest of them has run create_overlap_ms
-     * (0: at once), or when create_batch_max requests wait. */
+     * others run only once the youngest of them has run create_overlap_ms,
+     * or when create_batch_max requests wait. Unlike the two above, 0 here
+     * is not "the default" but "at once" (main.c's default is 50). */
     unsigned create_batch_max;
     unsigned create_batches;
     unsigned create_overlap_ms;
