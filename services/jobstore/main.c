@@ -62,7 +62,8 @@ static const struct cfg_opt opts[] = {
      "most job.create requests written in one statement and commit (1: one each)",
      &create_batch_max},
     {"create_batches", CFG_INT, "2", 1, 64, NULL,
-     "job.create batches written at once; requests arriving meanwhile form the next",
+     "most job.create batches written at once (a further one waits for create_overlap_ms);"
+     " requests arriving meanwhile form the next",
      &create_batches},
     {"create_overlap_ms", CFG_INT, "50", 0, 600000, NULL,
      "a further job.create batch starts only once the running one has taken this long, ms"
