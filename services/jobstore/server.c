@@ -62,8 +62,7 @@ struct server {
     /* job.create requests waiting for a batch, oldest first */
     struct request *create_head, **create_tail;
     size_t creates_waiting;       /* length of that queue */
-    unsigned batches_running;     /* create batches on the work queue */
-    struct create_batch *running; /* those batches, youngest first */
+    struct create_batch *running; /* batches on the work queue, youngest first */
     struct event *overlap_ev;     /* starts a held-back batch once overdue */
     struct timespec overlap_for;  /* start of the batch overlap_ev is set for */
     int closing;                  /* server_free(): the work queue takes no more */
@@ -290,14 +289,24 @@ static void batch_work(void *arg)
 
 static void kick_creates(struct server *s);
 
+/* How many batches are on the work queue (at most create_batches). */
+static unsigned batches_running(const struct server *s)
+{
+    unsigned n = 0;
+
+    for (const struct create_batch *b = s->running; b; b = b->next)
+        n++;
+    return n;
+}
+
 static void on_overlap(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     kick_creates(arg);
 }
 
-/* May a further batch start while <s->batches_running> (> 0) are being
- * written? Yes once the youngest of them has run create_overlap_ms (it is
+/* May a further batch start while the batches on <s->running> (at least
+ * one) are being written? Yes once the youngest of them has run create_overlap_ms (it is
  * slow: a lock wait, a long commit), or when a full batch is waiting (one
  * batch at a time cannot keep up); otherwise the timer is armed for the
  * moment it becomes overdue. While closing, always: the queue must drain. */
@@ -340,7 +349,6 @@ static void batch_done(void *arg, enum err status)
     for (p = &s->running; *p != b; p = &(*p)->next)
         ;
     *p = b->next;
-    s->batches_running--;
     for (i = 0; i < b->n; i++)
         done(b->reqs[i], status);
     free(b);
@@ -360,8 +368,8 @@ static void kick_creates(struct server *s)
     struct request *r;
     size_t n;
 
-    while (s->create_head && s->batches_running < s->cfg.create_batches) {
-        if (s->batches_running > 0 && !may_overlap(s))
+    while (s->create_head && batches_running(s) < s->cfg.create_batches) {
+        if (s->running && !may_overlap(s))
             break;
         n = 0;
         for (r = s->create_head; r && n < s->cfg.create_batch_max; r = r->next)
@@ -392,9 +400,8 @@ static void kick_creates(struct server *s)
             free(b);
             continue;
         }
-        if (s->batches_running > 0)
+        if (s->running)
             metrics_inc(s->batch_overlaps);
-        s->batches_running++;
         clock_gettime(CLOCK_MONOTONIC, &b->started_at);
         b->next = s->running;
         s->running = b;
